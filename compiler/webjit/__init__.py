@@ -1,2 +1,10 @@
 """webjit: compile ONNX models to web bundles and run them in the browser."""
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The compiler pipeline imports every code generator; load it only when asked for.
+    if name in ("compile", "Options"):
+        from . import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'webjit' has no attribute {name!r}")

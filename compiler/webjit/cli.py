@@ -1,0 +1,280 @@
+"""The `webjit` command line: compile, run (and check against onnxruntime), serve.
+
+Errors a user can cause print as `webjit: error: <one sentence>` and exit with status 2;
+a --check that finds outputs beyond the tolerance exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from webjit.errors import ModelError, RunError, ShapeError, WebjitError
+
+SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `webjit` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except WebjitError as err:
+        return fail(str(err))
+    except FileNotFoundError as err:
+        return fail(f"{err.filename or err} does not exist")
+    except KeyboardInterrupt:
+        return fail("interrupted")
+    except Exception as err:  # noqa: BLE001
+        if is_onnx_load_error(err):
+            return fail(f"the model could not be loaded as ONNX ({first_line(err)})")
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webjit", description="Compile ONNX models to web "
+                                     "bundles and run them on WebAssembly and WebGPU.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    compile_ = commands.add_parser("compile", help="compile an ONNX model into a bundle")
+    compile_.add_argument("model", metavar="MODEL.onnx")
+    compile_.add_argument("--shape", action="append", default=[], type=parse_shape,
+                          metavar="NAME=1x128", help="static shape of an input (repeatable)")
+    compile_.add_argument("-o", "--output", metavar="BUNDLE",
+                          help="bundle folder to write (default: MODEL.webjit next to the model)")
+    compile_.add_argument("--dump", metavar="DIR", help="write every stage's text to DIR")
+    compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    compile_.set_defaults(command=compile_command)
+
+    run = commands.add_parser("run", help="run a bundle in headless Chromium or Node")
+    run.add_argument("bundle", metavar="BUNDLE")
+    add_input_options(run)
+    run.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="wasm")
+    run.add_argument("--browser", choices=("chromium", "node"), default="chromium")
+    run.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                     help="run N times and report the best latency")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS")
+    run.add_argument("--check", metavar="MODEL.onnx",
+                     help="compare the outputs with onnxruntime on the same inputs")
+    run.add_argument("--tol", type=float, default=1e-4,
+                     help="largest allowed error relative to each output's max magnitude")
+    run.add_argument("--save-outputs", metavar="DIR", help="save each output as DIR/NAME.npy")
+    run.set_defaults(command=run_command)
+
+    serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
+    serve.add_argument("bundle", metavar="BUNDLE")
+    add_input_options(serve)
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="auto")
+    serve.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    serve.add_argument("--verbose", action="store_true", help="print one line per request")
+    serve.set_defaults(command=serve_command)
+    return parser
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                        help="an input array (repeatable); missing inputs are generated")
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated inputs")
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    match = SHAPE_SYNTAX.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} must look like NAME=1x128 "
+                                         "(dimensions separated by x)")
+    dims = tuple(int(d) for d in match["dims"].split("x"))
+    if 0 in dims:
+        raise argparse.ArgumentTypeError(f"{text!r} has a zero dimension; "
+                                         "every dimension must be at least 1")
+    return match["name"], dims
+
+
+def parse_threads(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return int(text)
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    model = Path(args.model)
+    if not model.is_file():
+        raise ModelError(f"model file {model} does not exist")
+    from webjit.pipeline import Options, compile as compile_model
+
+    shapes = {}
+    for name, dims in args.shape:
+        if name in shapes:
+            raise ShapeError(f"--shape gives input {name!r} twice")
+        shapes[name] = dims
+    output = Path(args.output) if args.output else model.with_suffix(".webjit")
+    progress = None if args.quiet else print_progress
+    bundle = compile_model(model, shapes or None, Options(dump_dir=args.dump, progress=progress))
+    bundle.save(output)
+    print_summary(bundle.manifest, output)
+    return 0
+
+
+def print_progress(message: str, fraction: float) -> None:
+    print(f"[{round(100 * fraction):3d}%] {message}", file=sys.stderr, flush=True)
+
+
+def print_summary(manifest: dict, output: Path) -> None:
+    memory = manifest.get("memory", {})
+    weights = memory.get("weights_bytes", sum(w.get("bytes", 0) for w in manifest.get("weights", [])))
+    print(f"kernels: {len(manifest.get('kernels', []))}, steps: {len(manifest.get('steps', []))}")
+    print(f"weights: {megabytes(weights)}, peak arena: {megabytes(memory.get('arena_bytes', 0))}")
+    for kind in ("inputs", "outputs"):
+        for spec in manifest.get(kind, []):
+            print(f"{kind[:-1]}: {spec['name']} {spec['dtype']} {list(spec['shape'])}")
+    print(f"bundle: {output}")
+
+
+def megabytes(count: int) -> str:
+    return f"{count / 1e6:.2f} MB"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from webjit.bundle import read_manifest
+    from webjit.feeds import load_npy_inputs, make_inputs
+    from webjit.runner import run_bundle
+
+    manifest = read_manifest(args.bundle)
+    feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
+    if args.check and not Path(args.check).is_file():
+        raise RunError(f"reference model {args.check} for --check does not exist")
+    result = run_bundle(args.bundle, feeds, backend=args.backend, browser=args.browser,
+                        threads=args.threads, repeat=args.repeat, timeout_s=args.timeout)
+    for name, array in result.outputs.items():
+        print(describe_array(name, array))
+    print(describe_run(result, args.browser))
+    if args.save_outputs:
+        save_outputs(Path(args.save_outputs), result.outputs)
+    if args.check:
+        reference = run_onnxruntime(args.check, feeds, list(result.outputs))
+        return 0 if print_check(result.outputs, reference, args.tol) else 1
+    return 0
+
+
+def describe_array(name: str, array: np.ndarray, first: int = 6) -> str:
+    values = array.astype(np.float64).ravel()
+    head = ", ".join(f"{v:.6g}" for v in values[:first]) + (", ..." if values.size > first else "")
+    line = f"{name}: {array.dtype} {list(array.shape)}"
+    if not values.size:
+        return line + " (empty)"
+    return (f"{line}\n  min {values.min():.6g}  max {values.max():.6g}  "
+            f"mean {values.mean():.6g}  std {values.std():.6g}\n  first [{head}]")
+
+
+def describe_run(result, browser: str) -> str:
+    threads = f"{result.threads} thread{'s' if result.threads != 1 else ''}"
+    note = f" ({result.thread_note})" if result.thread_note else ""
+    return (f"{browser} {result.backend}, {threads}{note}: "
+            f"load {result.load_ms:.1f} ms, run {result.latency_ms:.2f} ms")
+
+
+def save_outputs(folder: Path, outputs: dict[str, np.ndarray]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in outputs.items():
+        np.save(folder / f"{safe_file_name(name)}.npy", array, allow_pickle=False)
+    print(f"outputs saved in {folder}")
+
+
+def safe_file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "output"
+
+
+def run_onnxruntime(model: str, feeds: dict[str, np.ndarray], names: list[str]) -> dict:
+    """onnxruntime's outputs (CPU) for the same feeds: the reference of --check."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RunError("--check needs the Python package onnxruntime; pip install "
+                       "onnxruntime") from None
+    try:
+        session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+        wanted = {i.name for i in session.get_inputs()}
+        values = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
+    except Exception as err:  # noqa: BLE001 (onnxruntime raises many unrelated types)
+        raise RunError(f"onnxruntime could not run {model} on the same inputs "
+                       f"({first_line(err)})") from None
+    return dict(zip(names, values))
+
+
+def print_check(outputs: dict, reference: dict, tol: float) -> bool:
+    print(f"check against onnxruntime (CPU), tolerance {tol:g} relative to max |output|:")
+    passed = True
+    for name, got in outputs.items():
+        abs_err, rel_err = compare(got, np.asarray(reference[name]))
+        ok = rel_err <= tol  # False for NaN, too
+        passed &= ok
+        print(f"  {name}: max abs err {abs_err:.3g}, relative {rel_err:.3g}  "
+              f"{'ok' if ok else 'FAIL'}")
+    print("check passed" if passed else "check FAILED")
+    return passed
+
+
+def compare(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """(max abs error, max abs error / max |want|); inf when shapes differ."""
+    if got.shape != want.shape:
+        return float("inf"), float("inf")
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    if not got64.size:
+        return 0.0, 0.0
+    abs_err = float(np.max(np.abs(got64 - want64)))
+    scale = float(np.max(np.abs(want64)))
+    return abs_err, abs_err / scale if scale > 0 else abs_err
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from webjit.bundle import read_manifest
+    from webjit.feeds import load_npy_inputs, make_inputs
+    from webjit.runner import page_url, runtime_dir, write_npy_folder
+    from webjit.server import serve_folders
+
+    manifest = read_manifest(args.bundle)
+    feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
+    log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    with tempfile.TemporaryDirectory(prefix="webjit-serve-") as inputs_dir:
+        write_npy_folder(Path(inputs_dir), feeds)
+        mounts = {"/runtime/": runtime_dir(), "/bundle/": args.bundle, "/inputs/": inputs_dir}
+        page = page_url("", args.backend, args.threads, 1)
+        with serve_folders(mounts, port=args.port, redirects={"/": page}, log=log) as base:
+            print(f"serving {args.bundle} at {base}{page}", flush=True)
+            print("press Ctrl-C to stop", file=sys.stderr, flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                print("stopped", file=sys.stderr)
+    return 0
+
+
+def is_onnx_load_error(err: Exception) -> bool:
+    module = type(err).__module__
+    return module.startswith(("google.protobuf", "onnx")) or type(err).__name__ in (
+        "DecodeError", "ValidationError")
+
+
+def first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def fail(message: str) -> int:
+    print(f"webjit: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

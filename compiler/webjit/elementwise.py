@@ -1,0 +1,134 @@
+"""ONNX elementwise ops -> expression trees (kernels.Expr) in device dtypes."""
+from __future__ import annotations
+
+import math
+
+from .errors import UnsupportedError
+from .kernels import Expr
+
+
+def const(value: float, dtype: str) -> Expr:
+    return Expr("const", dtype, value=float(value))
+
+
+def _binary(op):
+    return lambda node, a, dt: Expr(op, dt, (a[0], a[1]))
+
+
+def _compare(op, swap=False):
+    return lambda node, a, dt: Expr(op, "i32", (a[1], a[0]) if swap else (a[0], a[1]))
+
+
+def _unary(op):
+    return lambda node, a, dt: Expr(op, dt, (a[0],))
+
+
+def _fold(op):
+    def build(node, a, dt):
+        result = a[0]
+        for x in a[1:]:
+            result = Expr(op, dt, (result, x))
+        return result
+    return build
+
+
+def _pow(node, a, dt):
+    base, exponent = a
+    if exponent.op == "const":
+        e = exponent.value
+        if e == 1:
+            return base
+        if e == 2:
+            return Expr("mul", dt, (base, base))
+        if e == 3:
+            return Expr("mul", dt, (Expr("mul", dt, (base, base)), base))
+        if e == 0.5:
+            return Expr("sqrt", dt, (base,))
+        if e == -1:
+            return Expr("recip", dt, (base,))
+        if e == -0.5:
+            return Expr("recip", dt, (Expr("sqrt", dt, (base,)),))
+    return Expr("pow", dt, (base, exponent))
+
+
+def _cast(node, a, dt):
+    x = a[0]
+    if node.attrs.get("to") == 9:  # to bool: nonzero test
+        return Expr("not", "i32", (Expr("eq", "i32", (x, const(0, x.dtype))),))
+    if x.dtype == dt:
+        return x
+    return Expr("cast", dt, (x,))
+
+
+def _clip(node, a, dt):
+    x = a[0]
+    lo = a[1] if len(a) > 1 and a[1] is not None else None
+    hi = a[2] if len(a) > 2 and a[2] is not None else None
+    if lo is not None:
+        x = Expr("max", dt, (x, lo))
+    if hi is not None:
+        x = Expr("min", dt, (x, hi))
+    return x
+
+
+def _gelu(node, a, dt):
+    x = a[0]
+    if node.attrs.get("approximate", "none") == "tanh":
+        cube = Expr("mul", dt, (Expr("mul", dt, (x, x)), x))
+        inner = Expr("mul", dt, (const(math.sqrt(2 / math.pi), dt), Expr("add", dt, (x, Expr("mul", dt, (const(0.044715, dt), cube))))))
+        gate = Expr("add", dt, (const(1, dt), Expr("tanh", dt, (inner,))))
+    else:
+        gate = Expr("add", dt, (const(1, dt), Expr("erf", dt, (Expr("mul", dt, (x, const(1 / math.sqrt(2), dt))),))))
+    return Expr("mul", dt, (Expr("mul", dt, (const(0.5, dt), x)), gate))
+
+
+def _softplus(node, a, dt):
+    x = a[0]  # max(x, 0) + log(1 + exp(-|x|)) never overflows
+    tail = Expr("log", dt, (Expr("add", dt, (const(1, dt), Expr("exp", dt, (Expr("neg", dt, (Expr("abs", dt, (x,)),)),)))),))
+    return Expr("add", dt, (Expr("relu", dt, (x,)), tail))
+
+
+def _leaky_relu(node, a, dt):
+    x = a[0]
+    alpha = node.attrs.get("alpha", 0.01)
+    return Expr("where", dt, (Expr("ge", "i32", (x, const(0, dt))), x, Expr("mul", dt, (x, const(alpha, dt)))))
+
+
+def _hard_sigmoid(node, a, dt):
+    x = Expr("add", dt, (Expr("mul", dt, (a[0], const(node.attrs.get("alpha", 0.2), dt))), const(node.attrs.get("beta", 0.5), dt)))
+    return Expr("min", dt, (Expr("max", dt, (x, const(0, dt))), const(1, dt)))
+
+
+def _elu(node, a, dt):
+    x = a[0]
+    neg = Expr("mul", dt, (const(node.attrs.get("alpha", 1.0), dt), Expr("sub", dt, (Expr("exp", dt, (x,)), const(1, dt)))))
+    return Expr("where", dt, (Expr("gt", "i32", (x, const(0, dt))), x, neg))
+
+
+def _mod(node, a, dt):
+    if node.attrs.get("fmod", 0) and dt == "i32":
+        raise UnsupportedError(f"Mod '{node.name}' with fmod=1 on integers is not supported")
+    return Expr("mod", dt, (a[0], a[1]))
+
+
+def _not_logic(op):
+    return lambda node, a, dt: Expr(op, "i32", (a[0], a[1]))
+
+
+EXPRESSIONS = {
+    "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
+    "Pow": _pow, "Mod": _mod, "Max": _fold("max"), "Min": _fold("min"), "Sum": _fold("add"),
+    "Equal": _compare("eq"), "Less": _compare("lt"), "Greater": _compare("gt"),
+    "LessOrEqual": _compare("le"), "GreaterOrEqual": _compare("ge"),
+    "And": _not_logic("and"), "Or": _not_logic("or"), "Xor": _not_logic("xor"),
+    "Not": lambda node, a, dt: Expr("not", "i32", (a[0],)),
+    "Neg": _unary("neg"), "Abs": _unary("abs"), "Sqrt": _unary("sqrt"), "Exp": _unary("exp"),
+    "Log": _unary("log"), "Reciprocal": _unary("recip"), "Erf": _unary("erf"), "Tanh": _unary("tanh"),
+    "Sigmoid": _unary("sigmoid"), "Relu": _unary("relu"), "Floor": _unary("floor"), "Ceil": _unary("ceil"),
+    "Round": _unary("round"), "Sign": _unary("sign"), "Sin": _unary("sin"), "Cos": _unary("cos"),
+    "IsNaN": lambda node, a, dt: Expr("isnan", "i32", (a[0],)),
+    "Where": lambda node, a, dt: Expr("where", dt, (a[0], a[1], a[2])),
+    "Cast": _cast, "CastLike": _cast, "Clip": _clip, "Gelu": _gelu, "Softplus": _softplus,
+    "LeakyRelu": _leaky_relu, "HardSigmoid": _hard_sigmoid, "Elu": _elu,
+    "Identity": lambda node, a, dt: a[0],
+}

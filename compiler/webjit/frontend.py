@@ -1,0 +1,260 @@
+"""ONNX import: a model file -> a Graph IR with static shapes and shape arithmetic folded."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .errors import ModelError, ShapeError, UnsupportedError
+from .ir import Graph, Node, TensorType
+from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
+
+# Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
+ATTRS_TO_INPUTS = {
+    "Squeeze": ("axes",), "Unsqueeze": ("axes",), "ReduceMean": ("axes",), "ReduceSum": ("axes",),
+    "ReduceMax": ("axes",), "ReduceMin": ("axes",), "ReduceProd": ("axes",), "ReduceSumSquare": ("axes",),
+    "ReduceL1": ("axes",), "ReduceL2": ("axes",), "Split": ("split",), "Slice": ("starts", "ends", "axes"),
+    "Pad": ("pads", "value"),
+}
+IGNORED_ATTRS = {"Dropout": (), "BatchNormalization": ("spatial", "is_test", "consumed_inputs")}
+SHAPE_ONLY_OPS = ("Shape", "Size")  # results depend on static shapes only: always folded
+FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
+
+
+def load_model(model) -> onnx.ModelProto:
+    """Read and check an ONNX model from a path or a ModelProto."""
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelError(f"model file '{path}' does not exist")
+        try:
+            proto = onnx.load(path)
+        except Exception as exc:  # onnx raises several kinds for corrupt files
+            raise ModelError(f"'{path}' is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if not proto.graph.node and not proto.graph.output:
+            raise ModelError(f"'{path}' is not an ONNX model (it has no graph)")
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        raise ModelError(f"the ONNX model is invalid: {str(exc).splitlines()[0][:300]}") from None
+    if proto.functions:
+        proto = onnx.inliner.inline_local_functions(proto)
+    return proto
+
+
+def check_supported(proto: onnx.ModelProto) -> None:
+    """Raise one error listing every unsupported op type with its node names."""
+    missing: dict[str, list[str]] = {}
+    for i, node in enumerate(proto.graph.node):
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        if node.op_type not in OPS and node.op_type != "Dropout" or node.domain not in ("", "ai.onnx"):
+            missing.setdefault(key, []).append(node.name or f"#{i}")
+    if missing:
+        parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
+        raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
+
+
+def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """ONNX model (path or proto) + static input shapes -> typed Graph with constants folded."""
+    proto = load_model(model)
+    check_supported(proto)
+    shapes = dict(shapes or {})
+    g = proto.graph
+    constants = {t.name: _to_array(t) for t in g.initializer}
+    types = {name: TensorType(str(v.dtype), tuple(v.shape)) for name, v in constants.items()}
+    inputs = []
+    for value in g.input:
+        if value.name in constants:
+            continue
+        types[value.name] = _input_type(value, shapes.pop(value.name, None))
+        inputs.append(value.name)
+    if shapes:
+        raise ShapeError(f"--shape names {', '.join(sorted(shapes))}, which the model does not have as inputs "
+                         f"(its inputs are {', '.join(inputs)})")
+    graph = Graph(inputs=inputs, outputs=[o.name for o in g.output], nodes=[], types=types, constants=constants)
+    for i, onode in enumerate(g.node):
+        node = _import_node(onode, i, graph)
+        if node is not None:
+            _add_node(graph, node)
+    graph.verify()
+    return graph
+
+
+def _to_array(tensor) -> np.ndarray:
+    array = numpy_helper.to_array(tensor)
+    return np.array(array, order="C")  # ascontiguousarray would turn 0-d into 1-d
+
+
+def _input_type(value, given) -> TensorType:
+    ttype = value.type.tensor_type
+    if ttype.elem_type not in ONNX_DTYPES:
+        raise UnsupportedError(f"input '{value.name}' has element type {onnx.TensorProto.DataType.Name(ttype.elem_type)}, "
+                               "which webjit does not support")
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim]
+    if given is not None:
+        given = tuple(int(d) for d in given)
+        if len(given) != len(dims):
+            raise ShapeError(f"--shape gives input '{value.name}' {len(given)} dimensions but the model declares {len(dims)} "
+                             f"({'x'.join(map(str, dims))})")
+        for d, g in zip(dims, given):
+            if isinstance(d, int) and d != g:
+                raise ShapeError(f"--shape gives input '{value.name}' shape {'x'.join(map(str, given))} but the model "
+                                 f"fixes it to {'x'.join(map(str, dims))}")
+        if any(g <= 0 for g in given):
+            raise ShapeError(f"--shape for input '{value.name}' must have positive dimensions")
+        return TensorType(ONNX_DTYPES[ttype.elem_type], given)
+    dynamic = [str(d) for d in dims if not isinstance(d, int)]
+    if dynamic:
+        example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
+        raise ShapeError(f"input '{value.name}' has dynamic dimensions ({', '.join(dynamic)}); give its shape with "
+                         f"--shape {value.name}={example}")
+    return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(dims))
+
+
+def _attr_value(attr):
+    value = onnx.helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, onnx.TensorProto):
+        return _to_array(value)
+    if isinstance(value, list):
+        if value and isinstance(value[0], bytes):
+            return [v.decode() for v in value]
+        if value and not isinstance(value[0], (int, float)):
+            raise UnsupportedError(f"attribute '{attr.name}' holds graphs or tensors, which webjit does not support")
+    if isinstance(value, onnx.GraphProto):
+        raise UnsupportedError(f"attribute '{attr.name}' holds a subgraph (control flow), which webjit does not support")
+    return value
+
+
+def _import_node(onode, index: int, graph: Graph) -> Node | None:
+    name = onode.name or f"{onode.op_type}_{index}"
+    attrs = {a.name: _attr_value(a) for a in onode.attribute}
+    for ignored in IGNORED_ATTRS.get(onode.op_type, ()):
+        attrs.pop(ignored, None)
+    inputs = list(onode.input)
+    outputs = tuple(onode.output)
+    if onode.op_type == "Dropout":  # inference: identity, mask output unused
+        return Node("Identity", name, (inputs[0],), outputs[:1])
+    for position, attr in enumerate(ATTRS_TO_INPUTS.get(onode.op_type, ())):
+        if attr in attrs:
+            value = np.array(attrs.pop(attr), dtype=np.float32 if attr == "value" else np.int64)
+            const = f"{name}::{attr}"
+            graph.constants[const] = value
+            graph.types[const] = TensorType(str(value.dtype), tuple(value.shape))
+            while len(inputs) < position + 2:
+                inputs.append("")
+            inputs[position + 1] = const
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    return Node(onode.op_type, name, tuple(inputs), outputs, attrs)
+
+
+def _add_node(graph: Graph, node: Node) -> None:
+    """Type the node's outputs; fold it into constants when all its inputs are constant."""
+    if any(name and name not in graph.types for name in node.inputs):
+        missing = [name for name in node.inputs if name and name not in graph.types]
+        raise ModelError(f"node '{node.name}' reads '{missing[0]}', which nothing defines before it")
+    if node.op in SHAPE_ONLY_OPS:
+        values = evaluate(node, _placeholders(node, graph))
+        graph.constants[node.outputs[0]] = values[0]
+        graph.types[node.outputs[0]] = TensorType(str(values[0].dtype), tuple(values[0].shape))
+        return
+    if all(not name or name in graph.constants for name in node.inputs):
+        values = evaluate(node, [graph.constants.get(name) if name else None for name in node.inputs])
+        inputs_size = sum(graph.constants[n].size for n in node.inputs if n)
+        if all(v.size <= max(FOLD_GROWTH_LIMIT, 4 * inputs_size) for v in values):
+            for out, value in zip(node.outputs, values):
+                value = np.array(value, order="C")
+                graph.constants[out] = value
+                graph.types[out] = TensorType(str(value.dtype), tuple(value.shape))
+            return
+    for out, t in zip(node.outputs, infer_types(node, graph)):
+        graph.types[out] = t
+    graph.nodes.append(node)
+
+
+def evaluate(node: Node, values: list) -> tuple[np.ndarray, ...]:
+    try:
+        with np.errstate(all="ignore"):
+            results = OPS[node.op](*values, **node.attrs)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ModelError(f"node '{node.name}' ({node.op}) cannot be evaluated with its inputs: {exc}") from None
+    return tuple(np.asarray(r) for r in results)
+
+
+def infer_types(node: Node, graph: Graph) -> list[TensorType]:
+    """Output types of a node whose inputs are typed (some are runtime tensors)."""
+    types = [graph.types[n] if n else None for n in node.inputs]
+    explicit = SHAPE_RULES.get(node.op)
+    if explicit is not None:
+        return explicit(node, types)
+    # Everything else: run the reference op on zero-stride placeholders of the right shape.
+    return [TensorType(str(v.dtype), tuple(v.shape)) for v in evaluate(node, _placeholders(node, graph))]
+
+
+def _placeholders(node: Node, graph: Graph) -> list:
+    """Constants as they are, runtime tensors as zero-stride zeros of their static shape."""
+    values = []
+    for name in node.inputs:
+        if not name:
+            values.append(None)
+        elif name in graph.constants:
+            values.append(graph.constants[name])
+        else:
+            t = graph.types[name]
+            values.append(np.broadcast_to(np.zeros((), dtype=t.dtype), t.shape))
+    return values
+
+
+def _matmul_type(node, types):
+    a, b = types[0].shape, types[1].shape
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ShapeError(f"MatMul '{node.name}' multiplies {list(a)} by {list(b)}: inner dimensions differ")
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise ShapeError(f"MatMul '{node.name}' cannot broadcast batch dimensions of {list(a)} and {list(b)}") from None
+    shape = tuple(batch) + (a2[-2], b2[-1])
+    if len(a) == 1:
+        shape = shape[:-2] + shape[-1:]
+    if len(b) == 1:
+        shape = shape[:-1]
+    return [TensorType(types[0].dtype, shape)]
+
+
+def _gemm_type(node, types):
+    a, b = types[0].shape, types[1].shape
+    m, k = (a[1], a[0]) if node.attrs.get("transA", 0) else a
+    k2, n = (b[1], b[0]) if node.attrs.get("transB", 0) else b
+    if k != k2:
+        raise ShapeError(f"Gemm '{node.name}' multiplies {list(a)} by {list(b)}: inner dimensions differ")
+    return [TensorType(types[0].dtype, (m, n))]
+
+
+def _window_type(node, types):
+    x = types[0].shape
+    if len(x) != 4:
+        raise UnsupportedError(f"{node.op} '{node.name}' has {len(x) - 2} spatial dimensions; only 2-d is supported")
+    if node.op == "Conv":
+        w = types[1].shape
+        channels, kernel = w[0], tuple(node.attrs.get("kernel_shape") or w[2:])
+    else:
+        channels, kernel = x[1], tuple(node.attrs["kernel_shape"])
+    strides = tuple(node.attrs.get("strides") or (1, 1))
+    dilations = tuple(node.attrs.get("dilations") or (1, 1))
+    pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), x[2:], kernel, strides, dilations)
+    ceil = node.attrs.get("ceil_mode", 0)
+    oh = conv_output_size(x[2], kernel[0], strides[0], pads[0], pads[2], dilations[0], ceil)
+    ow = conv_output_size(x[3], kernel[1], strides[1], pads[1], pads[3], dilations[1], ceil)
+    return [TensorType(types[0].dtype, (x[0], channels, oh, ow))]
+
+
+SHAPE_RULES = {"MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
+               "MaxPool": _window_type, "AveragePool": _window_type}

@@ -1,0 +1,426 @@
+"""Lowering: a Graph -> a Program of kernel steps over buffers.
+
+Layout ops (Reshape, Transpose, Slice, Expand, Squeeze, ...) become strided views and
+cost nothing; elementwise chains are fused into one expression, and into the epilogue of
+the MatMul / Gemm / Conv that produces their input. Everything else maps to one kernel
+family of kernels.py. Buffers are placed later by plan.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels as K
+from .elementwise import EXPRESSIONS, const
+from .errors import CompileError, UnsupportedError
+from .ir import Graph, Node
+from .ops import resolve_pads
+from .views import (Buffer, View, broadcast_strides, expand, full_view, read_constant, reshape,
+                    reshape_strides, row_major, slice_view, transpose)
+
+ANCHORS = ("MatMul", "Gemm", "Conv")
+FLOAT_DTYPES = ("float32", "float64", "float16")
+
+
+def device_dtype(dtype: str) -> str:
+    return "f32" if dtype in FLOAT_DTYPES else "i32"
+
+
+@dataclass(frozen=True)
+class Step:
+    spec: K.KernelSpec
+    buffers: tuple[Buffer, ...]  # bound to spec.args in order
+    name: str
+
+
+@dataclass
+class ModelIO:
+    name: str
+    dtype: str  # ONNX dtype seen by users
+    shape: tuple[int, ...]
+    buffer: Buffer
+    valid_range: tuple[int, int] | None = None
+
+
+@dataclass
+class Program:
+    inputs: list[ModelIO]
+    outputs: list[ModelIO]
+    buffers: list[Buffer]
+    steps: list[Step] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        lines = [f"buffer b{b.id} {b.name}: {b.dtype}[{b.size}] {b.region}" for b in self.buffers]
+        lines += [f"input {io.name} -> b{io.buffer.id}" for io in self.inputs]
+        for i, step in enumerate(self.steps):
+            args = ", ".join(f"b{b.id}" for b in step.buffers)
+            lines.append(f"step {i} [{step.name}] ({args}) {K.spec_text(step.spec)}")
+        lines += [f"output {io.name} <- b{io.buffer.id}" for io in self.outputs]
+        return "\n".join(lines) + "\n"
+
+
+def lower(graph: Graph) -> Program:
+    """Lower every node of `graph` to kernel steps; see the module docstring."""
+    lowering = Lowering(graph)
+    for node in graph.nodes:
+        lowering.lower_node(node)
+    lowering.bind_outputs()
+    return lowering.program
+
+
+class Lowering:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.producer = graph.producer()
+        self.consumers = graph.consumers()
+        self.program = Program(inputs=[], outputs=[], buffers=[])
+        self.views: dict[str, View] = {}
+        self.constant_buffers: dict[str, Buffer] = {}
+        self.fused = self._plan_fusion()
+        for name in graph.inputs:
+            t = graph.types[name]
+            buffer = self.new_buffer(name, device_dtype(t.dtype), t.size)
+            self.views[name] = full_view(buffer, t.shape)
+            self.program.inputs.append(ModelIO(name, t.dtype, t.shape, buffer))
+
+    # ---- buffers and views -------------------------------------------------------------
+
+    def new_buffer(self, name: str, dtype: str, size: int, region="arena", data=None) -> Buffer:
+        buffer = Buffer(len(self.program.buffers), name, dtype, max(int(size), 1), region, data)
+        self.program.buffers.append(buffer)
+        return buffer
+
+    def weights(self, name: str, value: np.ndarray) -> View:
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            data = value.astype(np.float32)
+        else:
+            if value.size and (value.min() < -2**31 or value.max() >= 2**31):
+                raise CompileError(f"constant '{name}' holds integers outside the int32 range, which the device cannot represent")
+            data = value.astype(np.int32)
+        data = np.array(data.reshape(-1) if data.size else np.zeros(1, data.dtype), order="C")
+        buffer = self.new_buffer(name, "f32" if data.dtype == np.float32 else "i32", data.size, "weights", data)
+        return full_view(buffer, value.shape)
+
+    def view(self, name: str) -> View:
+        if name in self.views:
+            return self.views[name]
+        if name in self.graph.constants:
+            view = self.weights(name, self.graph.constants[name])
+            self.views[name] = view
+            return view
+        raise CompileError(f"internal error: tensor '{name}' was used before it was lowered")
+
+    def contiguous(self, view: View, name: str) -> View:
+        """The view itself when it is a whole contiguous buffer, else a fresh contiguous copy."""
+        if view.contiguous:
+            return view
+        if view.buffer.region == "weights":
+            return self.weights(name, read_constant(view))
+        out = full_view(self.new_buffer(name, view.buffer.dtype, view.size), view.shape)
+        self.copy(view, out, name)
+        return out
+
+    def copy(self, src: View, dst: View, name: str) -> None:
+        """dst[idx] = src[idx] (shapes equal; dst may be a strided part of a bigger buffer)."""
+        dt = src.buffer.dtype
+        args, buffers = _args_for([src.buffer], dst.buffer)
+        spec = K.Elementwise(shape=dst.shape, out=K.Access(1, dst.strides, dst.offset),
+                             inputs=(K.Access(0, src.strides, src.offset),),
+                             expr=K.Expr("in", dt, index=0), args=args)
+        self.emit(spec, buffers, name)
+
+    def emit(self, spec, buffers, name: str) -> None:
+        self.program.steps.append(Step(spec, tuple(buffers), name))
+
+    def dtype_of(self, name: str) -> str:
+        return device_dtype(self.graph.types[name].dtype)
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        return self.graph.types[name].shape
+
+    def output_view(self, name: str) -> View:
+        t = self.graph.types[name]
+        view = full_view(self.new_buffer(name, device_dtype(t.dtype), t.size), t.shape)
+        self.views[name] = view
+        return view
+
+    def const_input(self, node: Node, position: int, what: str):
+        name = node.inputs[position] if position < len(node.inputs) else ""
+        if not name:
+            return None
+        if name not in self.graph.constants:
+            raise UnsupportedError(f"{node.op} '{node.name}' needs its {what} to be known at compile time, "
+                                   "but it depends on model inputs")
+        return self.graph.constants[name]
+
+    # ---- dispatch ------------------------------------------------------------------------
+
+    def note_index_range(self, buffer: Buffer, limit: int) -> None:
+        """Record that a model input is used as indices into an axis of `limit` entries."""
+        for io in self.program.inputs:
+            if io.buffer is buffer:
+                hi = limit if io.valid_range is None else min(limit, io.valid_range[1])
+                io.valid_range = (0, hi)
+
+    def lower_node(self, node: Node) -> None:
+        if node.op in ("Cast", "CastLike", "Identity") and node.outputs[0] not in self.fused:
+            return LOWER["Cast"](self, node)
+        if node.op in EXPRESSIONS or node.op == "BatchNormalization":
+            if node.outputs[0] in self.fused:
+                return  # built by the consumer that absorbs it
+            return self.lower_elementwise_root(node)
+        if node.op in ANCHORS:
+            if node.outputs[0] in self.fused:
+                return
+            return self.lower_anchor(node, None)
+        rule = LOWER.get(node.op)
+        if rule is None:
+            raise UnsupportedError(f"{node.op} '{node.name}' on tensors computed at run time is not supported "
+                                   "(webjit folds it only when all its inputs are constant)")
+        rule(self, node)
+
+    def _plan_fusion(self) -> set[str]:
+        """Tensors computed inside their single consumer's kernel instead of being stored."""
+        fused = set()
+        outputs = set(self.graph.outputs)
+        for node in self.graph.nodes:
+            if not (node.op in EXPRESSIONS or node.op == "BatchNormalization"):
+                continue
+            shape = self.shape_of(node.outputs[0])
+            anchors = 0
+            for name in dict.fromkeys(node.inputs):
+                producer = self.producer.get(name)
+                if producer is None or name in outputs or len(self.consumers.get(name, [])) != 1:
+                    continue
+                if self.shape_of(name) != shape or len(producer.outputs) != 1:
+                    continue
+                if producer.op in EXPRESSIONS or producer.op == "BatchNormalization":
+                    anchors += self._anchors_below(producer, fused)
+                    fused.add(name)
+                elif producer.op in ANCHORS and self.dtype_of(name) == "f32":
+                    anchors += 1
+                    fused.add(name)
+            if anchors > 1:  # one anchor per kernel: un-fuse this node's anchor inputs
+                for name in node.inputs:
+                    if name in fused and self.producer[name].op in ANCHORS:
+                        fused.discard(name)
+        return fused
+
+    def _anchors_below(self, node: Node, fused: set[str]) -> int:
+        count = 0
+        for name in node.inputs:
+            if name in fused:
+                producer = self.producer[name]
+                count += 1 if producer.op in ANCHORS else self._anchors_below(producer, fused)
+        return count
+
+    # ---- elementwise groups ---------------------------------------------------------------
+
+    def build_expr(self, node: Node, group: "Group") -> K.Expr:
+        dt = self.dtype_of(node.outputs[0])
+        if node.op == "BatchNormalization":
+            return self._batchnorm_expr(node, group, dt)
+        args = []
+        for name in node.inputs:
+            args.append(self.leaf_expr(name, group) if name else None)
+        return EXPRESSIONS[node.op](node, args, dt)
+
+    def leaf_expr(self, name: str, group: "Group") -> K.Expr:
+        dt = self.dtype_of(name)
+        if name in self.fused:
+            producer = self.producer[name]
+            if producer.op in ANCHORS:
+                group.anchor = producer
+                return K.Expr("acc", dt)
+            return self.build_expr(producer, group)
+        value = self.graph.constants.get(name)
+        if value is not None and value.size == 1:
+            v = value.reshape(-1)[0]
+            if dt == "i32" and not -2**31 <= int(v) < 2**31:
+                raise CompileError(f"constant '{name}' holds an integer outside the int32 range")
+            return const(float(v), dt)
+        return K.Expr("in", dt, index=group.leaf(self.view(name)))
+
+    def _batchnorm_expr(self, node, group, dt):
+        scale, bias, mean, var = (self.const_input(node, i, "parameters") for i in range(1, 5))
+        eps = node.attrs.get("epsilon", 1e-5)
+        mul = (scale / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
+        add = (bias - mean * mul).astype(np.float32)
+        rank = len(self.shape_of(node.inputs[0]))
+        shape = (-1,) + (1,) * (rank - 2)
+        mul_view = self.weights(f"{node.name}::scale", mul.reshape(shape))
+        add_view = self.weights(f"{node.name}::shift", add.reshape(shape))
+        x = self.leaf_expr(node.inputs[0], group)
+        m = K.Expr("in", dt, index=group.leaf(mul_view))
+        a = K.Expr("in", dt, index=group.leaf(add_view))
+        return K.Expr("add", dt, (K.Expr("mul", dt, (x, m)), a))
+
+    def lower_elementwise_root(self, node: Node) -> None:
+        shape = self.shape_of(node.outputs[0])
+        group = Group(shape)
+        expr = self.build_expr(node, group)
+        if group.anchor is not None:
+            return self.lower_anchor(group.anchor, (node, expr, group))
+        out = self.output_view(node.outputs[0])
+        inputs = [g.buffer for g in group.leaves]
+        args, buffers = _args_for(inputs, out.buffer)
+        index = {id(b): i for i, b in enumerate(buffers)}
+        accesses = tuple(K.Access(index[id(v.buffer)], broadcast_strides(v, shape), v.offset) for v in group.leaves)
+        spec = K.Elementwise(shape=shape, out=K.Access(len(buffers) - 1, row_major(shape)), inputs=accesses,
+                             expr=expr, args=args)
+        self.emit(spec, buffers, node.name)
+
+    # ---- matrix products -------------------------------------------------------------
+
+    def lower_anchor(self, anchor: Node, epilogue) -> None:
+        """Emit MatMul / Gemm / Conv, with the fused elementwise group `epilogue` if given."""
+        base = {"MatMul": self._matmul_operands, "Gemm": self._gemm_operands, "Conv": self._conv_operands}[anchor.op](anchor)
+        a, bmat, batch, m, n, k, base_expr, base_extras, out_shape = base
+        index_shape = batch + (m, n)
+        root, expr, group = epilogue if epilogue else (anchor, K.Expr("acc", "f32"), Group(out_shape))
+        expr = _substitute_acc(expr, base_expr, len(group.leaves))
+        extras = [self._epilogue_access_view(v, group.shape, index_shape, anchor) for v in group.leaves]
+        extras += [self._epilogue_access_view(v, out_shape, index_shape, anchor) for v in base_extras]
+        out = self.output_view(root.outputs[0])
+        inputs = [a.buffer, bmat.buffer] + [v.buffer for v, _ in extras]
+        args, buffers = _args_for(inputs, out.buffer)
+        index = {id(b): i for i, b in enumerate(buffers)}
+        a_access = K.Access(index[id(a.buffer)], broadcast_strides(a, batch + (m, k)), a.offset)
+        b_access = K.Access(index[id(bmat.buffer)], broadcast_strides(bmat, batch + (k, n)), bmat.offset)
+        extra_access = tuple(K.Access(index[id(v.buffer)], strides, v.offset) for v, strides in extras)
+        spec = K.MatMul(batch=batch, m=m, n=n, k=k, a=a_access, bmat=b_access,
+                        out=K.Access(len(buffers) - 1, row_major(index_shape)), extras=extra_access,
+                        epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args)
+        self.emit(spec, buffers, anchor.name if root is anchor else f"{anchor.name}+{root.name}")
+
+    def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
+        strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
+        if strides is None or strides[-1] not in (0, 1):
+            view = self.contiguous(View(view.buffer, view.shape, view.strides, view.offset), f"{anchor.name}::epilogue")
+            strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
+            if strides is None:
+                raise CompileError(f"internal error: cannot index the epilogue of '{anchor.name}'")
+        return view, strides
+
+    def _matmul_operands(self, node):
+        a, b = self.view(node.inputs[0]), self.view(node.inputs[1])
+        if len(a.shape) == 1:
+            a = reshape(a, (1,) + a.shape)
+        if len(b.shape) == 1:
+            b = reshape(b, b.shape + (1,))
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        m, k = a.shape[-2:]
+        n = b.shape[-1]
+        b = self._rows_contiguous(b, node.name)
+        return a, b, batch, m, n, k, K.Expr("acc", "f32"), [], self.shape_of(node.outputs[0])
+
+    def _rows_contiguous(self, view: View, name: str) -> View:
+        if view.shape[-1] == 1 or view.strides[-1] == 1:
+            return view
+        return self.contiguous(view, f"{name}::rhs")
+
+    def _gemm_operands(self, node):
+        a, b = self.view(node.inputs[0]), self.view(node.inputs[1])
+        if node.attrs.get("transA", 0):
+            a = transpose(a, (1, 0))
+        if node.attrs.get("transB", 0):
+            b = transpose(b, (1, 0))
+        b = self._rows_contiguous(b, node.name)
+        (m, k), n = a.shape, b.shape[1]
+        expr = K.Expr("acc", "f32")
+        alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
+        if alpha != 1.0:
+            expr = K.Expr("mul", "f32", (expr, const(alpha, "f32")))
+        extras = []
+        if len(node.inputs) > 2 and node.inputs[2] and beta != 0:
+            c = self.view(node.inputs[2])
+            term = K.Expr("in", "f32", index=-1)  # placeholder: first base extra
+            if beta != 1.0:
+                term = K.Expr("mul", "f32", (term, const(beta, "f32")))
+            expr = K.Expr("add", "f32", (expr, term))
+            extras.append(expand(c, (m, n)))
+        return a, b, (), m, n, k, expr, extras, (m, n)
+
+    def _conv_operands(self, node):
+        x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
+        w = self.const_input(node, 1, "weights")
+        nb, c, h, wd = x.shape
+        co, cig, kh, kw = w.shape
+        group = node.attrs.get("group", 1)
+        out_shape = self.shape_of(node.outputs[0])
+        oh, ow = out_shape[2:]
+        strides = tuple(node.attrs.get("strides") or (1, 1))
+        dilations = tuple(node.attrs.get("dilations") or (1, 1))
+        pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, wd), (kh, kw), strides, dilations)
+        kdim = cig * kh * kw
+        if (kh, kw, strides, pads, dilations) == (1, 1, (1, 1), (0, 0, 0, 0), (1, 1)):
+            cols = reshape(x, (nb, group, kdim, oh * ow))
+        else:
+            col_view = full_view(self.new_buffer(f"{node.name}::im2col", "f32", nb * c * kh * kw * oh * ow), (nb, c * kh * kw, oh * ow))
+            args, buffers = _args_for([x.buffer], col_view.buffer)
+            spec = K.Im2Col(n=nb, c=c, h=h, w=wd, kh=kh, kw=kw, pads=pads, strides=strides, dilations=dilations,
+                            oh=oh, ow=ow, args=args)
+            self.emit(spec, buffers, f"{node.name}::im2col")
+            cols = reshape(col_view, (nb, group, kdim, oh * ow))
+        weights = self.weights(node.inputs[1], w.reshape(group, co // group, kdim))
+        a = View(weights.buffer, (nb,) + weights.shape, (0,) + weights.strides, 0)
+        expr, extras = K.Expr("acc", "f32"), []
+        if len(node.inputs) > 2 and node.inputs[2]:
+            bias = self.view(node.inputs[2])
+            expr = K.Expr("add", "f32", (expr, K.Expr("in", "f32", index=-1)))
+            extras.append(reshape(bias, (1, co, 1, 1)))
+        return a, cols, (nb, group), co // group, oh * ow, kdim, expr, extras, out_shape
+
+    def bind_outputs(self) -> None:
+        used = {io.buffer.id for io in self.program.inputs}
+        for name in self.graph.outputs:
+            t = self.graph.types[name]
+            view = self.view(name)
+            if not view.contiguous or view.buffer.region != "arena" or view.buffer.id in used:
+                copy = full_view(self.new_buffer(name, view.buffer.dtype, view.size), view.shape)
+                self.copy(view, copy, f"output {name}")
+                view = copy
+            used.add(view.buffer.id)
+            self.program.outputs.append(ModelIO(name, t.dtype, t.shape, view.buffer))
+
+
+class Group:
+    """The leaves (buffer reads) of one fused elementwise expression over `shape`."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.leaves: list[View] = []
+        self.anchor: Node | None = None
+
+    def leaf(self, view: View) -> int:
+        if view not in self.leaves:
+            self.leaves.append(view)
+        return self.leaves.index(view)
+
+
+def _args_for(inputs, output):
+    """Kernel args for distinct input buffers (in first-use order) and one output."""
+    unique = list(dict.fromkeys(inputs)) + [output]  # buffers hash by identity
+    args = tuple(K.Arg(b.dtype, b.size, output=(i == len(unique) - 1)) for i, b in enumerate(unique))
+    return args, unique
+
+
+def _substitute_acc(expr: K.Expr, base: K.Expr, first_base_extra: int) -> K.Expr:
+    """Replace "acc" leaves of a group's expression by the anchor's own epilogue `base`;
+    the base's extra placeholder (index -1) becomes input `first_base_extra`."""
+    def fix_base(e):
+        if e.op == "in" and e.index == -1:
+            return K.Expr("in", e.dtype, index=first_base_extra)
+        return K.Expr(e.op, e.dtype, tuple(fix_base(a) for a in e.args), e.index, e.value)
+    base = fix_base(base)
+
+    def walk(e):
+        if e.op == "acc":
+            return base
+        return K.Expr(e.op, e.dtype, tuple(walk(a) for a in e.args), e.index, e.value)
+    return walk(expr)
+
+
+from .lower_ops import LOWER  # noqa: E402  (the per-op rules use the Lowering class above)

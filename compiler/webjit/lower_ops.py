@@ -1,0 +1,260 @@
+"""Lowering rules for the ops that are not elementwise or matrix products: one function per op."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+from .elementwise import const
+from .errors import UnsupportedError
+from .views import View, expand, full_view, reshape, row_major, slice_view, transpose
+
+
+def _alias(lw, node, view: View) -> None:
+    lw.views[node.outputs[0]] = view
+
+
+def _reshape_to(lw, node, shape) -> None:
+    view = lw.view(node.inputs[0])
+    result = reshape(view, shape)
+    if result is None:
+        result = reshape(lw.contiguous(view, node.name), shape)
+    _alias(lw, node, result)
+
+
+def lower_reshape(lw, node):
+    _reshape_to(lw, node, lw.shape_of(node.outputs[0]))
+
+
+def lower_identity(lw, node):
+    _alias(lw, node, lw.view(node.inputs[0]))
+
+
+def lower_transpose(lw, node):
+    view = lw.view(node.inputs[0])
+    perm = node.attrs.get("perm") or list(reversed(range(len(view.shape))))
+    _alias(lw, node, transpose(view, perm))
+
+
+def lower_expand(lw, node):
+    _alias(lw, node, expand(lw.view(node.inputs[0]), lw.shape_of(node.outputs[0])))
+
+
+def lower_slice(lw, node):
+    view = lw.view(node.inputs[0])
+    starts = lw.const_input(node, 1, "starts")
+    ends = lw.const_input(node, 2, "ends")
+    axes = lw.const_input(node, 3, "axes")
+    steps = lw.const_input(node, 4, "steps")
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis = int(axis) % len(view.shape)
+        first, _, _ = slice(int(start), int(end), int(step)).indices(view.shape[axis])
+        length = len(range(*slice(int(start), int(end), int(step)).indices(view.shape[axis])))
+        view = slice_view(view, axis, first if length else 0, length, int(step))
+    _alias(lw, node, view)
+
+
+def lower_split(lw, node):
+    view = lw.view(node.inputs[0])
+    axis = node.attrs.get("axis", 0) % len(view.shape)
+    start = 0
+    for out in node.outputs:
+        length = lw.shape_of(out)[axis]
+        lw.views[out] = slice_view(view, axis, start, length)
+        start += length
+
+
+def lower_cast(lw, node):
+    src, dst = lw.graph.types[node.inputs[0]].dtype, lw.graph.types[node.outputs[0]].dtype
+    same_device = lw.dtype_of(node.inputs[0]) == lw.dtype_of(node.outputs[0])
+    if node.op == "Identity" or same_device and (dst != "bool" or src == "bool"):
+        return _alias(lw, node, lw.view(node.inputs[0]))
+    lw.lower_elementwise_root(node)
+
+
+def lower_concat(lw, node):
+    out = lw.output_view(node.outputs[0])
+    axis = node.attrs["axis"] % len(out.shape)
+    start = 0
+    for name in node.inputs:
+        if not name:
+            continue
+        view = lw.view(name)
+        length = view.shape[axis]
+        if length:
+            lw.copy(view, slice_view(out, axis, start, length), node.name)
+        start += length
+
+
+def lower_pad(lw, node):
+    mode = node.attrs.get("mode", "constant")
+    if mode != "constant":
+        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; only constant padding is supported")
+    x = lw.view(node.inputs[0])
+    pads = lw.const_input(node, 1, "pads")
+    value = lw.const_input(node, 2, "value")
+    axes = lw.const_input(node, 3, "axes")
+    rank = len(x.shape)
+    axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
+    if any(int(p) < 0 for p in pads):
+        raise UnsupportedError(f"Pad '{node.name}' has negative pads, which are not supported")
+    out = lw.output_view(node.outputs[0])
+    dt = out.buffer.dtype
+    fill = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
+    args = (K.Arg(dt, out.buffer.size, output=True),)
+    lw.emit(K.Elementwise(shape=out.shape, out=K.Access(0, out.strides), inputs=(), expr=const(fill, dt), args=args),
+            [out.buffer], f"{node.name}::fill")
+    inner = out
+    for i, axis in enumerate(axes):
+        inner = slice_view(inner, axis, int(pads[i]), x.shape[axis])
+    lw.copy(x, inner, node.name)
+
+
+def lower_tile(lw, node):
+    x = lw.view(node.inputs[0])
+    repeats = [int(r) for r in lw.const_input(node, 1, "repeats")]
+    out = lw.output_view(node.outputs[0])
+    shape, src_strides = [], []
+    for r, d, s in zip(repeats, x.shape, x.strides):
+        shape += [r, d]
+        src_strides += [0, s]
+    src = View(x.buffer, tuple(shape), tuple(src_strides), x.offset)
+    lw.copy(src, View(out.buffer, tuple(shape), row_major(shape), 0), node.name)
+
+
+def lower_constant_of_shape(lw, node):
+    out = lw.output_view(node.outputs[0])
+    value = node.attrs.get("value")
+    fill = 0.0 if value is None else float(value.reshape(-1)[0])
+    args = (K.Arg(out.buffer.dtype, out.buffer.size, output=True),)
+    lw.emit(K.Elementwise(shape=out.shape, out=K.Access(0, out.strides), inputs=(), expr=const(fill, out.buffer.dtype),
+                          args=args), [out.buffer], node.name)
+
+
+def lower_gather(lw, node):
+    data = lw.view(node.inputs[0])
+    axis = node.attrs.get("axis", 0) % len(data.shape)
+    indices = lw.graph.constants.get(node.inputs[1])
+    if indices is not None and indices.ndim == 0:  # x[..., i, ...]: a view
+        i = int(indices) % data.shape[axis]
+        view = slice_view(data, axis, i, 1)
+        return _alias(lw, node, reshape(view, lw.shape_of(node.outputs[0])) or
+                      reshape(lw.contiguous(view, node.name), lw.shape_of(node.outputs[0])))
+    data = lw.contiguous(data, f"{node.name}::data")
+    idx = lw.contiguous(lw.view(node.inputs[1]), f"{node.name}::indices")
+    if idx.buffer.region == "arena":
+        lw.note_index_range(idx.buffer, data.shape[axis])
+    out = lw.output_view(node.outputs[0])
+    outer = int(np.prod(data.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
+    buffers = [data.buffer, idx.buffer, out.buffer]
+    args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
+    lw.emit(K.Gather(outer=outer, axis_dim=data.shape[axis], inner=inner, count=idx.size, args=args), buffers, node.name)
+
+
+def _rows(lw, node, axes):
+    """Contiguous [outer, r] view of input 0 with `axes` moved last."""
+    x = lw.view(node.inputs[0])
+    rank = len(x.shape)
+    axes = sorted(int(a) % rank for a in axes)
+    keep = [d for d in range(rank) if d not in axes]
+    if axes != list(range(rank - len(axes), rank)):
+        x = transpose(x, keep + axes)
+    x = lw.contiguous(x, f"{node.name}::input")
+    r = int(np.prod([x.shape[d] for d in range(len(keep), rank)], dtype=np.int64))
+    return x, x.size // max(r, 1), r, keep
+
+
+REDUCE_KINDS = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min",
+                "ReduceProd": "prod", "ReduceSumSquare": "sumsq", "ReduceL1": "l1", "ReduceL2": "l2",
+                "GlobalAveragePool": "mean", "GlobalMaxPool": "max"}
+
+
+def lower_reduce(lw, node):
+    rank = len(lw.shape_of(node.inputs[0]))
+    if node.op.startswith("Global"):
+        axes = list(range(2, rank))
+    else:
+        axes = lw.const_input(node, 1, "axes")
+        if axes is None or len(axes) == 0:
+            if node.attrs.get("noop_with_empty_axes", 0):
+                return lower_identity(lw, node)
+            axes = list(range(rank))
+    if lw.dtype_of(node.inputs[0]) != "f32":
+        raise UnsupportedError(f"{node.op} '{node.name}' on integer tensors is not supported")
+    x, outer, r, _ = _rows(lw, node, axes)
+    out = lw.output_view(node.outputs[0])
+    buffers = [x.buffer, out.buffer]
+    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", out.buffer.size, output=True))
+    lw.emit(K.Reduce(kind=REDUCE_KINDS[node.op], outer=outer, r=r, args=args), buffers, node.name)
+
+
+def lower_softmax(lw, node):
+    shape = lw.shape_of(node.inputs[0])
+    axis = node.attrs.get("axis", -1) % len(shape)
+    x, outer, r, keep = _rows(lw, node, [axis])
+    result = full_view(lw.new_buffer(node.outputs[0], "f32", x.size), x.shape)
+    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", result.buffer.size, output=True))
+    lw.emit(K.Softmax(outer=outer, r=r, log=node.op == "LogSoftmax", args=args), [x.buffer, result.buffer], node.name)
+    order = keep + [axis]
+    _alias(lw, node, transpose(result, [order.index(d) for d in range(len(shape))]))
+
+
+def lower_layernorm(lw, node):
+    for extra in node.outputs[1:]:
+        if extra and lw.consumers.get(extra):
+            raise UnsupportedError(f"LayerNormalization '{node.name}' output '{extra}' (mean or inverse std) is not supported")
+    shape = lw.shape_of(node.inputs[0])
+    axis = node.attrs.get("axis", -1) % len(shape)
+    x, outer, r, _ = _rows(lw, node, list(range(axis, len(shape))))
+    norm_shape = shape[axis:]
+    params = []
+    for position in (1, 2):
+        if position < len(node.inputs) and node.inputs[position]:
+            view = expand(lw.view(node.inputs[position]), norm_shape)
+            params.append(lw.contiguous(view, f"{node.name}::param"))
+    out = lw.output_view(node.outputs[0])
+    buffers = [x.buffer] + [p.buffer for p in params] + [out.buffer]
+    args = tuple(K.Arg("f32", b.size, output=(b is out.buffer)) for b in buffers)
+    spec = K.LayerNorm(outer=outer, r=r, epsilon=float(node.attrs.get("epsilon", 1e-5)), has_bias=len(params) == 2, args=args)
+    lw.emit(spec, buffers, node.name)
+
+
+def lower_pool(lw, node):
+    from .ops import resolve_pads
+    x = lw.contiguous(lw.view(node.inputs[0]), f"{node.name}::input")
+    n, c, h, w = x.shape
+    kh, kw = node.attrs["kernel_shape"]
+    strides = tuple(node.attrs.get("strides") or (1, 1))
+    dilations = tuple(node.attrs.get("dilations") or (1, 1))
+    pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, w), (kh, kw), strides, dilations)
+    out = lw.output_view(node.outputs[0])
+    oh, ow = out.shape[2:]
+    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", out.buffer.size, output=True))
+    spec = K.Pool(kind="max" if node.op == "MaxPool" else "avg", planes=n * c, h=h, w=w, kh=kh, kw=kw, pads=pads,
+                  strides=strides, dilations=dilations, oh=oh, ow=ow,
+                  count_include_pad=bool(node.attrs.get("count_include_pad", 0)), args=args)
+    lw.emit(spec, [x.buffer, out.buffer], node.name)
+
+
+def lower_cumsum(lw, node):
+    x = lw.contiguous(lw.view(node.inputs[0]), f"{node.name}::input")
+    axis = int(lw.const_input(node, 1, "axis")) % len(x.shape)
+    out = lw.output_view(node.outputs[0])
+    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    args = (K.Arg(x.buffer.dtype, x.buffer.size), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
+    spec = K.CumSum(outer=outer, r=x.shape[axis], inner=inner, exclusive=bool(node.attrs.get("exclusive", 0)),
+                    reverse=bool(node.attrs.get("reverse", 0)), args=args)
+    lw.emit(spec, [x.buffer, out.buffer], node.name)
+
+
+LOWER = {
+    "Reshape": lower_reshape, "Flatten": lower_reshape, "Squeeze": lower_reshape, "Unsqueeze": lower_reshape,
+    "Cast": lower_cast, "Transpose": lower_transpose, "Expand": lower_expand, "Slice": lower_slice, "Split": lower_split,
+    "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
+    "Gather": lower_gather, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
+    "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
+    "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
+}

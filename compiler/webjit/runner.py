@@ -1,0 +1,226 @@
+"""Runs a bundle with the JS runtime, in Node or in headless Chromium, from Python.
+
+Node runs `runtime_web/bin/webjit-run-node.mjs` on .npy files. Chromium opens
+`runtime_web/page/run.html` from a local cross-origin isolated server and reads the page's
+`window.webjitResult`. Either way the Python side only moves arrays in and out.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from webjit.errors import RunError
+from webjit.feeds import make_inputs, numpy_dtype
+from webjit.server import serve_folders
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+BACKENDS = ("wasm", "webgpu", "auto")
+BROWSERS = ("chromium", "node")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outputs: dict[str, np.ndarray]
+    backend: str
+    threads: int
+    thread_note: str | None
+    latency_ms: float
+    load_ms: float
+    console: tuple[str, ...] = field(default=())
+
+
+def runtime_dir() -> Path:
+    """runtime_web/ of this checkout, or a RunError when the package was installed without it."""
+    folder = CHECKOUT / "runtime_web"
+    if not (folder / "src" / "index.js").is_file():
+        raise RunError(f"the JS runtime is missing ({folder / 'src' / 'index.js'}); run webjit "
+                       "from a source checkout that has runtime_web/")
+    return folder
+
+
+def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "wasm",
+               browser: str = "chromium", threads: int | str = "auto", repeat: int = 1,
+               timeout_s: float = 300.0) -> RunResult:
+    """Runs the bundle once (or `repeat` times, reporting the best latency) on `inputs`.
+
+    Missing inputs are invented (see feeds.make_inputs); given ones are checked against
+    the manifest first so that a wrong shape is one sentence, not a runtime failure.
+    """
+    if backend not in BACKENDS:
+        raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if browser not in BROWSERS:
+        raise RunError(f"unknown browser {browser!r}; choose one of {', '.join(BROWSERS)}")
+    if repeat < 1:
+        raise RunError("--repeat must be at least 1")
+    if browser == "node" and backend == "webgpu":
+        raise RunError("Node runs only the wasm backend; use --browser chromium for webgpu")
+    bundle_dir = Path(bundle_dir).resolve()
+    manifest = load_manifest(bundle_dir)
+    feeds = make_inputs(manifest, inputs)
+    with tempfile.TemporaryDirectory(prefix="webjit-run-") as temp:
+        inputs_dir = Path(temp) / "inputs"
+        write_npy_folder(inputs_dir, feeds)
+        if browser == "node":
+            return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, threads,
+                            repeat, timeout_s)
+        return run_chromium(bundle_dir, inputs_dir, manifest, backend, threads, repeat,
+                            timeout_s, Path(temp) / "profile")
+
+
+def load_manifest(bundle_dir: Path) -> dict:
+    from webjit.bundle import read_manifest  # the bundle module owns the format's checks
+    return read_manifest(bundle_dir)
+
+
+def write_npy_folder(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    for name, array in arrays.items():
+        path = folder / f"{name}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)  # names may contain '/'
+        np.save(path, array, allow_pickle=False)
+
+
+def read_npy_outputs(folder: Path, manifest: Mapping) -> dict[str, np.ndarray]:
+    outputs = {}
+    for spec in manifest["outputs"]:
+        path = folder / f"{spec['name']}.npy"
+        if not path.is_file():
+            raise RunError(f"the runtime wrote no output {spec['name']!r} ({path})")
+        outputs[spec["name"]] = np.load(path, allow_pickle=False)
+    return outputs
+
+
+def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Mapping,
+             threads, repeat: int, timeout_s: float) -> RunResult:
+    node = shutil.which("node")
+    if node is None:
+        raise RunError("node is not on PATH; install Node.js 20 or use --browser chromium")
+    script = runtime_dir() / "bin" / "webjit-run-node.mjs"
+    if not script.is_file():
+        raise RunError(f"the Node runner {script} is missing; update the checkout")
+    outputs_dir.mkdir(parents=True, exist_ok=True)
+    command = [node, str(script), str(bundle_dir), "--inputs", str(inputs_dir),
+               "--outputs", str(outputs_dir), "--threads", str(threads), "--repeat", str(repeat)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise RunError(f"the Node runner did not finish within {timeout_s:g} s; "
+                       "raise the timeout or try a smaller model") from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        if done.returncode == 2 and lines:
+            raise RunError(lines[-1].removeprefix("webjit: error: "))
+        tail = "\n".join(lines[-20:])
+        raise RunError(f"the Node runner failed with exit code {done.returncode}:\n{tail}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RunError(f"the Node runner printed no result line; it printed:\n"
+                       f"{done.stdout[-2000:]}")
+    result = json.loads(lines[-1])
+    return RunResult(read_npy_outputs(outputs_dir, manifest), result["backend"],
+                     int(result["threads"]), result.get("threadNote"),
+                     float(result["latency_ms"]), float(result["load_ms"]))
+
+
+def page_url(base: str, backend: str, threads, repeat: int) -> str:
+    query = urllib.parse.urlencode({"bundle": f"{base}/bundle/", "backend": backend,
+                                    "threads": threads, "repeat": repeat,
+                                    "inputs": f"{base}/inputs/"})
+    return f"{base}/runtime/page/run.html?{query}"
+
+
+def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
+                 threads, repeat: int, timeout_s: float, profile: Path) -> RunResult:
+    try:
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    except ImportError:
+        raise RunError("the Python package playwright is not installed; "
+                       "pip install playwright, or use --browser node") from None
+    if not Path(CHROMIUM).exists():
+        raise RunError(f"Chromium is not installed at {CHROMIUM}; install the chromium "
+                       "package or use --browser node")
+    mounts = {"/runtime/": runtime_dir(), "/bundle/": bundle_dir, "/inputs/": inputs_dir}
+    args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if backend in ("webgpu", "auto") else [])
+    messages: list[str] = []
+    with serve_folders(mounts) as base, sync_playwright() as playwright:
+        try:
+            # A persistent context is the only way to name the profile folder: a fresh
+            # one per run, so no cache or tuning record leaks between runs.
+            context = playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=CHROMIUM, headless=True, args=args)
+        except PlaywrightError as err:
+            raise RunError(f"Chromium did not start ({first_line(str(err))})") from None
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.on("console", lambda msg: record_console(messages, msg))
+            page.on("pageerror", lambda err: messages.append(f"page error: {err}"))
+            page.on("crash", lambda _page: messages.append("the page crashed"))
+            result = wait_for_result(page, page_url(base, backend, threads, repeat),
+                                     timeout_s, messages, PlaywrightError)
+        finally:
+            context.close()
+    if "error" in result:
+        raise RunError(with_console(str(result["error"]), messages))
+    outputs = decode_outputs(result.get("outputs", {}), manifest)
+    return RunResult(outputs, result["backend"], int(result["threads"]),
+                     result.get("threadNote"), float(result["latency_ms"]),
+                     float(result["load_ms"]), tuple(messages))
+
+
+def wait_for_result(page, url: str, timeout_s: float, messages: list[str],
+                    error_type: type[Exception]) -> dict:
+    timeout_ms = timeout_s * 1000
+    try:
+        page.goto(url, timeout=timeout_ms)
+        page.wait_for_function("() => window.webjitResult !== undefined",
+                               polling=100, timeout=timeout_ms)
+        return page.evaluate("() => window.webjitResult")
+    except error_type as err:
+        if "Timeout" in type(err).__name__ or "Timeout" in str(err):
+            raise RunError(with_console(f"the page gave no result within {timeout_s:g} s; "
+                                        "raise the timeout or look at the console errors",
+                                        messages)) from None
+        raise RunError(with_console(f"the browser failed: {first_line(str(err))}",
+                                    messages)) from None
+
+
+def decode_outputs(encoded: Mapping[str, Mapping], manifest: Mapping) -> dict[str, np.ndarray]:
+    outputs = {}
+    for spec in manifest["outputs"]:
+        if spec["name"] not in encoded:
+            raise RunError(f"the page returned no output {spec['name']!r}")
+        item = encoded[spec["name"]]
+        dtype = numpy_dtype(item.get("dtype", spec["dtype"]))
+        data = np.frombuffer(base64.b64decode(item["base64"]), dtype=dtype.newbyteorder("<"))
+        shape = tuple(item.get("shape", spec["shape"]))
+        if data.size != int(np.prod(shape)):
+            raise RunError(f"the page returned {data.size} values for output {spec['name']!r} "
+                           f"of shape {shape}")
+        outputs[spec["name"]] = data.reshape(shape).astype(dtype)
+    return outputs
+
+
+def record_console(messages: list[str], message) -> None:
+    if message.type == "error":
+        messages.append(message.text)
+
+
+def with_console(message: str, messages: list[str]) -> str:
+    if not messages:
+        return message
+    return message + "\nbrowser console:\n" + "\n".join(f"  {m}" for m in messages[-20:])
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no message"

@@ -1,0 +1,408 @@
+"""WASM SIMD128 code generator for the MatMul family: register-tiled, n-blocked, threaded.
+
+The output is split into units (batch, n-block, row tile), in that order so that the
+row tiles of one n-block reuse its panel of `bmat` from cache; each thread takes one
+contiguous run of units. A unit walks its n-block in column tiles of `nr` columns and
+computes each `mr x nr` tile with accumulators held in v128 locals: per k it loads
+nr/4 vectors of bmat's row k and splats mr scalars of `a` (so any `a` strides cost the
+same). Every shape is static, so all strides become immediate memory offsets, and the
+edges (m % mr rows, n % nr columns, n % 4 columns) are separate straight-line tiles.
+Columns past the last multiple of 4 use one-lane "vectors" (load32_splat, store32_lane)
+so the epilogue code is the same for every accumulator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..errors import CompileError
+from ..kernels import Expr, MatMul
+from .encoder import I32, V128, Func, Module
+
+SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
+PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
+MIN_UNITS = 8  # with fewer row tiles than this, also split n so threads have work
+
+
+@dataclass(frozen=True)
+class MatMulConfig:
+    mr: int = 4  # rows of the register tile
+    nr: int = 8  # columns of the register tile, a multiple of 4
+    ku: int = 1  # k loop unroll
+    nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: all of n
+    fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) instead of mul + add
+
+
+DEFAULT = MatMulConfig(4, 8, 1, 0)
+
+# Register tiles (mr, nr); fits() drops those that would spill on a given device model.
+_TILES = ((1, 8), (1, 16), (1, 24), (2, 8), (2, 12), (2, 16), (3, 8), (3, 12), (4, 4),
+          (4, 8), (4, 12), (5, 8), (6, 4), (6, 8), (8, 4), (3, 16))
+SPACE: tuple[MatMulConfig, ...] = tuple(
+    [MatMulConfig(mr, nr, ku, nb) for mr, nr in _TILES for ku in (1, 2) for nb in (0, 48, 96)]
+    + [MatMulConfig(mr, nr, 1, nb, fma=True) for mr, nr in ((4, 8), (3, 12), (5, 8), (6, 8))
+       for nb in (0, 48, 96)])
+
+
+def registers(config: MatMulConfig) -> int:
+    """Vector registers a tile needs: accumulators, one row of bmat, one splat of a
+    (the tile splats `a` one row at a time, so mr splats are never live together)."""
+    return config.mr * config.nr // 4 + config.nr // 4 + 1
+
+
+def fits(config: MatMulConfig, spec: MatMul) -> bool:
+    """Whether `config` is worth measuring on `spec` (pruning, not correctness)."""
+    if registers(config) > SIMD_REGISTERS:
+        return False
+    if config.mr > max(spec.m, 1) or config.nr > _round_up(max(spec.n, 1), 4):
+        return False
+    if config.ku > max(spec.k, 1):
+        return False
+    if config.nb:  # blocking n only pays when n is wider than a block and k is deep
+        if config.nb >= spec.n or spec.k * spec.n * 4 <= PANEL_BYTES:
+            return False
+        if spec.k * config.nb * 4 > PANEL_BYTES:
+            return False
+    return True
+
+
+def emit(spec: MatMul, config: MatMulConfig = DEFAULT) -> Module:
+    """A module whose `run(args..., tid, nthreads)` computes `spec` with `config`."""
+    _check(spec, config)
+    module = Module(shared_memory=True)
+    f = module.func("run", params=[I32] * (len(spec.args) + 2), results=[])
+    _Emitter(spec, config, module, f).run()
+    return module
+
+
+def _round_up(x: int, to: int) -> int:
+    return (x + to - 1) // to * to
+
+
+def _check(spec: MatMul, config: MatMulConfig) -> None:
+    if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1:
+        raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1.")
+    if config.nb and config.nb % config.nr:
+        raise CompileError(f"MatMul config {config} is invalid: nb must be a multiple of nr.")
+    rank = len(spec.batch) + 2
+    for name, access in (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
+            (f"extra {i}", e) for i, e in enumerate(spec.extras)):
+        if len(access.strides) != rank:
+            raise CompileError(f"MatMul {name} has {len(access.strides)} strides, expected {rank}.")
+        if min(access.strides) < 0 or access.offset < 0:
+            raise CompileError(f"MatMul {name} has a negative stride or offset, which the WASM kernel does not support.")
+    if spec.bmat.strides[-1] != 1 and spec.n > 1:
+        raise CompileError("MatMul bmat must have unit stride along n.")
+    if spec.out.strides[-1] != 1 and spec.n > 1:
+        raise CompileError("MatMul out must have unit stride along n.")
+
+
+class _Emitter:
+    """Holds the locals of one kernel while its code is written out."""
+
+    def __init__(self, spec: MatMul, config: MatMulConfig, module: Module, f: Func):
+        self.spec, self.config, self.module, self.f = spec, config, module, f
+        self.nbatch = prod(spec.batch)
+        self.row_tiles = -(-spec.m // config.mr) if spec.m else 0
+        self.nb = self._n_block()
+        self.nblocks = -(-spec.n // self.nb) if spec.n else 0
+        self.units = self.nbatch * self.nblocks * self.row_tiles
+        nargs = len(spec.args)
+        self.tid, self.nthreads = nargs, nargs + 1
+        self.tensors = (spec.a, spec.bmat, spec.out) + spec.extras
+        self._v128_pool: list[int] = []
+
+    def _n_block(self) -> int:
+        spec, config = self.spec, self.config
+        nb = config.nb or _round_up(max(spec.n, 1), config.nr)
+        row_units = self.nbatch * self.row_tiles
+        if 0 < row_units < MIN_UNITS:  # e.g. m = 1: share columns between threads
+            want = -(-MIN_UNITS // row_units)
+            nb = min(nb, max(config.nr, _round_up(-(-spec.n // want), config.nr)))
+        return nb
+
+    def op(self, *args) -> None:
+        self.f.op(*args)
+
+    def v128s(self, count: int) -> list[int]:
+        """`count` v128 locals, reused between tiles (a tile never outlives the next)."""
+        while len(self._v128_pool) < count:
+            self._v128_pool.append(self.f.local(V128))
+        return self._v128_pool[:count]
+
+    def set_sum(self, dst: int, base: int, const: int, terms=()) -> None:
+        """dst = base + const + sum(local * scale): a byte address."""
+        self.op("local.get", base)
+        if const:
+            self.op("i32.const", const)
+            self.op("i32.add")
+        for local, scale in terms:
+            if scale == 0:
+                continue
+            self.op("local.get", local)
+            if scale != 1:
+                self.op("i32.const", scale)
+                self.op("i32.mul")
+            self.op("i32.add")
+        self.op("local.set", dst)
+
+    def run(self) -> None:
+        if self.units == 0:
+            return
+        f = self.f
+        unit, end = f.local(I32), f.local(I32)
+        self.op("i32.const", self.units)
+        self.op("local.get", self.nthreads)
+        self.op("i32.add")
+        self.op("i32.const", 1)
+        self.op("i32.sub")
+        self.op("local.get", self.nthreads)
+        self.op("i32.div_u")
+        self.op("local.tee", end)  # end holds the chunk size for a moment
+        self.op("local.get", self.tid)
+        self.op("i32.mul")
+        self.op("local.tee", unit)
+        self.op("local.get", end)
+        self.op("i32.add")
+        self.op("local.tee", end)
+        self.op("i32.const", self.units)
+        self.op("local.get", end)
+        self.op("i32.const", self.units)
+        self.op("i32.lt_u")
+        self.op("select")
+        self.op("local.set", end)
+        self.op("block")
+        self.op("loop")
+        self.op("local.get", unit)
+        self.op("local.get", end)
+        self.op("i32.ge_u")
+        self.op("br_if", 1)
+        self.unit_body(unit)
+        self.op("local.get", unit)
+        self.op("i32.const", 1)
+        self.op("i32.add")
+        self.op("local.set", unit)
+        self.op("br", 0)
+        self.op("end")
+        self.op("end")
+
+    def unit_body(self, unit: int) -> None:
+        """Base addresses of one (batch, n-block, row tile) unit, then its tiles."""
+        spec, config, f = self.spec, self.config, self.f
+        rt, blk, rest = f.local(I32), f.local(I32), f.local(I32)
+        self.op("local.get", unit)
+        self.op("i32.const", self.row_tiles)
+        self.op("i32.rem_u")
+        self.op("local.set", rt)
+        self.op("local.get", unit)
+        self.op("i32.const", self.row_tiles)
+        self.op("i32.div_u")
+        self.op("local.tee", rest)
+        self.op("i32.const", self.nblocks)
+        self.op("i32.rem_u")
+        self.op("local.set", blk)
+        self.op("local.get", rest)
+        self.op("i32.const", self.nblocks)
+        self.op("i32.div_u")
+        self.op("local.set", rest)  # rest: flat batch index
+        batch_idx = self.batch_indices(rest)
+        self.bases = []
+        for i, access in enumerate(self.tensors):
+            m_stride, n_stride = access.strides[-2], access.strides[-1]
+            terms = [(loc, 4 * s) for loc, s in zip(batch_idx, access.strides)]
+            if i != 1:  # a, out and extras move down with the row tile (bmat's rows are k)
+                terms += [(rt, 4 * config.mr * m_stride)]
+            if i != 0:  # all but a move along n with the block
+                terms += [(blk, 4 * self.nb * n_stride)]
+            base = f.local(I32)
+            self.set_sum(base, access.arg, 4 * access.offset, terms)
+            self.bases.append(base)
+        rows_last = spec.m - (self.row_tiles - 1) * config.mr
+        width_last = spec.n - (self.nblocks - 1) * self.nb
+        self.branch(rt, self.row_tiles - 1, rows_last != config.mr,
+                    lambda rows: self.branch(blk, self.nblocks - 1, width_last != self.nb,
+                                             lambda width: self.block(rows, width),
+                                             self.nb, width_last),
+                    config.mr, rows_last)
+
+    def branch(self, local: int, last: int, differs: bool, body, full, edge) -> None:
+        """body(edge) when local == last, else body(full); one body when they agree."""
+        if not differs:
+            body(full)
+            return
+        self.op("local.get", local)
+        self.op("i32.const", last)
+        self.op("i32.eq")
+        self.op("if")
+        body(edge)
+        self.op("else")
+        body(full)
+        self.op("end")
+
+    def batch_indices(self, flat: int) -> list[int]:
+        """One local per batch dim (dims of size 1 get index 0 via a shared zero local)."""
+        f = self.f
+        locals_ = []
+        for d in reversed(range(len(self.spec.batch))):
+            size = self.spec.batch[d]
+            loc = f.local(I32)
+            if size > 1:
+                self.op("local.get", flat)
+                self.op("i32.const", size)
+                self.op("i32.rem_u")
+                self.op("local.set", loc)
+                self.op("local.get", flat)
+                self.op("i32.const", size)
+                self.op("i32.div_u")
+                self.op("local.set", flat)
+            locals_.append(loc)
+        return locals_[::-1]
+
+    def block(self, rows: int, width: int) -> None:
+        """All column tiles of one n-block `width` wide, for `rows` rows."""
+        nr, f = self.config.nr, self.f
+        cursors = [f.local(I32) for _ in self.tensors]
+        for cur, base in zip(cursors, self.bases):
+            self.op("local.get", base)
+            self.op("local.set", cur)
+        full, rest = divmod(width, nr)
+        vector_slots = [(4 * j, 4) for j in range(nr // 4)]
+        if full == 1:
+            self.tile(rows, vector_slots, cursors)
+        elif full > 1:
+            count = f.local(I32)
+            self.op("i32.const", full)
+            self.op("local.set", count)
+            self.op("loop")
+            self.tile(rows, vector_slots, cursors)
+            for i, cur in enumerate(cursors[1:], start=1):
+                self.set_sum(cur, cur, 4 * nr * self.tensors[i].strides[-1])
+            self.op("local.get", count)
+            self.op("i32.const", 1)
+            self.op("i32.sub")
+            self.op("local.tee", count)
+            self.op("br_if", 0)
+            self.op("end")
+        start = full * nr if full == 1 else 0  # the loop leaves the cursors past its tiles
+        if rest >= 4:
+            self.tile(rows, [(start + 4 * j, 4) for j in range(rest // 4)], cursors)
+        if rest % 4:
+            start += rest // 4 * 4
+            self.tile(rows, [(start + j, 1) for j in range(rest % 4)], cursors)
+
+    def tile(self, rows: int, slots, cursors) -> None:
+        """One rows x slots register tile: k loop, then epilogue and store.
+
+        slots are (column from the cursors, width): width 4 is a vector, width 1 is one
+        column in lane 0.
+        """
+        spec, f = self.spec, self.f
+        accs = self.v128s(rows * len(slots) + len(slots) + 1)
+        acc = [accs[i * len(slots):(i + 1) * len(slots)] for i in range(rows)]
+        bvec, avec = accs[rows * len(slots):-1], accs[-1]
+        for row in acc:
+            for loc in row:
+                self.op("v128.const", bytes(16))
+                self.op("local.set", loc)
+        a_ptr, b_ptr = f.local(I32), f.local(I32)
+        self.op("local.get", self.bases[0])
+        self.op("local.set", a_ptr)
+        self.op("local.get", cursors[1])
+        self.op("local.set", b_ptr)
+        ku = self.config.ku
+        steps, tail = divmod(spec.k, ku)
+        if steps:
+            count = f.local(I32)
+            self.op("i32.const", steps)
+            self.op("local.set", count)
+            self.op("loop")
+            self.k_steps(ku, rows, slots, acc, bvec, avec, a_ptr, b_ptr)
+            self.op("local.get", count)
+            self.op("i32.const", 1)
+            self.op("i32.sub")
+            self.op("local.tee", count)
+            self.op("br_if", 0)
+            self.op("end")
+        if tail:
+            self.k_steps(tail, rows, slots, acc, bvec, avec, a_ptr, b_ptr)
+        self.store(rows, slots, acc, cursors)
+
+    def k_steps(self, count, rows, slots, acc, bvec, avec, a_ptr, b_ptr) -> None:
+        """`count` consecutive k steps, then advance the a and bmat pointers past them."""
+        a_m, a_k = self.spec.a.strides[-2:]
+        pitch = self.spec.bmat.strides[-2]
+        for u in range(count):
+            for j, (col, width) in enumerate(slots):
+                self.op("local.get", b_ptr)
+                self.op("v128.load" if width == 4 else "v128.load32_splat", 4 * (u * pitch + col))
+                self.op("local.set", bvec[j])
+            for i in range(rows):
+                self.op("local.get", a_ptr)
+                self.op("v128.load32_splat", 4 * (u * a_k + i * a_m))  # a broadcast load
+                self.op("local.set", avec)
+                for j in range(len(slots)):
+                    if self.config.fma:
+                        self.op("local.get", avec)
+                        self.op("local.get", bvec[j])
+                        self.op("local.get", acc[i][j])
+                        self.op("f32x4.relaxed_madd")
+                    else:
+                        self.op("local.get", acc[i][j])
+                        self.op("local.get", avec)
+                        self.op("local.get", bvec[j])
+                        self.op("f32x4.mul")
+                        self.op("f32x4.add")
+                    self.op("local.set", acc[i][j])
+        if a_k:
+            self.set_sum(a_ptr, a_ptr, 4 * count * a_k)
+        if pitch:
+            self.set_sum(b_ptr, b_ptr, 4 * count * pitch)
+
+    def store(self, rows, slots, acc, cursors) -> None:
+        """Apply the epilogue to each accumulator and store it (lane 0 for 1-wide slots)."""
+        out_m = self.spec.out.strides[-2]
+        for i in range(rows):
+            for j, (col, width) in enumerate(slots):
+                self.op("local.get", cursors[2])
+                self.push_value(i, col, width, acc[i][j], cursors)
+                offset = 4 * (i * out_m + col)
+                if width == 4:
+                    self.op("v128.store", offset)
+                else:
+                    self.op("v128.store32_lane", offset, 0)
+
+    def push_value(self, row, col, width, acc_local, cursors) -> None:
+        if self.spec.epilogue is None:
+            self.op("local.get", acc_local)
+            return
+        from .expr import emit_expr  # written alongside; imported late so matmul works without it
+
+        def load_leaf(leaf: Expr) -> None:
+            if leaf.op == "acc":
+                self.op("local.get", acc_local)
+            elif leaf.op == "in":
+                self.load_extra(leaf.index, row, col, width, cursors)
+            else:
+                raise CompileError(f"MatMul epilogue leaf {leaf} is not an input or the accumulator.")
+
+        emit_expr(self.f, self.module, self.spec.epilogue, load_leaf)
+
+    def load_extra(self, index, row, col, width, cursors) -> None:
+        """Push extras[index] at (row, col..col+width-1) of the tile as one v128."""
+        access = self.spec.extras[index]
+        cursor = cursors[3 + index]
+        m_stride, n_stride = access.strides[-2:]
+        offset = 4 * (row * m_stride + col * n_stride)
+        self.op("local.get", cursor)
+        if width == 1 or n_stride == 0:
+            self.op("v128.load32_splat", offset)
+            return
+        if n_stride == 1:
+            self.op("v128.load", offset)
+            return
+        kind = "i32" if self.spec.args[access.arg].dtype == "i32" else "f32"
+        self.op("v128.load32_splat", offset)
+        for lane in range(1, 4):  # a strided row: gather the other lanes one by one
+            self.op("local.get", cursor)
+            self.op(f"{kind}.load", offset + 4 * lane * n_stride)
+            self.op(f"{kind}x4.replace_lane", lane)

@@ -1,0 +1,416 @@
+"""Vector math on f32x4 lanes for elementwise kernels and epilogues.
+
+`get(module, name)` adds an internal (non-exported) function to `module` the first time
+it is asked for and returns its index; kernels `call` it. Every function is branch-free
+and maps lanes independently: (v128) -> v128, or (v128, v128) -> v128 for "pow".
+
+Polynomial coefficients were fitted for webjit (weighted least squares iterated towards
+minimax on Chebyshev nodes in float64, then rounded to float32); the comment on each
+table names the function, interval and weighting. Measured accuracy against float64 is
+asserted in tests/test_simdmath.py.
+"""
+from __future__ import annotations
+
+from webjit.wasm.encoder import V128, EncodeError, Func, Module, f32x4_const, i32x4_const
+
+NAMES = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "pow")
+
+# exp(r) = 1 + r + r^2 * EXP_Q(r) on [-ln2/2, ln2/2], relative error weight.
+EXP_Q = (0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368715643882751,
+         0.0013814602280035615)
+# log(1 + f) = f - f^2/2 + f^3 * LOG_P(f) on [sqrt(1/2) - 1, sqrt(2) - 1], relative weight.
+LOG_P = (0.3333333134651184, -0.2500081956386566, 0.20001226663589478, -0.16623356938362122,
+         0.14201758801937103, -0.13160182535648346, 0.12761574983596802, -0.07634492963552475)
+# erf(x) = x * ERF_SMALL(x^2) on [0, 0.9], absolute weight.
+ERF_SMALL = (1.1283791065216064, -0.3761237561702728, 0.11281134188175201,
+             -0.026750918477773666, 0.004977799952030182, -0.0005938383401371539)
+# erfc(x) * exp(x^2) = ERFC_SCALED(x - 2.45) on [0.9, 4], weighted by exp(-x^2).
+ERFC_SCALED = (0.2145882248878479, -0.07682596147060394, 0.02649557776749134,
+               -0.008283399976789951, 0.0018598414026200771, -0.0025436391588300467,
+               -0.0011187349446117878, -0.00048305821837857366)
+ERF_SPLIT, ERF_ONE = 0.9, 4.0  # erfc(4) < 2e-8, below half an ulp of 1.0
+# tanh(x) = x + x^3 * TANH_SMALL(x^2) on [0, 0.625], absolute weight.
+TANH_SMALL = (-0.33333247900009155, 0.13330769538879395, -0.053693659603595734,
+              0.020510198548436165, -0.005577908828854561)
+TANH_SPLIT = 0.625
+# sin(r) = r + r^3 * SIN_P(r^2), cos(r) = 1 - r^2/2 + r^4 * COS_P(r^2) on [0, pi/4].
+SIN_P = (-0.16666650772094727, 0.00833197869360447, -0.000194956359337084)
+COS_P = (0.04166664555668831, -0.001388736767694354, 2.4438451873720624e-05)
+
+LOG2E = 1.4426950216293335
+LN2_HI, LN2_LO = 0.693359375, -0.00021219444170128554  # LN2_HI * n is exact for |n| < 2^15
+TWO_OVER_PI = 0.6366197466850281
+# pi/2 = PIO2_1 + PIO2_2 + PIO2_3; k * PIO2_1 and k * PIO2_2 are exact for |k| < 2^12.
+PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 0.0004838705062866211, -4.371138828673793e-08
+EXP_LOW, EXP_HIGH = -104.0, 89.0  # beyond these exp is 0 or inf in float32
+FLT_MIN, SQRT2 = 1.1754943508222875e-38, 1.4142135381698608
+SIGN, ABS = 0x80000000, 0x7FFFFFFF
+INF, NAN = float("inf"), float("nan")
+
+
+def get(module: Module, name: str) -> int:
+    """Index of internal function `name` in `module`, adding it (and what it calls) once."""
+    if name not in NAMES:
+        raise EncodeError(f"simdmath has no function {name!r}; it has {', '.join(NAMES)}.")
+    if name not in module.internals:
+        deps = {"erf": ("exp",), "tanh": ("exp",), "sigmoid": ("exp",), "pow": ("log", "exp")}
+        calls = {dep: get(module, dep) for dep in deps.get(name, ())}
+        params = [V128, V128] if name == "pow" else [V128]
+        fn = module.func(None, params, [V128], label=f"math_{name}")
+        BUILDERS[name](_Emit(fn, calls))
+        module.internals[name] = fn.index
+    return module.internals[name]
+
+
+class _Emit:
+    """Shorthands that keep the builders readable: ops by name, constants, locals, Horner."""
+
+    def __init__(self, fn: Func, calls: dict[str, int]):
+        self.fn, self.calls = fn, calls
+
+    def __call__(self, *names: str) -> None:
+        for name in names:
+            self.fn.op(name)
+
+    def get(self, *indices: int) -> None:
+        for index in indices:
+            self.fn.op("local.get", index)
+
+    def set(self, index: int) -> None:
+        self.fn.op("local.set", index)
+
+    def new(self) -> int:
+        """A fresh v128 local holding the value on top of the stack."""
+        index = self.fn.local(V128)
+        self.fn.op("local.set", index)
+        return index
+
+    def f(self, value: float) -> None:
+        self.fn.op("v128.const", f32x4_const(value))
+
+    def i(self, value: int) -> None:
+        self.fn.op("v128.const", i32x4_const(value))
+
+    def call(self, name: str) -> None:
+        self.fn.op("call", self.calls[name])
+
+    def horner(self, t: int, coeffs: tuple[float, ...]) -> None:
+        """Push c0 + c1 t + c2 t^2 + ... for the v128 local t."""
+        self.f(coeffs[-1])
+        for c in reversed(coeffs[:-1]):
+            self.get(t)
+            self("f32x4.mul")
+            self.f(c)
+            self("f32x4.add")
+
+    def select(self, if_true: int, if_false: int, mask: int) -> None:
+        self.get(if_true, if_false, mask)
+        self("v128.bitselect")
+
+    def shift(self, name: str, count: int) -> None:
+        """Apply lane shift `name` (i32x4.shl / shr_s / shr_u) by a constant count."""
+        self.fn.op("i32.const", count)
+        self.fn.op(name)
+
+    def copysign_from(self, source: int) -> None:
+        """Give the non-negative value on the stack the sign bit of local `source`."""
+        self.get(source)
+        self.i(SIGN)
+        self("v128.and", "v128.or")
+
+
+def build_exp(e: _Emit) -> None:
+    """exp(x) = 2^n * exp(r) with x = n ln2 + r; 2^n is applied as two factors 2^n1 * 2^n2
+    so that n may run from -150 (a subnormal or zero result) to 128 (overflow to inf)."""
+    x = 0
+    e.get(x)
+    e.f(EXP_LOW)
+    e("f32x4.pmax")  # pmax/pmin return their first operand when it is NaN
+    e.f(EXP_HIGH)
+    e("f32x4.pmin")
+    e.set(x)
+    e.get(x)
+    e.f(LOG2E)
+    e("f32x4.mul", "f32x4.nearest")
+    n = e.new()
+    e.get(x, n)
+    e.f(LN2_HI)
+    e("f32x4.mul", "f32x4.sub")
+    e.get(n)
+    e.f(LN2_LO)
+    e("f32x4.mul", "f32x4.sub")
+    r = e.new()
+    e.horner(r, EXP_Q)  # exp(r) = 1 + (r + r^2 q(r))
+    e.get(r, r)
+    e("f32x4.mul", "f32x4.mul")
+    e.get(r)
+    e("f32x4.add")
+    e.f(1.0)
+    e("f32x4.add")
+    e.get(n)
+    e("i32x4.trunc_sat_f32x4_s")
+    k = e.new()
+    e.get(k)
+    e.shift("i32x4.shr_s", 1)
+    half = e.new()
+    for part in (half, None):  # 2^n1 with n1 = n >> 1, then 2^n2 with n2 = n - n1
+        if part is None:
+            e.get(k, half)
+            e("i32x4.sub")
+        else:
+            e.get(part)
+        e.i(127)
+        e("i32x4.add")
+        e.shift("i32x4.shl", 23)
+        e("f32x4.mul")
+
+
+def build_log(e: _Emit) -> None:
+    """log(x) = e ln2 + log1p(f) with x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)]."""
+    x = 0
+    e.get(x)
+    e.f(FLT_MIN)
+    e("f32x4.lt")
+    tiny = e.new()  # subnormals (and zero) are scaled by 2^23 first
+    e.get(x)
+    e.f(8388608.0)
+    e("f32x4.mul")
+    e.get(x, tiny)
+    e("v128.bitselect")
+    bits = e.new()
+    e.get(bits)
+    e.shift("i32x4.shr_u", 23)
+    e.i(127)
+    e("i32x4.sub")
+    e.get(tiny)
+    e.i(23)
+    e("v128.and", "i32x4.sub")
+    expo = e.new()
+    e.get(bits)
+    e.i(0x007FFFFF)
+    e("v128.and")
+    e.i(0x3F800000)
+    e("v128.or")
+    mant = e.new()  # in [1, 2)
+    e.get(mant)
+    e.f(SQRT2)
+    e("f32x4.gt")
+    big = e.new()
+    e.get(mant, big)
+    e.i(0x00800000)
+    e("v128.and", "i32x4.sub")  # halve the mantissa where it exceeds sqrt(2) ...
+    e.f(1.0)
+    e("f32x4.sub")
+    f = e.new()
+    e.get(expo, big)
+    e("i32x4.sub", "f32x4.convert_i32x4_s")  # ... and add one to the exponent (mask is -1)
+    ef = e.new()
+    e.get(f, f)
+    e("f32x4.mul")
+    t = e.new()
+    e.get(ef)
+    e.f(LN2_HI)
+    e("f32x4.mul")
+    e.get(f)
+    e.get(ef)
+    e.f(LN2_LO)
+    e("f32x4.mul")
+    e.get(t)
+    e.get(f)
+    e.horner(f, LOG_P)
+    e("f32x4.mul")
+    e.f(-0.5)
+    e("f32x4.add", "f32x4.mul")  # t * (f P(f) - 1/2)
+    e("f32x4.add", "f32x4.add", "f32x4.add")
+    result = e.new()
+    for value, test in ((-INF, "f32x4.eq"), (INF, "f32x4.eq")):
+        e.f(value)
+        e.get(result, x)
+        e.f(0.0 if value < 0 else INF)
+        e(test)
+        e("v128.bitselect")
+        e.set(result)
+    e.get(result)
+    e.f(NAN)
+    e.get(x)
+    e.f(0.0)
+    e("f32x4.ge")  # false for negative x and NaN
+    e("v128.bitselect")
+
+
+def build_erf(e: _Emit) -> None:
+    """erf(|x|) from a polynomial below 0.9 and 1 - exp(-x^2) * poly(|x|) above; odd."""
+    x = 0
+    e.get(x)
+    e("f32x4.abs")
+    a = e.new()
+    e.get(a, a)
+    e("f32x4.mul")
+    s = e.new()
+    e.horner(s, ERF_SMALL)
+    e.get(a)
+    e("f32x4.mul")
+    small = e.new()
+    e.get(a)
+    e.f(ERF_ONE)
+    e("f32x4.pmin")
+    c = e.new()
+    e.f(1.0)
+    e.get(c)
+    e.f(2.45)
+    e("f32x4.sub")
+    u = e.new()
+    e.horner(u, ERFC_SCALED)
+    e.get(c, c)
+    e("f32x4.mul", "f32x4.neg")
+    e.call("exp")
+    e("f32x4.mul", "f32x4.sub")
+    large = e.new()
+    e.get(a)
+    e.f(ERF_SPLIT)
+    e("f32x4.gt")
+    mask = e.new()
+    e.select(large, small, mask)  # NaN: the compare is false and the polynomial keeps NaN
+    e.copysign_from(x)
+
+
+def build_tanh(e: _Emit) -> None:
+    """tanh(|x|) from a polynomial below 0.625 and 1 - 2 / (exp(2|x|) + 1) above; odd."""
+    x = 0
+    e.get(x)
+    e("f32x4.abs")
+    a = e.new()
+    e.get(a, a)
+    e("f32x4.mul")
+    s = e.new()
+    e.get(a, a, s)
+    e("f32x4.mul")
+    e.horner(s, TANH_SMALL)
+    e("f32x4.mul", "f32x4.add")
+    small = e.new()
+    e.f(1.0)
+    e.f(2.0)
+    e.get(a, a)
+    e("f32x4.add")
+    e.call("exp")  # inf for large |x|, so the quotient goes to 0 and tanh saturates at 1
+    e.f(1.0)
+    e("f32x4.add", "f32x4.div", "f32x4.sub")
+    large = e.new()
+    e.get(a)
+    e.f(TANH_SPLIT)
+    e("f32x4.gt")
+    mask = e.new()
+    e.select(large, small, mask)
+    e.copysign_from(x)
+
+
+def build_sigmoid(e: _Emit) -> None:
+    """1 / (1 + exp(-x)): exp overflows to inf for very negative x, giving 0."""
+    e.f(1.0)
+    e.f(1.0)
+    e.get(0)
+    e("f32x4.neg")
+    e.call("exp")
+    e("f32x4.add", "f32x4.div")
+
+
+def build_sincos(e: _Emit, quadrant_shift: int) -> None:
+    """sin(x + quadrant_shift * pi/2): x = k pi/2 + r with |r| <= pi/4, then the quadrant
+    k + shift picks sin or cos of r and the sign."""
+    x = 0
+    e.get(x)
+    e.f(TWO_OVER_PI)
+    e("f32x4.mul", "f32x4.nearest")
+    k = e.new()
+    e.get(x)
+    for part in (PIO2_1, PIO2_2, PIO2_3):
+        e.get(k)
+        e.f(part)
+        e("f32x4.mul", "f32x4.sub")
+    r = e.new()
+    e.get(r, r)
+    e("f32x4.mul")
+    t = e.new()
+    e.get(r, r, t)
+    e("f32x4.mul")
+    e.horner(t, SIN_P)
+    e("f32x4.mul", "f32x4.add")
+    sin_r = e.new()
+    e.f(1.0)
+    e.get(t)
+    e.f(-0.5)
+    e("f32x4.mul")
+    e.get(t, t)
+    e("f32x4.mul")
+    e.horner(t, COS_P)
+    e("f32x4.mul", "f32x4.add", "f32x4.add")
+    cos_r = e.new()
+    e.get(k)
+    e("i32x4.trunc_sat_f32x4_s")
+    if quadrant_shift:
+        e.i(quadrant_shift)
+        e("i32x4.add")
+    q = e.new()
+    e.get(cos_r, sin_r, q)
+    e.shift("i32x4.shl", 31)
+    e.shift("i32x4.shr_s", 31)  # all ones in odd quadrants
+    e("v128.bitselect")
+    e.get(q)
+    e.i(2)
+    e("v128.and")
+    e.shift("i32x4.shl", 30)  # quadrants 2 and 3 flip the sign
+    e("v128.xor")
+
+
+def build_pow(e: _Emit) -> None:
+    """exp(y log|x|), signed for negative x with odd integer y, NaN for negative x with
+    non-integer y, and 1 where y == 0 or x == 1."""
+    x, y = 0, 1
+    e.get(y)
+    e.get(x)
+    e("f32x4.abs")
+    e.call("log")
+    e("f32x4.mul")
+    e.call("exp")
+    result = e.new()
+    e.get(y)
+    e("f32x4.nearest")
+    e.get(y)
+    e("f32x4.eq")
+    integral = e.new()  # false for NaN, true for +-inf (which count as even)
+    e.get(result)
+    e.get(y)
+    e("i32x4.trunc_sat_f32x4_s")
+    e.shift("i32x4.shl", 31)  # the low bit of y, moved to the sign bit
+    e.get(integral)
+    e("v128.and")
+    e.get(y)
+    e("f32x4.abs")
+    e.f(16777216.0)
+    e("f32x4.lt", "v128.and")  # floats of 2^24 and more are all even
+    e.get(x)
+    e("v128.and", "v128.xor")
+    e.set(result)
+    e.f(NAN)
+    e.get(result)
+    e.get(x)
+    e.f(0.0)
+    e("f32x4.lt")
+    e.get(integral)
+    e("v128.andnot", "v128.bitselect")
+    e.set(result)
+    e.f(1.0)
+    e.get(result)
+    e.get(y)
+    e.f(0.0)
+    e("f32x4.eq")
+    e.get(x)
+    e.f(1.0)
+    e("f32x4.eq", "v128.or", "v128.bitselect")
+
+
+BUILDERS = {
+    "exp": build_exp, "log": build_log, "erf": build_erf, "tanh": build_tanh,
+    "sigmoid": build_sigmoid, "sin": lambda e: build_sincos(e, 0),
+    "cos": lambda e: build_sincos(e, 1), "pow": build_pow,
+}

@@ -1,0 +1,125 @@
+// Validates the feeds of session.run against the manifest, writes them into the linear
+// memory in device form (int64 narrowed to i32, bool as i32 0/1), and reads outputs back.
+import { WebjitError } from './errors.js';
+import { elementCount, tensorAddress } from './manifest.js';
+
+const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
+const INTEGER_ARRAYS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  BigInt64Array, BigUint64Array];
+const FLOAT_ARRAYS = [Float32Array, Float64Array];
+const ACCEPTS = {
+  float32: 'a Float32Array or an array of numbers',
+  int64: 'a BigInt64Array, an Int32Array or an array of integers',
+  int32: 'an Int32Array or an array of integers',
+  bool: 'a Uint8Array or an array of booleans',
+};
+
+const withArticle = (noun) => `${/^[AEIOU]/.test(noun) ? 'an' : 'a'} ${noun}`;
+const shapeText = (shape) => `[${shape.join(',')}]`;
+
+/** Checks every feed and returns [{spec, values}] in manifest input order. */
+export function checkFeeds(inputs, feeds) {
+  if (feeds === null || typeof feeds !== 'object') {
+    throw new WebjitError('session.run needs an object mapping input names to arrays');
+  }
+  const names = inputs.map((i) => i.name);
+  for (const name of Object.keys(feeds)) {
+    if (!names.includes(name)) {
+      throw new WebjitError(`unknown input '${name}'; this bundle's inputs are ${names.join(', ')}`);
+    }
+  }
+  return inputs.map((spec) => {
+    if (!(spec.name in feeds)) {
+      throw new WebjitError(`missing input '${spec.name}'; this bundle's inputs are ${names.join(', ')}`);
+    }
+    return { spec, values: checkFeed(spec, feeds[spec.name]) };
+  });
+}
+
+function checkFeed(spec, feed) {
+  const hasShape = typeof feed === 'object' && feed !== null && !Array.isArray(feed) &&
+    !ArrayBuffer.isView(feed) && 'data' in feed;
+  const data = hasShape ? feed.data : feed;
+  if (!Array.isArray(data) && !ArrayBuffer.isView(data)) {
+    throw new WebjitError(`input '${spec.name}' must be ${ACCEPTS[spec.dtype]} or {data, shape}`);
+  }
+  if (hasShape) {
+    const shape = Array.from(feed.shape ?? []);
+    if (shapeText(shape) !== shapeText(spec.shape)) {
+      throw new WebjitError(`input '${spec.name}' has shape ${shapeText(shape)}; ` +
+        `this bundle was compiled for ${shapeText(spec.shape)}`);
+    }
+  }
+  const count = elementCount(spec.shape);
+  if (data.length !== count) {
+    throw new WebjitError(`input '${spec.name}' has ${data.length} elements; this bundle was ` +
+      `compiled for shape ${shapeText(spec.shape)} (${count} elements)`);
+  }
+  checkKind(spec, data);
+  return data;
+}
+
+function checkKind(spec, data) {
+  const wrongType = () => new WebjitError(`input '${spec.name}' is ${spec.dtype}; pass ` +
+    `${ACCEPTS[spec.dtype]}, not ${Array.isArray(data) ? 'this array' : withArticle(data.constructor.name)}`);
+  const isTyped = ArrayBuffer.isView(data);
+  if (spec.dtype === 'float32') {
+    if (isTyped ? !FLOAT_ARRAYS.some((T) => data instanceof T) : data.some((v) => typeof v !== 'number')) {
+      throw wrongType();
+    }
+  } else if (spec.dtype === 'bool') {
+    if (isTyped ? !INTEGER_ARRAYS.some((T) => data instanceof T)
+      : data.some((v) => typeof v !== 'boolean' && typeof v !== 'number')) throw wrongType();
+  } else {
+    if (isTyped ? !INTEGER_ARRAYS.some((T) => data instanceof T)
+      : data.some((v) => typeof v !== 'bigint' && !Number.isInteger(v))) throw wrongType();
+    checkInt32Range(spec, data);
+  }
+}
+
+function checkInt32Range(spec, data) {
+  if (data instanceof Int32Array || data instanceof Int16Array || data instanceof Uint16Array ||
+      data instanceof Int8Array || data instanceof Uint8Array) return;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < INT32_MIN || v > INT32_MAX) {
+      throw new WebjitError(`input '${spec.name}' holds ${v} at element ${i}, outside the int32 ` +
+        'range the device uses for integers; pass values between -2147483648 and 2147483647');
+    }
+  }
+}
+
+/** Writes checked feeds into `buffer` (the memory's ArrayBuffer or SharedArrayBuffer). */
+export function writeFeeds(manifest, buffer, checked) {
+  for (const { spec, values } of checked) {
+    const address = tensorAddress(manifest, spec.tensor);
+    const n = values.length;
+    if (spec.dtype === 'float32') {
+      new Float32Array(buffer, address, n).set(values);
+    } else {
+      const target = new Int32Array(buffer, address, n);
+      if (spec.dtype === 'bool') for (let i = 0; i < n; i++) target[i] = values[i] ? 1 : 0;
+      else if (values instanceof Int32Array) target.set(values);
+      else for (let i = 0; i < n; i++) target[i] = Number(values[i]);
+    }
+  }
+}
+
+/** Copies every model output out of memory, widened to its model dtype. */
+export function readOutputs(manifest, buffer) {
+  const result = {};
+  for (const spec of manifest.outputs) {
+    const address = tensorAddress(manifest, spec.tensor);
+    const n = elementCount(spec.shape);
+    let data;
+    if (spec.dtype === 'float32') data = new Float32Array(buffer, address, n).slice();
+    else {
+      const device = new Int32Array(buffer, address, n);
+      if (spec.dtype === 'int32') data = device.slice();
+      else if (spec.dtype === 'bool') data = Uint8Array.from(device, (v) => (v ? 1 : 0));
+      else data = BigInt64Array.from(device, (v) => BigInt(v));
+    }
+    result[spec.name] = { dtype: spec.dtype, shape: spec.shape.slice(), data };
+  }
+  return result;
+}

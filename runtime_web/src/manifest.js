@@ -1,0 +1,111 @@
+// Checks a parsed manifest.json against bundle format version 1 (docs/bundle.md) and
+// derives what the runtime needs: tensor byte addresses and the plan of steps.
+import { WebjitError } from './errors.js';
+
+export const FORMAT = 'webjit-bundle';
+export const FORMAT_VERSION = 1;
+const MODEL_DTYPES = { float32: 'f32', int64: 'i32', int32: 'i32', bool: 'i32' };
+
+export function parseManifest(bytes, where) {
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new WebjitError(`${where} is not valid JSON (${err.message}); rebuild the bundle`, { cause: err });
+  }
+  if (manifest?.format !== FORMAT) {
+    const format = JSON.stringify(manifest?.format);
+    throw new WebjitError(`${where} is not a webjit bundle manifest (format is ${format})`);
+  }
+  if (manifest.format_version !== FORMAT_VERSION) {
+    throw new WebjitError(`this bundle has format version ${manifest.format_version}; ` +
+      `this runtime reads version ${FORMAT_VERSION}, recompile it`);
+  }
+  checkLayout(manifest);
+  return manifest;
+}
+
+function invalid(what) {
+  return new WebjitError(`manifest.json is invalid: ${what}; rebuild the bundle`);
+}
+
+function checkLayout(m) {
+  for (const key of ['inputs', 'outputs', 'tensors', 'weights', 'kernels', 'steps']) {
+    if (!Array.isArray(m[key])) throw invalid(`"${key}" is not a list`);
+  }
+  const mem = m.memory ?? {};
+  const keys = ['control_bytes', 'weights_base', 'weights_bytes', 'arena_base', 'arena_bytes', 'total_bytes'];
+  for (const key of keys) {
+    if (!Number.isInteger(mem[key]) || mem[key] < 0) throw invalid(`memory.${key} is not a byte count`);
+  }
+  if (mem.control_bytes < 16) {
+    throw invalid('memory.control_bytes is below the 16 bytes the thread barrier needs');
+  }
+  if (mem.weights_base < mem.control_bytes || mem.arena_base < mem.weights_base + mem.weights_bytes ||
+      mem.total_bytes < mem.arena_base + mem.arena_bytes) {
+    throw invalid('memory regions overlap or exceed total_bytes');
+  }
+  const shardBytes = m.weights.reduce((sum, w) => sum + w.bytes, 0);
+  if (shardBytes !== mem.weights_bytes) {
+    throw invalid(`weight shards hold ${shardBytes} bytes but memory.weights_bytes is ${mem.weights_bytes}`);
+  }
+  m.tensors.forEach((t, i) => {
+    if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}`);
+    const limit = t.region === 'weights' ? mem.weights_bytes : t.region === 'arena' ? mem.arena_bytes : -1;
+    if (limit < 0) throw invalid(`tensor ${i} has unknown region ${JSON.stringify(t.region)}`);
+    if (t.dtype !== 'f32' && t.dtype !== 'i32') throw invalid(`tensor ${i} has device dtype ${t.dtype}`);
+    if (t.offset % 4 || t.offset + 4 * t.size > limit) {
+      throw invalid(`tensor ${i} lies outside its ${t.region} region`);
+    }
+  });
+  m.kernels.forEach((k, i) => {
+    if (k.id !== i) throw invalid(`kernels[${i}] has id ${k.id}`);
+    if (!k.wasm?.file) throw invalid(`kernel ${i} has no wasm file`);
+  });
+  m.steps.forEach((s, i) => {
+    const kernel = m.kernels[s.kernel];
+    if (!kernel) throw invalid(`step ${i} uses unknown kernel ${s.kernel}`);
+    if (s.args.length !== kernel.nargs) {
+      throw invalid(`step ${i} binds ${s.args.length} args to a kernel of ${kernel.nargs}`);
+    }
+    if (s.args.some((id) => !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
+  });
+  for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
+}
+
+function checkBoundary(m, io) {
+  const tensor = m.tensors[io.tensor];
+  if (!tensor) throw invalid(`${io.name} refers to unknown tensor ${io.tensor}`);
+  if (!(io.dtype in MODEL_DTYPES)) throw invalid(`${io.name} has unsupported dtype ${io.dtype}`);
+  if (MODEL_DTYPES[io.dtype] !== tensor.dtype) {
+    throw invalid(`${io.name} is ${io.dtype} but its tensor is ${tensor.dtype}`);
+  }
+  if (elementCount(io.shape) !== tensor.size) {
+    throw invalid(`${io.name} has shape [${io.shape}] but its tensor holds ${tensor.size} elements`);
+  }
+}
+
+export function elementCount(shape) {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+/** Byte address of a tensor in the [control | weights | arena] linear memory. */
+export function tensorAddress(m, id) {
+  const t = m.tensors[id];
+  return (t.region === 'weights' ? m.memory.weights_base : m.memory.arena_base) + t.offset;
+}
+
+/** The steps as {kernel, args: [addresses], name}, the form every thread executes. */
+export function planSteps(m) {
+  return m.steps.map((s) => ({
+    kernel: s.kernel,
+    args: s.args.map((id) => tensorAddress(m, id)),
+    name: s.name ?? '',
+  }));
+}
+
+export const PAGE_BYTES = 65536;
+
+export function memoryPages(m) {
+  return Math.max(1, Math.ceil(m.memory.total_bytes / PAGE_BYTES));
+}

@@ -1,0 +1,112 @@
+// The main thread's side of the worker pool: starts N workers over the shared memory,
+// hands each the compiled kernels, and turns one run into one message round.
+import { FAILED, GENERATION } from './steps.js';
+import { IN_NODE } from './source.js';
+
+const START_TIMEOUT_MS = 20000;
+
+/** Wraps a browser Worker or a Node worker_threads.Worker in one small interface. */
+async function spawn() {
+  const url = new URL('./worker.js', import.meta.url);
+  if (IN_NODE) {
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker(url);
+    return {
+      post: (m) => worker.postMessage(m),
+      listen(onMessage, onError) {
+        worker.on('message', onMessage);
+        worker.on('error', onError);
+        worker.on('exit', (code) => onError(new Error(`a worker thread exited (code ${code})`)));
+      },
+      hold: (held) => (held ? worker.ref() : worker.unref()),
+      terminate: () => { worker.removeAllListeners('exit'); worker.terminate(); },
+    };
+  }
+  const worker = new Worker(url, { type: 'module' });
+  return {
+    post: (m) => worker.postMessage(m),
+    listen(onMessage, onError) {
+      worker.addEventListener('message', (e) => onMessage(e.data));
+      worker.addEventListener('error', (e) => {
+        e.preventDefault?.();
+        onError(new Error(e.message || 'a worker failed to start'));
+      });
+      worker.addEventListener('messageerror', () => onError(new Error('a worker could not read its message')));
+    },
+    hold: () => {},
+    terminate: () => worker.terminate(),
+  };
+}
+
+/**
+ * Starts `nthreads` workers; resolves to {run(), terminate()} once every worker has
+ * instantiated the kernels, or rejects (after terminating them) when any cannot.
+ */
+export async function startPool({ nthreads, memory, modules, steps, controlBytes }) {
+  const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
+  const workers = [];
+  let pending = null;  // the run in flight: {id, resolve, reject, failed, error}
+  let broken = null;
+  let nextId = 0;
+
+  const terminate = () => { for (const w of workers) w.terminate(); workers.length = 0; };
+  let startup;
+  const started = new Promise((resolve, reject) => { startup = { resolve, reject, ready: 0 }; });
+  started.catch(() => {});  // a worker may fail before startPool awaits `started`
+
+  function fail(err) {
+    broken ??= err;
+    terminate();
+    startup?.reject(err);
+    pending?.reject(err);
+    pending = null;
+  }
+
+  function settle() {
+    if (!pending?.done || (pending.failed && !pending.error)) return;
+    const { resolve, reject, error } = pending;
+    pending = null;
+    for (const w of workers) w.hold(false);
+    if (error) reject(error); else resolve();
+  }
+
+  function onMessage(m) {
+    if ('ready' in m && startup && ++startup.ready === nthreads) { startup.resolve(); startup = null; }
+    else if ('initError' in m) fail(new Error(`worker ${m.tid} could not instantiate kernels: ${m.initError}`));
+    else if ('runError' in m && pending?.id === m.id) { pending.error ??= new Error(m.runError); settle(); }
+    else if ('done' in m && pending?.id === m.done) {
+      Atomics.load(control, GENERATION);  // pairs with the workers' atomics: their writes are visible
+      Object.assign(pending, { done: true, failed: m.failed });
+      settle();
+    }
+  }
+
+  try {
+    for (let tid = 0; tid < nthreads; tid++) {
+      const worker = await spawn();
+      workers.push(worker);
+      worker.listen(onMessage, fail);
+      worker.post({ init: { tid, nthreads, memory, modules, steps, controlBytes } });
+    }
+    const late = () => fail(new Error(`workers did not start within ${START_TIMEOUT_MS / 1000} s`));
+    const timeout = setTimeout(late, START_TIMEOUT_MS);
+    await started.finally(() => clearTimeout(timeout));
+  } catch (err) {
+    fail(err);
+    throw err;
+  }
+  for (const w of workers) w.hold(false);
+
+  return {
+    run() {
+      if (broken) return Promise.reject(broken);
+      return new Promise((resolve, reject) => {
+        pending = { id: nextId++, resolve, reject, done: false, failed: false, error: null };
+        // The seq-cst store orders the main thread's input writes before the workers' reads.
+        Atomics.store(control, FAILED, 0);
+        for (const w of workers) { w.hold(true); w.post({ run: pending.id }); }
+      });
+    },
+    terminate,
+  };
+}

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as webjit from '../src/index.js';
+import { addBundle, intBundle, tempDir } from './fixtures.mjs';
+
+/** Asserts that `promise` rejects with a WebjitError whose message matches `pattern`. */
+async function rejectsWith(promise, pattern) {
+  await assert.rejects(promise, (err) => {
+    assert.ok(err instanceof webjit.WebjitError, `expected a WebjitError, got ${err}`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+function editManifest(dir, edit) {
+  const path = join(dir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(path, 'utf8'));
+  edit(manifest);
+  writeFileSync(path, JSON.stringify(manifest));
+}
+
+test('wrong format_version asks for a recompile', async () => {
+  const dir = tempDir();
+  addBundle(dir);
+  editManifest(dir, (m) => { m.format_version = 2; });
+  await rejectsWith(webjit.load(dir),
+    /^this bundle has format version 2; this runtime reads version 1, recompile it$/);
+});
+
+test('a corrupted weight byte is a sha256 mismatch naming the file', async () => {
+  const dir = tempDir();
+  addBundle(dir);
+  const path = join(dir, 'weights-0.bin');
+  const bytes = readFileSync(path);
+  bytes[5] ^= 1;
+  writeFileSync(path, bytes);
+  await rejectsWith(webjit.load(dir), /weights-0\.bin is corrupt \(sha256 mismatch\); rebuild or re-download the bundle/);
+});
+
+test('a truncated kernel, a missing kernel and a missing bundle are named', async () => {
+  const dir = tempDir();
+  addBundle(dir);
+  const path = join(dir, 'kernels/k0.wasm');
+  writeFileSync(path, readFileSync(path).subarray(0, 20));
+  await rejectsWith(webjit.load(dir), /kernels\/k0\.wasm is corrupt \(20 bytes, manifest says \d+\)/);
+  rmSync(path);
+  await rejectsWith(webjit.load(dir), /bundle file kernels\/k0\.wasm is missing/);
+  await rejectsWith(webjit.load(join(dir, 'nowhere')), /bundle file manifest\.json is missing/);
+});
+
+test('options: webgpu is not in this build, bad threads rejected', async () => {
+  const dir = tempDir();
+  addBundle(dir);
+  await rejectsWith(webjit.load(dir, { backend: 'webgpu' }), /WebGPU backend is not available in this build/);
+  await rejectsWith(webjit.load(dir, { backend: 'cuda' }), /unknown backend "cuda"/);
+  await rejectsWith(webjit.load(dir, { threads: 0 }), /threads must be 'auto' or a positive integer/);
+  const session = await webjit.load(dir, { backend: 'auto', threads: 1 });
+  assert.equal(session.backend, 'wasm');
+  session.release();
+});
+
+test('feeds: missing, unknown, wrong shape, wrong length, wrong type', async () => {
+  const dir = tempDir();
+  addBundle(dir, 8);
+  const session = await webjit.load(dir, { threads: 1 });
+  const x = new Float32Array(8);
+  await rejectsWith(session.run({}), /^missing input 'x'; this bundle's inputs are x$/);
+  await rejectsWith(session.run({ x, z: x }), /^unknown input 'z'; this bundle's inputs are x$/);
+  await rejectsWith(session.run({ x: { data: new Float32Array(7), shape: [1, 7] } }),
+    /^input 'x' has shape \[1,7\]; this bundle was compiled for \[1,8\]$/);
+  await rejectsWith(session.run({ x: new Float32Array(7) }), /input 'x' has 7 elements; .*\[1,8\] \(8 elements\)/);
+  await rejectsWith(session.run({ x: new Int32Array(8) }), /input 'x' is float32; pass a Float32Array or an array of numbers, not an Int32Array/);
+  await rejectsWith(session.run({ x: 'hello' }), /input 'x' must be/);
+  session.release();
+});
+
+test('int64 values outside the int32 range are refused', async () => {
+  const dir = tempDir();
+  intBundle(dir, 6, 10);
+  const session = await webjit.load(dir, { threads: 1 });
+  await rejectsWith(session.run({ ids: new BigInt64Array([0n, 1n, 2n, 3n, 2147483648n, 0n]) }),
+    /input 'ids' holds 2147483648 at element 4, outside the int32 range/);
+  await rejectsWith(session.run({ ids: [0, 1, 2, 3, 4, -2147483649] }), /holds -2147483649 at element 5/);
+  await rejectsWith(session.run({ ids: [0, 1, 2, 3, 4, 0.5] }), /input 'ids' is int64; pass a BigInt64Array, an Int32Array or an array of integers/);
+  await rejectsWith(session.run({ ids: new Float32Array(6) }), /not a Float32Array/);
+  session.release();
+});
+
+test('a manifest whose tensors leave their region is refused', async () => {
+  const dir = tempDir();
+  addBundle(dir);
+  editManifest(dir, (m) => { m.tensors[2].offset = m.memory.arena_bytes; });
+  await rejectsWith(webjit.load(dir), /manifest\.json is invalid: tensor 2 lies outside its arena region/);
+});

@@ -1,0 +1,168 @@
+// Builds tiny bundles by hand for the tests: WAT kernels assembled with wabt's wat2wasm,
+// a manifest laid out like the compiler's, and weights with their sha256.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const made = [];
+process.on('exit', () => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
+/** A fresh temporary folder, removed when the test process exits. */
+export function tempDir(prefix = 'webjit-test-') {
+  made.push(mkdtempSync(join(tmpdir(), prefix)));
+  return made.at(-1);
+}
+
+const assembled = new Map();
+
+/** Assembles WAT text to wasm bytes (cached per text). */
+export function assemble(wat) {
+  if (!assembled.has(wat)) {
+    const dir = tempDir('webjit-wat-');
+    writeFileSync(join(dir, 'k.wat'), wat);
+    execFileSync('wat2wasm', ['--enable-threads', join(dir, 'k.wat'), '-o', join(dir, 'k.wasm')]);
+    assembled.set(wat, new Uint8Array(readFileSync(join(dir, 'k.wasm'))));
+  }
+  return assembled.get(wat);
+}
+
+const addr = (p, index = '(local.get $i)') => `(i32.add (local.get $p${p}) (i32.shl ${index} (i32.const 2)))`;
+/** f32 element `index` of argument p. */
+export const f32 = (p, index) => `(f32.load ${addr(p, index)})`;
+export const i32 = (p, index) => `(i32.load ${addr(p, index)})`;
+
+/**
+ * A kernel over n elements that splits [0, n) into nthreads contiguous chunks by tid and
+ * stores `value` (WAT over local $i and params $p0..) to element $i of its last argument.
+ */
+export function splitKernel({ n, nargs, value, store = 'f32.store' }) {
+  const params = Array.from({ length: nargs }, (_, k) => `(param $p${k} i32)`).join(' ');
+  return `(module
+  (import "env" "memory" (memory 1 65536 shared))
+  (func (export "run") ${params} (param $tid i32) (param $nt i32)
+    (local $i i32) (local $end i32) (local $chunk i32)
+    (local.set $chunk (i32.div_u (i32.add (i32.const ${n}) (i32.sub (local.get $nt) (i32.const 1))) (local.get $nt)))
+    (local.set $i (i32.mul (local.get $tid) (local.get $chunk)))
+    (local.set $end (i32.add (local.get $i) (local.get $chunk)))
+    (if (i32.gt_u (local.get $end) (i32.const ${n})) (then (local.set $end (i32.const ${n}))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (${store} ${addr(nargs - 1)} ${value})
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))))
+`;
+}
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const align16 = (n) => Math.ceil(n / 16) * 16;
+
+/**
+ * Writes a bundle to `dir` and returns its manifest.
+ * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
+ * kernels: [{wat, nargs}]; inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
+ */
+export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity }) {
+  mkdirSync(join(dir, 'kernels'), { recursive: true });
+  let weightsBytes = 0, arenaBytes = 0;
+  const weightParts = [];
+  const tensorEntries = tensors.map((t, id) => {
+    const region = t.weight ? 'weights' : 'arena';
+    let offset;
+    if (t.weight) {
+      offset = weightsBytes;
+      const bytes = new Uint8Array(align16(4 * t.size));
+      bytes.set(new Uint8Array(t.weight.buffer, t.weight.byteOffset, 4 * t.size));
+      weightParts.push(bytes);
+      weightsBytes += bytes.length;
+    } else {
+      offset = arenaBytes;
+      arenaBytes += align16(4 * t.size);
+    }
+    return { id, name: `t${id}`, dtype: t.dtype, size: t.size, region, offset };
+  });
+  const allWeights = concat(weightParts, weightsBytes);
+  const weights = [];
+  for (let at = 0, k = 0; at < allWeights.length; at += shardBytes, k++) {
+    const shard = allWeights.subarray(at, Math.min(at + shardBytes, allWeights.length));
+    writeFileSync(join(dir, `weights-${k}.bin`), shard);
+    weights.push({ file: `weights-${k}.bin`, bytes: shard.length, sha256: sha256(shard) });
+  }
+  const kernelEntries = kernels.map(({ wat, nargs }, id) => {
+    const bytes = assemble(wat);
+    writeFileSync(join(dir, `kernels/k${id}.wasm`), bytes);
+    return { id, family: 'test', signature: `test${id}`, nargs,
+      wasm: { file: `kernels/k${id}.wasm`, bytes: bytes.length, sha256: sha256(bytes) } };
+  });
+  const control = 256;
+  const memory = { control_bytes: control, weights_base: control, weights_bytes: weightsBytes,
+    arena_base: control + weightsBytes, arena_bytes: arenaBytes, total_bytes: control + weightsBytes + arenaBytes };
+  const manifest = { format: 'webjit-bundle', format_version: 1, compiler: 'webjit test', model: 'test',
+    inputs, outputs, memory, tensors: tensorEntries, weights, kernels: kernelEntries,
+    steps: steps.map((s, i) => ({ name: `step${i}`, ...s })) };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+  return manifest;
+}
+
+function concat(parts, length) {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Bundle: out = x + w, one add kernel, n elements. */
+export function addBundle(dir, n = 8) {
+  const w = Float32Array.from({ length: n }, (_, i) => 0.5 * i);
+  writeBundle(dir, {
+    tensors: [{ dtype: 'f32', size: n }, { dtype: 'f32', size: n, weight: w }, { dtype: 'f32', size: n }],
+    kernels: [{ wat: splitKernel({ n, nargs: 3, value: `(f32.add ${f32(0)} ${f32(1)})` }), nargs: 3 }],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, n], tensor: 0 }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [1, n], tensor: 2 }],
+    steps: [{ kernel: 0, args: [0, 1, 2] }],
+  });
+  return { w };
+}
+
+/**
+ * Two steps: t = x + w, then y[i] = t[n-1-i] * t[i], which reads elements another thread
+ * wrote, so a missing barrier shows as wrong numbers.
+ */
+export function twoStepBundle(dir, n = 4096) {
+  const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+  const mirror = `(i32.sub (i32.const ${n - 1}) (local.get $i))`;
+  writeBundle(dir, {
+    tensors: [{ dtype: 'f32', size: n }, { dtype: 'f32', size: n, weight: w },
+      { dtype: 'f32', size: n }, { dtype: 'f32', size: n }],
+    kernels: [
+      { wat: splitKernel({ n, nargs: 3, value: `(f32.add ${f32(0)} ${f32(1)})` }), nargs: 3 },
+      { wat: splitKernel({ n, nargs: 2, value: `(f32.mul ${f32(0, mirror)} ${f32(0)})` }), nargs: 2 },
+    ],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [n], tensor: 0 }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [n], tensor: 3 }],
+    steps: [{ kernel: 0, args: [0, 1, 2] }, { kernel: 1, args: [2, 3] }],
+  });
+  return { w };
+}
+
+/** Int boundary: emb = table[ids] (float32), twice = ids * 2 (int64), positive = ids > 0 (bool). */
+export function intBundle(dir, n = 6, vocab = 10) {
+  const table = Float32Array.from({ length: vocab }, (_, i) => 100 + i);
+  writeBundle(dir, {
+    tensors: [{ dtype: 'i32', size: n }, { dtype: 'f32', size: vocab, weight: table },
+      { dtype: 'f32', size: n }, { dtype: 'i32', size: n }, { dtype: 'i32', size: n }],
+    kernels: [
+      { wat: splitKernel({ n, nargs: 3, value: f32(1, i32(0)) }), nargs: 3 },
+      { wat: splitKernel({ n, nargs: 2, value: `(i32.mul ${i32(0)} (i32.const 2))`, store: 'i32.store' }), nargs: 2 },
+      { wat: splitKernel({ n, nargs: 2, value: `(i32.gt_s ${i32(0)} (i32.const 0))`, store: 'i32.store' }), nargs: 2 },
+    ],
+    inputs: [{ name: 'ids', dtype: 'int64', shape: [1, n], tensor: 0 }],
+    outputs: [{ name: 'emb', dtype: 'float32', shape: [1, n], tensor: 2 },
+      { name: 'twice', dtype: 'int64', shape: [1, n], tensor: 3 },
+      { name: 'positive', dtype: 'bool', shape: [1, n], tensor: 4 }],
+    steps: [{ kernel: 0, args: [0, 1, 2] }, { kernel: 1, args: [0, 3] }, { kernel: 2, args: [0, 4] }],
+  });
+  return { table };
+}

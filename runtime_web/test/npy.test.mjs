@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readNpy, writeNpy } from '../src/npy.js';
+import { tempDir } from './fixtures.mjs';
+
+const CASES = [
+  { dtype: 'float32', shape: [2, 3], data: Float32Array.from([1.5, -2, 3.25, 0, 1e-8, -7]) },
+  { dtype: 'int32', shape: [4], data: Int32Array.from([1, -2, 2147483647, -2147483648]) },
+  { dtype: 'int64', shape: [1, 2, 2], data: BigInt64Array.from([1n, -2n, 2n ** 40n, 0n]) },
+  { dtype: 'bool', shape: [3], data: Uint8Array.from([1, 0, 1]) },
+  { dtype: 'uint8', shape: [], data: Uint8Array.from([200]) },
+];
+
+test('round trip of every supported dtype, header aligned to 64 bytes', () => {
+  for (const c of CASES) {
+    const bytes = writeNpy(c);
+    const headerLength = bytes[8] | (bytes[9] << 8);
+    assert.equal((10 + headerLength) % 64, 0);
+    const back = readNpy(bytes);
+    assert.equal(back.dtype, c.dtype);
+    assert.deepEqual(back.shape, c.shape);
+    assert.deepEqual(back.data, c.data);
+  }
+});
+
+test('int64 from plain numbers, and unreadable files named', () => {
+  const back = readNpy(writeNpy({ dtype: 'int64', shape: [2], data: [3, -4] }));
+  assert.deepEqual(back.data, BigInt64Array.from([3n, -4n]));
+  assert.throws(() => readNpy(new Uint8Array(16), 'x.npy'), /x\.npy is not a \.npy file webjit can read \(no NUMPY magic\)/);
+  const f8 = writeNpy(CASES[0]);
+  f8.set(new TextEncoder().encode('<f8'), 10 + 11);
+  assert.throws(() => readNpy(f8, 'y.npy'), /dtype <f8; webjit reads <f4, <i4, <i8, \|b1, \|u1/);
+});
+
+test('agrees with numpy in both directions', (t) => {
+  const dir = tempDir();
+  const script = `
+import numpy as np, sys
+d = sys.argv[1]
+np.save(d + '/f.npy', np.arange(6, dtype='<f4').reshape(2, 3) / 4)
+np.save(d + '/i.npy', np.array([[-1, 2**40]], dtype='<i8'))
+np.save(d + '/b.npy', np.array([True, False]))
+js = np.load(d + '/js.npy')
+assert js.dtype == np.int32 and js.shape == (2, 2) and js.tolist() == [[1, 2], [3, -4]], js
+`;
+  writeFileSync(join(dir, 'js.npy'), writeNpy({ dtype: 'int32', shape: [2, 2], data: [1, 2, 3, -4] }));
+  const result = spawnSync('python3', ['-c', script, dir], { encoding: 'utf8' });
+  if (result.error || /No module named 'numpy'/.test(result.stderr)) return t.skip('python3 with numpy is not available');
+  assert.equal(result.status, 0, result.stderr);
+  const f = readNpy(readFileSync(join(dir, 'f.npy')));
+  assert.deepEqual([f.dtype, f.shape, Array.from(f.data)], ['float32', [2, 3], [0, 0.25, 0.5, 0.75, 1, 1.25]]);
+  assert.deepEqual(readNpy(readFileSync(join(dir, 'i.npy'))).data, BigInt64Array.from([-1n, 2n ** 40n]));
+  const b = readNpy(readFileSync(join(dir, 'b.npy')));
+  assert.deepEqual([b.dtype, Array.from(b.data)], ['bool', [1, 0]]);
+});
