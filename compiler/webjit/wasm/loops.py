@@ -40,12 +40,19 @@ def set_local(f: Func, local: int, value: Count) -> None:
 
 @contextmanager
 def counted_loop(f: Func, count: Count, step: int = 1):
-    """Run the body count/step times (count a multiple of step); nothing when count is 0."""
-    if isinstance(count, int) and count <= 0:
-        # The body is still generated (unreachable) so callers need no special case.
+    """Run the body count/step times (count a multiple of step); nothing when count is 0.
+
+    The body always sits inside exactly two labels (block, loop), whatever the count,
+    so branch depths written inside it do not depend on the count.
+    """
+    if isinstance(count, int) and (count <= 0 or count == step):
+        # Constant zero or one pass: no counter, and the loop never branches back.
         f.op("block")
-        f.op("br", 0)
+        if count <= 0:
+            f.op("br", 0)  # the body below is unreachable
+        f.op("loop")
         yield
+        f.op("end")
         f.op("end")
         return
     left = f.local(I32)

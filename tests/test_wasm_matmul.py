@@ -1,0 +1,188 @@
+"""WASM MatMul kernels (every schedule config, edges, batching, epilogues), run in Node
+against numpy float64."""
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from webjit.errors import CompileError
+from webjit.kernels import Access, Arg, Expr, MatMul
+from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits, registers
+from wasm_harness import run_wasm
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
+                                reason="needs node and wabt")
+
+
+def contiguous(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def view(flat, access: Access, shape):
+    """What `access` reads of `flat` over `shape` (the reference's indexing)."""
+    index = np.full(shape, access.offset, dtype=np.int64)
+    for d, grid in enumerate(np.indices(shape, dtype=np.int64)):
+        index += grid * access.strides[d]
+    return flat[index]
+
+
+def extent(access: Access, shape) -> int:
+    """Elements an argument needs so that `access` over `shape` stays inside it."""
+    return access.offset + sum((n - 1) * s for n, s in zip(shape, access.strides)) + 1
+
+
+def make_spec(batch, m, n, k, a_strides=None, b_strides=None, extras=(), epilogue=None):
+    """A MatMul over args (a, bmat, out, extras...); strides default to contiguous."""
+    a = Access(0, a_strides or contiguous(batch + (m, k)))
+    bmat = Access(1, b_strides or contiguous(batch + (k, n)))
+    out = Access(2, contiguous(batch + (m, n)))
+    extras = tuple(Access(3 + i, s) for i, s in enumerate(extras))
+    shapes = [batch + (m, k), batch + (k, n), batch + (m, n)] + [batch + (m, n)] * len(extras)
+    args = tuple(Arg("f32", max(extent(acc, shape), 1), output=(i == 2))
+                 for i, (acc, shape) in enumerate(zip((a, bmat, out) + extras, shapes)))
+    return MatMul(batch, m, n, k, a, bmat, out, extras, epilogue, args)
+
+
+def inputs(spec, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(arg.size).astype(np.float32) for arg in spec.args]
+    arrays[2] = np.full(spec.args[2].size, -7, np.float32)  # every element must be written
+    return arrays
+
+
+def reference(spec, arrays, epilogue=lambda acc, extras: acc):
+    batch = spec.batch
+    a = view(arrays[0].astype(np.float64), spec.a, batch + (spec.m, spec.k))
+    b = view(arrays[1].astype(np.float64), spec.bmat, batch + (spec.k, spec.n))
+    extras = [view(arrays[3 + i].astype(np.float64), e, batch + (spec.m, spec.n))
+              for i, e in enumerate(spec.extras)]
+    return epilogue(a @ b, extras)
+
+
+def validate(wasm: bytes, tmp_path) -> None:
+    path = tmp_path / "k.wasm"
+    path.write_bytes(wasm)
+    proc = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, threads=(1, 3)):
+    """Run with each thread count: results identical to each other and close to float64."""
+    wasm = emit(spec, config).encode()
+    validate(wasm, tmp_path)
+    arrays = inputs(spec)
+    want = reference(spec, arrays, epilogue)
+    results = [run_wasm(wasm, arrays, [2], nthreads=t)[0] for t in threads]
+    for got in results[1:]:
+        np.testing.assert_array_equal(got, results[0])
+    got = results[0].reshape(want.shape)
+    scale = max(np.abs(want).max(), 1e-30) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+
+
+SHAPES = [(1, 1, 1), (7, 13, 5), (1, 384, 384), (9, 40, 17), (5, 3, 2), (16, 64, 32), (2, 5, 0),
+          (13, 29, 64)]
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=str)
+def test_matmul_shapes(m, n, k, tmp_path):
+    check(make_spec((), m, n, k), tmp_path)
+
+
+def test_matmul_large(tmp_path):
+    check(make_spec((), 128, 3072, 768), tmp_path, threads=(1, 2))
+
+
+def test_matmul_batched_with_broadcast(tmp_path):
+    batch, m, n, k = (2, 3), 6, 11, 7
+    # bmat shared over the first batch dim, a over the second (strides 0).
+    spec = make_spec(batch, m, n, k, a_strides=(m * k, 0, k, 1), b_strides=(0, k * n, n, 1))
+    check(spec, tmp_path)
+
+
+def test_matmul_transposed_a_and_row_pitch(tmp_path):
+    m, n, k = 10, 21, 9
+    # a stored as [k, m]; bmat rows padded to a pitch of 24 floats.
+    spec = make_spec((2,), m, n, k, a_strides=(m * k, 1, m), b_strides=(k * 24, 24, 1))
+    check(spec, tmp_path, MatMulConfig(3, 8, 2))
+
+
+def _space_shapes():
+    """Each config that fits some test shape, paired with the first such shape."""
+    shapes = [(11, 45, 9), (1, 40, 33), (6, 600, 480)]
+    pairs = []
+    for config in SPACE:
+        fitting = [s for s in shapes if fits(config, make_spec((), *s))]
+        if fitting:
+            pairs.append((config, fitting[0]))
+    return pairs
+
+
+@pytest.mark.parametrize("config,shape", _space_shapes(), ids=str)
+def test_matmul_every_config(config, shape, tmp_path):
+    check(make_spec((), *shape), tmp_path, config, threads=(1, 3))
+
+
+def test_space_is_pruned_by_registers():
+    spec = make_spec((), 128, 3072, 768)
+    survivors = [c for c in SPACE if fits(c, spec)]
+    assert DEFAULT in survivors and 20 <= len(survivors) < len(SPACE)
+    assert all(registers(c) <= 15 for c in survivors)
+    assert not fits(MatMulConfig(4, 8), make_spec((), 1, 384, 384))  # 4 rows for m = 1
+
+
+def acc():
+    return Expr("acc", "f32")
+
+
+def inp(i):
+    return Expr("in", "f32", index=i)
+
+
+def node(op, *args):
+    return Expr(op, "f32", tuple(args))
+
+
+def const(value):
+    return Expr("const", "f32", value=value)
+
+
+def test_epilogue_bias_gelu_residual(tmp_path):
+    batch, m, n, k = (2,), 9, 22, 16
+    # bias per column (broadcast over batch and rows), residual with full strides.
+    gelu_in = node("add", acc(), inp(0))
+    gelu = node("mul", node("mul", const(0.5), gelu_in),
+                node("add", const(1.0), node("erf", node("mul", gelu_in, const(1 / math.sqrt(2))))))
+    spec = make_spec(batch, m, n, k, extras=[(0, 0, 1), contiguous(batch + (m, n))],
+                     epilogue=node("add", gelu, inp(1)))
+
+    def want(x, extras):
+        from math import erf
+        y = x + extras[0]
+        return 0.5 * y * (1 + np.vectorize(erf)(y / math.sqrt(2))) + extras[1]
+
+    check(spec, tmp_path, MatMulConfig(4, 8), want)
+
+
+def test_epilogue_strided_and_broadcast_extras(tmp_path):
+    m, n, k = 7, 13, 5
+    # extra 0 transposed (n stride m), extra 1 one value per row (n stride 0).
+    spec = make_spec((), m, n, k, extras=[(1, m), (1, 0)],
+                     epilogue=node("mul", node("sub", acc(), inp(0)), inp(1)))
+    check(spec, tmp_path, MatMulConfig(2, 8), lambda x, e: (x - e[0]) * e[1])
+
+
+def test_rejects_bad_config_and_strides():
+    spec = make_spec((), 4, 8, 4)
+    with pytest.raises(CompileError, match="multiple of 4"):
+        emit(spec, MatMulConfig(4, 6))
+    with pytest.raises(CompileError, match="multiple of nr"):
+        emit(spec, MatMulConfig(4, 8, 1, 20))
+    with pytest.raises(CompileError, match="negative"):
+        emit(make_spec((), 4, 8, 4, a_strides=(-4, 1)))
