@@ -22,9 +22,9 @@ from webjit.kernels import Access, Arg, MatMul
 from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits
 
 SHAPES = ("128x3072x768", "3136x64x576", "384x384x384", "128x384x1536", "1x384x384")
-FEW = (DEFAULT, MatMulConfig(1, 8), MatMulConfig(2, 8), MatMulConfig(2, 16), MatMulConfig(3, 12),
-       MatMulConfig(4, 4), MatMulConfig(6, 4), MatMulConfig(4, 8, 2), MatMulConfig(4, 8, 4),
-       MatMulConfig(4, 8, 1, 96), MatMulConfig(4, 8, 1, 384), MatMulConfig(6, 8))
+FEW = (DEFAULT, MatMulConfig(1, 8), MatMulConfig(2, 16), MatMulConfig(3, 12), MatMulConfig(4, 4),
+       MatMulConfig(6, 4), MatMulConfig(4, 8, 2), MatMulConfig(4, 8, 1, 96), MatMulConfig(6, 8),
+       MatMulConfig(4, 8, fma=True), MatMulConfig(6, 8, fma=True))
 
 # Times each module in one Node process for about `seconds`.
 NODE_TIMER = r"""
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", action="append", help="MxNxK (repeatable)")
     parser.add_argument("--all", action="store_true", help="every config in SPACE that fits")
-    parser.add_argument("--config", action="append", help="mr,nr,ku,nb (repeatable)")
+    parser.add_argument("--config", action="append", help="mr,nr,ku,nb[,fma] (repeatable)")
     parser.add_argument("--pad", type=int, default=0, help="extra floats per bmat row (pitch)")
     parser.add_argument("--seconds", type=float, default=0.3, help="time per kernel")
     opts = parser.parse_args(argv)
@@ -113,7 +113,8 @@ def main(argv=None) -> int:
         spec = matmul_spec(m, n, k)
         configs = [c for c in SPACE if fits(c, spec)] if opts.all else list(FEW)
         if opts.config:
-            configs = [MatMulConfig(*map(int, text.split(","))) for text in opts.config]
+            configs = [MatMulConfig(*c[:4], fma=bool(c[4])) if len(c) > 4 else MatMulConfig(*c)
+                       for c in (tuple(map(int, text.split(","))) for text in opts.config)]
         bench_shape(shape, configs, opts.seconds, opts.pad)
     return 0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from webjit.wasm import simdmath
-from webjit.wasm.encoder import I32, V128, Module
+from webjit.wasm.encoder import I32, Module
 from wasm_harness import run_wasm
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
@@ -142,7 +142,8 @@ def test_tanh_accuracy():
 
 def test_sigmoid_accuracy():
     x = np.concatenate([sweep(-69, 40), SPECIALS[SPECIALS == SPECIALS]])
-    want = 1 / (1 + np.exp(-x.astype(np.float64)))
+    with np.errstate(over="ignore"):
+        want = 1 / (1 + np.exp(-x.astype(np.float64)))
     got = evaluate("sigmoid", x)
     keep = want > 1e-30
     assert max_rel(got[keep], want[keep]) <= 1e-6

@@ -165,7 +165,8 @@ def test_binary_i32(op, tmp_path):
     if op in ("and", "or", "xor"):
         a, b = (a > 0).astype(np.int32), (b > 0).astype(np.int32)
     got = run_contiguous(tmp_path, shape, node(op, "i32", inp(0, "i32"), inp(1, "i32")), [a, b])
-    np.testing.assert_array_equal(got, INT_BINARY[op](a.astype(np.int64), b.astype(np.int64)).astype(np.int32))
+    ref = INT_BINARY[op](a.astype(np.int64), b.astype(np.int64)).astype(np.int32)
+    np.testing.assert_array_equal(got, ref)
 
 
 def test_unary_i32_and_casts(tmp_path):
@@ -283,7 +284,8 @@ def test_strided_output_concat_and_transpose(tmp_path):
 @pytest.mark.parametrize("shape", [(), (1,), (3,), (1, 7, 3), (7, 1, 1, 3), (2, 1, 5, 1), (4, 4), (1, 1, 1)])
 def test_odd_shapes(shape, tmp_path):
     a, b = flat_inputs(shape, 2, seed=15)
-    got = run_contiguous(tmp_path, shape, node("max", "f32", inp(0), node("mul", "f32", inp(1), inp(1))), [a, b])
+    expr = node("max", "f32", inp(0), node("mul", "f32", inp(1), inp(1)))
+    got = run_contiguous(tmp_path, shape, expr, [a, b])
     np.testing.assert_array_equal(got, np.maximum(a, b * b))
 
 
@@ -303,5 +305,12 @@ def test_collapse_merges_contiguous_and_drops_unit_dims():
 
 def test_acc_leaf_is_refused():
     spec = Elementwise((4,), Access(0, (1,)), (), Expr("acc", "f32"), (Arg("f32", 4, True),))
+    with pytest.raises(CompileError):
+        emit(spec)
+
+
+def test_dtype_mismatch_is_refused():
+    spec = Elementwise((4,), Access(1, (1,)), (Access(0, (1,)),), inp(0, "i32"),
+                       (Arg("f32", 4), Arg("i32", 4, True)))
     with pytest.raises(CompileError):
         emit(spec)

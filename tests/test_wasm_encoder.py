@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from webjit.wasm.encoder import (F32, F64, I32, I64, OPS, V128, EncodeError, Module,
+from webjit.wasm.encoder import (F32, F64, I32, OPS, V128, EncodeError, Module,
                                  f32x4_const, i32x4_const, sleb, uleb)
 from wasm_harness import run_wasm, run_wasm_exports
 
@@ -414,3 +414,14 @@ def test_relaxed_madd_runs_in_node(tmp_path):
     validate(wasm, tmp_path)
     out, = run_wasm(wasm, [np.zeros(4, np.float32)], [0])
     assert out.tolist() == [6.5] * 4
+
+
+def test_labels_are_unique_and_wat_safe(tmp_path):
+    module = Module()
+    module.func("my kernel", [I32])
+    module.func(None, [I32], label="helper")
+    with pytest.raises(EncodeError, match="helper"):
+        module.func(None, [I32], label="helper")
+    text = module.to_wat()
+    assert '(func $my_kernel (export "my kernel")' in text
+    validate(wat2wasm(text, tmp_path), tmp_path, "back.wasm")

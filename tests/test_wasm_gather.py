@@ -55,7 +55,8 @@ def test_gather(outer, axis_dim, inner, count, dtype, tmp_path):
     indices = rng.integers(-axis_dim - 2, axis_dim + 2, size=count).astype(np.int32)
     indices[0] = -1
     out = np.full(outer * count * inner, 77, dtype=data.dtype)
-    spec = Gather(outer, axis_dim, inner, count, (Arg(dtype, data.size), Arg("i32", count), Arg(dtype, out.size, True)))
+    args = (Arg(dtype, data.size), Arg("i32", count), Arg(dtype, out.size, True))
+    spec = Gather(outer, axis_dim, inner, count, args)
     got = run_both(tmp_path, emit_gather(spec), [data, indices, out], 2)
     np.testing.assert_array_equal(got.reshape(outer, count, inner), gather_ref(data, indices))
 

@@ -74,6 +74,20 @@ def check(spec: Elementwise) -> None:
     for i in used_inputs(spec.expr):
         if not 0 <= i < len(spec.inputs):
             raise CompileError(f"The elementwise expression reads input {i} of {len(spec.inputs)}.")
+    for leaf in leaves(spec.expr):
+        stored = spec.args[spec.inputs[leaf.index].arg].dtype
+        if leaf.dtype != stored:
+            raise CompileError(f"Elementwise input {leaf.index} is stored as {stored} but read as "
+                               f"{leaf.dtype}; insert a cast.")
+    if spec.args[spec.out.arg].dtype != spec.expr.dtype:
+        raise CompileError(f"The elementwise output is {spec.args[spec.out.arg].dtype} but the "
+                           f"expression gives {spec.expr.dtype}; insert a cast.")
+
+
+def leaves(expr: Expr) -> list[Expr]:
+    if expr.op == "in":
+        return [expr]
+    return [leaf for arg in expr.args for leaf in leaves(arg)]
 
 
 class Kernel:

@@ -9,6 +9,7 @@ Pure Python (no numpy) so it can run in the browser under Pyodide.
 from __future__ import annotations
 
 import operator
+import re
 import struct
 
 from webjit.errors import CompileError
@@ -326,7 +327,7 @@ class Func:
                 raise EncodeError(f"function {name!r} has an unknown value type {vtype!r}.")
         self.index = index
         self.name = name
-        self.label = label or name or f"f{index}"
+        self.label = re.sub(r"[^0-9A-Za-z_.]", "_", label or name or f"f{index}")
         self.params = list(params)
         self.results = list(results)
         self.locals: list[int] = []
@@ -386,6 +387,9 @@ class Module:
         if name is not None and any(f.name == name for f in self.funcs):
             raise EncodeError(f"a function is already exported as {name!r}.")
         fn = Func(len(self.funcs), name, params, results, label)
+        if any(f.label == fn.label for f in self.funcs):
+            raise EncodeError(f"two functions are labelled {fn.label!r}; labels name "
+                              "functions in WAT and must differ.")
         self.funcs.append(fn)
         return fn
 

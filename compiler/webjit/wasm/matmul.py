@@ -21,6 +21,7 @@ from .encoder import I32, V128, Func, Module
 
 SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
 PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
+AUTO_NB = 48  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
 MIN_UNITS = 8  # with fewer row tiles than this, also split n so threads have work
 
 
@@ -29,7 +30,7 @@ class MatMulConfig:
     mr: int = 4  # rows of the register tile
     nr: int = 8  # columns of the register tile, a multiple of 4
     ku: int = 1  # k loop unroll
-    nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: all of n
+    nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: automatic
     fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) instead of mul + add
 
 
@@ -39,9 +40,9 @@ DEFAULT = MatMulConfig(4, 8, 1, 0)
 _TILES = ((1, 8), (1, 16), (1, 24), (2, 8), (2, 12), (2, 16), (3, 8), (3, 12), (4, 4),
           (4, 8), (4, 12), (5, 8), (6, 4), (6, 8), (8, 4), (3, 16))
 SPACE: tuple[MatMulConfig, ...] = tuple(
-    [MatMulConfig(mr, nr, ku, nb) for mr, nr in _TILES for ku in (1, 2) for nb in (0, 48, 96)]
+    [MatMulConfig(mr, nr, ku, nb) for mr, nr in _TILES for ku in (1, 2) for nb in (0, 96, 192)]
     + [MatMulConfig(mr, nr, 1, nb, fma=True) for mr, nr in ((4, 8), (3, 12), (5, 8), (6, 8))
-       for nb in (0, 48, 96)])
+       for nb in (0, 96, 192)])
 
 
 def registers(config: MatMulConfig) -> int:
@@ -115,6 +116,8 @@ class _Emitter:
     def _n_block(self) -> int:
         spec, config = self.spec, self.config
         nb = config.nb or _round_up(max(spec.n, 1), config.nr)
+        if not config.nb and spec.k * spec.n * 4 > PANEL_BYTES and AUTO_NB % config.nr == 0:
+            nb = min(nb, AUTO_NB)
         row_units = self.nbatch * self.row_tiles
         if 0 < row_units < MIN_UNITS:  # e.g. m = 1: share columns between threads
             want = -(-MIN_UNITS // row_units)

@@ -44,7 +44,7 @@ TWO_OVER_PI = 0.6366197466850281
 PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 0.0004838705062866211, -4.371138828673793e-08
 EXP_LOW, EXP_HIGH = -104.0, 89.0  # beyond these exp is 0 or inf in float32
 FLT_MIN, SQRT2 = 1.1754943508222875e-38, 1.4142135381698608
-SIGN, ABS = 0x80000000, 0x7FFFFFFF
+SIGN = 0x80000000
 INF, NAN = float("inf"), float("nan")
 
 
@@ -152,17 +152,20 @@ def build_exp(e: _Emit) -> None:
     k = e.new()
     e.get(k)
     e.shift("i32x4.shr_s", 1)
-    half = e.new()
-    for part in (half, None):  # 2^n1 with n1 = n >> 1, then 2^n2 with n2 = n - n1
-        if part is None:
-            e.get(k, half)
-            e("i32x4.sub")
-        else:
-            e.get(part)
-        e.i(127)
-        e("i32x4.add")
-        e.shift("i32x4.shl", 23)
-        e("f32x4.mul")
+    n1 = e.new()
+    e.get(n1)
+    _times_pow2(e)  # exp(r) * 2^n1 with n1 = n >> 1
+    e.get(k, n1)
+    e("i32x4.sub")
+    _times_pow2(e)  # ... * 2^n2 with n2 = n - n1
+
+
+def _times_pow2(e: _Emit) -> None:
+    """[v, n] -> v * 2^n for int lanes n in [-126, 127]: n + 127 goes into the exponent bits."""
+    e.i(127)
+    e("i32x4.add")
+    e.shift("i32x4.shl", 23)
+    e("f32x4.mul")
 
 
 def build_log(e: _Emit) -> None:

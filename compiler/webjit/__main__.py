@@ -1,0 +1,6 @@
+"""`python -m webjit ...` is the `webjit` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""Build small ONNX models from the plain-data op cases (tests/op_cases.py), make their
+seeded inputs, and compute onnxruntime's reference outputs.
+
+A case is a dict (see op_cases.py): inputs (runtime tensors, or constants stored as
+initializers), nodes, output names and an opset. Nothing here knows about a backend.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_VERSION = 10  # onnxruntime here rejects newer IR versions
+DEFAULT_OPSET = 18
+NUMPY_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+ONNX_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
+              "bool": TensorProto.BOOL}
+
+
+def case_seed(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
+    """Random values of one input spec, in the domain its `fill` names."""
+    shape, dtype = tuple(spec["shape"]), NUMPY_TYPES[spec["dtype"]]
+    kind = spec.get("fill", "bool" if spec["dtype"] == "bool" else "normal" if spec["dtype"] == "float32" else "int")
+    if kind == "normal":
+        values = rng.standard_normal(shape)
+    elif kind == "positive":  # Log, Sqrt, Pow bases, variances
+        values = rng.uniform(0.2, 3.0, shape)
+    elif kind == "unit":  # inside (-1, 1)
+        values = rng.uniform(-0.95, 0.95, shape)
+    elif kind == "ties":  # few distinct values: comparisons see equal elements
+        values = rng.integers(-2, 3, shape)
+    elif kind == "int":
+        values = rng.integers(-9, 10, shape)
+    elif kind == "nonzero":  # divisors
+        values = rng.integers(1, 8, shape) * rng.choice([-1, 1], shape)
+    elif kind == "bool":
+        values = rng.random(shape) < 0.5
+    elif kind == "range":  # integers in [low, high), e.g. indices
+        low, high = spec["range"]
+        values = rng.integers(low, high, shape)
+    elif kind == "halves":  # exact .5 ties and integers: Round, Floor, Ceil edges
+        values = rng.integers(-8, 9, shape) / 2 + rng.choice([0.0, 0.25], shape)
+    else:
+        raise ValueError(f"unknown fill {kind!r} in input {spec['name']!r}")
+    return np.asarray(values).astype(dtype)
+
+
+def input_values(case: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(runtime feeds, constants) of a case; random ones seeded by the case name."""
+    rng = np.random.default_rng(case_seed(case["name"]))
+    feeds, constants = {}, {}
+    for spec in case["inputs"]:
+        if "value" in spec:
+            constants[spec["name"]] = np.array(spec["value"], dtype=NUMPY_TYPES[spec["dtype"]])
+        elif spec.get("const"):
+            constants[spec["name"]] = fill(spec, rng)
+        else:
+            feeds[spec["name"]] = fill(spec, rng)
+    return feeds, constants
+
+
+def _attr(name, value):
+    if isinstance(value, dict):  # a tensor attribute, e.g. ConstantOfShape's value
+        array = np.array(value["value"], dtype=NUMPY_TYPES[value["dtype"]])
+        return numpy_helper.from_array(array, name)
+    return value
+
+
+def build_model(case: dict, constants: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """The case's graph with constants as initializers and outputs typed by shape inference."""
+    graph_inputs = [helper.make_tensor_value_info(s["name"], ONNX_TYPES[s["dtype"]], list(s["shape"]))
+                    for s in case["inputs"] if s["name"] not in constants]
+    initializers = [numpy_helper.from_array(v, name) for name, v in constants.items()]
+    nodes = [helper.make_node(n["op"], list(n["inputs"]), list(n["outputs"]), name=f"{n['op']}_{i}",
+                              **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
+             for i, n in enumerate(case["nodes"])]
+    opset = case.get("opset", DEFAULT_OPSET)
+    untyped = [helper.make_empty_tensor_value_info(name) for name in case["outputs"]]
+    graph = helper.make_graph(nodes, case["name"], graph_inputs, untyped, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    outputs = []
+    for name in case["outputs"]:
+        info = known.get(name)
+        if info is None or not info.type.tensor_type.HasField("shape"):
+            raise ValueError(f"case {case['name']!r}: shape inference gives no shape for output {name!r}")
+        outputs.append(info)
+    del model.graph.output[:]
+    model.graph.output.extend(outputs)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def reference_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs (CPU, no graph optimisation so ops run as written)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def model_shapes(case: dict) -> dict[str, tuple[int, ...]]:
+    """Static shapes of the case's runtime inputs, as webjit.compile wants them."""
+    return {s["name"]: tuple(s["shape"]) for s in case["inputs"] if "value" not in s and not s.get("const")}
