@@ -176,7 +176,8 @@ def tiny_model(path: Path) -> Path:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5])],
         [w, b])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)  # onnxruntime reads IR versions up to 13
     onnx.save(model, path)
     return path
 
@@ -195,9 +196,11 @@ def tiny_bundle(tmp_path_factory):
 @needs_pipeline
 def test_compile_prints_a_summary_and_writes_the_bundle(tiny_bundle, tmp_path, capsys):
     model, _ = tiny_bundle
-    assert main(["compile", str(model), "--shape", "x=3x8", "-o", str(tmp_path / "b")]) == 0
+    assert main(["compile", str(model), "--shape", "x=3x8", "-o", str(tmp_path / "b"),
+                 "--dump", str(tmp_path / "dump")]) == 0
     captured = capsys.readouterr()
     assert "%]" in captured.err  # progress lines
+    assert (tmp_path / "dump" / "graph.txt").is_file()
     assert "kernels:" in captured.out and str(tmp_path / "b") in captured.out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["inputs"][0]["shape"] == [3, 8]
@@ -254,6 +257,73 @@ def test_wrong_input_shape_exits_2_with_one_sentence(tiny_bundle, tmp_path, caps
                  f"x={tmp_path / 'x.npy'}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("webjit: error: input 'x' has shape 4x8") and err.count("\n") == 1
+
+
+def gather_model(path: Path) -> Path:
+    """Embedding lookup times a mask: int64 inputs, one of them an index."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    table = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"]),
+         helper.make_node("Cast", ["mask"], ["maskf"], to=TensorProto.FLOAT),
+         helper.make_node("Unsqueeze", ["maskf", "axes"], ["mask3"]),
+         helper.make_node("Mul", ["rows", "mask3"], ["y"])],
+        "gather",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 4]),
+         helper.make_tensor_value_info("mask", TensorProto.INT64, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 8])],
+        [numpy_helper.from_array(table, "table"),
+         numpy_helper.from_array(np.array([-1], np.int64), "axes")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                ir_version=8), path)
+    return path
+
+
+@needs_pipeline
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_generated_index_inputs_run_and_out_of_range_ones_are_refused(tmp_path, capsys):
+    model = gather_model(tmp_path / "gather.onnx")
+    bundle = tmp_path / "bundle"
+    assert main(["compile", str(model), "-o", str(bundle), "-q"]) == 0
+    assert main(["run", str(bundle), "--browser", "node", "--check", str(model),
+                 "--tol", "0"]) == 0
+    assert "check passed" in capsys.readouterr().out
+    np.save(tmp_path / "ids.npy", np.full((2, 4), 50, np.int64))
+    assert main(["run", str(bundle), "--browser", "node", "--input",
+                 f"ids={tmp_path / 'ids.npy'}"]) == 2
+    err = capsys.readouterr().err
+    assert "input 'ids'" in err and "[0, 50)" in err and err.count("\n") == 1
+
+
+@needs_pipeline
+def test_serve_prints_the_page_url_and_stops_on_ctrl_c(tiny_bundle):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    _, bundle = tiny_bundle
+    server = subprocess.Popen(
+        [sys.executable, "-m", "webjit.cli", "serve", str(bundle), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        url = server.stdout.readline().split()[-1]
+        assert "/runtime/page/run.html?bundle=" in url
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+            assert b"run.js" in page.read()
+        base = url.split("/runtime/")[0]
+        with urllib.request.urlopen(base + "/bundle/manifest.json", timeout=10) as manifest:
+            assert json.loads(manifest.read())["format"] == "webjit-bundle"
+        with urllib.request.urlopen(base + "/inputs/x.npy", timeout=10) as x:
+            assert x.read().startswith(b"\x93NUMPY")
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
 
 
 # --- the Chromium plumbing, with a fake runtime page standing in for runtime_web ----------

@@ -109,6 +109,11 @@ def test_missing_and_traversal_are_404(site, path):
     assert b"do not serve" not in body
 
 
+def test_favicon_is_no_content_so_pages_log_no_404(site):
+    status, _, body = get(site[0], "/favicon.ico")
+    assert status == 204 and body == b""
+
+
 def test_symlink_out_of_a_mount_is_refused(site):
     base, root = site
     os.symlink(root / "secret.txt", root / "bundle" / "link.txt")

@@ -182,6 +182,17 @@ def test_unary_i32_and_casts(tmp_path):
     np.testing.assert_array_equal(got, [1, -1, 0, 0, 2**31 - 1, -2**31, 7, 0, 2])
 
 
+def test_pow_i32_and_huge_constants(tmp_path):
+    a = np.array([-5, -2, 0, 1, 3, 7, 2, -3], dtype=np.int32)
+    b = np.array([3, 2, 4, 0, 4, 2, 10, 1], dtype=np.int32)
+    got = run_contiguous(tmp_path, (8,), node("pow", "i32", inp(0, "i32"), inp(1, "i32")), [a, b])
+    np.testing.assert_array_equal(got, np.power(a.astype(np.int64), b).astype(np.int32))
+    # exporters clip with float64 bounds beyond the float32 range
+    x = np.array([1e38, -3e38, 0.5], dtype=np.float32)
+    expr = node("max", "f32", node("min", "f32", inp(0), const(1e39)), const(-1e39))
+    np.testing.assert_array_equal(run_contiguous(tmp_path, (3,), expr, [x]), x)
+
+
 def test_where_with_int_condition_and_constants(tmp_path):
     shape = (4, 6)
     a, b = flat_inputs(shape, 2, seed=6)

@@ -141,7 +141,7 @@ def print_summary(manifest: dict, output: Path) -> None:
 
 
 def megabytes(count: int) -> str:
-    return f"{count / 1e6:.2f} MB"
+    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} KB"
 
 
 def run_command(args: argparse.Namespace) -> int:

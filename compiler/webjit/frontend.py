@@ -37,8 +37,8 @@ def load_model(model) -> onnx.ModelProto:
             raise ModelError(f"'{path}' is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
         if not proto.graph.node and not proto.graph.output:
             raise ModelError(f"'{path}' is not an ONNX model (it has no graph)")
-    try:
-        onnx.checker.check_model(proto)
+    try:  # checking the file avoids serialising a loaded model again
+        onnx.checker.check_model(proto if isinstance(model, onnx.ModelProto) else os.fspath(model))
     except Exception as exc:
         raise ModelError(f"the ONNX model is invalid: {str(exc).splitlines()[0][:300]}") from None
     if proto.functions:
@@ -256,5 +256,23 @@ def _window_type(node, types):
     return [TensorType(types[0].dtype, (x[0], channels, oh, ow))]
 
 
-SHAPE_RULES = {"MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
+def _elementwise_type(node, types):
+    """Broadcast shape; the dtype from the reference op on one-element placeholders."""
+    present = [t for t in types if t is not None]
+    try:
+        shape = tuple(np.broadcast_shapes(*(t.shape for t in present)))
+    except ValueError:
+        raise ShapeError(f"{node.op} '{node.name}' cannot broadcast its input shapes "
+                         f"{', '.join(str(list(t.shape)) for t in present)}") from None
+    ones = [None if t is None else np.ones((1,) * len(t.shape), dtype=t.dtype) for t in types]
+    dtype = str(evaluate(node, ones)[0].dtype)
+    return [TensorType(dtype, shape)]
+
+
+ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Equal", "Less", "Greater",
+                   "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Neg", "Abs", "Sqrt", "Exp", "Log",
+                   "Reciprocal", "Erf", "Tanh", "Sigmoid", "Relu", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
+                   "IsNaN", "Where", "Cast", "Identity", "Gelu", "Softplus", "LeakyRelu", "HardSigmoid", "Elu")
+
+SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
                "MaxPool": _window_type, "AveragePool": _window_type}

@@ -106,6 +106,10 @@ def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
                                  send_body)
                 return
             file = resolve_path(mounts, self.path)
+            if file is None and path_only == "/favicon.ico":
+                # Browsers ask for it unprompted; a 404 would be a console error in every run.
+                self.send_status(204, b"", "image/x-icon", {}, False)
+                return
             if file is None:
                 self.send_status(404, b"not found\n", "text/plain; charset=utf-8", {}, send_body)
                 return

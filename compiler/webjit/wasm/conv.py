@@ -290,33 +290,42 @@ def _zero_fill(f: Func, dst: int, count) -> None:
     if isinstance(count, int):
         vectors, singles = divmod(count, 4)
         with counted_loop(f, vectors):
-            f.op("local.get", dst)
-            f.op("v128.const", ZERO)
-            f.op("v128.store", 0)
-            _add(f, dst, 16)
-        for i in range(singles):
-            f.op("local.get", dst)
-            f.op("f32.const", 0.0)
-            f.op("f32.store", 4 * i)
-        _add(f, dst, 4 * singles)
+            _store_zeros(f, dst, 4)
+        for _ in range(singles):
+            _store_zeros(f, dst, 1)
         return
     left = f.local(I32)
     _set(f, left, count)
-    _while_at_least(f, left, 4, lambda: (f.op("local.get", dst), f.op("v128.const", ZERO),
-                                         f.op("v128.store", 0), _add(f, dst, 16)))
-    _while_at_least(f, left, 1, lambda: (f.op("local.get", dst), f.op("f32.const", 0.0),
-                                         f.op("f32.store", 0), _add(f, dst, 4)))
+    _while_at_least(f, left, 4, lambda: _store_zeros(f, dst, 4))
+    _while_at_least(f, left, 1, lambda: _store_zeros(f, dst, 1))
+
+
+def _store_zeros(f: Func, dst: int, floats: int) -> None:
+    f.op("local.get", dst)
+    if floats == 4:
+        f.op("v128.const", ZERO)
+        f.op("v128.store", 0)
+    else:
+        f.op("f32.const", 0.0)
+        f.op("f32.store", 0)
+    _add(f, dst, 4 * floats)
 
 
 def _copy(f: Func, dst: int, src: int, count: int, stride: int) -> None:
     """Copy `count` floats from src (every `stride`-th) to dst; both pointers advance."""
     if stride == 1:
-        _while_at_least(f, count, 4, lambda: (
-            f.op("local.get", dst), f.op("local.get", src), f.op("v128.load", 0),
-            f.op("v128.store", 0), _add(f, dst, 16), _add(f, src, 16)))
-    _while_at_least(f, count, 1, lambda: (
-        f.op("local.get", dst), f.op("local.get", src), f.op("f32.load", 0),
-        f.op("f32.store", 0), _add(f, dst, 4), _add(f, src, 4 * stride)))
+        _while_at_least(f, count, 4, lambda: _move(f, dst, src, "v128", 16))
+    _while_at_least(f, count, 1, lambda: _move(f, dst, src, "f32", 4 * stride))
+
+
+def _move(f: Func, dst: int, src: int, kind: str, src_step: int) -> None:
+    """One f32 or v128 from src to dst; dst advances by its size, src by src_step."""
+    f.op("local.get", dst)
+    f.op("local.get", src)
+    f.op(f"{kind}.load", 0)
+    f.op(f"{kind}.store", 0)
+    _add(f, dst, 16 if kind == "v128" else 4)
+    _add(f, src, src_step)
 
 
 def _while_at_least(f: Func, left: int, amount: int, body) -> None:

@@ -7,6 +7,7 @@ i32 mod takes the sign of the divisor, f32 mod is C fmod, round is half to even.
 """
 from __future__ import annotations
 
+import math
 import struct
 from typing import Callable
 
@@ -43,11 +44,20 @@ JOIN_LOW_HALVES = bytes(range(0, 8)) + bytes(range(16, 24))
 def splat_const(f: Func, dtype: str, value: float) -> None:
     """Push a v128 with `value` in all 4 lanes of `dtype`."""
     if dtype == "f32":
-        f.op("v128.const", struct.pack("<4f", *[float(value)] * 4))
+        f.op("v128.const", struct.pack("<4f", *[f32_value(value)] * 4))
     elif dtype == "i32":
         f.op("v128.const", struct.pack("<4i", *[wrap_i32(value)] * 4))
     else:
         raise CompileError(f"The WASM backend has no dtype {dtype!r}; use f32 or i32.")
+
+
+def f32_value(value: float) -> float:
+    """`value` as float32 would hold it: beyond the float32 range it rounds to infinity."""
+    try:
+        struct.pack("<f", float(value))
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return float(value)
 
 
 def wrap_i32(value: float) -> int:

@@ -9,6 +9,11 @@ same). Every shape is static, so all strides become immediate memory offsets, an
 edges (m % mr rows, n % nr columns, n % 4 columns) are separate straight-line tiles.
 Columns past the last multiple of 4 use one-lane "vectors" (load32_splat, store32_lane)
 so the epilogue code is the same for every accumulator.
+
+Configs with `fma` use relaxed SIMD (f32x4.relaxed_madd): a runtime must offer them only
+where the engine validates relaxed SIMD. Measured here: a bmat row pitch that is a
+multiple of 4 KiB (n = 1024, 3072 ...) maps every row to the same L1 set and halves the
+speed; a producer that can choose the pitch of a constant bmat should pad it (n + 16).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from math import prod
 from ..errors import CompileError
 from ..kernels import Expr, MatMul
 from .encoder import I32, V128, Func, Module
+from .loops import counted_loop, thread_share
 
 SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
 PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
@@ -112,6 +118,7 @@ class _Emitter:
         self.tid, self.nthreads = nargs, nargs + 1
         self.tensors = (spec.a, spec.bmat, spec.out) + spec.extras
         self._v128_pool: list[int] = []
+        self.bases: list[int] = []  # per tensor: its address at the current unit
 
     def _n_block(self) -> int:
         spec, config = self.spec, self.config
@@ -152,42 +159,13 @@ class _Emitter:
     def run(self) -> None:
         if self.units == 0:
             return
-        f = self.f
-        unit, end = f.local(I32), f.local(I32)
-        self.op("i32.const", self.units)
-        self.op("local.get", self.nthreads)
-        self.op("i32.add")
-        self.op("i32.const", 1)
-        self.op("i32.sub")
-        self.op("local.get", self.nthreads)
-        self.op("i32.div_u")
-        self.op("local.tee", end)  # end holds the chunk size for a moment
-        self.op("local.get", self.tid)
-        self.op("i32.mul")
-        self.op("local.tee", unit)
-        self.op("local.get", end)
-        self.op("i32.add")
-        self.op("local.tee", end)
-        self.op("i32.const", self.units)
-        self.op("local.get", end)
-        self.op("i32.const", self.units)
-        self.op("i32.lt_u")
-        self.op("select")
-        self.op("local.set", end)
-        self.op("block")
-        self.op("loop")
-        self.op("local.get", unit)
-        self.op("local.get", end)
-        self.op("i32.ge_u")
-        self.op("br_if", 1)
-        self.unit_body(unit)
-        self.op("local.get", unit)
-        self.op("i32.const", 1)
-        self.op("i32.add")
+        start, count = thread_share(self.f, self.units, self.tid, self.nthreads)
+        unit = self.f.local(I32)
+        self.op("local.get", start.index)
         self.op("local.set", unit)
-        self.op("br", 0)
-        self.op("end")
-        self.op("end")
+        with counted_loop(self.f, count):
+            self.unit_body(unit)
+            self.set_sum(unit, unit, 1)
 
     def unit_body(self, unit: int) -> None:
         """Base addresses of one (batch, n-block, row tile) unit, then its tiles."""
@@ -222,15 +200,15 @@ class _Emitter:
             self.bases.append(base)
         rows_last = spec.m - (self.row_tiles - 1) * config.mr
         width_last = spec.n - (self.nblocks - 1) * self.nb
-        self.branch(rt, self.row_tiles - 1, rows_last != config.mr,
-                    lambda rows: self.branch(blk, self.nblocks - 1, width_last != self.nb,
-                                             lambda width: self.block(rows, width),
-                                             self.nb, width_last),
-                    config.mr, rows_last)
 
-    def branch(self, local: int, last: int, differs: bool, body, full, edge) -> None:
+        def blocks(rows: int) -> None:
+            self.branch(blk, self.nblocks - 1, self.nb, width_last, lambda width: self.block(rows, width))
+
+        self.branch(rt, self.row_tiles - 1, config.mr, rows_last, blocks)
+
+    def branch(self, local: int, last: int, full: int, edge: int, body) -> None:
         """body(edge) when local == last, else body(full); one body when they agree."""
-        if not differs:
+        if full == edge:
             body(full)
             return
         self.op("local.get", local)

@@ -1,0 +1,366 @@
+"""The op test cases, as plain data shared by every backend's runner.
+
+A case is a JSON-able dict:
+  name     unique id (also seeds its random inputs)
+  inputs   list of input specs: {"name", "dtype", "shape", "fill"} is a runtime tensor filled
+           with seeded random values of that kind (see onnx_builders.fill); "const": True
+           stores the random values as an initializer instead; "value" gives an initializer's
+           exact values.
+  nodes    list of {"op", "inputs", "outputs", "attrs"}; "" marks an omitted optional input
+  outputs  names of the graph outputs
+  opset    the ONNX opset (18 unless given)
+Runners build the model with tests/onnx_builders.py and compare with onnxruntime.
+"""
+from __future__ import annotations
+
+# ONNX TensorProto element types, for Cast's `to`.
+FLOAT, INT32, INT64, BOOL = 1, 6, 7, 9
+INT_MAX = 2**63 - 1
+
+
+# ---- spec constructors: each returns plain dicts -------------------------------------------
+
+def x(name, shape, dtype="float32", fill=None, **extra):
+    """A runtime input."""
+    spec = {"name": name, "dtype": dtype, "shape": list(shape)}
+    if fill:
+        spec["fill"] = fill
+    spec.update(extra)
+    return spec
+
+
+def w(name, shape, dtype="float32", fill=None, **extra):
+    """A constant input with seeded random values."""
+    return dict(x(name, shape, dtype, fill, **extra), const=True)
+
+
+def k(name, value, dtype="int64"):
+    """A constant input with the given values (shape follows the nesting of `value`)."""
+    return {"name": name, "dtype": dtype, "shape": _shape_of(value), "value": value}
+
+
+def _shape_of(value):
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def op(name, op_type, inputs, attrs=None, outputs=1, opset=None):
+    """A case of one node reading `inputs` in order (None: an omitted optional input)."""
+    out_names = ["y"] if outputs == 1 else [f"y{i}" for i in range(outputs)]
+    node = {"op": op_type, "inputs": [s["name"] if s else "" for s in inputs], "outputs": out_names,
+            "attrs": dict(attrs or {})}
+    case = {"name": name, "inputs": [s for s in inputs if s], "nodes": [node], "outputs": out_names}
+    if opset:
+        case["opset"] = opset
+    return case
+
+
+def graph(name, inputs, nodes, outputs, opset=None):
+    """A case of several nodes: nodes are (op, inputs, outputs[, attrs])."""
+    case = {"name": name, "inputs": inputs, "outputs": list(outputs),
+            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {})}
+                      for n in nodes]}
+    if opset:
+        case["opset"] = opset
+    return case
+
+
+# ---- elementwise ------------------------------------------------------------------------------
+
+UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log": "positive", "Reciprocal": "positive",
+               "Erf": None, "Tanh": None, "Sigmoid": None, "Relu": None, "Floor": "halves", "Ceil": "halves",
+               "Round": "halves", "Sign": "ties", "Sin": None, "Cos": None, "Identity": None, "Softplus": None,
+               "Gelu": None, "Elu": None, "LeakyRelu": None, "HardSigmoid": None}
+
+
+def elementwise_cases():
+    cases = []
+    for name, kind in UNARY_FILLS.items():
+        cases.append(op(f"{name}_3x1x7", name, [x("x", (3, 1, 7), fill=kind)], opset=20 if name == "Gelu" else None))
+    cases += [
+        op("Exp_wide_range", "Exp", [x("x", (2, 5, 33), fill="ties")]),
+        op("Sigmoid_2x5x33", "Sigmoid", [x("x", (2, 5, 33))]),
+        op("Reciprocal_negative", "Reciprocal", [x("x", (13,), fill="nonzero")]),
+        op("Gelu_tanh", "Gelu", [x("x", (4, 9))], {"approximate": "tanh"}, opset=20),
+        op("Gelu_erf_wide", "Gelu", [x("x", (2, 5, 33), fill="int")], opset=20),
+        op("Softplus_wide", "Softplus", [x("x", (3, 11), fill="int")]),
+        op("LeakyRelu_alpha", "LeakyRelu", [x("x", (2, 7), fill="ties")], {"alpha": 0.1}),
+        op("HardSigmoid_params", "HardSigmoid", [x("x", (2, 7), fill="int")], {"alpha": 0.3, "beta": 0.4}),
+        op("Elu_alpha", "Elu", [x("x", (2, 7))], {"alpha": 0.7}),
+        op("IsNaN_scalar_free", "IsNaN", [x("x", (3, 5))]),
+        op("Neg_int64", "Neg", [x("x", (3, 5), "int64")]),
+        op("Abs_int64", "Abs", [x("x", (3, 5), "int64")]),
+        op("Sign_int64", "Sign", [x("x", (3, 5), "int64")]),
+        op("Abs_int32", "Abs", [x("x", (9,), "int32")]),
+        op("Not_bool", "Not", [x("x", (2, 1, 5), "bool")]),
+        op("Clip_min_max", "Clip", [x("x", (3, 7)), k("lo", -0.5, "float32"), k("hi", 0.7, "float32")]),
+        op("Clip_min_only", "Clip", [x("x", (3, 7)), k("lo", 0.1, "float32")]),
+        op("Clip_max_only", "Clip", [x("x", (3, 7)), None, k("hi", 0.2, "float32")]),
+        op("Clip_runtime_bounds", "Clip", [x("x", (2, 9)), x("lo", (), fill="unit"), x("hi", (), fill="positive")]),
+        op("Clip_int64", "Clip", [x("x", (2, 9), "int64"), k("lo", -3), k("hi", 4)]),
+        op("Clip_opset6_attrs", "Clip", [x("x", (2, 9))], {"min": -0.3, "max": 0.4}, opset=6),
+    ]
+    binary = [("Add", None, None), ("Sub", None, None), ("Mul", None, None), ("Div", None, "nonzero")]
+    for name, fa, fb in binary:
+        cases += [
+            op(f"{name}_broadcast_2x3x5_3x1", name, [x("a", (2, 3, 5), fill=fa), x("b", (3, 1), fill=fb)]),
+            op(f"{name}_broadcast_4x1x6_5x1", name, [x("a", (4, 1, 6), fill=fa), x("b", (5, 1), fill=fb)]),
+            op(f"{name}_scalar_const", name, [x("a", (3, 7), fill=fa), k("b", 2.5, "float32")]),
+            op(f"{name}_int64_broadcast", name, [x("a", (2, 3, 4), "int64"), x("b", (4,), "int64", fill="nonzero")]),
+        ]
+    cases += [
+        op("Add_int32", "Add", [x("a", (5, 3), "int32"), x("b", (1, 3), "int32")]),
+        op("Add_same_input", "Add", [x("a", (3, 5))]) | {"nodes": [{"op": "Add", "inputs": ["a", "a"], "outputs": ["y"], "attrs": {}}]},
+        op("Div_int64_negative_trunc", "Div", [x("a", (4, 6), "int64", fill="int"), x("b", (6,), "int64", fill="nonzero")]),
+        op("Pow_general", "Pow", [x("a", (3, 7), fill="positive"), x("b", (7,))]),
+        op("Pow_const_2", "Pow", [x("a", (3, 7)), k("e", 2.0, "float32")]),
+        op("Pow_const_3", "Pow", [x("a", (3, 7)), k("e", 3.0, "float32")]),
+        op("Pow_const_half", "Pow", [x("a", (3, 7), fill="positive"), k("e", 0.5, "float32")]),
+        op("Pow_const_neg1", "Pow", [x("a", (3, 7), fill="positive"), k("e", -1.0, "float32")]),
+        op("Pow_int64", "Pow", [x("a", (2, 5), "int64", fill="range", range=[-4, 5]), x("b", (5,), "int64", fill="range", range=[0, 4])]),
+        op("Mod_fmod_float", "Mod", [x("a", (3, 7), fill="int"), x("b", (7,), fill="nonzero")], {"fmod": 1}),
+        op("Mod_fmod_float_frac", "Mod", [x("a", (3, 7)), x("b", (3, 1), fill="positive")], {"fmod": 1}),
+        op("Mod_int64_negatives", "Mod", [x("a", (3, 7), "int64"), x("b", (7,), "int64", fill="nonzero")]),
+        op("Max_three_broadcast", "Max", [x("a", (2, 3, 4), fill="ties"), x("b", (3, 1), fill="ties"), x("c", (4,), fill="ties")]),
+        op("Min_three_broadcast", "Min", [x("a", (2, 3, 4), fill="ties"), x("b", (3, 1), fill="ties"), x("c", (4,), fill="ties")]),
+        op("Sum_three_broadcast", "Sum", [x("a", (2, 3, 4)), x("b", (1, 4)), x("c", ())]),
+        op("Max_int64", "Max", [x("a", (3, 4), "int64"), x("b", (4,), "int64")]),
+    ]
+    for name in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
+        cases += [
+            op(f"{name}_ties_broadcast", name, [x("a", (2, 3, 5), fill="ties"), x("b", (3, 1), fill="ties")]),
+            op(f"{name}_int64", name, [x("a", (4, 5), "int64", fill="ties"), x("b", (5,), "int64", fill="ties")]),
+        ]
+    for name in ("And", "Or", "Xor"):
+        cases.append(op(f"{name}_broadcast", name, [x("a", (2, 3, 4), "bool"), x("b", (3, 1), "bool")]))
+    cases += [
+        op("Where_broadcast", "Where", [x("c", (3, 1), "bool"), x("a", (2, 3, 4)), x("b", ())]),
+        op("Where_int64", "Where", [x("c", (2, 5), "bool"), x("a", (2, 5), "int64"), k("b", -1)]),
+        op("Where_cond_broadcast_last", "Where", [x("c", (5,), "bool"), x("a", (3, 1)), x("b", (3, 5))]),
+    ]
+    casts = [("float32", INT64, "halves"), ("float32", INT32, "halves"), ("float32", BOOL, "ties"),
+             ("int64", FLOAT, None), ("int64", BOOL, "ties"), ("int64", INT32, None),
+             ("bool", FLOAT, None), ("bool", INT64, None), ("int32", FLOAT, None), ("int32", INT64, None)]
+    names = {FLOAT: "float32", INT32: "int32", INT64: "int64", BOOL: "bool"}
+    for src, to, kind in casts:
+        cases.append(op(f"Cast_{src}_to_{names[to]}", "Cast", [x("x", (3, 7), src, fill=kind)], {"to": to}))
+    cases += [
+        op("Cast_float_to_int64_negative", "Cast", [x("x", (2, 9))], {"to": INT64}),
+        op("CastLike_float_to_int64", "CastLike", [x("x", (2, 9), fill="halves"), k("like", [0])]),
+        graph("Cast_int64_roundtrip_add", [x("a", (3, 4), "int64"), x("f", (3, 4))],
+              [("Cast", ["a"], ["af"], {"to": FLOAT}), ("Add", ["af", "f"], ["y"])], ["y"]),
+    ]
+    return cases
+
+
+# ---- matrix products -----------------------------------------------------------------------------
+
+def matmul_cases():
+    return [
+        op("MatMul_1d_1d", "MatMul", [x("a", (5,)), x("b", (5,))]),
+        op("MatMul_1d_2d", "MatMul", [x("a", (5,)), x("b", (5, 3))]),
+        op("MatMul_2d_1d", "MatMul", [x("a", (4, 5)), x("b", (5,))]),
+        op("MatMul_7x13x5", "MatMul", [x("a", (7, 13)), x("b", (13, 5))]),
+        op("MatMul_1x1x1", "MatMul", [x("a", (1, 1)), x("b", (1, 1))]),
+        op("MatMul_33x64x17_const_b", "MatMul", [x("a", (33, 64)), w("b", (64, 17))]),
+        op("MatMul_batched", "MatMul", [x("a", (2, 3, 4, 5)), x("b", (2, 3, 5, 6))]),
+        op("MatMul_batch_broadcast_2d_b", "MatMul", [x("a", (2, 3, 4, 5)), x("b", (5, 6))]),
+        op("MatMul_batch_broadcast_both", "MatMul", [x("a", (2, 1, 4, 5)), x("b", (3, 5, 6))]),
+        op("MatMul_batch_broadcast_a_2d", "MatMul", [x("a", (4, 5)), x("b", (3, 5, 2))]),
+        op("MatMul_batched_1d_b", "MatMul", [x("a", (2, 3, 4)), x("b", (4,))]),
+        graph("MatMul_transposed_b_view", [x("a", (6, 9)), x("bt", (7, 9))],
+              [("Transpose", ["bt"], ["b"], {"perm": [1, 0]}), ("MatMul", ["a", "b"], ["y"])], ["y"]),
+        graph("MatMul_transposed_a_view", [x("at", (9, 6)), x("b", (9, 7))],
+              [("Transpose", ["at"], ["a"], {"perm": [1, 0]}), ("MatMul", ["a", "b"], ["y"])], ["y"]),
+        op("Gemm_plain", "Gemm", [x("a", (4, 5)), w("b", (5, 6))]),
+        op("Gemm_transA", "Gemm", [x("a", (5, 4)), x("b", (5, 6))], {"transA": 1}),
+        op("Gemm_transB_bias_row", "Gemm", [x("a", (4, 5)), w("b", (6, 5)), w("c", (6,))], {"transB": 1}),
+        op("Gemm_alpha_beta_col", "Gemm", [x("a", (4, 5)), x("b", (5, 6)), w("c", (4, 1))], {"alpha": 0.5, "beta": 2.0}),
+        op("Gemm_both_trans_scalar_c", "Gemm", [x("a", (5, 3)), x("b", (7, 5)), k("c", [1.5], "float32")],
+           {"transA": 1, "transB": 1, "alpha": -1.25}),
+        op("Gemm_runtime_full_c", "Gemm", [x("a", (3, 5)), x("b", (5, 4)), x("c", (3, 4))], {"beta": 0.5}),
+        op("Gemm_beta_zero", "Gemm", [x("a", (3, 5)), x("b", (5, 4)), x("c", (3, 4))], {"beta": 0.0}),
+    ]
+
+
+def conv_cases():
+    def conv(name, xs, ws, attrs, bias=True):
+        inputs = [x("x", xs), w("w", ws)] + ([w("bias", (ws[0],))] if bias else [])
+        return op(name, "Conv", inputs, attrs)
+    return [
+        conv("Conv_3x3_pad1_bias", (1, 3, 9, 9), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}),
+        conv("Conv_3x3_nobias_batch2", (2, 3, 6, 7), (5, 3, 3, 3), {}, bias=False),
+        conv("Conv_stride2", (1, 3, 9, 8), (4, 3, 3, 3), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        conv("Conv_dilation2", (1, 2, 9, 9), (3, 2, 3, 3), {"dilations": [2, 2], "pads": [2, 2, 2, 2]}),
+        conv("Conv_groups2", (1, 4, 7, 7), (6, 2, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}),
+        conv("Conv_depthwise", (1, 5, 6, 6), (5, 1, 3, 3), {"group": 5, "pads": [1, 1, 1, 1]}),
+        conv("Conv_1x1", (1, 6, 5, 5), (4, 6, 1, 1), {}, bias=False),
+        conv("Conv_1x1_bias_batch2", (2, 6, 3, 5), (7, 6, 1, 1), {}),
+        conv("Conv_7x7_s2_p3", (1, 3, 16, 16), (8, 3, 7, 7), {"strides": [2, 2], "pads": [3, 3, 3, 3]}),
+        conv("Conv_same_upper_s2", (1, 3, 9, 10), (4, 3, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+        conv("Conv_same_upper_even_kernel", (1, 2, 7, 7), (3, 2, 2, 2), {"auto_pad": "SAME_UPPER"}),
+        conv("Conv_asymmetric_pads", (1, 2, 6, 7), (3, 2, 3, 3), {"pads": [0, 1, 2, 1]}),
+        conv("Conv_3x1_kernel", (1, 2, 6, 5), (4, 2, 3, 1), {"strides": [1, 2], "pads": [1, 0, 1, 0]}),
+        conv("Conv_1x1_stride2", (1, 4, 7, 7), (3, 4, 1, 1), {"strides": [2, 2]}),
+    ]
+
+
+def pool_cases():
+    return [
+        op("MaxPool_k3_s2_p1", "MaxPool", [x("x", (1, 2, 9, 9))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        op("MaxPool_k2_s2", "MaxPool", [x("x", (2, 3, 8, 6))], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        op("MaxPool_ceil_mode", "MaxPool", [x("x", (1, 2, 8, 8))], {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+        op("MaxPool_dilations", "MaxPool", [x("x", (1, 2, 9, 9))], {"kernel_shape": [2, 2], "dilations": [2, 2]}),
+        op("MaxPool_same_upper", "MaxPool", [x("x", (1, 2, 7, 7))], {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+        op("AveragePool_k3_s1", "AveragePool", [x("x", (1, 3, 6, 7))], {"kernel_shape": [3, 3]}),
+        op("AveragePool_pads_exclude", "AveragePool", [x("x", (1, 2, 7, 7))],
+           {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 0}),
+        op("AveragePool_pads_include", "AveragePool", [x("x", (1, 2, 7, 7))],
+           {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
+        op("AveragePool_ceil_mode", "AveragePool", [x("x", (1, 2, 8, 8))], {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+        op("AveragePool_asymmetric", "AveragePool", [x("x", (2, 1, 5, 6))], {"kernel_shape": [2, 3], "pads": [0, 1, 1, 0]}),
+        op("GlobalAveragePool", "GlobalAveragePool", [x("x", (2, 3, 5, 7))]),
+        op("GlobalAveragePool_1x1", "GlobalAveragePool", [x("x", (1, 4, 1, 1))]),
+        op("GlobalMaxPool", "GlobalMaxPool", [x("x", (2, 3, 5, 7))]),
+        op("BatchNormalization_4d", "BatchNormalization",
+           [x("x", (2, 3, 4, 5)), w("s", (3,)), w("b", (3,)), w("m", (3,)), w("v", (3,), fill="positive")]),
+        op("BatchNormalization_2d_eps", "BatchNormalization",
+           [x("x", (4, 3)), w("s", (3,)), w("b", (3,)), w("m", (3,)), w("v", (3,), fill="positive")], {"epsilon": 0.01}),
+    ]
+
+
+# ---- reductions and normalisation -----------------------------------------------------------------
+
+def reduce_cases():
+    cases = []
+    kinds = {"ReduceSum": None, "ReduceMean": None, "ReduceMax": "ties", "ReduceMin": "ties", "ReduceProd": "positive",
+             "ReduceSumSquare": None, "ReduceL1": None, "ReduceL2": None}
+    for name, fill in kinds.items():
+        cases += [
+            op(f"{name}_last_keep", name, [x("x", (2, 3, 17), fill=fill), k("axes", [-1])]),
+            op(f"{name}_middle_drop", name, [x("x", (2, 5, 3), fill=fill), k("axes", [1])], {"keepdims": 0}),
+            op(f"{name}_two_axes_negative", name, [x("x", (3, 4, 5), fill=fill), k("axes", [0, -1])]),
+        ]
+    cases += [
+        op("ReduceSum_all_axes_default", "ReduceSum", [x("x", (3, 4, 5))], {"keepdims": 0}),
+        op("ReduceMean_first_axis_keep", "ReduceMean", [x("x", (6, 1, 9)), k("axes", [0])]),
+        op("ReduceMean_noop_empty_axes", "ReduceMean", [x("x", (3, 4))], {"noop_with_empty_axes": 1}),
+        op("ReduceMax_axis_attr_opset13", "ReduceMax", [x("x", (3, 4, 5))], {"axes": [-2], "keepdims": 0}, opset=13),
+        op("ReduceSum_axes_input_opset13", "ReduceSum", [x("x", (3, 4, 5)), k("axes", [1, 2])], opset=13),
+        op("Softmax_last", "Softmax", [x("x", (2, 3, 17))]),
+        op("Softmax_middle", "Softmax", [x("x", (2, 5, 3))], {"axis": 1}),
+        op("Softmax_large_values", "Softmax", [x("x", (3, 9), fill="int")], {"axis": -1}),
+        op("LogSoftmax_last", "LogSoftmax", [x("x", (2, 3, 17))]),
+        op("LogSoftmax_middle", "LogSoftmax", [x("x", (2, 5, 3))], {"axis": -2}),
+        op("Softmax_opset11_axis1", "Softmax", [x("x", (2, 3, 4))], {"axis": 1}, opset=11),
+        op("LayerNormalization_last_bias", "LayerNormalization", [x("x", (2, 5, 16)), w("s", (16,)), w("b", (16,))]),
+        op("LayerNormalization_axis_minus2_nobias", "LayerNormalization", [x("x", (2, 3, 4, 5)), w("s", (4, 5))],
+           {"axis": -2, "epsilon": 1e-3}),
+        op("LayerNormalization_odd_row", "LayerNormalization", [x("x", (3, 7)), w("s", (7,)), w("b", (7,))]),
+        op("CumSum_axis1", "CumSum", [x("x", (2, 5, 3)), k("axis", 1)]),
+        op("CumSum_exclusive", "CumSum", [x("x", (2, 5, 3)), k("axis", -1)], {"exclusive": 1}),
+        op("CumSum_reverse", "CumSum", [x("x", (4, 6)), k("axis", 0)], {"reverse": 1}),
+        op("CumSum_exclusive_reverse", "CumSum", [x("x", (3, 7)), k("axis", -1)], {"exclusive": 1, "reverse": 1}),
+        op("CumSum_int64", "CumSum", [x("x", (3, 7), "int64"), k("axis", 1, "int32")]),
+        op("ArgMax_axis1", "ArgMax", [x("x", (3, 5, 4))], {"axis": 1}),
+        op("ArgMax_last_drop", "ArgMax", [x("x", (3, 7))], {"axis": -1, "keepdims": 0}),
+    ]
+    return cases
+
+
+# ---- tensor ops -------------------------------------------------------------------------------------
+
+def tensor_cases():
+    return [
+        op("Gather_axis0_scalar_index", "Gather", [x("x", (5, 4, 3)), k("i", 3)]),
+        op("Gather_axis0_negative_scalar", "Gather", [x("x", (5, 4, 3)), k("i", -2)]),
+        op("Gather_axis1_2d_indices", "Gather", [x("x", (5, 4, 3)), k("i", [[0, -1], [2, 1], [3, 3]])], {"axis": 1}),
+        op("Gather_axis_minus1", "Gather", [x("x", (2, 4, 5)), k("i", [4, 0, -3])], {"axis": -1}),
+        op("Gather_runtime_indices", "Gather", [w("table", (11, 6)), x("i", (2, 5), "int64", fill="range", range=[0, 11])]),
+        op("Gather_int64_data", "Gather", [x("x", (6, 3), "int64"), k("i", [5, -6, 2])]),
+        op("Gather_runtime_indices_axis1", "Gather", [x("x", (3, 8)), x("i", (4,), "int64", fill="range", range=[0, 8])], {"axis": 1}),
+        op("GatherND_depth2", "GatherND", [x("x", (3, 4, 5)), k("i", [[0, 1], [2, -1], [1, 3]])]),
+        op("GatherND_depth3_nested", "GatherND", [x("x", (3, 4, 5)), k("i", [[[0, 1, 4]], [[2, 3, -5]]])]),
+        op("GatherND_depth1", "GatherND", [x("x", (4, 3)), k("i", [[3], [0]])]),
+        op("GatherElements_axis1", "GatherElements", [x("x", (3, 4)), k("i", [[0, 3], [1, -1], [2, 2]])], {"axis": 1}),
+        op("Transpose_perm_201", "Transpose", [x("x", (2, 3, 5))], {"perm": [2, 0, 1]}),
+        op("Transpose_default", "Transpose", [x("x", (2, 3, 5))]),
+        op("Transpose_4d_int64", "Transpose", [x("x", (2, 1, 3, 4), "int64")], {"perm": [0, 3, 1, 2]}),
+        op("Reshape_zero_and_minus1", "Reshape", [x("x", (2, 3, 4)), k("s", [0, -1])]),
+        op("Reshape_minus1_first", "Reshape", [x("x", (2, 3, 4)), k("s", [-1, 2, 3])]),
+        graph("Reshape_after_transpose", [x("x", (2, 3, 4))],
+              [("Transpose", ["x"], ["t"], {"perm": [0, 2, 1]}), ("Reshape", ["t", "s"], ["y"])], ["y"]) | {
+            "inputs": [x("x", (2, 3, 4)), k("s", [4, 6])]},
+        op("Flatten_axis2", "Flatten", [x("x", (2, 3, 4, 5))], {"axis": 2}),
+        op("Flatten_axis_minus1", "Flatten", [x("x", (2, 3, 4))], {"axis": -1}),
+        op("Flatten_axis0", "Flatten", [x("x", (2, 3, 4))], {"axis": 0}),
+        op("Squeeze_negative_axes", "Squeeze", [x("x", (3, 1, 4, 1)), k("a", [-1, 1])]),
+        op("Squeeze_all", "Squeeze", [x("x", (1, 5, 1))]),
+        op("Unsqueeze_negative_axes", "Unsqueeze", [x("x", (3, 4)), k("a", [0, -1])]),
+        op("Unsqueeze_opset11_attr", "Unsqueeze", [x("x", (3, 4))], {"axes": [1]}, opset=11),
+        op("Concat_three_negative_axis", "Concat", [x("a", (2, 3, 1)), x("b", (2, 3, 4)), x("c", (2, 3, 2))], {"axis": -1}),
+        op("Concat_axis0_int64", "Concat", [x("a", (1, 3), "int64"), x("b", (2, 3), "int64")], {"axis": 0}),
+        op("Concat_with_const", "Concat", [x("a", (2, 3)), w("b", (2, 2))], {"axis": 1}),
+        op("Split_num_outputs_even", "Split", [x("x", (2, 6, 3))], {"axis": 1, "num_outputs": 3}, outputs=3),
+        op("Split_num_outputs_uneven", "Split", [x("x", (7, 2))], {"num_outputs": 3}, outputs=3),
+        op("Split_given_sizes_negative_axis", "Split", [x("x", (2, 7)), k("s", [2, 5])], {"axis": -1}, outputs=2),
+        op("Split_opset11_attr", "Split", [x("x", (6, 3))], {"split": [1, 2, 3]}, outputs=3, opset=11),
+        op("Slice_negative_starts_ends", "Slice", [x("x", (5, 6)), k("st", [-4, 1]), k("en", [-1, INT_MAX])]),
+        op("Slice_steps_2", "Slice", [x("x", (5, 7, 3)), k("st", [0, 1]), k("en", [5, 7]), k("ax", [0, 1]), k("sp", [2, 3])]),
+        op("Slice_negative_step_reverse", "Slice", [x("x", (4, 6)), k("st", [-1]), k("en", [-INT_MAX]), k("ax", [1]), k("sp", [-1])]),
+        op("Slice_negative_step_2", "Slice", [x("x", (7, 3)), k("st", [5]), k("en", [0]), k("ax", [0]), k("sp", [-2])]),
+        op("Slice_axes_subset_negative", "Slice", [x("x", (2, 3, 8)), k("st", [2]), k("en", [6]), k("ax", [-1])]),
+        op("Slice_int64_data", "Slice", [x("x", (6, 4), "int64"), k("st", [1, 0]), k("en", [4, 3])]),
+        op("Expand_3x1_to_2x3x4", "Expand", [x("x", (3, 1)), k("s", [2, 3, 4])]),
+        op("Expand_shape_with_ones", "Expand", [x("x", (2, 1, 5)), k("s", [3, 1])]),
+        op("Expand_int64", "Expand", [x("x", (1, 4), "int64"), k("s", [3, 4])]),
+        op("Tile_2_1_3", "Tile", [x("x", (2, 3, 2)), k("r", [2, 1, 3])]),
+        op("Tile_int64", "Tile", [x("x", (3,), "int64"), k("r", [2])]),
+        op("Pad_constant_value", "Pad", [x("x", (2, 3, 4)), k("p", [0, 1, 2, 1, 0, 3]), k("v", 1.5, "float32")]),
+        op("Pad_default_zero", "Pad", [x("x", (3, 5)), k("p", [1, 0, 2, 2])]),
+        op("Pad_axes_negative", "Pad", [x("x", (2, 3, 4)), k("p", [1, 2]), k("v", -2.0, "float32"), k("ax", [-1])]),
+        op("Pad_int64", "Pad", [x("x", (2, 3), "int64"), k("p", [1, 1, 0, 2]), k("v", 7)]),
+        op("Trilu_upper", "Trilu", [x("x", (2, 4, 5))]),
+        op("Trilu_lower_k1", "Trilu", [x("x", (4, 5)), k("k", 1)], {"upper": 0}),
+        op("Identity_float", "Identity", [x("x", (2, 3))]),
+        op("Identity_int64", "Identity", [x("x", (4,), "int64")]),
+        op("Dropout_inference", "Dropout", [x("x", (3, 5))]),
+        graph("Shape_ConstantOfShape_Add", [x("x", (3, 5))],
+              [("Shape", ["x"], ["s"]), ("ConstantOfShape", ["s"], ["c"], {"value": {"dtype": "float32", "value": [2.0]}}),
+               ("Add", ["x", "c"], ["y"])], ["y"]),
+        graph("Range_Mul", [x("x", (3, 5)), k("start", 1.0, "float32"), k("limit", 6.0, "float32"), k("delta", 1.0, "float32")],
+              [("Range", ["start", "limit", "delta"], ["r"]), ("Mul", ["x", "r"], ["y"])], ["y"]),
+        graph("Shape_Size_arith_Reshape", [x("x", (2, 3, 4)), k("zero", [0]), k("minus1", [-1])],
+              [("Shape", ["x"], ["s"]), ("Gather", ["s", "zero"], ["d0"]), ("Concat", ["d0", "minus1"], ["shape"], {"axis": 0}),
+               ("Reshape", ["x", "shape"], ["y"])], ["y"]),
+        graph("Size_as_scale", [x("x", (2, 3))],
+              [("Size", ["x"], ["n"]), ("Cast", ["n"], ["nf"], {"to": FLOAT}), ("Div", ["x", "nf"], ["y"])], ["y"]),
+        graph("Constant_node_Add", [x("x", (2, 3))],
+              [("Constant", [], ["c"], {"value_floats": [0.5, -1.0, 2.0]}), ("Add", ["x", "c"], ["y"])], ["y"]),
+        graph("ConstantOfShape_runtime_fill_int64", [x("x", (2, 4), "int64")],
+              [("Shape", ["x"], ["s"]), ("ConstantOfShape", ["s"], ["c"], {"value": {"dtype": "int64", "value": [3]}}),
+               ("Mul", ["x", "c"], ["y"])], ["y"]),
+    ]
+
+
+def multi_output_cases():
+    return [
+        graph("Two_outputs_shared_input", [x("a", (3, 4))],
+              [("Exp", ["a"], ["e"]), ("Neg", ["e"], ["y0"]), ("Sigmoid", ["e"], ["y1"])], ["y0", "y1"]),
+        graph("Output_is_view_of_input", [x("a", (3, 4))], [("Transpose", ["a"], ["y"], {"perm": [1, 0]})], ["y"]),
+    ]
+
+
+CASES = elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + tensor_cases() + multi_output_cases()
+
+# Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
+THREADS_CASES = ["Gelu_erf_wide", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
+                 "Gemm_transB_bias_row", "Conv_7x7_s2_p3", "Conv_groups2", "MaxPool_k3_s2_p1", "AveragePool_pads_include",
+                 "ReduceSum_middle_drop", "Softmax_middle", "LayerNormalization_last_bias", "Gather_runtime_indices",
+                 "CumSum_exclusive_reverse", "Concat_three_negative_axis", "Transpose_perm_201"]
+
+# Ops of webjit.ops.OPS that only ever run at compile time (on constants), so no case runs them alone.
+FOLD_ONLY_OPS = ["Constant", "Shape", "Size", "Range", "ConstantOfShape"]

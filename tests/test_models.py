@@ -1,0 +1,57 @@
+"""The test models end to end: export (cached), compile, run on WASM, compare with onnxruntime.
+
+Per commit: small variants of all five models from both exporters at opsets 17 and 18, in
+Node, and one in headless Chromium. Marked slow: the five full-size models in Chromium.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import webjit
+from webjit.models import EXPORTERS, MODEL_NAMES, OPSETS, example_inputs, export_model
+from webjit.runner import run_bundle
+
+TOLERANCE = 1e-4  # max abs error relative to the output's largest magnitude
+
+
+def compile_and_check(tmp_path, name, *, exporter="legacy", opset=17, size="small", seq=16, browser="node",
+                      threads=2):
+    path = export_model(name, exporter=exporter, opset=opset, size=size, seq=seq)
+    feeds = example_inputs(name, size=size, seq=seq)
+    bundle = webjit.compile(path, {k: v.shape for k, v in feeds.items()})
+    bundle.save(tmp_path / "bundle")
+    for kernel in bundle.manifest["kernels"]:
+        assert kernel["family"] in ("matmul", "elementwise", "reduce", "softmax", "layernorm", "gather", "im2col",
+                                    "pool", "cumsum")
+    result = run_bundle(tmp_path / "bundle", feeds, backend="wasm", browser=browser, threads=threads)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    assert set(result.outputs) == set(expected)
+    for out, want in expected.items():
+        got = result.outputs[out]
+        assert got.shape == want.shape, out
+        error = np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
+        assert error <= TOLERANCE, f"{name} {exporter} opset {opset}: {out} relative error {error:.2e}"
+    return result
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_small_model_on_wasm_in_node(tmp_path, name, exporter, opset):
+    compile_and_check(tmp_path, name, exporter=exporter, opset=opset)
+
+
+def test_small_bert_in_chromium_uses_threads(tmp_path):
+    result = compile_and_check(tmp_path, "bert", browser="chromium", threads="auto")
+    assert result.backend == "wasm"
+    assert result.threads >= 2, result.thread_note  # the served page is cross-origin isolated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_full_model_in_chromium(tmp_path, name):
+    """Batch 1, sequence 128 or 224x224 images, real MiniLM weights; legacy exporter, opset 17."""
+    compile_and_check(tmp_path, name, size="full", seq=128, browser="chromium", threads="auto")

@@ -1,0 +1,190 @@
+"""Every op case of tests/op_cases.py, compiled by webjit and run on the WASM backend in
+Node, against onnxruntime.
+
+All bundles are compiled once per session and run by one Node process
+(tests/run_bundles.mjs), which keeps the file fast; each case is still its own test.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import webjit
+from webjit.feeds import make_inputs
+from webjit.ops import OPS
+from webjit.runner import load_manifest, run_bundle, write_npy_folder
+
+from onnx_builders import build_model, input_values, model_shapes, reference_outputs
+from op_cases import CASES, FOLD_ONLY_OPS, THREADS_CASES
+
+RUNNER = Path(__file__).with_name("run_bundles.mjs")
+RELATIVE_TOLERANCE = 1e-5  # max abs error / max |reference|
+CASES_BY_NAME = {case["name"]: case for case in CASES}
+
+
+@dataclass
+class Prepared:
+    case: dict
+    feeds: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+    bundle_dir: Path | None = None
+    inputs_dir: Path | None = None
+    error: str | None = None  # why the case could not be compiled
+    results: dict = field(default_factory=dict)  # threads -> outputs dict, or error text
+    threads_used: dict = field(default_factory=dict)
+
+
+def prepare(case: dict, root: Path) -> Prepared:
+    item = Prepared(case)
+    feeds, constants = input_values(case)
+    model = build_model(case, constants)
+    item.feeds = feeds
+    item.reference = reference_outputs(model, feeds)
+    try:
+        bundle = webjit.compile(model, model_shapes(case))
+    except Exception as exc:  # reported by the case's own test
+        item.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+        return item
+    item.bundle_dir = root / case["name"] / "bundle"
+    bundle.save(item.bundle_dir)
+    item.inputs_dir = root / case["name"] / "inputs"
+    item.inputs_dir.mkdir(parents=True)
+    write_npy_folder(item.inputs_dir, feeds)  # exact dtypes already; run_bundle's checks are tested below
+    return item
+
+
+def run_all(items: list[Prepared], root: Path) -> None:
+    jobs, owners = [], []
+    for item in items:
+        if item.bundle_dir is None:
+            continue
+        for threads in (1, 2) if item.case["name"] in THREADS_CASES else (1,):
+            out = item.bundle_dir.parent / f"outputs-{threads}"
+            jobs.append({"bundle": str(item.bundle_dir), "inputs": str(item.inputs_dir), "outputs": str(out),
+                         "threads": threads})
+            owners.append((item, threads, out))
+    jobs_file = root / "jobs.json"
+    jobs_file.write_text(json.dumps(jobs))
+    done = subprocess.run(["node", str(RUNNER), str(jobs_file)], capture_output=True, text=True, timeout=600)
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    by_index = {r["index"]: r for r in reports}
+    for index, (item, threads, out) in enumerate(owners):
+        report = by_index.get(index)
+        if report is None:
+            item.results[threads] = f"the Node runner stopped before this job: {done.stderr[-2000:]}"
+        elif not report["ok"]:
+            item.results[threads] = report["error"]
+        else:
+            item.threads_used[threads] = report["threads"]
+            item.results[threads] = {name: np.load(out / f"{name}.npy") for name in item.case["outputs"]}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory) -> dict[str, Prepared]:
+    root = tmp_path_factory.mktemp("ops_wasm")
+    items = [prepare(case, root) for case in CASES]
+    run_all(items, root)
+    return {item.case["name"]: item for item in items}
+
+
+def outputs_of(item: Prepared, threads: int) -> dict:
+    if item.error:
+        pytest.fail(f"webjit could not compile case {item.case['name']}: {item.error}")
+    result = item.results.get(threads)
+    if isinstance(result, str):
+        pytest.fail(f"case {item.case['name']} failed to run with {threads} thread(s): {result}")
+    return result
+
+
+def check_close(name: str, got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape, f"{name}: shape {got.shape}, onnxruntime gives {want.shape}"
+    if want.dtype == np.bool_:
+        assert got.dtype in (np.bool_, np.uint8), f"{name}: dtype {got.dtype}, want bool"
+        got = got.astype(bool)
+    else:
+        assert got.dtype == want.dtype, f"{name}: dtype {got.dtype}, onnxruntime gives {want.dtype}"
+    if want.dtype.kind != "f":
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, (f"{name}: {bad.size} of {want.size} elements differ; first at flat index {bad[0]}: "
+                               f"got {got.reshape(-1)[bad[0]]}, want {want.reshape(-1)[bad[0]]}")
+        return
+    assert np.array_equal(np.isnan(got), np.isnan(want)), f"{name}: NaNs where onnxruntime has none (or missing)"
+    finite = ~np.isnan(want)
+    g, r = got[finite].astype(np.float64), want[finite].astype(np.float64)
+    if not r.size:
+        return
+    err = np.abs(g - r)
+    scale = max(float(np.abs(r).max()), np.finfo(np.float32).tiny)
+    worst = int(np.argmax(err))
+    assert err.max() / scale <= RELATIVE_TOLERANCE, (
+        f"{name}: max abs error {err.max():.3g} is {err.max() / scale:.3g} of the max magnitude {scale:.3g} "
+        f"(limit {RELATIVE_TOLERANCE}); worst element got {g[worst]!r}, want {r[worst]!r}")
+
+
+@pytest.mark.parametrize("name", list(CASES_BY_NAME))
+def test_op_case(suite, name):
+    item = suite[name]
+    outputs = outputs_of(item, 1)
+    for out in item.case["outputs"]:
+        check_close(f"{name}/{out}", outputs[out], item.reference[out])
+
+
+@pytest.mark.parametrize("name", THREADS_CASES)
+def test_two_threads_match_one(suite, name):
+    item = suite[name]
+    one, two = outputs_of(item, 1), outputs_of(item, 2)
+    assert item.threads_used.get(2) == 2, f"{name}: the runtime ran {item.threads_used.get(2)} thread(s), not 2"
+    for out in item.case["outputs"]:
+        assert np.array_equal(one[out], two[out], equal_nan=True), f"{name}/{out}: 2 threads differ from 1"
+        check_close(f"{name}/{out} (2 threads)", two[out], item.reference[out])
+
+
+def test_run_bundle_scalar_input(suite):
+    """run_bundle's input checks keep a 0-d input 0-d."""
+    item = suite["Sum_three_broadcast"]
+    outputs_of(item, 1)
+    assert make_inputs(load_manifest(item.bundle_dir), item.feeds)["c"].shape == ()
+    result = run_bundle(item.bundle_dir, item.feeds, backend="wasm", browser="node", threads=1)
+    check_close("Sum_three_broadcast via run_bundle", result.outputs["y"], item.reference["y"])
+
+
+def test_run_bundle_two_threads(suite):
+    """The public runner path (webjit-run-node.mjs) with two threads, on one representative case."""
+    item = suite["Conv_groups2"]
+    outputs_of(item, 1)
+    result = run_bundle(item.bundle_dir, item.feeds, backend="wasm", browser="node", threads=2)
+    assert result.threads == 2
+    check_close("Conv_groups2 via run_bundle", result.outputs["y"], item.reference["y"])
+
+
+@pytest.mark.skipif(shutil.which("wasm-validate") is None, reason="wabt's wasm-validate is not installed")
+def test_every_kernel_validates(suite):
+    files = sorted(p for item in suite.values() if item.bundle_dir for p in (item.bundle_dir / "kernels").glob("*.wasm"))
+    assert files, "no kernel was compiled"
+    failures = []
+    for path in files:
+        done = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            failures.append(f"{path.parent.parent.parent.name}/{path.name}: {done.stderr.strip()[:300]}")
+    assert not failures, "kernels failing wasm-validate:\n" + "\n".join(failures)
+
+
+def test_cases_cover_every_op():
+    covered = {node["op"] for case in CASES for node in case["nodes"]}
+    missing = set(OPS) - covered - set(FOLD_ONLY_OPS)
+    assert not missing, f"ops of webjit.ops.OPS with no case: {sorted(missing)}"
+
+
+def test_cases_are_plain_data():
+    text = json.dumps(CASES)
+    assert json.loads(text) == json.loads(json.dumps(json.loads(text)))
+    names = [case["name"] for case in CASES]
+    assert len(names) == len(set(names)), "case names must be unique"
+    assert set(THREADS_CASES) <= set(names)
