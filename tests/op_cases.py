@@ -256,6 +256,8 @@ def reduce_cases():
         op("LogSoftmax_last", "LogSoftmax", [x("x", (2, 3, 17))]),
         op("LogSoftmax_middle", "LogSoftmax", [x("x", (2, 5, 3))], {"axis": -2}),
         op("Softmax_opset11_axis1", "Softmax", [x("x", (2, 3, 4))], {"axis": 1}, opset=11),
+        op("LogSoftmax_opset11_default_axis", "LogSoftmax", [x("x", (2, 3, 2, 3))], opset=11),
+        op("Softmax_opset11_last_axis", "Softmax", [x("x", (3, 6))], {"axis": -1}, opset=11),
         op("LayerNormalization_last_bias", "LayerNormalization", [x("x", (2, 5, 16)), w("s", (16,)), w("b", (16,))]),
         op("LayerNormalization_axis_minus2_nobias", "LayerNormalization", [x("x", (2, 3, 4, 5)), w("s", (4, 5))],
            {"axis": -2, "epsilon": 1e-3}),
@@ -286,6 +288,7 @@ def tensor_cases():
         op("GatherND_depth3_nested", "GatherND", [x("x", (3, 4, 5)), k("i", [[[0, 1, 4]], [[2, 3, -5]]])]),
         op("GatherND_depth1", "GatherND", [x("x", (4, 3)), k("i", [[3], [0]])]),
         op("GatherElements_axis1", "GatherElements", [x("x", (3, 4)), k("i", [[0, 3], [1, -1], [2, 2]])], {"axis": 1}),
+        op("GatherElements_axis0_3d", "GatherElements", [x("x", (3, 2, 4)), k("i", [[[2, 0, 1, -1]], [[0, 0, 2, 1]]])]),
         op("Transpose_perm_201", "Transpose", [x("x", (2, 3, 5))], {"perm": [2, 0, 1]}),
         op("Transpose_default", "Transpose", [x("x", (2, 3, 5))]),
         op("Transpose_4d_int64", "Transpose", [x("x", (2, 1, 3, 4), "int64")], {"perm": [0, 3, 1, 2]}),
@@ -325,6 +328,7 @@ def tensor_cases():
         op("Pad_int64", "Pad", [x("x", (2, 3), "int64"), k("p", [1, 1, 0, 2]), k("v", 7)]),
         op("Trilu_upper", "Trilu", [x("x", (2, 4, 5))]),
         op("Trilu_lower_k1", "Trilu", [x("x", (4, 5)), k("k", 1)], {"upper": 0}),
+        op("Trilu_upper_negative_k_int64", "Trilu", [x("x", (2, 5, 3), "int64"), k("k", -1)]),
         op("Identity_float", "Identity", [x("x", (2, 3))]),
         op("Identity_int64", "Identity", [x("x", (4,), "int64")]),
         op("Dropout_inference", "Dropout", [x("x", (3, 5))]),
@@ -347,7 +351,37 @@ def tensor_cases():
 
 
 def multi_output_cases():
+    """Several nodes: views feeding kernels, several outputs, chains of types."""
     return [
+        graph("Add_of_transposed_and_sliced", [x("a", (4, 6)), x("b", (6, 8))],
+              [("Transpose", ["a"], ["at"], {"perm": [1, 0]}), ("Slice", ["b", "st", "en", "ax", "sp"], ["bs"]),
+               ("Add", ["at", "bs"], ["y"])], ["y"]) | {"inputs": [x("a", (4, 6)), x("b", (6, 8)), k("st", [1]), k("en", [8]),
+                                                                k("ax", [1]), k("sp", [2])]},
+        graph("MatMul_of_sliced_rows", [x("a", (9, 6)), w("b", (6, 5)), k("st", [1]), k("en", [8]), k("ax", [0]), k("sp", [2])],
+              [("Slice", ["a", "st", "en", "ax", "sp"], ["as"]), ("MatMul", ["as", "b"], ["y"])], ["y"]),
+        graph("ReduceMean_of_transposed", [x("a", (3, 4, 5)), k("axes", [1])],
+              [("Transpose", ["a"], ["t"], {"perm": [2, 0, 1]}), ("ReduceMean", ["t", "axes"], ["y"])], ["y"]),
+        graph("LayerNorm_of_transposed", [x("a", (6, 2, 5)), w("s", (6,)), w("b", (6,))],
+              [("Transpose", ["a"], ["t"], {"perm": [1, 2, 0]}), ("LayerNormalization", ["t", "s", "b"], ["y"])], ["y"], opset=17),
+        graph("Conv_of_transposed_input", [x("a", (1, 6, 6, 3)), w("w", (4, 3, 3, 3))],
+              [("Transpose", ["a"], ["t"], {"perm": [0, 3, 1, 2]}), ("Conv", ["t", "w"], ["y"], {"pads": [1, 1, 1, 1]})], ["y"]),
+        graph("Softmax_size1_axis_and_Expand_output", [x("a", (3, 1))],
+              [("Softmax", ["a"], ["y0"]), ("Expand", ["a", "shape"], ["y1"])], ["y0", "y1"]) | {
+            "inputs": [x("a", (3, 1)), k("shape", [2, 3, 4])]},
+        graph("Split_outputs_are_views", [x("a", (4, 6))],
+              [("Split", ["a"], ["y0", "y1"], {"axis": 1, "num_outputs": 2})], ["y0", "y1"]),
+        graph("Compare_Not_Where_chain", [x("a", (3, 5), fill="ties"), x("b", (5,), fill="ties")],
+              [("Greater", ["a", "b"], ["g"]), ("Not", ["g"], ["n"]), ("Where", ["n", "a", "b"], ["y0"]),
+               ("Cast", ["g"], ["y1"], {"to": FLOAT})], ["y0", "y1"]),
+        graph("Gather_then_MatMul", [x("ids", (2, 3), "int64", fill="range", range=[0, 10]), w("emb", (10, 8)), w("p", (8, 4))],
+              [("Gather", ["emb", "ids"], ["e"]), ("MatMul", ["e", "p"], ["y"])], ["y"]),
+        graph("Int64_index_arith", [x("a", (2, 6), "int64")],
+              [("Mul", ["a", "two"], ["m"]), ("Sub", ["m", "one"], ["s"]), ("Div", ["s", "three"], ["y"])], ["y"]) | {
+            "inputs": [x("a", (2, 6), "int64"), k("two", 2), k("one", 1), k("three", 3)]},
+        graph("Elementwise_large_odd", [x("a", (3, 37, 41)), x("b", (37, 1))],
+              [("Mul", ["a", "b"], ["m"]), ("Tanh", ["m"], ["y"])], ["y"]),
+        op("MatMul_64x128x96", "MatMul", [x("a", (64, 128)), w("b", (128, 96))]),
+
         graph("Two_outputs_shared_input", [x("a", (3, 4))],
               [("Exp", ["a"], ["e"]), ("Neg", ["e"], ["y0"]), ("Sigmoid", ["e"], ["y1"])], ["y0", "y1"]),
         graph("Output_is_view_of_input", [x("a", (3, 4))], [("Transpose", ["a"], ["y"], {"perm": [1, 0]})], ["y"]),
@@ -357,7 +391,7 @@ def multi_output_cases():
 CASES = elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + tensor_cases() + multi_output_cases()
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
-THREADS_CASES = ["Gelu_erf_wide", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
+THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
                  "Gemm_transB_bias_row", "Conv_7x7_s2_p3", "Conv_groups2", "MaxPool_k3_s2_p1", "AveragePool_pads_include",
                  "ReduceSum_middle_drop", "Softmax_middle", "LayerNormalization_last_bias", "Gather_runtime_indices",
                  "CumSum_exclusive_reverse", "Concat_three_negative_axis", "Transpose_perm_201"]

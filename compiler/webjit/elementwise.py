@@ -64,6 +64,10 @@ def _clip(node, a, dt):
     x = a[0]
     lo = a[1] if len(a) > 1 and a[1] is not None else None
     hi = a[2] if len(a) > 2 and a[2] is not None else None
+    if lo is None and "min" in node.attrs:  # opset < 11 gives the bounds as attributes
+        lo = const(node.attrs["min"], dt)
+    if hi is None and "max" in node.attrs:
+        hi = const(node.attrs["max"], dt)
     if lo is not None:
         x = Expr("max", dt, (x, lo))
     if hi is not None:

@@ -76,12 +76,35 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
         raise ShapeError(f"--shape names {', '.join(sorted(shapes))}, which the model does not have as inputs "
                          f"(its inputs are {', '.join(inputs)})")
     graph = Graph(inputs=inputs, outputs=[o.name for o in g.output], nodes=[], types=types, constants=constants)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     for i, onode in enumerate(g.node):
         node = _import_node(onode, i, graph)
-        if node is not None:
-            _add_node(graph, node)
+        if node is None:
+            continue
+        for part in _legacy_softmax(node, graph) if opset < 13 else (node,):
+            _add_node(graph, part)
     graph.verify()
     return graph
+
+
+def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
+    """Before opset 13, (Log)Softmax normalises over all dims from `axis` (default 1) on:
+    rewrite it as Reshape to 2-d -> (Log)Softmax on the last axis -> Reshape back."""
+    if node.op not in ("Softmax", "LogSoftmax"):
+        return (node,)
+    shape = graph.types[node.inputs[0]].shape
+    axis = node.attrs.get("axis", 1) % max(len(shape), 1)
+    if axis >= len(shape) - 1:
+        return (Node(node.op, node.name, node.inputs, node.outputs, {"axis": -1}),)
+    names = {}
+    for tag, dims in (("rows", (int(np.prod(shape[:axis])), -1)), ("shape", shape)):
+        names[tag] = f"{node.name}::{tag}"
+        graph.constants[names[tag]] = np.array(dims, dtype=np.int64)
+        graph.types[names[tag]] = TensorType("int64", (len(dims),))
+    flat, normed = f"{node.name}::flat", f"{node.name}::normed"
+    return (Node("Reshape", f"{node.name}::flatten", (node.inputs[0], names["rows"]), (flat,)),
+            Node(node.op, node.name, (flat,), (normed,), {"axis": -1}),
+            Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
 
 
 def _to_array(tensor) -> np.ndarray:

@@ -167,7 +167,7 @@ class Lowering:
     def lower_node(self, node: Node) -> None:
         if node.op in ("Cast", "CastLike", "Identity") and node.outputs[0] not in self.fused:
             return LOWER["Cast"](self, node)
-        if node.op in EXPRESSIONS or node.op == "BatchNormalization":
+        if _is_elementwise(node):
             if node.outputs[0] in self.fused:
                 return  # built by the consumer that absorbs it
             return self.lower_elementwise_root(node)
@@ -182,39 +182,56 @@ class Lowering:
         rule(self, node)
 
     def _plan_fusion(self) -> set[str]:
-        """Tensors computed inside their single consumer's kernel instead of being stored."""
-        fused = set()
+        """Tensors computed inside the kernel of the elementwise group that reads them.
+
+        A tensor is fused when it has the shape of its consumers' outputs, is not a model
+        output, and all its consumers are elementwise nodes of one group (one root). A group
+        holds at most one MatMul / Gemm / Conv, whose result becomes its epilogue's `acc`.
+        """
+        fused: set[str] = set()
         outputs = set(self.graph.outputs)
-        for node in self.graph.nodes:
-            if not (node.op in EXPRESSIONS or node.op == "BatchNormalization"):
-                continue
-            shape = self.shape_of(node.outputs[0])
-            anchors = 0
-            for name in dict.fromkeys(node.inputs):
-                producer = self.producer.get(name)
-                if producer is None or name in outputs or len(self.consumers.get(name, [])) != 1:
+        changed = True
+        while changed:  # fusing downstream can make a multi-consumer tensor fusable
+            changed = False
+            for node in self.graph.nodes:
+                if not _is_elementwise(node):
                     continue
-                if self.shape_of(name) != shape or len(producer.outputs) != 1:
-                    continue
-                if producer.op in EXPRESSIONS or producer.op == "BatchNormalization":
-                    anchors += self._anchors_below(producer, fused)
+                shape = self.shape_of(node.outputs[0])
+                for name in dict.fromkeys(node.inputs):
+                    producer = self.producer.get(name)
+                    if name in fused or producer is None or name in outputs or len(producer.outputs) != 1:
+                        continue
+                    if self.shape_of(name) != shape:
+                        continue
+                    if not (_is_elementwise(producer) or producer.op in ANCHORS and self.dtype_of(name) == "f32"):
+                        continue
+                    users = self.consumers.get(name, [])
+                    if not all(_is_elementwise(u) and self.shape_of(u.outputs[0]) == shape for u in users):
+                        continue
+                    roots = {id(self._root(u, fused)) for u in users}
+                    if len(roots) != 1:
+                        continue
                     fused.add(name)
-                elif producer.op in ANCHORS and self.dtype_of(name) == "f32":
-                    anchors += 1
-                    fused.add(name)
-            if anchors > 1:  # one anchor per kernel: un-fuse this node's anchor inputs
-                for name in node.inputs:
-                    if name in fused and self.producer[name].op in ANCHORS:
+                    if len(self._anchors(self._root(node, fused), fused)) > 1:
                         fused.discard(name)
+                        continue
+                    changed = True
         return fused
 
-    def _anchors_below(self, node: Node, fused: set[str]) -> int:
-        count = 0
+    def _root(self, node: Node, fused: set[str]) -> Node:
+        while node.outputs[0] in fused:
+            node = self.consumers[node.outputs[0]][0]
+        return node
+
+    def _anchors(self, node: Node, fused: set[str], seen=None) -> set[str]:
+        seen = set() if seen is None else seen
+        found = set()
         for name in node.inputs:
-            if name in fused:
+            if name in fused and name not in seen:
+                seen.add(name)
                 producer = self.producer[name]
-                count += 1 if producer.op in ANCHORS else self._anchors_below(producer, fused)
-        return count
+                found |= {producer.name} if producer.op in ANCHORS else self._anchors(producer, fused, seen)
+        return found
 
     # ---- elementwise groups ---------------------------------------------------------------
 
@@ -384,6 +401,10 @@ class Lowering:
                 view = copy
             used.add(view.buffer.id)
             self.program.outputs.append(ModelIO(name, t.dtype, t.shape, view.buffer))
+
+
+def _is_elementwise(node: Node) -> bool:
+    return node.op in EXPRESSIONS or node.op == "BatchNormalization"
 
 
 class Group:

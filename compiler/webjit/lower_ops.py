@@ -6,7 +6,7 @@ import numpy as np
 from . import kernels as K
 from .elementwise import const
 from .errors import UnsupportedError
-from .views import View, expand, full_view, reshape, row_major, slice_view, transpose
+from .views import View, broadcast_strides, expand, full_view, reshape, row_major, slice_view, transpose
 
 
 def _alias(lw, node, view: View) -> None:
@@ -163,13 +163,43 @@ def lower_gather_nd(lw, node):
     lead = data.shape[:depth]
     idx = np.where(indices < 0, indices + np.array(lead), indices).reshape(-1, depth)
     linear = (idx * np.array(row_major(lead))).sum(axis=1).astype(np.int64)
+    _gather_rows(lw, node, data, linear, int(np.prod(lead, dtype=np.int64)), int(np.prod(data.shape[depth:], dtype=np.int64)))
+
+
+def lower_gather_elements(lw, node):
+    """GatherElements with constant indices reads single elements at compile-time linear offsets."""
+    indices = lw.const_input(node, 1, "indices")
+    data = lw.contiguous(lw.view(node.inputs[0]), f"{node.name}::data")
+    axis = node.attrs.get("axis", 0) % len(data.shape)
+    coords = list(np.indices(indices.shape))
+    coords[axis] = np.where(indices < 0, indices + data.shape[axis], indices)
+    linear = np.ravel_multi_index(tuple(coords), data.shape).reshape(-1).astype(np.int64)
+    _gather_rows(lw, node, data, linear, data.size, 1)
+
+
+def _gather_rows(lw, node, data, linear, rows, inner):
+    """out[i, :] = data viewed as [rows, inner], row linear[i]."""
     idx_view = lw.weights(f"{node.name}::indices", linear)
-    rows = int(np.prod(lead, dtype=np.int64))
-    inner = int(np.prod(data.shape[depth:], dtype=np.int64))
     out = lw.output_view(node.outputs[0])
     buffers = [data.buffer, idx_view.buffer, out.buffer]
     args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
     lw.emit(K.Gather(outer=1, axis_dim=rows, inner=inner, count=linear.size, args=args), buffers, node.name)
+
+
+def lower_trilu(lw, node):
+    """Trilu with a constant k: x where a constant triangle mask is set, else 0."""
+    x = lw.view(node.inputs[0])
+    k = lw.const_input(node, 1, "k")
+    triangle = np.triu if node.attrs.get("upper", 1) else np.tril
+    mask = lw.weights(f"{node.name}::mask", triangle(np.ones(x.shape[-2:], np.int32), 0 if k is None else int(k)))
+    out = lw.output_view(node.outputs[0])
+    dt = out.buffer.dtype
+    buffers = [x.buffer, mask.buffer, out.buffer]
+    args = (K.Arg(dt, x.buffer.size), K.Arg("i32", mask.buffer.size), K.Arg(dt, out.buffer.size, output=True))
+    expr = K.Expr("where", dt, (K.Expr("in", "i32", index=1), K.Expr("in", dt, index=0), const(0, dt)))
+    inputs = (K.Access(0, x.strides, x.offset), K.Access(1, broadcast_strides(mask, x.shape), mask.offset))
+    lw.emit(K.Elementwise(shape=x.shape, out=K.Access(2, out.strides), inputs=inputs, expr=expr, args=args),
+            buffers, node.name)
 
 
 def _rows(lw, node, axes):
@@ -273,7 +303,7 @@ LOWER = {
     "Reshape": lower_reshape, "Flatten": lower_reshape, "Squeeze": lower_reshape, "Unsqueeze": lower_reshape,
     "Cast": lower_cast, "Transpose": lower_transpose, "Expand": lower_expand, "Slice": lower_slice, "Split": lower_split,
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
-    "Gather": lower_gather, "GatherND": lower_gather_nd, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
+    "Gather": lower_gather, "GatherND": lower_gather_nd, "GatherElements": lower_gather_elements, "Trilu": lower_trilu, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
     "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
     "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
 }

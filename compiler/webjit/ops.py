@@ -226,7 +226,9 @@ def Gather(data, indices, *, axis=0):
 
 def GatherElements(data, indices, *, axis=0):
     idx = np.where(indices < 0, indices + data.shape[axis], indices)
-    return (np.take_along_axis(data, idx, axis=axis),)
+    # The output has the indices' shape, which may be smaller than data's off the axis.
+    window = tuple(slice(None) if d == axis % data.ndim else slice(0, n) for d, n in enumerate(indices.shape))
+    return (np.take_along_axis(data[window], idx, axis=axis),)
 
 
 def GatherND(data, indices, *, batch_dims=0):
