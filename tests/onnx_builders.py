@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+RELATIVE_TOLERANCE = 1e-5  # max abs error / max |reference|, for float outputs
 IR_VERSION = 10  # onnxruntime here rejects newer IR versions
 DEFAULT_OPSET = 18
 NUMPY_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
@@ -112,3 +113,30 @@ def reference_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> d
 def model_shapes(case: dict) -> dict[str, tuple[int, ...]]:
     """Static shapes of the case's runtime inputs, as webjit.compile wants them."""
     return {s["name"]: tuple(s["shape"]) for s in case["inputs"] if "value" not in s and not s.get("const")}
+
+
+def check_close(name: str, got: np.ndarray, want: np.ndarray) -> None:
+    """Assert a backend output matches the reference: exactly for integers and bools, else within
+    RELATIVE_TOLERANCE of the reference's largest magnitude."""
+    assert got.shape == want.shape, f"{name}: shape {got.shape}, onnxruntime gives {want.shape}"
+    if want.dtype == np.bool_:
+        assert got.dtype in (np.bool_, np.uint8), f"{name}: dtype {got.dtype}, want bool"
+        got = got.astype(bool)
+    else:
+        assert got.dtype == want.dtype, f"{name}: dtype {got.dtype}, onnxruntime gives {want.dtype}"
+    if want.dtype.kind != "f":
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, (f"{name}: {bad.size} of {want.size} elements differ; first at flat index {bad[0]}: "
+                               f"got {got.reshape(-1)[bad[0]]}, want {want.reshape(-1)[bad[0]]}")
+        return
+    assert np.array_equal(np.isnan(got), np.isnan(want)), f"{name}: NaNs where onnxruntime has none (or missing)"
+    finite = ~np.isnan(want)
+    g, r = got[finite].astype(np.float64), want[finite].astype(np.float64)
+    if not r.size:
+        return
+    err = np.abs(g - r)
+    scale = max(float(np.abs(r).max()), np.finfo(np.float32).tiny)
+    worst = int(np.argmax(err))
+    assert err.max() / scale <= RELATIVE_TOLERANCE, (
+        f"{name}: max abs error {err.max():.3g} is {err.max() / scale:.3g} of the max magnitude {scale:.3g} "
+        f"(limit {RELATIVE_TOLERANCE}); worst element got {g[worst]!r}, want {r[worst]!r}")

@@ -269,6 +269,9 @@ def reduce_cases():
         op("CumSum_int64", "CumSum", [x("x", (3, 7), "int64"), k("axis", 1, "int32")]),
         op("ArgMax_axis1", "ArgMax", [x("x", (3, 5, 4))], {"axis": 1}),
         op("ArgMax_last_drop", "ArgMax", [x("x", (3, 7))], {"axis": -1, "keepdims": 0}),
+        op("ArgMax_ties_first", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": 1}),
+        op("ArgMax_ties_last_index", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": -1, "select_last_index": 1}),
+        op("ArgMax_axis0_ties", "ArgMax", [x("x", (5, 3, 2), fill="ties")], {"axis": 0, "keepdims": 0}),
     ]
     return cases
 

@@ -13,9 +13,8 @@ import pytest
 import webjit
 from webjit.runner import run_bundle
 
-from onnx_builders import build_model, input_values, model_shapes, reference_outputs
+from onnx_builders import build_model, check_close, input_values, model_shapes, reference_outputs
 from op_cases import graph, k, w, x
-from test_ops_wasm import check_close
 
 SQRT2 = math.sqrt(2.0)
 

@@ -21,11 +21,10 @@ from webjit.feeds import make_inputs
 from webjit.ops import OPS
 from webjit.runner import load_manifest, run_bundle, write_npy_folder
 
-from onnx_builders import build_model, input_values, model_shapes, reference_outputs
+from onnx_builders import build_model, check_close, input_values, model_shapes, reference_outputs
 from op_cases import CASES, FOLD_ONLY_OPS, THREADS_CASES
 
 RUNNER = Path(__file__).with_name("run_bundles.mjs")
-RELATIVE_TOLERANCE = 1e-5  # max abs error / max |reference|
 CASES_BY_NAME = {case["name"]: case for case in CASES}
 
 
@@ -101,31 +100,6 @@ def outputs_of(item: Prepared, threads: int) -> dict:
     if isinstance(result, str):
         pytest.fail(f"case {item.case['name']} failed to run with {threads} thread(s): {result}")
     return result
-
-
-def check_close(name: str, got: np.ndarray, want: np.ndarray) -> None:
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, onnxruntime gives {want.shape}"
-    if want.dtype == np.bool_:
-        assert got.dtype in (np.bool_, np.uint8), f"{name}: dtype {got.dtype}, want bool"
-        got = got.astype(bool)
-    else:
-        assert got.dtype == want.dtype, f"{name}: dtype {got.dtype}, onnxruntime gives {want.dtype}"
-    if want.dtype.kind != "f":
-        bad = np.flatnonzero(got != want)
-        assert bad.size == 0, (f"{name}: {bad.size} of {want.size} elements differ; first at flat index {bad[0]}: "
-                               f"got {got.reshape(-1)[bad[0]]}, want {want.reshape(-1)[bad[0]]}")
-        return
-    assert np.array_equal(np.isnan(got), np.isnan(want)), f"{name}: NaNs where onnxruntime has none (or missing)"
-    finite = ~np.isnan(want)
-    g, r = got[finite].astype(np.float64), want[finite].astype(np.float64)
-    if not r.size:
-        return
-    err = np.abs(g - r)
-    scale = max(float(np.abs(r).max()), np.finfo(np.float32).tiny)
-    worst = int(np.argmax(err))
-    assert err.max() / scale <= RELATIVE_TOLERANCE, (
-        f"{name}: max abs error {err.max():.3g} is {err.max() / scale:.3g} of the max magnitude {scale:.3g} "
-        f"(limit {RELATIVE_TOLERANCE}); worst element got {g[worst]!r}, want {r[worst]!r}")
 
 
 @pytest.mark.parametrize("name", list(CASES_BY_NAME))

@@ -66,15 +66,14 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
     g = proto.graph
     constants = {t.name: _to_array(t) for t in g.initializer}
     types = {name: TensorType(str(v.dtype), tuple(v.shape)) for name, v in constants.items()}
-    inputs = []
-    for value in g.input:
-        if value.name in constants:
-            continue
-        types[value.name] = _input_type(value, shapes.pop(value.name, None))
-        inputs.append(value.name)
-    if shapes:
-        raise ShapeError(f"--shape names {', '.join(sorted(shapes))}, which the model does not have as inputs "
+    inputs = [value.name for value in g.input if value.name not in constants]
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise ShapeError(f"--shape names {', '.join(unknown)}, which the model does not have as inputs "
                          f"(its inputs are {', '.join(inputs)})")
+    for value in g.input:
+        if value.name not in constants:
+            types[value.name] = _input_type(value, shapes.get(value.name))
     graph = Graph(inputs=inputs, outputs=[o.name for o in g.output], nodes=[], types=types, constants=constants)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     for i, onode in enumerate(g.node):

@@ -239,6 +239,36 @@ def lower_reduce(lw, node):
     lw.emit(K.Reduce(kind=REDUCE_KINDS[node.op], outer=outer, r=r, args=args), buffers, node.name)
 
 
+def lower_argmax(lw, node):
+    """ArgMax as three existing kernels: the row max; a score where(x == max, r - j, 0) (j + 1 when
+    select_last_index); the row max of the score gives the index. Exact for rows below 2**24."""
+    if lw.dtype_of(node.inputs[0]) != "f32":
+        raise UnsupportedError(f"ArgMax '{node.name}' on integer tensors is not supported")
+    axis = node.attrs.get("axis", 0) % len(lw.shape_of(node.inputs[0]))
+    x, outer, r, _ = _rows(lw, node, [axis])
+    peak = lw.new_buffer(f"{node.name}::max", "f32", outer)
+    lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", x.buffer.size), K.Arg("f32", outer, output=True))),
+            [x.buffer, peak], f"{node.name}::max")
+    last = bool(node.attrs.get("select_last_index", 0))
+    ranks = lw.weights(f"{node.name}::ranks", (np.arange(r) + 1 if last else r - np.arange(r)).astype(np.float32))
+    score = lw.new_buffer(f"{node.name}::score", "f32", outer * r)
+    found = K.Expr("eq", "i32", (K.Expr("in", "f32", index=0), K.Expr("in", "f32", index=1)))
+    expr = K.Expr("where", "f32", (found, K.Expr("in", "f32", index=2), const(0, "f32")))
+    inputs = (K.Access(0, (r, 1)), K.Access(1, (1, 0)), K.Access(2, (0, 1)))
+    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", outer), K.Arg("f32", r), K.Arg("f32", outer * r, output=True))
+    lw.emit(K.Elementwise(shape=(outer, r), out=K.Access(3, (r, 1)), inputs=inputs, expr=expr, args=args),
+            [x.buffer, peak, ranks.buffer, score], f"{node.name}::score")
+    best = lw.new_buffer(f"{node.name}::best", "f32", outer)
+    lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", outer * r), K.Arg("f32", outer, output=True))),
+            [score, best], f"{node.name}::best")
+    out = lw.output_view(node.outputs[0])
+    rank = K.Expr("in", "f32", index=0)
+    index = K.Expr("sub", "f32", (rank, const(1, "f32")) if last else (const(r, "f32"), rank))
+    args = (K.Arg("f32", outer), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
+    lw.emit(K.Elementwise(shape=(outer,), out=K.Access(1, (1,)), inputs=(K.Access(0, (1,)),),
+                          expr=K.Expr("cast", out.buffer.dtype, (index,)), args=args), [best, out.buffer], node.name)
+
+
 def lower_softmax(lw, node):
     shape = lw.shape_of(node.inputs[0])
     axis = node.attrs.get("axis", -1) % len(shape)
@@ -303,7 +333,7 @@ LOWER = {
     "Reshape": lower_reshape, "Flatten": lower_reshape, "Squeeze": lower_reshape, "Unsqueeze": lower_reshape,
     "Cast": lower_cast, "Transpose": lower_transpose, "Expand": lower_expand, "Slice": lower_slice, "Split": lower_split,
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
-    "Gather": lower_gather, "GatherND": lower_gather_nd, "GatherElements": lower_gather_elements, "Trilu": lower_trilu, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
+    "Gather": lower_gather, "GatherND": lower_gather_nd, "GatherElements": lower_gather_elements, "Trilu": lower_trilu, "ArgMax": lower_argmax, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
     "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
     "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
 }
