@@ -45,6 +45,9 @@ def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
     elif kind == "range":  # integers in [low, high), e.g. indices
         low, high = spec["range"]
         values = rng.integers(low, high, shape)
+    elif kind == "with_nan":  # every third element NaN
+        values = rng.standard_normal(shape)
+        values.reshape(-1)[::3] = np.nan
     elif kind == "halves":  # exact .5 ties and integers: Round, Floor, Ceil edges
         values = rng.integers(-8, 9, shape) / 2 + rng.choice([0.0, 0.25], shape)
     else:

@@ -67,13 +67,14 @@ def check_input(spec: Mapping, array: np.ndarray) -> np.ndarray:
                            f"save it as {want.name}")
         array = array.astype(want)
     check_range(spec, array)
-    return np.ascontiguousarray(array)
+    return np.array(array, order="C")  # ascontiguousarray would turn a 0-d input into 1-d
 
 
 def check_range(spec: Mapping, array: np.ndarray) -> None:
     if "valid_range" not in spec or not array.size:
         return
     low, high = spec["valid_range"]
+    low = min(low, -high)  # indices count from the end when negative
     if array.min() < low or array.max() >= high:
         raise RunError(f"input {spec['name']!r} has values from {array.min()} to {array.max()}, "
                        f"but the model indexes with it and needs values in [{low}, {high})")

