@@ -2,9 +2,11 @@
 
     python benchmarks/wasm_matmul.py                      # default shapes, a few configs
     python benchmarks/wasm_matmul.py --shape 128x3072x768 --all   # every config that fits
-    python benchmarks/wasm_matmul.py --shape 128x3072x768 --pad 16 --config 4,8,1,96
+    python benchmarks/wasm_matmul.py --shape 197x768x3072 --config 4,8,1,96,256 --repeat 3
 
-Shapes are MxNxK with row-major a [M, K] and bmat [K, N]. Each kernel's output is checked
+Shapes are MxNxK with row-major a [M, K] and bmat [K, N]; bmat rows are padded by 16
+floats when their pitch is a multiple of 4 KiB, as the compiler pads constant weights
+(--pad sets another padding). A config is mr,nr,ku,nb[,kc[,fma]]. Each kernel's output is checked
 against numpy before its time is printed; a wrong kernel prints WRONG instead.
 """
 from __future__ import annotations
@@ -21,10 +23,14 @@ import numpy as np
 from webjit.kernels import Access, Arg, MatMul
 from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits
 
-SHAPES = ("128x3072x768", "3136x64x576", "384x384x384", "128x384x1536", "1x384x384")
+# Transformer projections and MLPs (ViT m = 197, GPT-2/BERT/MiniLM at sequence 128), a
+# ResNet convolution as a matmul, and small shapes.
+SHAPES = ("197x768x3072", "128x768x3072", "128x3072x768", "128x384x1536", "128x1536x384",
+          "3136x64x576", "197x768x768", "384x384x384", "1x384x384")
 FEW = (DEFAULT, MatMulConfig(1, 8), MatMulConfig(2, 16), MatMulConfig(3, 12), MatMulConfig(4, 4),
        MatMulConfig(6, 4), MatMulConfig(4, 8, 2), MatMulConfig(4, 8, 1, 96), MatMulConfig(6, 8),
-       MatMulConfig(4, 8, fma=True), MatMulConfig(6, 8, fma=True))
+       MatMulConfig(4, 8, 1, 0, 256), MatMulConfig(4, 8, fma=True), MatMulConfig(6, 8, fma=True))
+ROW_PAD = 16  # floats the compiler adds to constant bmat rows whose pitch is a multiple of 4 KiB
 
 # Times each module in one Node process for about `seconds`.
 NODE_TIMER = r"""
@@ -59,8 +65,10 @@ def matmul_spec(m: int, n: int, k: int, pitch: int = 0) -> MatMul:
                   out=Access(2, (n, 1)), extras=(), epilogue=None, args=args)
 
 
-def bench_shape(shape: str, configs, seconds: float, pad: int) -> None:
+def bench_shape(shape: str, configs, seconds: float, pad: int | None) -> None:
     m, n, k = map(int, shape.split("x"))
+    if pad is None:
+        pad = ROW_PAD if n * 4 % 4096 == 0 else 0
     spec = matmul_spec(m, n, k, n + pad)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
@@ -97,25 +105,28 @@ def bench_shape(shape: str, configs, seconds: float, pad: int) -> None:
 
 
 def _config_text(c: MatMulConfig) -> str:
-    return f"mr={c.mr} nr={c.nr} ku={c.ku} nb={c.nb}{' fma' if c.fma else ''}"
+    return f"mr={c.mr} nr={c.nr} ku={c.ku} nb={c.nb} kc={c.kc}{' fma' if c.fma else ''}"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", action="append", help="MxNxK (repeatable)")
     parser.add_argument("--all", action="store_true", help="every config in SPACE that fits")
-    parser.add_argument("--config", action="append", help="mr,nr,ku,nb[,fma] (repeatable)")
-    parser.add_argument("--pad", type=int, default=0, help="extra floats per bmat row (pitch)")
+    parser.add_argument("--config", action="append", help="mr,nr,ku,nb[,kc[,fma]] (repeatable)")
+    parser.add_argument("--pad", type=int, default=None,
+                        help="extra floats per bmat row (default: 16 where the pitch is a multiple of 4 KiB)")
     parser.add_argument("--seconds", type=float, default=0.3, help="time per kernel")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all shapes (compare the best)")
     opts = parser.parse_args(argv)
-    for shape in opts.shape or SHAPES:
-        m, n, k = map(int, shape.split("x"))
-        spec = matmul_spec(m, n, k)
-        configs = [c for c in SPACE if fits(c, spec)] if opts.all else list(FEW)
-        if opts.config:
-            configs = [MatMulConfig(*c[:4], fma=bool(c[4])) if len(c) > 4 else MatMulConfig(*c)
-                       for c in (tuple(map(int, text.split(","))) for text in opts.config)]
-        bench_shape(shape, configs, opts.seconds, opts.pad)
+    for _ in range(opts.repeat):
+        for shape in opts.shape or SHAPES:
+            m, n, k = map(int, shape.split("x"))
+            spec = matmul_spec(m, n, k)
+            configs = [c for c in SPACE if fits(c, spec)] if opts.all else list(FEW)
+            if opts.config:
+                configs = [MatMulConfig(*c[:5], fma=bool(c[5])) if len(c) > 5 else MatMulConfig(*c)
+                           for c in (tuple(map(int, text.split(","))) for text in opts.config)]
+            bench_shape(shape, configs, opts.seconds, opts.pad)
     return 0
 
 

@@ -22,12 +22,28 @@ export interface Progress {
   total: number;
 }
 
+/** The part of WebGPU's GPU interface webjit uses (navigator.gpu, or create([]) from the webgpu package). */
+export interface GpuLike {
+  requestAdapter(options?: object): Promise<unknown | null>;
+}
+
 export interface LoadOptions {
-  /** 'auto' picks wasm; 'webgpu' is not available in this build and throws. Default 'auto'. */
+  /**
+   * 'webgpu' throws a WebjitError saying why when WebGPU cannot run the bundle; 'auto' uses
+   * WebGPU when an adapter exists, the bundle has WGSL kernels and its limits fit, else
+   * wasm (backendNote says why). Default 'auto'.
+   */
   backend?: 'wasm' | 'webgpu' | 'auto';
-  /** Worker threads; 'auto' is min(hardwareConcurrency, 4) in browsers and availableParallelism() in Node. */
+  /** Worker threads of the wasm backend; 'auto' is min(hardwareConcurrency, 4) in browsers and availableParallelism() in Node. */
   threads?: 'auto' | number;
   onProgress?: (progress: Progress) => void;
+  /** The WebGPU entry point; default navigator.gpu. In Node pass create([]) from the webgpu package. */
+  gpu?: GpuLike;
+  /**
+   * WebGPU limits (GPUSupportedLimits names) to treat as the adapter's when lower, e.g.
+   * {maxComputeInvocationsPerWorkgroup: 128}: bundles needing more are refused as on a weaker adapter.
+   */
+  limits?: Record<string, number>;
 }
 
 export type FeedData =
@@ -46,8 +62,13 @@ export interface Output {
 }
 
 export interface Session {
-  readonly backend: 'wasm';
-  /** Threads actually used. */
+  /** The backend running now: a lost GPU device moves a webgpu session to 'wasm'. */
+  readonly backend: 'wasm' | 'webgpu';
+  /** Why the session runs on wasm although WebGPU was allowed (no adapter, limits, device lost), or null. */
+  readonly backendNote: string | null;
+  /** The session's GPUDevice while on webgpu, else null (exposed for tests, e.g. to destroy it). */
+  readonly gpuDevice: unknown | null;
+  /** Threads actually used (1 on webgpu). */
   readonly threads: number;
   /** Why the session runs single-threaded, or null when it does not. */
   readonly threadNote: string | null;
@@ -56,7 +77,7 @@ export interface Session {
   readonly model: string;
   /** Runs the model; concurrent calls are queued. */
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
-  /** Stops worker threads and frees the memory; later runs throw a WebjitError. */
+  /** Stops worker threads, frees the memory and destroys the GPU device; later runs throw a WebjitError. */
   release(): void;
 }
 

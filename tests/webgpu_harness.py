@@ -84,3 +84,29 @@ def run_wgsl(kernel, args: list[np.ndarray], outputs: list[int],
     if isinstance(answer, Exception):
         raise answer
     return answer
+
+
+def run_batch(builders: dict) -> dict:
+    """Build and run many test cases in one Node process.
+
+    builders: name -> () -> (kernel, args, outputs, check). Returns name -> (check, got),
+    where got is the output list or the exception that building or running raised;
+    `finish` turns one entry into the test's verdict."""
+    built, results = {}, {}
+    for name, build in builders.items():
+        try:
+            built[name] = build()
+        except Exception as err:  # a generator error belongs to that case's test only
+            results[name] = (None, err)
+    answers = run_wgsl_many([case[:3] for case in built.values()]) if built else []
+    for (name, case), answer in zip(built.items(), answers):
+        results[name] = (case[3], answer)
+    return results
+
+
+def finish(results: dict, name: str) -> None:
+    """Raise the case's error, or run its check on the outputs."""
+    check, got = results[name]
+    if isinstance(got, Exception):
+        raise got
+    check(*got)

@@ -67,7 +67,7 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_st
             files[rel] = wgsl.source.encode()
             entry["webgpu"] = dict(_entry(rel, files[rel]), entry=wgsl.entry, workgroup=list(wgsl.workgroup),
                                    dispatch=list(wgsl.dispatch),
-                                   bindings=[{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write}
+                                   bindings=[{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write, "output": b.output}
                                              for b in wgsl.bindings])
         kernel_entries.append(entry)
     weights_base = CONTROL_BYTES

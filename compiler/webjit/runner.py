@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,10 @@ from webjit.server import serve_folders
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+# Chromium's SwiftShader Vulkan driver: Dawn (the npm webgpu package) needs it in Node when
+# the machine has no GPU driver of its own.
+CHROMIUM_LIB = Path("/usr/lib/chromium")
+SWIFTSHADER_ICD = CHROMIUM_LIB / "vk_swiftshader_icd.json"
 CHROMIUM_ARGS = ["--no-sandbox", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 BACKENDS = ("wasm", "webgpu", "auto")
@@ -39,6 +44,7 @@ class RunResult:
     latency_ms: float
     load_ms: float
     console: tuple[str, ...] = field(default=())
+    backend_note: str | None = None  # why 'auto' ran on wasm, or why the GPU was left
 
 
 def runtime_dir() -> Path:
@@ -64,8 +70,6 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
         raise RunError(f"unknown browser {browser!r}; choose one of {', '.join(BROWSERS)}")
     if repeat < 1:
         raise RunError("--repeat must be at least 1")
-    if browser == "node" and backend == "webgpu":
-        raise RunError("Node runs only the wasm backend; use --browser chromium for webgpu")
     bundle_dir = Path(bundle_dir).resolve()
     manifest = load_manifest(bundle_dir)
     feeds = make_inputs(manifest, inputs)
@@ -73,8 +77,8 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
         inputs_dir = Path(temp) / "inputs"
         write_npy_folder(inputs_dir, feeds)
         if browser == "node":
-            return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, threads,
-                            repeat, timeout_s)
+            return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, backend,
+                            threads, repeat, timeout_s)
         return run_chromium(bundle_dir, inputs_dir, manifest, backend, threads, repeat,
                             timeout_s, Path(temp) / "profile")
 
@@ -101,8 +105,17 @@ def read_npy_outputs(folder: Path, manifest: Mapping) -> dict[str, np.ndarray]:
     return outputs
 
 
+def node_env(backend: str) -> dict[str, str]:
+    """The Node runner's environment: for webgpu/auto, Dawn pointed at SwiftShader when present."""
+    env = dict(os.environ)
+    if backend in ("webgpu", "auto") and SWIFTSHADER_ICD.is_file():
+        env["LD_LIBRARY_PATH"] = ":".join(filter(None, [str(CHROMIUM_LIB), env.get("LD_LIBRARY_PATH")]))
+        env.setdefault("VK_ICD_FILENAMES", str(SWIFTSHADER_ICD))
+    return env
+
+
 def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Mapping,
-             threads, repeat: int, timeout_s: float) -> RunResult:
+             backend: str, threads, repeat: int, timeout_s: float) -> RunResult:
     node = shutil.which("node")
     if node is None:
         raise RunError("node is not on PATH; install Node.js 20 or use --browser chromium")
@@ -111,9 +124,11 @@ def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Ma
         raise RunError(f"the Node runner {script} is missing; update the checkout")
     outputs_dir.mkdir(parents=True, exist_ok=True)
     command = [node, str(script), str(bundle_dir), "--inputs", str(inputs_dir),
-               "--outputs", str(outputs_dir), "--threads", str(threads), "--repeat", str(repeat)]
+               "--outputs", str(outputs_dir), "--backend", backend, "--threads", str(threads),
+               "--repeat", str(repeat)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                              env=node_env(backend))
     except subprocess.TimeoutExpired:
         raise RunError(f"the Node runner did not finish within {timeout_s:g} s; "
                        "raise the timeout or try a smaller model") from None
@@ -130,7 +145,8 @@ def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Ma
     result = json.loads(lines[-1])
     return RunResult(read_npy_outputs(outputs_dir, manifest), result["backend"],
                      int(result["threads"]), result.get("threadNote"),
-                     float(result["latency_ms"]), float(result["load_ms"]))
+                     float(result["latency_ms"]), float(result["load_ms"]),
+                     backend_note=result.get("backendNote"))
 
 
 def page_url(base: str, backend: str, threads, repeat: int) -> str:
@@ -175,7 +191,7 @@ def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend:
     outputs = decode_outputs(result.get("outputs", {}), manifest)
     return RunResult(outputs, result["backend"], int(result["threads"]),
                      result.get("threadNote"), float(result["latency_ms"]),
-                     float(result["load_ms"]), tuple(messages))
+                     float(result["load_ms"]), tuple(messages), result.get("backendNote"))
 
 
 def wait_for_result(page, url: str, timeout_s: float, messages: list[str],

@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // Runs a webjit bundle in Node on .npy inputs and writes .npy outputs:
-//   node bin/webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR [--threads N] [--repeat N]
-// Prints one JSON line: {"backend", "threads", "latency_ms", "load_ms"}.
+//   node bin/webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR
+//        [--backend wasm|webgpu|auto] [--threads N] [--repeat N]
+// Prints one JSON line: {"backend", "backendNote", "threads", "threadNote", "latency_ms", "load_ms"}.
+// WebGPU comes from the webgpu package (Dawn); on Linux without a GPU it needs
+// LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load, WebjitError } from '../src/index.js';
 import { readNpy, writeNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
 
-const USAGE = 'usage: webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR [--threads N] [--repeat N]';
+const USAGE = 'usage: webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR ' +
+  '[--backend wasm|webgpu|auto] [--threads N] [--repeat N]';
+const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
 function parseArgs(argv) {
-  const args = { threads: 'auto', repeat: 1 };
+  const args = { backend: 'wasm', threads: 'auto', repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (!flag.startsWith('--')) {
@@ -23,12 +28,42 @@ function parseArgs(argv) {
     if (value === undefined) throw new WebjitError(`${flag} needs a value; ${USAGE}`);
     if (flag === '--inputs') args.inputs = value;
     else if (flag === '--outputs') args.outputs = value;
+    else if (flag === '--backend') args.backend = backend(value);
     else if (flag === '--threads') args.threads = value === 'auto' ? 'auto' : positive(flag, value);
     else if (flag === '--repeat') args.repeat = positive(flag, value);
     else throw new WebjitError(`unknown option ${flag}; ${USAGE}`);
   }
   if (!args.bundle || !args.inputs || !args.outputs) throw new WebjitError(USAGE);
   return args;
+}
+
+function backend(value) {
+  if (!BACKENDS.includes(value)) throw new WebjitError(`--backend must be wasm, webgpu or auto, not ${value}`);
+  return value;
+}
+
+/**
+ * The GPU object of the webgpu package, or {note} saying why there is none: for backend
+ * 'webgpu' that is an error, for 'auto' load() then runs on WASM and says so itself.
+ */
+async function nodeGpu(backendName) {
+  let webgpu;
+  try {
+    webgpu = await import('webgpu');
+  } catch (err) {
+    const reason = `the webgpu package is not installed (${err.code ?? err.message})`;
+    if (backendName === 'webgpu') {
+      throw new WebjitError(`${reason}; run npm install in runtime_web, or use --backend wasm`);
+    }
+    return { note: `${reason}; running on WASM` };
+  }
+  Object.assign(globalThis, webgpu.globals);  // GPUBufferUsage and friends, as in a browser
+  return { gpu: webgpu.create([]) };
+}
+
+function noAdapter(reason) {
+  return new WebjitError(`${reason}; without a GPU on Linux set LD_LIBRARY_PATH=/usr/lib/chromium and ` +
+    'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader), or use --backend wasm');
 }
 
 function positive(flag, value) {
@@ -54,8 +89,11 @@ async function readInput(dir, name) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const start = performance.now();
-  const session = await load(args.bundle, { backend: 'wasm', threads: args.threads });
+  const { gpu, note } = args.backend === 'wasm' ? {} : await nodeGpu(args.backend);
+  const session = await load(args.bundle, { backend: args.backend, threads: args.threads, gpu })
+    .catch((err) => { throw err.reason?.startsWith('no WebGPU adapter') ? noAdapter(err.reason) : err; });
   const loadMs = performance.now() - start;
+  const backendNote = note ?? session.backendNote;
   try {
     const feeds = {};
     for (const { name } of session.inputs) feeds[name] = await readInput(args.inputs, name);
@@ -64,14 +102,16 @@ async function main() {
     for (const [name, tensor] of Object.entries(outputs)) {
       await writeFile(join(args.outputs, `${name}.npy`), writeNpy(tensor));
     }
-    const report = { backend: session.backend, threads: session.threads, latency_ms, load_ms: loadMs };
+    const report = { backend: session.backend, backendNote, threads: session.threads,
+      threadNote: session.threadNote, latency_ms, load_ms: loadMs };
     console.log(JSON.stringify(report));
   } finally {
     session.release();
   }
 }
 
-main().catch((err) => {
+// Exits explicitly: Dawn's device keeps the event loop alive.
+main().then(() => process.exit(0), (err) => {
   if (err instanceof WebjitError) {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);

@@ -1,7 +1,8 @@
-// Driver page for `webjit run`: ?bundle=URL&backend=wasm&threads=auto&repeat=N[&inputs=URL]
+// Driver page for `webjit run`: ?bundle=URL&backend=wasm|webgpu|auto&threads=auto&repeat=N[&inputs=URL]
 // loads the bundle, runs it on inputs/<name>.npy (by default the folder BUNDLE_URL/../inputs),
-// and sets window.webjitResult = {backend, threads, threadNote, latency_ms, load_ms,
-// outputs: {name: {dtype, shape, base64}}} or {error: message} when done.
+// and sets window.webjitResult = {backend, backendNote, threads, threadNote, latency_ms,
+// load_ms, outputs: {name: {dtype, shape, base64}}} or {error: message} when done.
+// WebGPU comes from navigator.gpu; headless Chromium has it only with --enable-unsafe-webgpu.
 // No inline script and no eval: it runs under script-src 'self' 'wasm-unsafe-eval'.
 import { load, WebjitError } from '../src/index.js';
 import { readNpy } from '../src/npy.js';
@@ -62,8 +63,9 @@ async function main() {
     for (const [name, { dtype, shape, data }] of Object.entries(outputs)) {
       encoded[name] = { dtype, shape, base64: toBase64(data) };
     }
-    return { backend: session.backend, threads: session.threads, threadNote: session.threadNote,
-      latency_ms, load_ms: loadMs, outputs: encoded };
+    // Read after the runs: a lost GPU device moves the session to wasm mid-way.
+    return { backend: session.backend, backendNote: session.backendNote, threads: session.threads,
+      threadNote: session.threadNote, latency_ms, load_ms: loadMs, outputs: encoded };
   } finally {
     session.release();
   }

@@ -1,5 +1,6 @@
 // Validates the feeds of session.run against the manifest, writes them into the linear
 // memory in device form (int64 narrowed to i32, bool as i32 0/1), and reads outputs back.
+// The WebGPU backend uses the same narrowing and widening on its own buffers.
 import { WebjitError } from './errors.js';
 import { elementCount, tensorAddress } from './manifest.js';
 
@@ -89,19 +90,40 @@ function checkInt32Range(spec, data) {
   }
 }
 
+/** Narrows one checked input into `target`, an Int32Array or Float32Array of its length. */
+export function narrowInto(spec, values, target) {
+  const n = values.length;
+  if (spec.dtype === 'bool') for (let i = 0; i < n; i++) target[i] = values[i] ? 1 : 0;
+  else if (spec.dtype === 'float32' || values instanceof Int32Array) target.set(values);
+  else for (let i = 0; i < n; i++) target[i] = Number(values[i]);
+  return target;
+}
+
+/** A fresh device-form array (f32 or i32) of one checked input. */
+export function toDevice(spec, values) {
+  const Type = spec.dtype === 'float32' ? Float32Array : Int32Array;
+  return narrowInto(spec, values, new Type(values.length));
+}
+
+/** Copies one output's device bytes (4 per element) out, widened to its model dtype. */
+export function fromDevice(spec, buffer, byteOffset) {
+  const n = elementCount(spec.shape);
+  let data;
+  if (spec.dtype === 'float32') data = new Float32Array(buffer, byteOffset, n).slice();
+  else {
+    const device = new Int32Array(buffer, byteOffset, n);
+    if (spec.dtype === 'int32') data = device.slice();
+    else if (spec.dtype === 'bool') data = Uint8Array.from(device, (v) => (v ? 1 : 0));
+    else data = BigInt64Array.from(device, (v) => BigInt(v));
+  }
+  return { dtype: spec.dtype, shape: spec.shape.slice(), data };
+}
+
 /** Writes checked feeds into `buffer` (the memory's ArrayBuffer or SharedArrayBuffer). */
 export function writeFeeds(manifest, buffer, checked) {
   for (const { spec, values } of checked) {
-    const address = tensorAddress(manifest, spec.tensor);
-    const n = values.length;
-    if (spec.dtype === 'float32') {
-      new Float32Array(buffer, address, n).set(values);
-    } else {
-      const target = new Int32Array(buffer, address, n);
-      if (spec.dtype === 'bool') for (let i = 0; i < n; i++) target[i] = values[i] ? 1 : 0;
-      else if (values instanceof Int32Array) target.set(values);
-      else for (let i = 0; i < n; i++) target[i] = Number(values[i]);
-    }
+    const Type = spec.dtype === 'float32' ? Float32Array : Int32Array;
+    narrowInto(spec, values, new Type(buffer, tensorAddress(manifest, spec.tensor), values.length));
   }
 }
 
@@ -109,17 +131,7 @@ export function writeFeeds(manifest, buffer, checked) {
 export function readOutputs(manifest, buffer) {
   const result = {};
   for (const spec of manifest.outputs) {
-    const address = tensorAddress(manifest, spec.tensor);
-    const n = elementCount(spec.shape);
-    let data;
-    if (spec.dtype === 'float32') data = new Float32Array(buffer, address, n).slice();
-    else {
-      const device = new Int32Array(buffer, address, n);
-      if (spec.dtype === 'int32') data = device.slice();
-      else if (spec.dtype === 'bool') data = Uint8Array.from(device, (v) => (v ? 1 : 0));
-      else data = BigInt64Array.from(device, (v) => BigInt(v));
-    }
-    result[spec.name] = { dtype: spec.dtype, shape: spec.shape.slice(), data };
+    result[spec.name] = fromDevice(spec, buffer, tensorAddress(manifest, spec.tensor));
   }
   return result;
 }

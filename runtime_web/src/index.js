@@ -1,25 +1,22 @@
-// webjit: load a bundle (docs/bundle.md) and run it on the WebAssembly backend, in
-// browsers and in Node, from the same code.
+// webjit: load a bundle (docs/bundle.md) and run it on WebGPU or WebAssembly, in browsers
+// and in Node, from the same code.
 import { WebjitError } from './errors.js';
-import { openBundle, readVerified } from './source.js';
-import { memoryPages, parseManifest, planSteps } from './manifest.js';
-import { unshareMemoryImport } from './wasm_patch.js';
-import { checkFeeds, readOutputs, writeFeeds } from './feeds.js';
-import { runSingle } from './steps.js';
-import { startPool } from './pool.js';
-import { chooseThreads } from './threads.js';
+import { openBundle } from './source.js';
+import { checkWebgpuLayout, hasWebgpu, parseManifest } from './manifest.js';
+import { checkFeeds } from './feeds.js';
+import { createWasmBackend } from './wasm.js';
+import { createWebgpuBackend } from './webgpu.js';
+import { openDevice, unusable } from './gpu_device.js';
 
 export { WebjitError };
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
+// After a failed GPU run, how long to wait for device.lost to tell whether the device died.
+const LOST_GRACE_MS = 2000;
 
-function checkOptions({ backend = 'auto', threads = 'auto', onProgress } = {}) {
+function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
-  }
-  if (backend === 'webgpu') {
-    throw new WebjitError('the WebGPU backend is not available in this build of webjit; ' +
-      "use backend 'wasm' or 'auto'");
   }
   if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
     throw new WebjitError(`threads must be 'auto' or a positive integer, not ${JSON.stringify(threads)}`);
@@ -27,7 +24,16 @@ function checkOptions({ backend = 'auto', threads = 'auto', onProgress } = {}) {
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new WebjitError('onProgress must be a function');
   }
-  return { backend: 'wasm', threads, onProgress: onProgress ?? (() => {}) };
+  if (gpu !== undefined && typeof gpu?.requestAdapter !== 'function') {
+    throw new WebjitError('the gpu option must be a GPU object (navigator.gpu, or create([]) ' +
+      'from the webgpu package)');
+  }
+  const isLimits = limits === undefined || (typeof limits === 'object' && limits !== null &&
+    Object.values(limits).every((v) => Number.isInteger(v) && v >= 0));
+  if (!isLimits) {
+    throw new WebjitError('the limits option must map WebGPU limit names to non-negative integers');
+  }
+  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits };
 }
 
 /** Loads the bundle at `url` and prepares it to run; resolves to a Session. */
@@ -35,115 +41,79 @@ export async function load(url, options) {
   const opts = checkOptions(options);
   const bundle = await openBundle(url);
   const manifest = parseManifest(await bundle.read('manifest.json'), bundle.describe('manifest.json'));
-  const plan = await chooseThreads(opts.threads);
-  const shared = plan.threads > 1;
-  const memory = allocateMemory(manifest, shared);
-  await loadWeights(bundle, manifest, memory, opts.onProgress);
-  const modules = await loadKernels(bundle, manifest, shared, opts.onProgress);
-  const steps = planSteps(manifest);
-  let pool = null;
-  if (shared) {
-    try {
-      const controlBytes = controlWords(manifest) * 4;
-      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes });
-    } catch (err) {
-      plan.threads = 1;
-      plan.note = `worker threads could not start (${err.message}), running single-threaded`;
-    }
+  // Re-reads the bundle: used when the GPU device is lost mid-session.
+  const quiet = { threads: opts.threads, onProgress: () => {} };
+  const buildWasm = () => createWasmBackend(bundle, manifest, quiet);
+  let note = null;
+  if (opts.backend !== 'wasm') {
+    const gpu = await tryWebgpu(bundle, manifest, opts);
+    if (gpu.impl) return new Session({ manifest, impl: gpu.impl, device: gpu.device, buildWasm });
+    note = gpu.note;
   }
-  const runs = pool ? null : await instantiate(manifest, modules, memory);
-  return new Session({ manifest, memory, steps, runs, pool, plan });
+  const impl = await createWasmBackend(bundle, manifest, opts);
+  return new Session({ manifest, impl, device: null, note, buildWasm });
 }
 
-function allocateMemory(manifest, shared) {
-  const pages = memoryPages(manifest);
+/**
+ * Resolves {impl, device} when WebGPU can run the bundle, else {note} for backend 'auto';
+ * for backend 'webgpu' the reason is thrown. Errors of the bundle itself always throw.
+ */
+async function tryWebgpu(bundle, manifest, opts) {
+  let device = null;
   try {
-    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+    if (!hasWebgpu(manifest)) {
+      throw unusable('this bundle has no WebGPU kernels', "recompile it for webgpu or use backend 'wasm'");
+    }
+    checkWebgpuLayout(manifest);
+    device = await openDevice(manifest, opts);
+    return { impl: await createWebgpuBackend(bundle, manifest, device, opts.onProgress), device };
   } catch (err) {
-    const mib = Math.ceil(manifest.memory.total_bytes / 2 ** 20);
-    throw new WebjitError(`could not allocate the ${mib} MiB of WebAssembly memory this bundle ` +
-      `needs (${err.message}); free memory or use a smaller model`, { cause: err });
+    device?.destroy();
+    if (opts.backend === 'webgpu' || (err instanceof WebjitError && !err.reason)) throw err;
+    return { note: `${err.reason ?? err.message}; running on WASM` };
   }
-}
-
-function controlWords(manifest) {
-  return Math.floor(manifest.memory.control_bytes / 4);
-}
-
-async function loadWeights(bundle, manifest, memory, onProgress) {
-  const total = manifest.memory.weights_bytes;
-  let loaded = 0, at = manifest.memory.weights_base;
-  onProgress({ stage: 'weights', loaded, total });
-  for (const shard of manifest.weights) {
-    const bytes = await readVerified(bundle, shard, (n) => {
-      loaded += n;
-      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
-    });
-    // Copied once at load; the kernels read weights in place.
-    new Uint8Array(memory.buffer, at, bytes.length).set(bytes);
-    at += bytes.length;
-  }
-}
-
-async function loadKernels(bundle, manifest, shared, onProgress) {
-  const total = manifest.kernels.reduce((sum, k) => sum + k.wasm.bytes, 0);
-  let loaded = 0;
-  onProgress({ stage: 'kernels', loaded, total });
-  return Promise.all(manifest.kernels.map(async (kernel) => {
-    let bytes = await readVerified(bundle, kernel.wasm, (n) => {
-      loaded += n;
-      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
-    });
-    if (!shared) bytes = unshareMemoryImport(bytes, kernel.wasm.file);
-    try {
-      const module = await WebAssembly.compile(bytes);
-      if (!WebAssembly.Module.exports(module).some((e) => e.name === 'run' && e.kind === 'function')) {
-        throw new Error('it exports no run function');
-      }
-      return module;
-    } catch (err) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} is not a valid webjit kernel ` +
-        `(${err.message}); rebuild the bundle`, { cause: err });
-    }
-  }));
-}
-
-async function instantiate(manifest, modules, memory) {
-  return Promise.all(modules.map(async (module, i) => {
-    const kernel = manifest.kernels[i];
-    let run;
-    try {
-      run = (await WebAssembly.instantiate(module, { env: { memory } })).exports.run;
-    } catch (err) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} could not be instantiated ` +
-        `(${err.message}); rebuild the bundle`, { cause: err });
-    }
-    if (run.length !== kernel.nargs + 2) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} takes ${run.length} parameters; ` +
-        `the manifest says ${kernel.nargs} args plus tid and nthreads, rebuild the bundle`);
-    }
-    return run;
-  }));
 }
 
 const describeIO = (list) => list.map(({ name, dtype, shape }) => ({ name, dtype, shape: shape.slice() }));
 
-/** A loaded bundle, ready to run. Runs are queued: one at a time uses the memory. */
-class Session {
-  #manifest; #memory; #steps; #runs; #pool; #tail = Promise.resolve(); #released = false;
+function lossText(info) {
+  const message = String(info?.message ?? '').trim().split('\n')[0];
+  const why = `${info?.reason ?? 'unknown'}${message ? `: ${message}` : ''}`;
+  return `the WebGPU device was lost (${why}); running on WASM`;
+}
 
-  constructor({ manifest, memory, steps, runs, pool, plan }) {
+/** A loaded bundle, ready to run. Runs are queued: one at a time uses the buffers. */
+class Session {
+  #manifest; #impl; #buildWasm; #wasm = null; #lost = null;
+  #tail = Promise.resolve(); #released = false;
+
+  constructor({ manifest, impl, device, note = null, buildWasm }) {
     this.#manifest = manifest;
-    this.#memory = memory;
-    this.#steps = steps;
-    this.#runs = runs;
-    this.#pool = pool;
-    this.backend = 'wasm';
-    this.threads = plan.threads;
-    this.threadNote = plan.note;
+    this.#impl = impl;
+    this.#buildWasm = buildWasm;
+    this.backend = device ? 'webgpu' : 'wasm';
+    this.backendNote = note;
+    this.gpuDevice = device;
+    this.threads = impl.threads;
+    this.threadNote = impl.threadNote;
     this.inputs = describeIO(manifest.inputs);
     this.outputs = describeIO(manifest.outputs);
     this.model = manifest.model ?? '';
+    if (device) this.#lost = device.lost.then((info) => this.#fallBack(device, info));
+  }
+
+  /** Moves the session to WASM once its GPU device is lost (unless it was released). */
+  #fallBack(device, info) {
+    if (this.#released || this.gpuDevice !== device) return;
+    this.backend = 'wasm';
+    this.backendNote = lossText(info);
+    this.gpuDevice = null;
+    this.#impl = null;
+    this.#wasm = this.#buildWasm().then((impl) => {
+      Object.assign(this, { threads: impl.threads, threadNote: impl.threadNote });
+      return impl;
+    });
+    this.#wasm.catch(() => {});  // reported by the runs that wait for it
   }
 
   /** Runs the model on `feeds` ({name: array or {data, shape}}); resolves to the outputs. */
@@ -157,18 +127,35 @@ class Session {
 
   async #runNow(checked) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to run it');
-    writeFeeds(this.#manifest, this.#memory.buffer, checked);
-    if (this.#pool) await this.#pool.run();
-    else runSingle(this.#runs, this.#steps);
-    return readOutputs(this.#manifest, this.#memory.buffer);
+    if (this.#impl && this.backend === 'webgpu') {
+      try {
+        return await this.#impl.run(checked);
+      } catch (err) {
+        if (this.#released) {
+          throw new WebjitError('this session was released while it ran; load the bundle again to run it');
+        }
+        if (!await this.#deviceWasLost()) throw err;
+      }
+    }
+    return (this.#impl ?? await this.#wasm).run(checked);
   }
 
-  /** Stops the worker threads and drops the memory; the session cannot run afterwards. */
+  /** After a failed GPU run: true once the session has moved to WASM because of a loss. */
+  async #deviceWasLost() {
+    let timer;
+    const grace = new Promise((resolve) => { timer = setTimeout(resolve, LOST_GRACE_MS); });
+    await Promise.race([this.#lost, grace]);
+    clearTimeout(timer);
+    return this.backend === 'wasm';
+  }
+
+  /** Stops worker threads, frees the memory and the GPU device; the session cannot run afterwards. */
   release() {
     this.#released = true;
-    this.#pool?.terminate();
-    this.#pool = null;
-    this.#runs = null;
-    this.#memory = null;
+    this.#impl?.release();
+    this.#impl = null;
+    this.#wasm?.then((impl) => impl.release(), () => {});
+    this.gpuDevice?.destroy();
+    this.gpuDevice = null;
   }
 }

@@ -109,3 +109,40 @@ export const PAGE_BYTES = 65536;
 export function memoryPages(m) {
   return Math.max(1, Math.ceil(m.memory.total_bytes / PAGE_BYTES));
 }
+
+/** True when every kernel carries a WGSL shader and the bundle states its WebGPU limits. */
+export function hasWebgpu(m) {
+  return Boolean(m.webgpu?.limits) && m.kernels.every((k) => k.webgpu);
+}
+
+const isCount = (v, min = 0) => Number.isInteger(v) && v >= min;
+const isTriple = (v, min) => Array.isArray(v) && v.length === 3 && v.every((d) => isCount(d, min));
+
+/** Checks the WebGPU part of a manifest (docs/bundle.md, "WebGPU") before it is used. */
+export function checkWebgpuLayout(m) {
+  const limits = m.webgpu.limits;
+  if (typeof limits !== 'object' || Object.values(limits).some((v) => !isCount(v))) {
+    throw invalid('webgpu.limits is not an object of limit values');
+  }
+  m.kernels.forEach((k, i) => {
+    const g = k.webgpu;
+    if (typeof g.file !== 'string' || typeof (g.entry ?? 'main') !== 'string') {
+      throw invalid(`kernel ${i} has no WGSL file or entry point`);
+    }
+    if (!isTriple(g.workgroup, 1) || !isTriple(g.dispatch, 0)) {
+      throw invalid(`kernel ${i} has a malformed WebGPU workgroup or dispatch`);
+    }
+    if (!Array.isArray(g.bindings) || g.bindings.some((b) => !isCount(b.arg) || b.arg >= k.nargs ||
+        !isCount(b.start) || !isCount(b.count, 1) || typeof b.write !== 'boolean' ||
+        !['boolean', 'undefined'].includes(typeof b.output))) {
+      throw invalid(`kernel ${i} has a malformed WebGPU binding`);
+    }
+  });
+  m.steps.forEach((s, i) => {
+    for (const b of m.kernels[s.kernel].webgpu.bindings) {
+      if (b.start + b.count > m.tensors[s.args[b.arg]].size) {
+        throw invalid(`step ${i} binds elements past the end of tensor ${s.args[b.arg]}`);
+      }
+    }
+  });
+}

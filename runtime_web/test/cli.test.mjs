@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readNpy, writeNpy } from '../src/npy.js';
 import { intBundle, tempDir } from './fixtures.mjs';
+import { nodeGpu, twoStepGpuBundle } from './gpu_fixtures.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/webjit-run-node.mjs', import.meta.url));
 const cli = (...args) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -50,4 +51,37 @@ test('a WebjitError prints only its sentence and exits 2', () => {
   const usage = cli(bundle);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /^usage: webjit-run-node\.mjs BUNDLE_DIR/);
+});
+
+test('--backend webgpu and auto run on Dawn and agree with wasm; no adapter is a sentence or a note', async (t) => {
+  const { skip } = await nodeGpu();
+  if (skip) return t.skip(skip);
+  const dir = tempDir();
+  const bundle = join(dir, 'bundle');
+  const { expected } = twoStepGpuBundle(bundle, { n: 256 });
+  mkdirSync(join(dir, 'in'));
+  const x = Float32Array.from({ length: 256 }, (_, i) => i / 7 - 3);
+  writeFileSync(join(dir, 'in', 'x.npy'), writeNpy({ dtype: 'float32', shape: [256], data: x }));
+  const runWith = (backend, env) => spawnSync(process.execPath, [CLI, bundle, '--inputs', join(dir, 'in'),
+    '--outputs', join(dir, backend), '--backend', backend], { encoding: 'utf8', env });
+  for (const backend of ['webgpu', 'auto', 'wasm']) {
+    const result = runWith(backend, process.env);
+    assert.equal(result.status, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.backend, backend === 'wasm' ? 'wasm' : 'webgpu');
+    assert.equal(report.backendNote, null);
+    assert.deepEqual(Array.from(readNpy(readFileSync(join(dir, backend, 'y.npy'))).data), expected(x));
+  }
+  // Without the SwiftShader driver Dawn finds no adapter.
+  const bare = { ...process.env, VK_ICD_FILENAMES: join(dir, 'none.json'), LD_LIBRARY_PATH: '' };
+  const refused = runWith('webgpu', bare);
+  assert.equal(refused.status, 2);
+  // Dawn may warn on stderr first; the sentence is the last line (what webjit run reports).
+  assert.match(refused.stderr.trim().split('\n').at(-1), /^no WebGPU adapter \(requestAdapter\(\) on the gpu option returned none\); without a GPU on Linux set LD_LIBRARY_PATH/);
+  const fallback = runWith('auto', bare);
+  assert.equal(fallback.status, 0, fallback.stderr);
+  const report = JSON.parse(fallback.stdout);
+  assert.equal(report.backend, 'wasm');
+  assert.match(report.backendNote, /^no WebGPU adapter .*; running on WASM$/);
+  assert.deepEqual(Array.from(readNpy(readFileSync(join(dir, 'auto', 'y.npy'))).data), expected(x));
 });

@@ -50,14 +50,18 @@ test('a truncated kernel, a missing kernel and a missing bundle are named', asyn
   await rejectsWith(webjit.load(join(dir, 'nowhere')), /bundle file manifest\.json is missing/);
 });
 
-test('options: webgpu is not in this build, bad threads rejected', async () => {
+test('options: webgpu needs WGSL kernels, bad backend, threads, gpu and limits rejected', async () => {
   const dir = tempDir();
   addBundle(dir);
-  await rejectsWith(webjit.load(dir, { backend: 'webgpu' }), /WebGPU backend is not available in this build/);
+  await rejectsWith(webjit.load(dir, { backend: 'webgpu' }),
+    /^this bundle has no WebGPU kernels; recompile it for webgpu or use backend 'wasm'$/);
   await rejectsWith(webjit.load(dir, { backend: 'cuda' }), /unknown backend "cuda"/);
   await rejectsWith(webjit.load(dir, { threads: 0 }), /threads must be 'auto' or a positive integer/);
+  await rejectsWith(webjit.load(dir, { gpu: {} }), /the gpu option must be a GPU object/);
+  await rejectsWith(webjit.load(dir, { limits: { maxBufferSize: -1 } }), /the limits option must map/);
   const session = await webjit.load(dir, { backend: 'auto', threads: 1 });
   assert.equal(session.backend, 'wasm');
+  assert.equal(session.backendNote, 'this bundle has no WebGPU kernels; running on WASM');
   session.release();
 });
 

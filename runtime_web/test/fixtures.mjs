@@ -58,13 +58,24 @@ export function splitKernel({ n, nargs, value, store = 'f32.store' }) {
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const align16 = (n) => Math.ceil(n / 16) * 16;
+const align256 = (n) => Math.ceil(n / 256) * 256;  // arena offsets: WebGPU binding alignment
+
+/** WebGPU's default limits, which the compiler targets unless told otherwise. */
+export const DEFAULT_WEBGPU_LIMITS = {
+  maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupSizeZ: 64, maxComputeWorkgroupStorageSize: 16384, maxStorageBufferBindingSize: 134217728,
+  maxComputeWorkgroupsPerDimension: 65535, maxStorageBuffersPerShaderStage: 8,
+};
 
 /**
  * Writes a bundle to `dir` and returns its manifest.
  * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
- * kernels: [{wat, nargs}]; inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
+ * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings}}] (a bundle whose
+ * kernels all have wgsl gets the WebGPU part, for `webgpuLimits`);
+ * inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
  */
-export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity }) {
+export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity,
+  webgpuLimits = DEFAULT_WEBGPU_LIMITS }) {
   mkdirSync(join(dir, 'kernels'), { recursive: true });
   let weightsBytes = 0, arenaBytes = 0;
   const weightParts = [];
@@ -79,7 +90,7 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
       weightsBytes += bytes.length;
     } else {
       offset = arenaBytes;
-      arenaBytes += align16(4 * t.size);
+      arenaBytes += align256(4 * t.size);
     }
     return { id, name: `t${id}`, dtype: t.dtype, size: t.size, region, offset };
   });
@@ -90,11 +101,13 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
     writeFileSync(join(dir, `weights-${k}.bin`), shard);
     weights.push({ file: `weights-${k}.bin`, bytes: shard.length, sha256: sha256(shard) });
   }
-  const kernelEntries = kernels.map(({ wat, nargs }, id) => {
+  const kernelEntries = kernels.map(({ wat, nargs, family = 'test', wgsl }, id) => {
     const bytes = assemble(wat);
     writeFileSync(join(dir, `kernels/k${id}.wasm`), bytes);
-    return { id, family: 'test', signature: `test${id}`, nargs,
+    const entry = { id, family, signature: `test${id}`, nargs,
       wasm: { file: `kernels/k${id}.wasm`, bytes: bytes.length, sha256: sha256(bytes) } };
+    if (wgsl) entry.webgpu = writeWgsl(dir, id, wgsl);
+    return entry;
   });
   const control = 256;
   const memory = { control_bytes: control, weights_base: control, weights_bytes: weightsBytes,
@@ -102,8 +115,16 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
   const manifest = { format: 'webjit-bundle', format_version: 1, compiler: 'webjit test', model: 'test',
     inputs, outputs, memory, tensors: tensorEntries, weights, kernels: kernelEntries,
     steps: steps.map((s, i) => ({ name: `step${i}`, ...s })) };
+  if (kernels.length && kernels.every((k) => k.wgsl)) manifest.webgpu = { limits: webgpuLimits };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
   return manifest;
+}
+
+function writeWgsl(dir, id, { source, workgroup, dispatch, bindings }) {
+  const bytes = new TextEncoder().encode(source);
+  writeFileSync(join(dir, `kernels/k${id}.wgsl`), bytes);
+  return { file: `kernels/k${id}.wgsl`, bytes: bytes.length, sha256: sha256(bytes), entry: 'main',
+    workgroup, dispatch, bindings };
 }
 
 function concat(parts, length) {

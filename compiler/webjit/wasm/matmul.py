@@ -1,11 +1,15 @@
-"""WASM SIMD128 code generator for the MatMul family: register-tiled, n-blocked, threaded.
+"""WASM SIMD128 code generator for the MatMul family: register-tiled, n- and k-blocked, threaded.
 
 The output is split into units (batch, n-block, row tile), in that order so that the
 row tiles of one n-block reuse its panel of `bmat` from cache; each thread takes one
 contiguous run of units. A unit walks its n-block in column tiles of `nr` columns and
 computes each `mr x nr` tile with accumulators held in v128 locals: per k it loads
 nr/4 vectors of bmat's row k and splats mr scalars of `a` (so any `a` strides cost the
-same). Every shape is static, so all strides become immediate memory offsets, and the
+same). Deep k is cut into k-blocks of `kc` steps: for each n-block, a thread runs every
+k-block over all its row tiles of that n-block before the next k-block, so the kc x nb
+slab of bmat and the mr x kc rows of `a` stay in cache. The first k-block stores its
+partial sums to `out`, later ones add to them, and only the last applies the epilogue;
+all k-blocks of a tile run on the thread that owns the tile. Every shape is static, so all strides become immediate memory offsets, and the
 edges (m % mr rows, n % nr columns, n % 4 columns) are separate straight-line tiles.
 Columns past the last multiple of 4 use one-lane "vectors" (load32_splat, store32_lane)
 so the epilogue code is the same for every accumulator.
@@ -28,6 +32,8 @@ from .loops import counted_loop, thread_share
 SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
 PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
 AUTO_NB = 48  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
+SLAB_BYTES = 192 << 10  # kc = 0 cuts k so that a k-block's slab of bmat (kc x nb floats) fits this
+A_ROWS_BYTES = 16 << 10  # ... and so that a tile's rows of `a` (mr x kc floats) stay in L1
 MIN_UNITS = 8  # with fewer row tiles than this, also split n so threads have work
 
 
@@ -37,6 +43,7 @@ class MatMulConfig:
     nr: int = 8  # columns of the register tile, a multiple of 4
     ku: int = 1  # k loop unroll
     nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: automatic
+    kc: int = 0  # k steps per k-block (>= k: one block); 0: automatic
     fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) instead of mul + add
 
 
@@ -63,7 +70,9 @@ def fits(config: MatMulConfig, spec: MatMul) -> bool:
         return False
     if config.mr > max(spec.m, 1) or config.nr > _round_up(max(spec.n, 1), 4):
         return False
-    if config.ku > max(spec.k, 1):
+    if config.ku > max(min(spec.k, config.kc or spec.k), 1):
+        return False
+    if config.kc and (config.kc >= spec.k or reads_output(spec)):
         return False
     if config.nb:  # blocking n only pays when n is wider than a block and k is deep
         if config.nb >= spec.n or spec.k * spec.n * 4 <= PANEL_BYTES:
@@ -82,13 +91,29 @@ def emit(spec: MatMul, config: MatMulConfig = DEFAULT) -> Module:
     return module
 
 
+def reads_output(spec: MatMul) -> bool:
+    """Whether the epilogue reads `out` itself, which then must not hold partial sums:
+    such a spec is never k-blocked."""
+    return any(extra.arg == spec.out.arg for extra in spec.extras)
+
+
+def auto_kc(k: int, nb: int, config: MatMulConfig) -> int:
+    """k steps per k-block: all of k while the k x nb slab of bmat and the mr x k rows of
+    `a` fit their budgets, else equal blocks (a multiple of ku) that fit both."""
+    limit = max(config.ku, min(SLAB_BYTES // (4 * nb), A_ROWS_BYTES // (4 * config.mr)))
+    if k <= limit:
+        return k
+    blocks = -(-k // limit)
+    return _round_up(-(-k // blocks), config.ku)
+
+
 def _round_up(x: int, to: int) -> int:
     return (x + to - 1) // to * to
 
 
 def _check(spec: MatMul, config: MatMulConfig) -> None:
-    if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1:
-        raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1.")
+    if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1 or config.kc < 0:
+        raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1, kc >= 0.")
     if config.nb and config.nb % config.nr:
         raise CompileError(f"MatMul config {config} is invalid: nb must be a multiple of nr.")
     rank = len(spec.batch) + 2
@@ -104,6 +129,17 @@ def _check(spec: MatMul, config: MatMulConfig) -> None:
         raise CompileError("MatMul out must have unit stride along n.")
 
 
+@dataclass(frozen=True)
+class _KPass:
+    """One pass of a unit over one k-block: `block` is its index (None: the local of the
+    middle blocks' loop), `depth` its k steps; the first block stores to `out`, later
+    blocks add to it, and the last applies the epilogue."""
+    block: int | None
+    depth: int
+    first: bool
+    last: bool
+
+
 class _Emitter:
     """Holds the locals of one kernel while its code is written out."""
 
@@ -114,6 +150,9 @@ class _Emitter:
         self.nb = self._n_block()
         self.nblocks = -(-spec.n // self.nb) if spec.n else 0
         self.units = self.nbatch * self.nblocks * self.row_tiles
+        self.kc, self.kblocks = self._k_block()
+        self.kpass = _KPass(0, spec.k, True, True)  # the pass being written out
+        self.block_local = f.local(I32)  # k-block index of the middle passes
         nargs = len(spec.args)
         self.tid, self.nthreads = nargs, nargs + 1
         self.tensors = (spec.a, spec.bmat, spec.out) + spec.extras
@@ -130,6 +169,14 @@ class _Emitter:
             want = -(-MIN_UNITS // row_units)
             nb = min(nb, max(config.nr, _round_up(-(-spec.n // want), config.nr)))
         return nb
+
+    def _k_block(self) -> tuple[int, int]:
+        """(kc, number of k-blocks)."""
+        spec, config = self.spec, self.config
+        if spec.k == 0 or reads_output(spec):
+            return spec.k, 1
+        kc = min(config.kc or auto_kc(spec.k, self.nb, config), spec.k)
+        return kc, -(-spec.k // kc)
 
     def op(self, *args) -> None:
         self.f.op(*args)
@@ -157,18 +204,75 @@ class _Emitter:
         self.op("local.set", dst)
 
     def run(self) -> None:
+        """This thread's units, one n-block's run of them at a time (a segment)."""
         if self.units == 0:
             return
-        start, count = thread_share(self.f, self.units, self.tid, self.nthreads)
-        unit = self.f.local(I32)
+        f = self.f
+        start, count = thread_share(f, self.units, self.tid, self.nthreads)
+        unit, end, seg_end = f.local(I32), f.local(I32), f.local(I32)
         self.op("local.get", start.index)
+        self.op("local.tee", unit)
+        self.op("local.get", count.index)
+        self.op("i32.add")
+        self.op("local.set", end)
+        self.op("loop")
+        # seg_end = min(end, first unit of the next n-block)
+        self.op("local.get", unit)
+        self.op("i32.const", self.row_tiles)
+        self.op("i32.div_u")
+        self.op("i32.const", 1)
+        self.op("i32.add")
+        self.op("i32.const", self.row_tiles)
+        self.op("i32.mul")
+        self.op("local.tee", seg_end)
+        self.op("local.get", end)
+        self.op("local.get", seg_end)
+        self.op("local.get", end)
+        self.op("i32.lt_u")
+        self.op("select")
+        self.op("local.set", seg_end)
+        self.segment(unit, seg_end)
+        self.op("local.get", seg_end)
+        self.op("local.tee", unit)
+        self.op("local.get", end)
+        self.op("i32.lt_u")
+        self.op("br_if", 0)
+        self.op("end")
+
+    def segment(self, first: int, end: int) -> None:
+        """Every k-block over units [first, end), which share one n-block."""
+        spec, kc, kblocks = self.spec, self.kc, self.kblocks
+        last_depth = spec.k - (kblocks - 1) * kc
+        if kblocks == 1:
+            self.units_pass(first, end, _KPass(0, last_depth, True, True))
+            return
+        self.units_pass(first, end, _KPass(0, kc, True, False))
+        if kblocks > 2:
+            self.op("i32.const", 1)
+            self.op("local.set", self.block_local)
+            with counted_loop(self.f, kblocks - 2):
+                self.units_pass(first, end, _KPass(None, kc, False, False))
+                self.set_sum(self.block_local, self.block_local, 1)
+        self.units_pass(first, end, _KPass(kblocks - 1, last_depth, False, True))
+
+    def units_pass(self, first: int, end: int, kpass: _KPass) -> None:
+        """One k-block of each unit in [first, end) (never empty)."""
+        unit = self.f.local(I32)
+        self.kpass = kpass
+        self.op("local.get", first)
         self.op("local.set", unit)
-        with counted_loop(self.f, count):
-            self.unit_body(unit)
-            self.set_sum(unit, unit, 1)
+        self.op("loop")
+        self.unit_body(unit)
+        self.set_sum(unit, unit, 1)
+        self.op("local.get", unit)
+        self.op("local.get", end)
+        self.op("i32.lt_u")
+        self.op("br_if", 0)
+        self.op("end")
 
     def unit_body(self, unit: int) -> None:
-        """Base addresses of one (batch, n-block, row tile) unit, then its tiles."""
+        """Base addresses of one (batch, n-block, row tile) unit at the current k-block,
+        then its tiles."""
         spec, config, f = self.spec, self.config, self.f
         rt, blk, rest = f.local(I32), f.local(I32), f.local(I32)
         self.op("local.get", unit)
@@ -195,8 +299,12 @@ class _Emitter:
                 terms += [(rt, 4 * config.mr * m_stride)]
             if i != 0:  # all but a move along n with the block
                 terms += [(blk, 4 * self.nb * n_stride)]
+            k_step = 4 * self.kc * (access.strides[-1] if i == 0 else m_stride) if i < 2 else 0
+            k_const = k_step * (self.kpass.block or 0)
+            if self.kpass.block is None:
+                terms += [(self.block_local, k_step)]
             base = f.local(I32)
-            self.set_sum(base, access.arg, 4 * access.offset, terms)
+            self.set_sum(base, access.arg, 4 * access.offset + k_const, terms)
             self.bases.append(base)
         rows_last = spec.m - (self.row_tiles - 1) * config.mr
         width_last = spec.n - (self.nblocks - 1) * self.nb
@@ -291,7 +399,7 @@ class _Emitter:
         self.op("local.get", cursors[1])
         self.op("local.set", b_ptr)
         ku = self.config.ku
-        steps, tail = divmod(spec.k, ku)
+        steps, tail = divmod(self.kpass.depth, ku)
         if steps:
             count = f.local(I32)
             self.op("i32.const", steps)
@@ -340,13 +448,23 @@ class _Emitter:
             self.set_sum(b_ptr, b_ptr, 4 * count * pitch)
 
     def store(self, rows, slots, acc, cursors) -> None:
-        """Apply the epilogue to each accumulator and store it (lane 0 for 1-wide slots)."""
+        """Add what earlier k-blocks stored, apply the epilogue after the last k-block, and
+        store each accumulator (lane 0 for 1-wide slots)."""
         out_m = self.spec.out.strides[-2]
         for i in range(rows):
             for j, (col, width) in enumerate(slots):
-                self.op("local.get", cursors[2])
-                self.push_value(i, col, width, acc[i][j], cursors)
                 offset = 4 * (i * out_m + col)
+                if not self.kpass.first:
+                    self.op("local.get", cursors[2])
+                    self.op("v128.load" if width == 4 else "v128.load32_splat", offset)
+                    self.op("local.get", acc[i][j])
+                    self.op("f32x4.add")
+                    self.op("local.set", acc[i][j])
+                self.op("local.get", cursors[2])
+                if self.kpass.last:
+                    self.push_value(i, col, width, acc[i][j], cursors)
+                else:
+                    self.op("local.get", acc[i][j])
                 if width == 4:
                     self.op("v128.store", offset)
                 else:

@@ -37,11 +37,17 @@ DEFAULT_LIMITS = Limits()
 
 @dataclass(frozen=True)
 class Binding:
-    """`@binding(i)` (i = position in WgslKernel.bindings) holds elements [start, start+count) of arg `arg`."""
+    """`@binding(i)` (i = position in WgslKernel.bindings) holds elements [start, start+count) of arg `arg`.
+
+    Every binding is declared read_write: inputs and outputs of a step usually live in the
+    same arena buffer, and WebGPU refuses one buffer bound both read-only and writable in a
+    dispatch. `output` says whether the kernel writes it.
+    """
     arg: int
     start: int  # elements from the start of the arg's tensor
     count: int
-    write: bool
+    output: bool
+    write: bool = True  # declared var<storage, read_write>
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,13 @@
 Generators never index a storage array directly: `declare_args` gives each arg accessor
 functions `ld{i}(e)` / `st{i}(e, v)` taking the element index relative to the start of
 the arg's tensor, so an arg split into several chunk bindings reads like a single one.
+
+WGSL refuses inf and nan (and any overflow) in const-expressions, so `f32_literal` writes
+those as a call of `wj_f32_bits` (see PRELUDE): a function call is never a
+const-expression, so the value is made at run time. `expr.expr_functions` and
+`expr.helper_functions` declare it whenever their text needs it; a generator that writes
+such a literal itself adds `expr.helper_functions(["bits"])` to the same set of helpers,
+so that it is declared exactly once.
 """
 from __future__ import annotations
 
@@ -38,6 +45,11 @@ def declare_args(spec, limits: Limits) -> tuple[str, tuple[Binding, ...]]:
         if arg.output:
             lines.append(store_function(i, wgsl_type(arg.dtype), chunks, bindings))
     return "\n".join(lines) + "\n", bindings
+
+
+# Values made at run time from their bits (inf, nan, subnormals, unfolded constants).
+PRELUDE = """fn wj_f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }
+fn wj_i32_bits(b: u32) -> i32 { return bitcast<i32>(b); }"""
 
 
 def binding_name(b: Binding, bindings: tuple[Binding, ...]) -> str:
@@ -99,7 +111,7 @@ def f32_literal(x: float) -> str:
     value = struct.unpack("<f", struct.pack("<I", bits))[0]
     if math.isinf(value) or math.isnan(value) or (value != 0 and abs(value) < 1.1754943508222875e-38):
         # Subnormal literals may be flushed by the compiler; bits keep them exact.
-        return f"bitcast<f32>({bits:#010x}u)"
+        return runtime_f32(x)
     text = shortest_repr(value) + "f"
     return f"({text})" if text.startswith("-") else text
 
@@ -113,6 +125,15 @@ def shortest_repr(value: float) -> str:
     if "e" not in text and "." not in text and "inf" not in text:
         text += ".0"
     return text
+
+
+def runtime_f32(x: float) -> str:
+    """`x` as float32 computed at run time (never folded, so never a const-expression error)."""
+    return f"wj_f32_bits({f32_bits(x):#010x}u)"
+
+
+def runtime_i32(n) -> str:
+    return f"wj_i32_bits({wrap_i32(n) & 0xFFFFFFFF:#010x}u)"
 
 
 def wrap_i32(n) -> int:

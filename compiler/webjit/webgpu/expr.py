@@ -1,0 +1,323 @@
+"""WGSL for expression trees (elementwise kernels and matmul epilogues).
+
+`wgsl_expr` returns one scalar WGSL expression; every op that needs more than one WGSL
+operator is a helper function (`wj_*`, listed by `expr_functions`), so an argument's
+text appears exactly once and is evaluated once. Semantics match the WASM backend
+(webjit.wasm.expr): comparisons and logic give i32 0/1, i32 division truncates and
+saturates instead of trapping, i32 mod takes the divisor's sign, f32 mod is C fmod,
+round is half to even, f32 -> i32 truncates and saturates with NaN -> 0. WGSL leaves
+NaN handling of min/max/sign/clamp and the domain edges of log/sqrt to the driver, so
+the helpers test those cases themselves.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from webjit.errors import CompileError
+from webjit.kernels import Expr
+from webjit.wasm.simdmath import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1,
+                                  PIO2_2, PIO2_3, SIN_P, TANH_SMALL, TANH_SPLIT, TWO_OVER_PI)
+from webjit.webgpu.wgsl import PRELUDE, f32_literal, literal, runtime_f32, runtime_i32, wgsl_type
+
+Leaf = Callable[[Expr], str]
+
+NAN = "wj_f32_bits(0x7fc00000u)"  # helper "bits" (wgsl.PRELUDE) declares wj_f32_bits
+INF = "wj_f32_bits(0x7f800000u)"
+RUNTIME_BITS = ("wj_f32_bits", "wj_i32_bits")
+
+
+def horner(var: str, coeffs) -> str:
+    """c0 + var * (c1 + var * (c2 + ...)) with exact f32 literals."""
+    text = f32_literal(coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        text = f"{f32_literal(c)} + {var} * ({text})"
+    return text
+
+
+# name -> (helpers it calls, WGSL source)
+HELPERS = {
+    "bits": ((), PRELUDE),
+    "isnan": ((), """fn wj_isnan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;  // x != x may be optimised away
+}"""),
+    "min_f": (("isnan",), """fn wj_min_f(a: f32, b: f32) -> f32 {
+  return select(min(a, b), a + b, wj_isnan(a) || wj_isnan(b));
+}"""),
+    "max_f": (("isnan",), """fn wj_max_f(a: f32, b: f32) -> f32 {
+  return select(max(a, b), a + b, wj_isnan(a) || wj_isnan(b));
+}"""),
+    "relu_f": ((), """fn wj_relu_f(x: f32) -> f32 {
+  return select(x, 0.0f, x < 0.0f);  // NaN stays NaN
+}"""),
+    "sign_f": (("isnan",), """fn wj_sign_f(x: f32) -> f32 {
+  return select(select(select(0.0f, 1.0f, x > 0.0f), -1.0f, x < 0.0f), x, wj_isnan(x));
+}"""),
+    "sign_i": ((), """fn wj_sign_i(x: i32) -> i32 {
+  return select(select(0i, 1i, x > 0i), -1i, x < 0i);
+}"""),
+    "log": ((), f"""fn wj_log(x: f32) -> f32 {{
+  return select(select(log(x), -{INF}, x == 0.0f), {NAN}, x < 0.0f);
+}}"""),
+    "sqrt": ((), f"""fn wj_sqrt(x: f32) -> f32 {{
+  return select(sqrt(x), {NAN}, x < 0.0f);
+}}"""),
+    "cast_f_i": (("isnan",), """fn wj_cast_f_i(x: f32) -> i32 {
+  // Truncate toward zero, saturating; NaN gives 0. 2147483520 is the last f32 below 2^31.
+  let t = i32(clamp(x, -2147483648.0f, 2147483520.0f));
+  return select(select(t, 2147483647i, x >= 2147483648.0f), 0i, wj_isnan(x));
+}"""),
+    "erf": ((), f"""fn wj_erf(x: f32) -> f32 {{
+  let a = abs(x);
+  let s = a * a;
+  let small = a * ({horner("s", ERF_SMALL)});
+  let c = min(a, {f32_literal(ERF_ONE)});
+  let u = c - 2.45f;
+  let large = 1.0f - exp(-(c * c)) * ({horner("u", ERFC_SCALED)});
+  let r = select(small, large, a > {f32_literal(ERF_SPLIT)});  // NaN keeps the polynomial's NaN
+  return bitcast<f32>(bitcast<u32>(r) | (bitcast<u32>(x) & 0x80000000u));
+}}"""),
+    "tanh": ((), f"""fn wj_tanh(x: f32) -> f32 {{
+  // exp(-2|x|) never overflows, unlike tanh() or exp(2|x|) on some drivers.
+  let a = abs(x);
+  let s = a * a;
+  let small = a + a * s * ({horner("s", TANH_SMALL)});
+  let t = exp(-2.0f * a);
+  let r = select(small, (1.0f - t) / (1.0f + t), a > {f32_literal(TANH_SPLIT)});
+  return bitcast<f32>(bitcast<u32>(r) | (bitcast<u32>(x) & 0x80000000u));
+}}"""),
+    "sigmoid": ((), """fn wj_sigmoid(x: f32) -> f32 {
+  // exp of a non-positive number only: no overflow for large |x|.
+  let t = exp(-abs(x));
+  return select(t / (1.0f + t), 1.0f / (1.0f + t), x >= 0.0f);
+}"""),
+    "sincos": ((), f"""fn wj_sincos(x: f32, shift: i32) -> f32 {{
+  // x = k pi/2 + r with |r| <= pi/4; quadrant k + shift picks sin or cos of r and the sign.
+  let k = round(x * {f32_literal(TWO_OVER_PI)});
+  let r = x - k * {f32_literal(PIO2_1)} - k * {f32_literal(PIO2_2)} - k * {f32_literal(PIO2_3)};
+  let t = r * r;
+  let sin_r = r + r * t * ({horner("t", SIN_P)});
+  let cos_r = 1.0f - 0.5f * t + t * t * ({horner("t", COS_P)});
+  let q = i32(k) + shift;
+  let v = select(sin_r, cos_r, (q & 1) == 1);
+  return select(v, -v, (q & 2) == 2);
+}}"""),
+    "pow_f": (("log",), f"""fn wj_pow_f(x: f32, y: f32) -> f32 {{
+  // exp(y log|x|), negative for x < 0 with odd integer y, NaN for x < 0 with fractional y.
+  if (y == 0.0f || x == 1.0f) {{ return 1.0f; }}
+  let m = exp(y * wj_log(abs(x)));
+  let integral = round(y) == y;
+  let odd = integral && abs(y) < 16777216.0f && (i32(y) & 1) == 1;
+  let negative = (bitcast<u32>(x) & 0x80000000u) != 0u;
+  if (negative && odd) {{ return -m; }}
+  if (x < 0.0f && !integral) {{ return {NAN}; }}
+  return m;
+}}"""),
+    "pow_i": (("pow_f", "cast_f_i"), """fn wj_pow_i(a: i32, b: i32) -> i32 {
+  // Through f32 like the WASM kernels: exact below 2^24, rounded to nearest.
+  return wj_cast_f_i(round(wj_pow_f(f32(a), f32(b))));
+}"""),
+    "div_i": ((), """fn wj_div_i(a: i32, b: i32) -> i32 {
+  // Truncating; x/0 saturates by the sign of x (0/0 = 0) and MIN/-1 saturates, never traps.
+  if (b == 0i) { return select(select(0i, 2147483647i, a > 0i), bitcast<i32>(0x80000000u), a < 0i); }
+  if (b == -1i) { return select(-a, 2147483647i, a == bitcast<i32>(0x80000000u)); }
+  return a / b;
+}"""),
+    "mod_i": ((), """fn wj_mod_i(a: i32, b: i32) -> i32 {
+  // Floored modulo (the divisor's sign); x mod 0 gives 0 like the WASM kernels.
+  if (b == 0i || b == -1i) { return 0i; }
+  let r = a % b;
+  return select(r, r + b, r != 0i && ((r < 0i) != (b < 0i)));
+}"""),
+    "mod_f": (("isnan",), f"""fn wj_mod_f(a: f32, b: f32) -> f32 {{
+  // C fmod, exact: subtract |b| * 2^k with |b| 2^k <= r < |b| 2^(k+1), which loses no bits.
+  let d = abs(b);
+  var r = abs(a);
+  if (wj_isnan(a) || wj_isnan(b) || d == 0.0f || r == {INF}) {{ return {NAN}; }}
+  for (var i = 0; i < 320 && r >= d; i++) {{
+    var s = d * exp2(clamp(floor(log2(r) - log2(d)), 0.0f, 126.0f));
+    if (s > r) {{ s = s * 0.5f; }}
+    if (s * 2.0f <= r) {{ s = s * 2.0f; }}
+    r = r - s;
+  }}
+  return bitcast<f32>(bitcast<u32>(r) | (bitcast<u32>(a) & 0x80000000u));
+}}"""),
+}
+
+F32_UNARY_BUILTIN = {"abs": "abs", "exp": "exp", "floor": "floor", "ceil": "ceil", "round": "round"}
+F32_UNARY_HELPER = {"log": "log", "sqrt": "sqrt", "erf": "erf", "tanh": "tanh",
+                    "sigmoid": "sigmoid", "relu": "relu_f", "sign": "sign_f"}
+I32_UNARY_HELPER = {"sign": "sign_i"}
+OPERATORS = {"add": "+", "sub": "-", "mul": "*"}
+COMPARE = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+I32_BITWISE = {"and": "&", "or": "|", "xor": "^"}
+
+
+class Writer:
+    """Builds the WGSL text of one tree, recording the helpers it calls."""
+
+    def __init__(self, leaf: Leaf):
+        self.leaf = leaf
+        self.used: list[str] = []
+        self.runtime_consts = False
+
+    def call(self, helper: str, *args: str) -> str:
+        self.use(helper)
+        return f"wj_{helper}({', '.join(args)})"
+
+    def use(self, helper: str) -> None:
+        if helper in self.used:
+            return
+        for dep in HELPERS[helper][0]:
+            self.use(dep)
+        self.needs_bits(HELPERS[helper][1])
+        self.used.append(helper)
+
+    def needs_bits(self, text: str) -> str:
+        """Declare wj_f32_bits / wj_i32_bits when `text` calls them; returns `text`."""
+        if helper_calls_bits(text) and "bits" not in self.used:
+            self.used.insert(0, "bits")
+        return text
+
+    def expr(self, e: Expr) -> str:
+        if e.op in ("in", "acc"):
+            return self.leaf(e)
+        if e.op == "const":
+            if self.runtime_consts:
+                text = runtime_f32(e.value) if wgsl_type(e.dtype) == "f32" else runtime_i32(e.value)
+            else:
+                text = literal(e.value, wgsl_type(e.dtype))
+            return self.needs_bits(text)
+        if not self.runtime_consts and not has_leaf(e):
+            # WGSL would fold a constant-only subtree and refuse it if it overflows.
+            self.runtime_consts = True
+            try:
+                return self.expr(e)
+            finally:
+                self.runtime_consts = False
+        if e.op == "where":
+            cond, a, b = e.args
+            return f"select({self.expr(b)}, {self.expr(a)}, {self.expr(cond)} != {zero(cond.dtype)})"
+        if len(e.args) == 1:
+            return self.unary(e)
+        if len(e.args) == 2:
+            return self.binary(e)
+        raise unsupported(e)
+
+    def unary(self, e: Expr) -> str:
+        (arg,) = e.args
+        src, op, x = arg.dtype, e.op, self.expr(arg)
+        if op == "cast":
+            return self.cast(x, src, e.dtype)
+        if op == "not":
+            return f"select(0i, 1i, {x} == {zero(src)})"
+        if op == "isnan":
+            return f"select(0i, 1i, {self.call('isnan', x)})" if src == "f32" else "0i"
+        if src == "f32":
+            if op == "neg":
+                value = f"(-{x})"
+            elif op == "recip":
+                value = f"(1.0f / {x})"
+            elif op in F32_UNARY_BUILTIN:
+                value = f"{F32_UNARY_BUILTIN[op]}({x})"
+            elif op in F32_UNARY_HELPER:
+                value = self.call(F32_UNARY_HELPER[op], x)
+            elif op in ("sin", "cos"):
+                value = self.call("sincos", x, "0i" if op == "sin" else "1i")
+            else:
+                raise unsupported(e)
+        elif src == "i32":
+            if op == "neg":
+                value = f"(-{x})"
+            elif op == "abs":
+                value = f"abs({x})"
+            elif op in ("floor", "ceil", "round"):
+                value = x  # integers are already whole
+            elif op == "relu":
+                value = f"max({x}, 0i)"
+            elif op in I32_UNARY_HELPER:
+                value = self.call(I32_UNARY_HELPER[op], x)
+            else:
+                raise unsupported(e)
+        else:
+            raise unsupported(e)
+        if e.dtype != src:
+            if op not in ("sign", "relu", "neg", "abs"):
+                raise unsupported(e)
+            return self.cast(value, src, e.dtype)
+        return value
+
+    def cast(self, x: str, src: str, dst: str) -> str:
+        if src == dst:
+            return x
+        if src == "f32" and dst == "i32":
+            return self.call("cast_f_i", x)
+        if src == "i32" and dst == "f32":
+            return f"f32({x})"
+        raise CompileError(f"The WebGPU backend cannot cast {src} to {dst}; use f32 or i32.")
+
+    def binary(self, e: Expr) -> str:
+        a_expr, b_expr = e.args
+        src, op = a_expr.dtype, e.op
+        a, b = self.expr(a_expr), self.expr(b_expr)
+        if op in COMPARE:
+            return f"select(0i, 1i, {a} {COMPARE[op]} {b})"
+        if op in OPERATORS:
+            return f"({a} {OPERATORS[op]} {b})"
+        if src == "f32":
+            table = {"div": None, "min": "min_f", "max": "max_f", "pow": "pow_f", "mod": "mod_f"}
+            if op == "div":
+                return f"({a} / {b})"
+            if op in table:
+                return self.call(table[op], a, b)
+        if src == "i32":
+            if op in I32_BITWISE:
+                return f"({a} {I32_BITWISE[op]} {b})"
+            if op in ("min", "max"):
+                return f"{op}({a}, {b})"
+            if op in ("div", "mod", "pow"):
+                return self.call(f"{op}_i", a, b)
+        raise unsupported(e)
+
+
+def helper_calls_bits(text: str) -> bool:
+    return any(f"{name}(" in text and f"fn {name}(" not in text for name in RUNTIME_BITS)
+
+
+def has_leaf(e: Expr) -> bool:
+    return e.op in ("in", "acc") or any(has_leaf(a) for a in e.args)
+
+
+def zero(dtype: str) -> str:
+    return "0.0f" if dtype == "f32" else "0i"
+
+
+def unsupported(e: Expr) -> CompileError:
+    arg_types = ", ".join(a.dtype for a in e.args)
+    return CompileError(f"The WebGPU backend cannot compute {e.op} of ({arg_types}) giving "
+                        f"{e.dtype}; cast the operands or file a bug.")
+
+
+def wgsl_expr(expr: Expr, leaf: Leaf) -> str:
+    """A scalar WGSL expression computing `expr`; leaf(e) gives the text of "in"/"acc" leaves."""
+    return Writer(leaf).expr(expr)
+
+
+def helpers_used(expr: Expr) -> list[str]:
+    writer = Writer(lambda e: "0.0f" if e.dtype == "f32" else "0i")
+    writer.expr(expr)
+    return writer.used
+
+
+def helper_functions(names) -> str:
+    """WGSL source of the named helpers (e.g. "max_f", "log") and what they call, each once."""
+    writer = Writer(lambda e: "")
+    for name in names:
+        writer.use(name)
+    return "".join(HELPERS[name][1] + "\n" for name in writer.used)
+
+
+def expr_functions(expr: Expr | None) -> str:
+    """The WGSL helper functions `expr` needs, each once, callees before callers."""
+    if expr is None:
+        return ""
+    return "".join(HELPERS[name][1] + "\n" for name in helpers_used(expr))

@@ -1,0 +1,76 @@
+"""WGSL for Gather and CumSum.
+
+Gather runs one invocation per output element; CumSum one invocation per (outer, inner)
+column, walking down r with a running sum (exclusive and reverse as flagged). Results
+match webjit.wasm.gather: negative indices wrap once, indices still out of range read 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webjit.errors import CompileError
+from webjit.kernels import CumSum, Gather
+from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits, WgslKernel, dispatch_grid
+from webjit.webgpu.wgsl import (check_fits, declare_args, entry_point, linear_workgroup,
+                                workgroup_size)
+
+
+@dataclass(frozen=True)
+class FlatConfig:
+    workgroup: int = 256  # invocations per workgroup (capped by the device limits)
+
+
+def flat_kernel(spec, family: str, total: int, item: str, config: FlatConfig | None,
+                limits: Limits) -> WgslKernel:
+    """A kernel calling `fn item(e: i32)` (WGSL source `item`) for e in [0, total)."""
+    declarations, bindings = declare_args(spec, limits)
+    check_fits(spec, bindings, limits, family)
+    width = workgroup_size(limits, (config or FlatConfig()).workgroup)
+    groups = -(-total // width)
+    grid = dispatch_grid(groups, limits)
+    body = (linear_workgroup(groups, grid)
+            + f"  let e = wg * {width} + i32(lid);\n  if (e < {total}) {{ item(e); }}\n")
+    return WgslKernel(declarations + item + entry_point(width, body), "main", (width, 1, 1), grid,
+                      bindings)
+
+
+def emit_gather(spec: Gather, config: FlatConfig | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+    """out[o, i, j] = data[o, idx[i], j]; negative indices wrap once, others out of range give 0."""
+    if len(spec.args) != 3 or spec.args[1].dtype != "i32":
+        raise CompileError("Gather takes three arguments (data, i32 indices, out).")
+    t = spec.args[0].dtype
+    total = spec.outer * spec.count * spec.inner
+    item = (f"fn item(e: i32) {{\n"
+            f"  let j = e % {spec.inner};\n  let pair = e / {spec.inner};\n"
+            f"  let i = pair % {spec.count};\n  let o = pair / {spec.count};\n"
+            f"  var index = ld1(i);\n"
+            f"  if (index < 0i) {{ index = index + {spec.axis_dim}; }}\n"
+            f"  var value = {t}(0);\n"
+            f"  if (index >= 0i && index < {spec.axis_dim}) {{\n"
+            f"    value = ld0((o * {spec.axis_dim} + index) * {spec.inner} + j);\n  }}\n"
+            f"  st2(e, value);\n}}\n")
+    if total == 0:
+        item = "fn item(e: i32) {\n}\n"
+    return flat_kernel(spec, "gather", total, item, config, limits)
+
+
+def emit_cumsum(spec: CumSum, config: FlatConfig | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+    """Cumulative sum along r of contiguous [outer, r, inner] (exclusive / reverse as flagged)."""
+    t = spec.args[0].dtype
+    columns = spec.outer * spec.inner if spec.r else 0
+    step = -spec.inner if spec.reverse else spec.inner
+    first = f" + {(spec.r - 1) * spec.inner}" if spec.reverse else ""
+    if spec.exclusive:
+        update = f"    st1(at, acc);\n    acc = acc + ld0(at);\n"
+    else:
+        update = f"    acc = acc + ld0(at);\n    st1(at, acc);\n"
+    item = (f"fn item(e: i32) {{\n"
+            f"  let o = e / {spec.inner};\n  let k = e % {spec.inner};\n"
+            f"  var at = o * {spec.r * spec.inner} + k{first};\n"
+            f"  var acc = {t}(0);\n"
+            f"  for (var t = 0; t < {spec.r}; t++) {{\n{update}    at = at + {step};\n  }}\n}}\n")
+    if columns == 0:
+        item = "fn item(e: i32) {\n}\n"
+    return flat_kernel(spec, "cumsum", columns, item, config, limits)

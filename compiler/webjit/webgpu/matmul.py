@@ -1,0 +1,360 @@
+"""WGSL code generator for the MatMul family: register-tiled with K-slabs in workgroup memory.
+
+A workgroup of wg_x * wg_y invocations computes one (wg_y*tm) x (wg_x*tn) tile of the
+output of one batch entry. Per K-slab of `tk` it stages the tile's rows of `a` and
+columns of `bmat` in workgroup memory (every invocation loads a share), then each
+invocation accumulates its tm x tn outputs in registers: rows ty + i*wg_y and column
+vectors tx + j*wg_x (interleaved, so neighbouring invocations read neighbouring words of
+workgroup memory and write neighbouring outputs). With vec = 4 the staged `bmat` and
+the accumulators are vec4<f32>; `bmat` is then read from global memory as vec4 when its
+binding is a single chunk and every row starts on a 16-byte boundary, else as scalars.
+Workgroups run over (batch, row tile, column tile), column tiles fastest, through
+dispatch_grid so any count dispatches. Edges are zero-padded while staging (so the
+k loop never tests bounds) and skipped at the store; tests that cannot fail are left out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..errors import CompileError
+from ..kernels import MatMul
+from .expr import expr_functions, wgsl_expr
+from .kernel import DEFAULT_LIMITS, Limits, WgslKernel, chunk_bindings, dispatch_grid
+from .wgsl import (binding_name, check_fits, i32_literal, linear_workgroup, load_function,
+                   store_function, wgsl_type)
+
+MAX_REGISTERS = 64  # f32 values per invocation before real GPUs start to spill
+
+
+@dataclass(frozen=True)
+class MatMulConfig:
+    wg_x: int = 16  # invocations along n
+    wg_y: int = 16  # invocations along m
+    tm: int = 4  # output rows per invocation
+    tn: int = 4  # output columns per invocation
+    tk: int = 16  # K-slab staged in workgroup memory per iteration
+    vec: int = 4  # vector width of bmat loads and accumulators (1 or 4)
+
+
+DEFAULT = MatMulConfig()
+
+C = MatMulConfig
+SPACE: tuple[MatMulConfig, ...] = (
+    # 256 invocations
+    C(16, 16, 4, 4, 16, 4), C(16, 16, 4, 4, 8, 4), C(16, 16, 4, 4, 32, 4), C(16, 16, 2, 4, 16, 4),
+    C(16, 16, 1, 4, 16, 4), C(16, 16, 8, 4, 16, 4), C(16, 16, 8, 4, 8, 4), C(16, 16, 4, 8, 16, 4),
+    C(16, 16, 4, 8, 8, 4), C(16, 16, 4, 4, 16, 1), C(16, 16, 2, 2, 16, 1), C(32, 8, 4, 4, 16, 4),
+    C(32, 8, 2, 4, 16, 4), C(8, 32, 4, 4, 16, 4), C(8, 32, 4, 4, 8, 4), C(32, 8, 4, 8, 8, 4),
+    C(64, 4, 2, 4, 8, 4),
+    # 128 invocations
+    C(16, 8, 4, 4, 16, 4), C(16, 8, 4, 4, 8, 4), C(16, 8, 4, 8, 16, 4), C(16, 8, 8, 4, 16, 4),
+    C(16, 8, 2, 4, 16, 4), C(8, 16, 4, 4, 16, 4), C(8, 16, 4, 8, 8, 4), C(32, 4, 4, 4, 16, 4),
+    C(32, 4, 2, 4, 16, 4), C(16, 8, 4, 4, 16, 1), C(16, 8, 2, 2, 32, 1),
+    # 64 invocations
+    C(8, 8, 4, 4, 16, 4), C(8, 8, 4, 4, 32, 4), C(8, 8, 4, 8, 16, 4), C(8, 8, 8, 4, 16, 4),
+    C(8, 8, 2, 4, 16, 4), C(8, 8, 4, 4, 16, 1), C(8, 8, 2, 2, 16, 1), C(16, 4, 4, 4, 16, 4),
+    C(4, 16, 4, 4, 16, 4),
+    # 32 invocations
+    C(8, 4, 4, 4, 16, 4), C(8, 4, 2, 4, 16, 4), C(4, 8, 4, 4, 16, 4), C(8, 4, 4, 8, 16, 4),
+    # one row of invocations: matrix-vector products (m = 1)
+    C(64, 1, 1, 4, 8, 4), C(32, 1, 1, 4, 16, 4), C(64, 2, 1, 4, 8, 4), C(32, 2, 2, 4, 16, 4),
+)
+del C
+
+
+def workgroup_storage(config: MatMulConfig) -> int:
+    """Bytes of workgroup memory: a tk-deep slab of the tile's rows of a and columns of bmat."""
+    return config.tk * (config.wg_y * config.tm + config.wg_x * config.tn) * 4
+
+
+def registers(config: MatMulConfig) -> int:
+    """f32 registers per invocation: a column of a, a row of bmat and the accumulators."""
+    return config.tm + config.tn + config.tm * config.tn
+
+
+def fits(config: MatMulConfig, spec: MatMul, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Whether `config` can run on a device with `limits` (and is worth measuring)."""
+    return (config.wg_x * config.wg_y <= limits.max_invocations
+            and config.wg_x <= limits.max_workgroup_size[0]
+            and config.wg_y <= limits.max_workgroup_size[1]
+            and workgroup_storage(config) <= limits.max_workgroup_storage
+            and registers(config) <= MAX_REGISTERS
+            and config.vec in (1, 4) and config.tn % config.vec == 0)
+
+
+def _rank(config: MatMulConfig) -> tuple:
+    """Higher is better when DEFAULT does not fit: vectors, full workgroups, big tiles."""
+    return (config.vec, config.wg_x * config.wg_y, config.tm * config.tn, -abs(config.tk - 16))
+
+
+def default_config(spec: MatMul, limits: Limits = DEFAULT_LIMITS) -> MatMulConfig:
+    """DEFAULT when it fits `limits`, else the best-ranked config of SPACE that does."""
+    if fits(DEFAULT, spec, limits):
+        return DEFAULT
+    fitting = [c for c in SPACE if fits(c, spec, limits)]
+    if not fitting:
+        raise CompileError(f"No WebGPU matmul schedule fits the device limits {limits}; "
+                           f"use the WASM backend.")
+    return max(fitting, key=_rank)
+
+
+def emit(spec: MatMul, config: MatMulConfig | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+    """The WGSL kernel computing `spec` with `config` (None: default_config) on `limits`."""
+    config = config or default_config(spec, limits)
+    _check(spec, config, limits)
+    return _Emitter(spec, config, limits).kernel()
+
+
+def _check(spec: MatMul, config: MatMulConfig, limits: Limits) -> None:
+    if min(config.wg_x, config.wg_y, config.tm, config.tn, config.tk) < 1:
+        raise CompileError(f"MatMul config {config} is invalid: every size must be at least 1.")
+    if config.vec not in (1, 4) or config.tn % config.vec:
+        raise CompileError(f"MatMul config {config} is invalid: vec must be 1 or 4 and divide tn.")
+    if not fits(config, spec, limits):
+        raise CompileError(f"MatMul config {config} does not fit the WebGPU device limits; "
+                           f"pick one with default_config.")
+    rank = len(spec.batch) + 2
+    for name, access in (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
+            (f"extra {i}", e) for i, e in enumerate(spec.extras)):
+        if len(access.strides) != rank:
+            raise CompileError(f"MatMul {name} has {len(access.strides)} strides, expected {rank}.")
+    for name, access in (("a", spec.a), ("bmat", spec.bmat)):
+        if spec.args[access.arg].dtype != "f32":
+            raise CompileError(f"The WebGPU matmul kernel multiplies f32 only, but {name} is "
+                               f"{spec.args[access.arg].dtype}.")
+
+
+def _lit(n: int) -> str:
+    return i32_literal(n)
+
+
+def _terms(*pairs, const: int = 0) -> str:
+    """`const + x * s + ...` for (text, s) pairs, skipping zeros; "0i" when nothing is left."""
+    parts = [_lit(const)] if const else []
+    for text, stride in pairs:
+        if stride == 1:
+            parts.append(text)
+        elif stride:
+            parts.append(f"{text} * {_lit(stride)}")
+    return " + ".join(parts) or "0i"
+
+
+class _Emitter:
+    """The shapes and names of one kernel while its WGSL text is put together."""
+
+    def __init__(self, spec: MatMul, config: MatMulConfig, limits: Limits):
+        self.spec, self.config, self.limits = spec, config, limits
+        self.bm = config.wg_y * config.tm  # rows of a workgroup's tile
+        self.bn = config.wg_x * config.tn  # columns of a workgroup's tile
+        self.threads = config.wg_x * config.wg_y
+        self.row_tiles = -(-spec.m // self.bm)
+        self.col_tiles = -(-spec.n // self.bn)
+        self.groups = prod(spec.batch) * self.row_tiles * self.col_tiles
+        self.bindings = chunk_bindings(spec.args, limits)
+        self.vec4_global = self._vec4_global()
+        # Bounds tests are written only where a tile can cross the edge.
+        self.m_edge = spec.m % self.bm != 0
+        self.n_edge = spec.n % self.bn != 0
+        self.k_edge = spec.k % config.tk != 0
+
+    def _vec4_global(self) -> bool:
+        """Whether bmat can be read as array<vec4<f32>>: one chunk, an arg no other tensor
+        reads, and every vec4 of a row inside the row and 16-byte aligned."""
+        spec, b = self.spec, self.spec.bmat
+        chunks = [x for x in self.bindings if x.arg == b.arg]
+        others = {spec.a.arg, spec.out.arg} | {e.arg for e in spec.extras}
+        aligned = [b.offset] + [s for s, size in zip(b.strides[:-1], spec.batch + (spec.k,)) if size > 1]
+        return (self.config.vec == 4 and len(chunks) == 1 and b.arg not in others
+                and spec.args[b.arg].size >= 4  # a vec4 binding holds at least 16 bytes
+                and spec.n % 4 == 0 and spec.n > 0 and b.strides[-1] == 1
+                and all(x % 4 == 0 for x in aligned))
+
+    def kernel(self) -> WgslKernel:
+        spec, config = self.spec, self.config
+        check_fits(spec, self.bindings, self.limits, "matmul")
+        grid = dispatch_grid(self.groups, self.limits)
+        parts = [f"// webjit matmul {spec.batch} x {spec.m}x{spec.n}x{spec.k}, {config}\n",
+                 self.declarations()]
+        if spec.epilogue is not None:
+            parts.append(expr_functions(spec.epilogue))
+        parts += [self.shared(), self.load_a(), self.load_b(), self.finish(), self.main(grid)]
+        return WgslKernel("\n".join(parts), "main", (config.wg_x, config.wg_y, 1), grid,
+                          self.bindings)
+
+    # ---------------------------------------------------------------- module scope
+    def declarations(self) -> str:
+        """Bindings and accessors; bmat as array<vec4<f32>> (no accessor) on the vec4 path."""
+        lines = []
+        for slot, b in enumerate(self.bindings):
+            access = "read_write" if b.write else "read"
+            t = wgsl_type(self.spec.args[b.arg].dtype)
+            if self.vec4_global and b.arg == self.spec.bmat.arg:
+                t = "vec4<f32>"
+            lines.append(f"@group(0) @binding({slot}) var<storage, {access}> "
+                         f"{binding_name(b, self.bindings)}: array<{t}>;")
+        for i, arg in enumerate(self.spec.args):
+            if self.vec4_global and i == self.spec.bmat.arg:
+                continue
+            chunks = [b for b in self.bindings if b.arg == i]
+            lines.append(load_function(i, wgsl_type(arg.dtype), chunks, self.bindings))
+            if arg.output:
+                lines.append(store_function(i, wgsl_type(arg.dtype), chunks, self.bindings))
+        return "\n".join(lines) + "\n"
+
+    def shared(self) -> str:
+        tk, vec = self.config.tk, self.config.vec
+        b_type = "vec4<f32>" if vec == 4 else "f32"
+        return (f"var<workgroup> tile_a: array<f32, {tk * self.bm}>;  // [tk][bm]\n"
+                f"var<workgroup> tile_b: array<{b_type}, {tk * self.bn // vec}>;  // [tk][bn / vec]\n")
+
+    def load_a(self) -> str:
+        """a[row, k] of one batch entry, zero outside the matrix."""
+        spec = self.spec
+        m_stride, k_stride = spec.a.strides[-2:]
+        guard = self._guard([("row", spec.m, self.m_edge), ("k", spec.k, self.k_edge)], "0.0")
+        return (f"fn load_a(base: i32, row: i32, k: i32) -> f32 {{\n{guard}"
+                f"  return ld{spec.a.arg}(base + {_terms(('row', m_stride), ('k', k_stride))});\n}}\n")
+
+    def load_b(self) -> str:
+        """bmat[k, col..col+vec-1] of one batch entry, zero outside the matrix."""
+        spec = self.spec
+        pitch, n_stride = spec.bmat.strides[-2:]
+        element = f"base + {_terms(('k', pitch), ('col', n_stride))}"
+        if self.config.vec == 1:
+            guard = self._guard([("k", spec.k, self.k_edge), ("col", spec.n, self.n_edge)], "0.0")
+            return (f"fn load_b(base: i32, k: i32, col: i32) -> f32 {{\n{guard}"
+                    f"  return ld{spec.bmat.arg}({element});\n}}\n")
+        if self.vec4_global:  # n % 4 == 0: a vec4 is wholly inside or wholly outside
+            guard = self._guard([("k", spec.k, self.k_edge), ("col", spec.n, self.n_edge)],
+                                "vec4<f32>(0.0)")
+            name = binding_name(next(b for b in self.bindings if b.arg == spec.bmat.arg), self.bindings)
+            return (f"fn load_b(base: i32, k: i32, col: i32) -> vec4<f32> {{\n{guard}"
+                    f"  return {name}[({element}) / 4];\n}}\n")
+        guard = self._guard([("k", spec.k, self.k_edge)], "vec4<f32>(0.0)")
+        lanes = []
+        for lane, name in enumerate("xyzw"):
+            load = f"v.{name} = ld{spec.bmat.arg}(e + {_lit(lane * n_stride)});"
+            if self.n_edge or spec.n % 4:
+                load = f"if (col + {lane} < {spec.n}) {{ {load} }}"
+            lanes.append(f"  {load}\n")
+        return (f"fn load_b(base: i32, k: i32, col: i32) -> vec4<f32> {{\n{guard}"
+                f"  let e = {element};\n  var v = vec4<f32>(0.0);\n{''.join(lanes)}  return v;\n}}\n")
+
+    def _guard(self, checks, zero: str) -> str:
+        tests = [f"{name} >= {bound}" for name, bound, needed in checks if needed]
+        result = f" {zero}" if zero else ""
+        return f"  if ({' || '.join(tests)}) {{ return{result}; }}\n" if tests else ""
+
+    def finish(self) -> str:
+        """Epilogue and store of one output element (skipped outside the matrix)."""
+        spec = self.spec
+        params = "".join(f", base{i}: i32" for i in range(len(spec.extras)))
+        guard = self._guard([("row", spec.m, self.m_edge), ("col", spec.n, self.n_edge)], "")
+        out_t = wgsl_type(spec.args[spec.out.arg].dtype)
+        value = "acc"
+        if spec.epilogue is not None:
+            value = wgsl_expr(spec.epilogue, self._leaf)
+            if spec.epilogue.dtype != spec.args[spec.out.arg].dtype:
+                value = f"{out_t}({value})"
+        m_stride, n_stride = spec.out.strides[-2:]
+        return (f"fn finish(acc: f32, row: i32, col: i32, out_base: i32{params}) {{\n{guard}"
+                f"  st{spec.out.arg}(out_base + {_terms(('row', m_stride), ('col', n_stride))}, {value});\n}}\n")
+
+    def _leaf(self, leaf) -> str:
+        if leaf.op == "acc":
+            return "acc"
+        if leaf.op == "in" and 0 <= leaf.index < len(self.spec.extras):
+            access = self.spec.extras[leaf.index]
+            m_stride, n_stride = access.strides[-2:]
+            return f"ld{access.arg}(base{leaf.index} + {_terms(('row', m_stride), ('col', n_stride))})"
+        raise CompileError(f"MatMul epilogue leaf {leaf} is not an input or the accumulator.")
+
+    # ---------------------------------------------------------------- entry point
+    def main(self, grid) -> str:
+        config = self.config
+        body = [linear_workgroup(self.groups, grid), self.tile_origin(),
+                "  let tx = i32(lid3.x);\n  let ty = i32(lid3.y);\n  let t = i32(lid);\n",
+                self.accumulators(),
+                f"  for (var k0 = 0i; k0 < {_lit(self.spec.k)}; k0 += {config.tk}i) {{\n",
+                self.stage(), "    workgroupBarrier();\n", self.k_loop(),
+                "    workgroupBarrier();\n  }\n", self.stores()]
+        return (f"@compute @workgroup_size({config.wg_x}, {config.wg_y}, 1)\n"
+                f"fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n"
+                f"        @builtin(local_invocation_id) lid3: vec3<u32>,\n"
+                f"        @builtin(local_invocation_index) lid: u32) {{\n{''.join(body)}}}\n")
+
+    def tile_origin(self) -> str:
+        """m0, n0 of the workgroup's tile and each tensor's base element for its batch entry."""
+        spec = self.spec
+        cols, rows = max(self.col_tiles, 1), max(self.row_tiles, 1)  # no division by zero when empty
+        lines = [f"  let n0 = (wg % {cols}) * {self.bn};",
+                 f"  let m0 = (wg / {cols} % {rows}) * {self.bm};"]
+        if prod(spec.batch) > 1:
+            lines.append(f"  var batch = wg / {cols * rows};")
+        index = []
+        for d in reversed(range(len(spec.batch))):
+            if spec.batch[d] > 1:
+                lines.append(f"  let b{d} = batch % {spec.batch[d]};")
+                lines.append(f"  batch = batch / {spec.batch[d]};")
+                index.append((f"b{d}", d))
+        tensors = [("a_base", spec.a), ("b_base", spec.bmat), ("out_base", spec.out)]
+        tensors += [(f"extra_base{i}", e) for i, e in enumerate(spec.extras)]
+        for name, access in tensors:
+            offset = _terms(*[(v, access.strides[d]) for v, d in index], const=access.offset)
+            lines.append(f"  let {name} = {offset};")
+        return "\n".join(lines) + "\n"
+
+    def accumulators(self) -> str:
+        t = "vec4<f32>(0.0)" if self.config.vec == 4 else "0.0"
+        return "".join(f"  var acc{i}_{j} = {t};\n" for i, j in self._acc_slots())
+
+    def _acc_slots(self):
+        return [(i, j) for i in range(self.config.tm) for j in range(self.config.tn // self.config.vec)]
+
+    def stage(self) -> str:
+        """Every invocation copies its share of the K-slab of a and bmat to workgroup memory."""
+        spec, tk, bm = self.spec, self.config.tk, self.bm
+        bn_vec = self.bn // self.config.vec
+        m_stride, k_stride = spec.a.strides[-2:]
+        if abs(m_stride) < abs(k_stride):  # a is stored column-major: walk its rows fastest
+            a_index = f"let r = i % {bm};\n      let kk = i / {bm};"
+        else:
+            a_index = f"let r = i / {tk};\n      let kk = i % {tk};"
+        return (f"    for (var i = t; i < {tk * bm}; i += {self.threads}) {{\n"
+                f"      {a_index}\n"
+                f"      tile_a[kk * {bm} + r] = load_a(a_base, m0 + r, k0 + kk);\n    }}\n"
+                f"    for (var i = t; i < {tk * bn_vec}; i += {self.threads}) {{\n"
+                f"      let kk = i / {bn_vec};\n"
+                f"      let c = i % {bn_vec};\n"
+                f"      tile_b[i] = load_b(b_base, k0 + kk, n0 + c * {self.config.vec});\n    }}\n")
+
+    def k_loop(self) -> str:
+        """tm x tn multiply-adds per k of the slab, from workgroup memory."""
+        config, bm = self.config, self.bm
+        bn_vec = self.bn // config.vec
+        lines = [f"    for (var kk = 0; kk < {config.tk}; kk++) {{"]
+        for i in range(config.tm):
+            lines.append(f"      let x{i} = tile_a[kk * {bm} + ty + {i * config.wg_y}];")
+        for j in range(config.tn // config.vec):
+            lines.append(f"      let y{j} = tile_b[kk * {bn_vec} + tx + {j * config.wg_x}];")
+        for i, j in self._acc_slots():
+            lines.append(f"      acc{i}_{j} += x{i} * y{j};")
+        lines.append("    }")
+        return "\n".join(lines) + "\n"
+
+    def stores(self) -> str:
+        config = self.config
+        extras = "".join(f", extra_base{i}" for i in range(len(self.spec.extras)))
+        lines = []
+        for i, j in self._acc_slots():
+            row = f"m0 + ty + {i * config.wg_y}"
+            col = f"n0 + (tx + {j * config.wg_x}) * {config.vec}"
+            if config.vec == 1:
+                lines.append(f"  finish(acc{i}_{j}, {row}, {col}, out_base{extras});")
+                continue
+            for lane, name in enumerate("xyzw"):
+                lines.append(f"  finish(acc{i}_{j}.{name}, {row}, {col} + {lane}, out_base{extras});")
+        return "\n".join(lines) + "\n"
+

@@ -1,0 +1,219 @@
+// The WebGPU backend (docs/bundle.md, "WebGPU"): one GPU buffer for the arena and one per
+// weights tensor, one compute pipeline per kernel, one bind group per step, all built at
+// load; a run is one command encoder, one compute pass and one readback of the outputs.
+import { WebjitError } from './errors.js';
+import { readVerified } from './source.js';
+import { elementCount } from './manifest.js';
+import { fromDevice, toDevice } from './feeds.js';
+import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
+
+// The spec's fixed values of GPUBufferUsage and GPUMapMode: Node callers need not install
+// the webgpu package's globals for the runtime to work.
+const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, STORAGE = 0x80;
+const READ = 0x1;
+const REBUILD = "rebuild the bundle or use backend 'wasm'";
+
+/**
+ * Builds the WebGPU backend on `device` for a manifest whose WebGPU part was checked:
+ * resolves to {threads, threadNote, run(checked) -> outputs, release()}.
+ */
+export async function createWebgpuBackend(bundle, manifest, device, onProgress) {
+  const buffers = await uploadBuffers(bundle, manifest, device, onProgress);
+  const locate = (id) => {
+    const t = manifest.tensors[id];
+    if (t.region === 'arena') return { buffer: buffers.arena, offset: t.offset };
+    return { buffer: buffers.weights.get(id), offset: 0 };
+  };
+  const pipelines = await buildPipelines(bundle, manifest, device, onProgress);
+  const bindGroups = await buildBindGroups(manifest, device, pipelines, locate);
+  const readback = await planReadback(manifest, device, locate);
+  const passes = manifest.steps.map((step, i) => ({
+    pipeline: pipelines[step.kernel], bindGroup: bindGroups[i],
+    dispatch: manifest.kernels[step.kernel].webgpu.dispatch,
+  }));
+  await checkPasses(manifest, device, passes);
+
+  async function run(checked) {
+    for (const { spec, values } of checked) {
+      const { buffer, offset } = locate(spec.tensor);
+      device.queue.writeBuffer(buffer, offset, toDevice(spec, values));
+    }
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: 'webjit run' });
+    encodePasses(encoder, passes);
+    for (const { source, at, bytes } of readback.copies) {
+      if (bytes) encoder.copyBufferToBuffer(source.buffer, source.offset, readback.staging, at, bytes);
+    }
+    device.queue.submit([encoder.finish()]);
+    const [error] = await Promise.all([device.popErrorScope(), readback.staging.mapAsync(READ)]);
+    try {
+      if (error) throw new Error(`the WebGPU run failed: ${firstLine(error.message)}`);
+      const bytes = readback.staging.getMappedRange();
+      const outputs = {};
+      for (const { spec, at } of readback.copies) outputs[spec.name] = fromDevice(spec, bytes, at);
+      return outputs;
+    } finally {
+      readback.staging.unmap();
+    }
+  }
+
+  const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';
+  return { threads: 1, threadNote, run, release: () => {} };
+}
+
+function encodePasses(encoder, passes) {
+  const pass = encoder.beginComputePass();
+  for (const { pipeline, bindGroup, dispatch } of passes) {
+    pass.setPipeline(pipeline);
+    if (bindGroup) pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...dispatch);
+  }
+  pass.end();
+}
+
+/**
+ * Encodes each step alone, without submitting, so that what WebGPU checks per dispatch
+ * fails at load naming the step: e.g. one buffer bound read-only and writable at once
+ * (every arena binding of a step must be read_write) or overlapping writable ranges.
+ */
+async function checkPasses(manifest, device, passes) {
+  const errors = await Promise.all(passes.map((pass) => {
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder();
+    encodePasses(encoder, [pass]);
+    encoder.finish();
+    return device.popErrorScope();
+  }));
+  const i = errors.findIndex((e) => e);
+  if (i >= 0) {
+    const step = manifest.steps[i], kernel = manifest.kernels[step.kernel];
+    throw unusable(`step ${i} (${step.name || 'unnamed'}, WebGPU kernel ${kernel.id} ${kernel.family}) ` +
+      `cannot run on WebGPU: ${firstLine(errors[i].message)}`, REBUILD);
+  }
+}
+
+/** Runs `make` inside validation and out-of-memory error scopes; throws what they caught. */
+async function captured(device, what, make) {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let value, thrown = null;
+  try {
+    value = make();
+  } catch (err) {
+    thrown = err;
+  }
+  const validation = await device.popErrorScope();
+  const memory = await device.popErrorScope();
+  const error = thrown ?? validation ?? memory;
+  if (error) {
+    const advice = memory && !validation && !thrown ? "free GPU memory or use backend 'wasm'" : REBUILD;
+    throw unusable(`${what} failed on WebGPU (${firstLine(error.message)})`, advice);
+  }
+  return value;
+}
+
+/** Reads the weight shards, then creates the arena and one buffer per weights tensor. */
+async function uploadBuffers(bundle, manifest, device, onProgress) {
+  const total = manifest.memory.weights_bytes;
+  const all = new Uint8Array(total);
+  let loaded = 0;
+  onProgress({ stage: 'weights', loaded, total });
+  for (const shard of manifest.weights) {
+    const at = loaded;
+    const bytes = await readVerified(bundle, shard, (n) => {
+      loaded += n;
+      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
+    });
+    all.set(bytes, at);
+    loaded = at + bytes.length;
+  }
+  return captured(device, 'creating the GPU buffers', () => {
+    const arena = device.createBuffer({ label: 'webjit arena', size: arenaBufferBytes(manifest),
+      usage: STORAGE | COPY_SRC | COPY_DST });
+    const weights = new Map();
+    for (const id of usedWeights(manifest)) {
+      const t = manifest.tensors[id];
+      const buffer = device.createBuffer({ label: `webjit weight ${t.name ?? id}`,
+        size: roundUp(Math.max(4 * t.size, 16), 16), usage: STORAGE | COPY_SRC | COPY_DST });
+      device.queue.writeBuffer(buffer, 0, all, t.offset, 4 * t.size);
+      weights.set(id, buffer);
+    }
+    return { arena, weights };
+  });
+}
+
+function usedWeights(manifest) {
+  const ids = new Set([...manifest.steps.flatMap((s) => s.args),
+    ...manifest.inputs.map((io) => io.tensor), ...manifest.outputs.map((io) => io.tensor)]);
+  return [...ids].filter((id) => manifest.tensors[id].region === 'weights').sort((a, b) => a - b);
+}
+
+async function buildPipelines(bundle, manifest, device, onProgress) {
+  const total = manifest.kernels.reduce((sum, k) => sum + k.webgpu.bytes, 0);
+  let loaded = 0;
+  onProgress({ stage: 'kernels', loaded, total });
+  return Promise.all(manifest.kernels.map(async (kernel) => {
+    const bytes = await readVerified(bundle, kernel.webgpu, (n) => {
+      loaded += n;
+      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
+    });
+    return buildPipeline(device, kernel, new TextDecoder().decode(bytes));
+  }));
+}
+
+/** One compute pipeline; a WGSL or pipeline error names the kernel and the first message. */
+async function buildPipeline(device, kernel, code) {
+  const name = `WebGPU kernel ${kernel.id} (${kernel.family}, ${kernel.webgpu.file})`;
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: `kernel ${kernel.id}`, code });
+  const [info, scopeError] = await Promise.all([module.getCompilationInfo(), device.popErrorScope()]);
+  const message = info.messages.find((m) => m.type === 'error');
+  if (message) {
+    throw unusable(`${name} does not compile: line ${message.lineNum}: ${message.message}`, REBUILD);
+  }
+  if (scopeError) throw unusable(`${name} does not compile: ${firstLine(scopeError.message)}`, REBUILD);
+  try {
+    return await device.createComputePipelineAsync({ label: `kernel ${kernel.id}`, layout: 'auto',
+      compute: { module, entryPoint: kernel.webgpu.entry ?? 'main' } });
+  } catch (err) {
+    throw unusable(`${name} could not become a pipeline: ${firstLine(err?.message ?? err)}`, REBUILD);
+  }
+}
+
+/** One bind group per step: binding i covers elements [start, start + count) of its tensor. */
+async function buildBindGroups(manifest, device, pipelines, locate) {
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  const maxBytes = device.limits.maxStorageBufferBindingSize;
+  const bindingsOf = (step) => manifest.kernels[step.kernel].webgpu.bindings;
+  const entries = manifest.steps.map((step, i) => bindingsOf(step).map((b, slot) => {
+    const { buffer, offset } = locate(step.args[b.arg]);
+    const at = offset + 4 * b.start, size = 4 * b.count;
+    if (at % align) {
+      throw new WebjitError(`manifest.json is invalid: step ${i} binds tensor ${step.args[b.arg]} at byte ` +
+        `${at}, not a multiple of the ${align} bytes WebGPU requires; rebuild the bundle`);
+    }
+    if (size > maxBytes) {
+      throw unusable(`step ${i} binds ${size} bytes, more than this device's ` +
+        `maxStorageBufferBindingSize of ${maxBytes}`, REBUILD);
+    }
+    return { binding: slot, resource: { buffer, offset: at, size } };
+  }));
+  return captured(device, 'creating the bind groups', () => manifest.steps.map((step, i) => {
+    if (entries[i].length === 0) return null;
+    return device.createBindGroup({ label: `step ${i}`, entries: entries[i],
+      layout: pipelines[step.kernel].getBindGroupLayout(0) });
+  }));
+}
+
+/** Where each output is copied in the one MAP_READ staging buffer, created once. */
+async function planReadback(manifest, device, locate) {
+  let size = 0;
+  const copies = manifest.outputs.map((spec) => {
+    const copy = { spec, source: locate(spec.tensor), at: size, bytes: 4 * elementCount(spec.shape) };
+    size += copy.bytes;
+    return copy;
+  });
+  const staging = await captured(device, 'creating the readback buffer', () => device.createBuffer({
+    label: 'webjit outputs', size: roundUp(Math.max(size, 16), 16), usage: MAP_READ | COPY_DST }));
+  return { staging, copies };
+}

@@ -1,0 +1,213 @@
+"""WebGPU MatMul kernels (every schedule config, edges, batching, epilogues, lowered device
+limits with chunked bindings), run in Node on SwiftShader against numpy float64.
+
+All kernels of this file run in two Node processes (starting the GPU device is the slow
+part): `results` runs every case once, and each test checks its own cases."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from webjit.errors import CompileError
+from webjit.kernels import Access
+from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
+from webjit.webgpu.matmul import (DEFAULT, SPACE, MatMulConfig, default_config, emit, fits,
+                                  registers, workgroup_storage)
+from test_wasm_matmul import SHAPES, acc, const, contiguous, inp, inputs, make_spec, node, reference
+import webgpu_harness
+
+pytestmark = pytest.mark.skipif(not webgpu_harness.available(),
+                                reason="needs the npm webgpu package and SwiftShader")
+
+CHUNKED = 4096  # max_binding_bytes of the lowered limits: args of over 1024 floats are chunked
+LOW_64 = Limits(max_invocations=64, max_workgroup_storage=4096, max_binding_bytes=CHUNKED)
+LOW_16K = Limits(max_invocations=64, max_workgroup_storage=16384, max_binding_bytes=CHUNKED)
+
+
+def gelu_spec(batch=(2,), m=9, n=22, k=16):
+    """Bias per column, exact GELU, plus a residual with full strides."""
+    gelu_in = node("add", acc(), inp(0))
+    gelu = node("mul", node("mul", const(0.5), gelu_in),
+                node("add", const(1.0), node("erf", node("mul", gelu_in, const(1 / math.sqrt(2))))))
+    spec = make_spec(batch, m, n, k, extras=[(0, 0, 1), contiguous(batch + (m, n))],
+                     epilogue=node("add", gelu, inp(1)))
+
+    def want(x, extras):
+        y = x + extras[0]
+        return 0.5 * y * (1 + np.vectorize(math.erf)(y / math.sqrt(2))) + extras[1]
+
+    return spec, want
+
+
+def strided_extras_spec():
+    """extra 0 transposed (n stride m), extra 1 one value per row (n stride 0)."""
+    m, n, k = 7, 13, 5
+    spec = make_spec((), m, n, k, extras=[(1, m), (1, 0)],
+                     epilogue=node("mul", node("sub", acc(), inp(0)), inp(1)))
+    return spec, lambda x, e: (x - e[0]) * e[1]
+
+
+def space_cases():
+    """Every config of SPACE that fits the default limits, on one of a few small shapes."""
+    shapes = [(11, 45, 9), (37, 72, 24), (1, 40, 33), (33, 64, 17)]
+    fitting = [c for c in SPACE if fits(c, make_spec((), 1, 1, 1))]
+    return [(f"space-{c}", make_spec((), *shapes[i % len(shapes)]), c, DEFAULT_LIMITS)
+            for i, c in enumerate(fitting)]
+
+
+def build_cases():
+    """name -> (spec, config, limits, reference epilogue); config None: default_config."""
+    cases = [(f"shape-{s}", make_spec((), *s), None, DEFAULT_LIMITS) for s in SHAPES + [(33, 65, 17)]]
+    cases += [
+        ("large-128x384x384", make_spec((), 128, 384, 384), None, DEFAULT_LIMITS),
+        # bmat shared over the first batch dim, a over the second (strides 0).
+        ("batched-broadcast", make_spec((2, 3), 6, 11, 7, a_strides=(42, 0, 7, 1),
+                                        b_strides=(0, 77, 11, 1)), None, DEFAULT_LIMITS),
+        ("batched-broadcast-vec4", make_spec((2, 3), 6, 12, 7, a_strides=(42, 0, 7, 1),
+                                             b_strides=(0, 84, 12, 1)), None, DEFAULT_LIMITS),
+        # a stored as [k, m]; bmat rows padded to a pitch of 24 floats (vec4 loads for n = 20).
+        ("transposed-a-pitch", make_spec((2,), 10, 21, 9, a_strides=(90, 1, 10),
+                                         b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
+        ("transposed-a-pitch-vec4", make_spec((2,), 10, 20, 9, a_strides=(90, 1, 10),
+                                              b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
+        ("transposed-a-scalar", make_spec((2,), 10, 21, 9, a_strides=(90, 1, 10),
+                                          b_strides=(9 * 24, 24, 1)),
+         MatMulConfig(8, 8, 2, 2, 8, 1), DEFAULT_LIMITS),
+        # More workgroups than one dispatch dimension takes: a 2-d grid with ids past the end.
+        ("dispatch-grid", make_spec((3,), 20, 20, 8), MatMulConfig(8, 4, 1, 4, 8, 4),
+         Limits(max_workgroups_per_dim=4)),
+    ]
+    for limits, label in ((LOW_64, "4k"), (LOW_16K, "16k")):
+        cases += [(f"low-{label}-{s}", make_spec((), *s), None, limits)
+                  for s in [(40, 40, 40), (33, 36, 30), (7, 13, 5)]]
+        cases.append((f"low-{label}-batched", make_spec((2,), 24, 28, 20, a_strides=(0, 20, 1)),
+                      None, limits))
+    # Nothing to compute: the kernel must still compile and dispatch.
+    cases += [(f"empty-{s}", make_spec(b, *s), None, DEFAULT_LIMITS)
+              for b, s in [((), (0, 5, 3)), ((), (4, 0, 3)), ((0,), (3, 4, 5))]]
+    cases += space_cases()
+    return {name: (spec, config, limits, None) for name, spec, config, limits in cases}
+
+
+def epilogue_cases():
+    gelu, gelu_want = gelu_spec()
+    strided, strided_want = strided_extras_spec()
+    chunked, _ = gelu_spec((2,), 24, 40, 16)  # residual, bmat and out in two chunks each
+    return {"epilogue-gelu": (gelu, None, DEFAULT_LIMITS, gelu_want),
+            "epilogue-gelu-scalar": (gelu, MatMulConfig(8, 8, 2, 2, 16, 1), DEFAULT_LIMITS, gelu_want),
+            "epilogue-gelu-low": (gelu, None, LOW_64, gelu_want),
+            "epilogue-gelu-low-chunked": (chunked, None, LOW_64, gelu_want),
+            "epilogue-strided": (strided, MatMulConfig(4, 8, 4, 4, 16, 4), DEFAULT_LIMITS, strided_want)}
+
+
+CASES = {**build_cases(), **epilogue_cases()}
+
+
+@pytest.fixture(scope="module")
+def results():
+    """name -> (got, want, kernel) for every case, run in two Node processes."""
+    done = {}
+    for chunked in (False, True):
+        names = [n for n, c in CASES.items() if (c[2].max_binding_bytes == CHUNKED) == chunked]
+        kernels, runs = {}, []
+        for name in names:
+            spec, config, limits, _ = CASES[name]
+            kernels[name] = emit(spec, config, limits)
+            runs.append((kernels[name], inputs(spec), [2]))
+        answers = webgpu_harness.run_wgsl_many(runs, CHUNKED if chunked else None)
+        for name, (_, arrays, _), answer in zip(names, runs, answers):
+            spec, _, _, epilogue = CASES[name]
+            want = reference(spec, arrays, epilogue or (lambda x, extras: x))
+            done[name] = (answer, want, kernels[name])
+    return done
+
+
+def check(results, name):
+    got, want, _ = results[name]
+    if isinstance(got, Exception):
+        raise got
+    got = got[0].reshape(want.shape)
+    scale = max(np.abs(want).max(), 1e-30) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("empty-")])
+def test_matmul_empty(results, name):
+    got, want, _ = results[name]
+    if isinstance(got, Exception):
+        raise got
+    assert want.size == 0 and (got[0] == -7).all()
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if not n.startswith(("space-", "low-", "empty-"))])
+def test_matmul_cases(results, name):
+    check(results, name)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("space-")])
+def test_matmul_every_config(results, name):
+    check(results, name)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("low-")])
+def test_matmul_lowered_limits(results, name):
+    check(results, name)
+    kernel = results[name][2]
+    limits = CASES[name][2]
+    x, y, z = kernel.workgroup
+    assert x * y * z <= limits.max_invocations
+    assert len(kernel.bindings) <= limits.max_storage_buffers
+    assert all(b.count * 4 <= limits.max_binding_bytes for b in kernel.bindings)
+
+
+def test_chunked_args_are_really_chunked(results):
+    kernel = results["low-4k-(40, 40, 40)"][2]
+    assert sum(b.arg == 0 for b in kernel.bindings) == 2  # 1600 floats in two chunks
+    assert "a0_1" in kernel.source
+    kernel = results["epilogue-gelu-low-chunked"][2]
+    assert sum(b.arg == 4 for b in kernel.bindings) == 2  # the residual
+
+
+def test_vec4_loads_only_where_aligned(results):
+    assert "array<vec4<f32>>" in results["transposed-a-pitch-vec4"][2].source
+    assert "array<vec4<f32>>" in results["batched-broadcast-vec4"][2].source
+    assert "array<vec4<f32>>" not in results["transposed-a-pitch"][2].source  # n = 21
+    assert "array<vec4<f32>>" not in results["low-4k-(40, 40, 40)"][2].source  # bmat chunked
+    shifted = dataclasses.replace(make_spec((), 8, 8, 8), bmat=Access(1, (8, 1), 2))
+    assert "array<vec4<f32>>" not in emit(shifted).source  # offset 2 is not 16-byte aligned
+
+
+def test_dispatch_uses_a_grid():
+    kernel = emit(*[CASES["dispatch-grid"][i] for i in (0, 1, 2)])
+    assert kernel.dispatch == (4, 4, 1)  # 3 batches x 5 row tiles x 1 column tile = 15 > 4
+    assert "if (wg >= 15)" in kernel.source
+
+
+def test_space_is_pruned_by_limits():
+    spec = make_spec((), 128, 384, 384)
+    survivors = [c for c in SPACE if fits(c, spec)]
+    assert DEFAULT in survivors and 30 <= len(SPACE)
+    assert all(registers(c) <= 64 and workgroup_storage(c) <= 16384 for c in survivors)
+    low = [c for c in SPACE if fits(c, spec, LOW_64)]
+    assert 0 < len(low) < len(survivors)
+    assert all(c.wg_x * c.wg_y <= 64 and workgroup_storage(c) <= 4096 for c in low)
+
+
+@pytest.mark.parametrize("invocations", [32, 64, 128, 256])
+@pytest.mark.parametrize("storage", [4096, 8192, 16384])
+def test_default_config_always_fits(invocations, storage):
+    limits = Limits(max_invocations=invocations, max_workgroup_storage=storage)
+    config = default_config(make_spec((), 64, 64, 64), limits)
+    assert fits(config, None, limits)
+    assert (config == DEFAULT) == (invocations >= 256 and storage >= workgroup_storage(DEFAULT))
+
+
+def test_rejects_bad_config():
+    spec = make_spec((), 4, 8, 4)
+    with pytest.raises(CompileError, match="divide tn"):
+        emit(spec, MatMulConfig(16, 16, 4, 2, 16, 4))
+    with pytest.raises(CompileError, match="limits"):
+        emit(spec, DEFAULT, LOW_64)
+    with pytest.raises(CompileError, match="storage buffers"):
+        emit(make_spec((), 40, 40, 40), None, Limits(max_binding_bytes=1024))
