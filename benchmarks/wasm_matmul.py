@@ -3,6 +3,7 @@
     python benchmarks/wasm_matmul.py                      # default shapes, a few configs
     python benchmarks/wasm_matmul.py --shape 128x3072x768 --all   # every config that fits
     python benchmarks/wasm_matmul.py --shape 197x768x3072 --config 4,8,1,96,256 --repeat 3
+    python benchmarks/wasm_matmul.py --baseline old_matmul.py --config 4,8,1,0 --repeat 5
 
 Shapes are MxNxK with row-major a [M, K] and bmat [K, N]; bmat rows are padded by 16
 floats when their pitch is a multiple of 4 KiB, as the compiler pads constant weights
@@ -12,6 +13,7 @@ against numpy before its time is printed; a wrong kernel prints WRONG instead.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -65,27 +67,27 @@ def matmul_spec(m: int, n: int, k: int, pitch: int = 0) -> MatMul:
                   out=Access(2, (n, 1)), extras=(), epilogue=None, args=args)
 
 
-def bench_shape(shape: str, configs, seconds: float, pad: int | None) -> None:
+def bench_shape(shape: str, kernels: list[tuple[str, bytes]], seconds: float,
+                pad: int | None) -> dict[str, float | None]:
+    """GFLOP/s of each (label, module bytes) on `shape`, None for a wrong result."""
     m, n, k = map(int, shape.split("x"))
-    if pad is None:
-        pad = ROW_PAD if n * 4 % 4096 == 0 else 0
-    spec = matmul_spec(m, n, k, n + pad)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((k, n + pad), dtype=np.float32)
+    b = rng.standard_normal((k, n + _pad(n, pad)), dtype=np.float32)
     want = a.astype(np.float64) @ b[:, :n]
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "inputs.bin").write_bytes(a.tobytes() + b.tobytes())
         base = 256
         addrs = [base, base + a.nbytes, base + a.nbytes + b.nbytes]
-        kernels = []
-        for i, config in enumerate(configs):
+        files = []
+        for i, (_, wasm) in enumerate(kernels):
             file = tmp / f"k{i}.wasm"
-            file.write_bytes(emit(spec, config).encode())
-            kernels.append({"name": str(i), "file": str(file)})
+            file.write_bytes(wasm)
+            files.append({"name": str(i), "file": str(file)})
         job = {"inputs": str(tmp / "inputs.bin"), "addrs": addrs, "out_bytes": m * n * 4,
-               "pages": (addrs[2] + m * n * 4) // 65536 + 1, "kernels": kernels,
+               "pages": (addrs[2] + m * n * 4) // 65536 + 1, "kernels": files,
                "seconds": seconds}
         (tmp / "job.json").write_text(json.dumps(job))
         (tmp / "timer.js").write_text(NODE_TIMER)
@@ -98,14 +100,52 @@ def bench_shape(shape: str, configs, seconds: float, pad: int | None) -> None:
             got = np.frombuffer((tmp / f"k{i}.wasm.out").read_bytes(), np.float32).reshape(m, n)
             ok = np.abs(got - want).max() <= 1e-4 * scale
             gflops = 2 * m * n * k / result["ms"] / 1e6
+            results[kernels[i][0]] = gflops if ok else None
             verdict = f"{gflops:7.2f} GFLOP/s" if ok else "  WRONG"
-            print(f"{shape:>14}  {_config_text(configs[i]):<24} {result['ms']:9.3f} ms {verdict}",
-                  flush=True)
+            print(f"{shape:>14}  {kernels[i][0]:<32} {result['ms']:9.3f} ms {verdict}", flush=True)
         proc.wait()
+    return results
+
+
+def _pad(n: int, pad: int | None) -> int:
+    if pad is None:
+        return ROW_PAD if n * 4 % 4096 == 0 else 0
+    return pad
 
 
 def _config_text(c: MatMulConfig) -> str:
     return f"mr={c.mr} nr={c.nr} ku={c.ku} nb={c.nb} kc={c.kc}{' fma' if c.fma else ''}"
+
+
+def _parse_config(text: str) -> MatMulConfig:
+    values = tuple(map(int, text.split(",")))
+    if len(values) > 5:
+        return MatMulConfig(*values[:5], fma=bool(values[5]))
+    return MatMulConfig(*values)
+
+
+def _load_baseline(path: str):
+    """An earlier copy of webjit/wasm/matmul.py, imported as a sibling of the current one."""
+    spec = importlib.util.spec_from_file_location("webjit.wasm.baseline_matmul", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kernels(shape: str, opts, baseline) -> list[tuple[str, bytes]]:
+    m, n, k = map(int, shape.split("x"))
+    spec = matmul_spec(m, n, k, n + _pad(n, opts.pad))
+    if opts.config:
+        configs = [_parse_config(text) for text in opts.config]
+    elif opts.all:
+        configs = [c for c in SPACE if fits(c, spec)]
+    else:
+        configs = list(FEW)
+    kernels = [(_config_text(c), emit(spec, c).encode()) for c in configs]
+    if baseline is not None:  # its default config, timed beside ours in the same process
+        kernels.insert(0, ("baseline default", baseline.emit(spec).encode()))
+    return kernels
 
 
 def main(argv=None) -> int:
@@ -116,17 +156,20 @@ def main(argv=None) -> int:
     parser.add_argument("--pad", type=int, default=None,
                         help="extra floats per bmat row (default: 16 where the pitch is a multiple of 4 KiB)")
     parser.add_argument("--seconds", type=float, default=0.3, help="time per kernel")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds over all shapes (compare the best)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all shapes; prints the best of each")
+    parser.add_argument("--baseline", help="an earlier matmul.py whose default config is timed alongside")
     opts = parser.parse_args(argv)
+    baseline = _load_baseline(opts.baseline) if opts.baseline else None
+    best: dict[tuple[str, str], float | None] = {}
     for _ in range(opts.repeat):
         for shape in opts.shape or SHAPES:
-            m, n, k = map(int, shape.split("x"))
-            spec = matmul_spec(m, n, k)
-            configs = [c for c in SPACE if fits(c, spec)] if opts.all else list(FEW)
-            if opts.config:
-                configs = [MatMulConfig(*c[:5], fma=bool(c[5])) if len(c) > 5 else MatMulConfig(*c)
-                           for c in (tuple(map(int, text.split(","))) for text in opts.config)]
-            bench_shape(shape, configs, opts.seconds, opts.pad)
+            for label, gflops in bench_shape(shape, _kernels(shape, opts, baseline), opts.seconds, opts.pad).items():
+                old = best.get((shape, label), 0.0)
+                best[shape, label] = None if gflops is None or old is None else max(old, gflops)
+    if opts.repeat > 1:
+        print(f"best of {opts.repeat} rounds, GFLOP/s:")
+        for (shape, label), gflops in best.items():
+            print(f"{shape:>14}  {label:<32} {'WRONG' if gflops is None else f'{gflops:7.2f}'}")
     return 0
 
 

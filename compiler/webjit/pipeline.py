@@ -24,7 +24,7 @@ class Options:
     dump_dir: str | None = None  # write every stage's text here
     progress: Callable[[str, float], None] | None = None  # (message, fraction done)
     model_name: str = "model"
-    backends: tuple[str, ...] = ("wasm",)  # kernels to emit; the runtime picks among them
+    backends: tuple[str, ...] = BACKENDS  # kernels to emit; the runtime picks among them
     limits: Limits = DEFAULT_LIMITS  # WebGPU device limits the WGSL kernels must respect
 
 

@@ -29,8 +29,13 @@ export function arenaBufferBytes(manifest) {
   return roundUp(Math.max(manifest.memory.arena_bytes, 16), 16);
 }
 
-/** Resolves to a GPUDevice for `manifest`, or throws `unusable(...)` saying why there is none. */
+/**
+ * Resolves to {device, owners} for `manifest`, or throws `unusable(...)` saying why there is
+ * none. Keep `owners` (the GPU and adapter) as long as the device: in Node, Dawn crashes when
+ * the GPU object is garbage-collected under a live device.
+ */
 export async function openDevice(manifest, { gpu, limits: forced }) {
+  gpu ??= globalThis.navigator?.gpu;
   const adapter = await findAdapter(gpu);
   checkForcedNames(forced, adapter.limits);
   const required = requiredLimits(manifest.webgpu.limits, adapter.limits, forced);
@@ -42,15 +47,16 @@ export async function openDevice(manifest, { gpu, limits: forced }) {
   }
   if (needBytes > DEFAULT_MAX_BUFFER_SIZE) required.maxBufferSize = needBytes;
   try {
-    return await adapter.requestDevice({ requiredLimits: required, label: 'webjit' });
+    return { device: await adapter.requestDevice({ requiredLimits: required, label: 'webjit' }),
+      owners: [gpu, adapter] };
   } catch (err) {
     throw unusable(`the WebGPU adapter refused a device (${firstLine(err?.message ?? err)})`);
   }
 }
 
 async function findAdapter(gpu) {
-  const call = gpu ? 'requestAdapter() on the gpu option' : 'navigator.gpu.requestAdapter()';
-  gpu ??= globalThis.navigator?.gpu;
+  const call = gpu === globalThis.navigator?.gpu ? 'navigator.gpu.requestAdapter()'
+    : 'requestAdapter() on the gpu option';
   if (!gpu) {
     throw unusable(IN_NODE
       ? 'no WebGPU adapter (Node has no navigator.gpu and no gpu option was given)'

@@ -47,7 +47,7 @@ export async function load(url, options) {
   let note = null;
   if (opts.backend !== 'wasm') {
     const gpu = await tryWebgpu(bundle, manifest, opts);
-    if (gpu.impl) return new Session({ manifest, impl: gpu.impl, device: gpu.device, buildWasm });
+    if (gpu.impl) return new Session({ manifest, ...gpu, buildWasm });
     note = gpu.note;
   }
   const impl = await createWasmBackend(bundle, manifest, opts);
@@ -55,7 +55,7 @@ export async function load(url, options) {
 }
 
 /**
- * Resolves {impl, device} when WebGPU can run the bundle, else {note} for backend 'auto';
+ * Resolves {impl, device, owners} when WebGPU can run the bundle, else {note} for backend 'auto';
  * for backend 'webgpu' the reason is thrown. Errors of the bundle itself always throw.
  */
 async function tryWebgpu(bundle, manifest, opts) {
@@ -65,8 +65,10 @@ async function tryWebgpu(bundle, manifest, opts) {
       throw unusable('this bundle has no WebGPU kernels', "recompile it for webgpu or use backend 'wasm'");
     }
     checkWebgpuLayout(manifest);
-    device = await openDevice(manifest, opts);
-    return { impl: await createWebgpuBackend(bundle, manifest, device, opts.onProgress), device };
+    const opened = await openDevice(manifest, opts);
+    device = opened.device;
+    const impl = await createWebgpuBackend(bundle, manifest, device, opts.onProgress);
+    return { impl, device, owners: opened.owners };
   } catch (err) {
     device?.destroy();
     if (opts.backend === 'webgpu' || (err instanceof WebjitError && !err.reason)) throw err;
@@ -84,11 +86,12 @@ function lossText(info) {
 
 /** A loaded bundle, ready to run. Runs are queued: one at a time uses the buffers. */
 class Session {
-  #manifest; #impl; #buildWasm; #wasm = null; #lost = null;
+  #manifest; #impl; #buildWasm; #wasm = null; #lost = null; #owners;
   #tail = Promise.resolve(); #released = false;
 
-  constructor({ manifest, impl, device, note = null, buildWasm }) {
+  constructor({ manifest, impl, device, owners = [], note = null, buildWasm }) {
     this.#manifest = manifest;
+    this.#owners = owners;  // the GPU and adapter live as long as the device
     this.#impl = impl;
     this.#buildWasm = buildWasm;
     this.backend = device ? 'webgpu' : 'wasm';

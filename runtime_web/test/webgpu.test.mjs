@@ -2,6 +2,8 @@
 // LD_LIBRARY_PATH and VK_ICD_FILENAMES so that Dawn finds Chromium's SwiftShader driver.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as webjit from '../src/index.js';
 import { tempDir } from './fixtures.mjs';
 import { intGpuBundle, nodeGpu, twoStepGpuBundle } from './gpu_fixtures.mjs';
@@ -46,6 +48,21 @@ test('webgpu and wasm give the same outputs; an arg split into two chunk binding
   }
   const kernels = progress.filter((p) => p.stage === 'kernels').at(-1);
   assert.ok(kernels.total > 0 && kernels.loaded === kernels.total);
+});
+
+test('a gpu object the caller drops lives as long as the session (Dawn aborts otherwise)', { skip }, async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const dir = tempDir();
+  const { expected } = twoStepGpuBundle(dir, { n: 256 });
+  const { create } = await import('webgpu');
+  const session = await open(dir, { backend: 'webgpu', gpu: create([]) });
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const x = input(256, i + 1);
+    assert.deepEqual(Array.from((await session.run({ x })).y.data), expected(x));
+  }
 });
 
 test('auto picks webgpu when an adapter fits', { skip }, async () => {

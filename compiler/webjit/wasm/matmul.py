@@ -31,9 +31,13 @@ from .loops import counted_loop, thread_share
 
 SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
 PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
-AUTO_NB = 48  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
-SLAB_BYTES = 192 << 10  # kc = 0 cuts k so that a k-block's slab of bmat (kc x nb floats) fits this
-A_ROWS_BYTES = 16 << 10  # ... and so that a tile's rows of `a` (mr x kc floats) stay in L1
+AUTO_NB = 96  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
+# kc = 0 cuts k so that the kc rows of bmat one column tile reads span at most STRIP_PAGES
+# pages (the L1 data TLB holds 64; measured: 9 GFLOP/s with 2,300 pages per strip, 30 with
+# 400, 33 with 48) and the tile's rows of `a` (mr x kc floats) stay well inside L1.
+STRIP_PAGES = 48
+PAGE_BYTES = 4096
+A_ROWS_BYTES = 16 << 10
 MIN_UNITS = 8  # with fewer row tiles than this, also split n so threads have work
 
 
@@ -54,8 +58,10 @@ _TILES = ((1, 8), (1, 16), (1, 24), (2, 8), (2, 12), (2, 16), (3, 8), (3, 12), (
           (4, 8), (4, 12), (5, 8), (6, 4), (6, 8), (8, 4), (3, 16))
 SPACE: tuple[MatMulConfig, ...] = tuple(
     [MatMulConfig(mr, nr, ku, nb) for mr, nr in _TILES for ku in (1, 2) for nb in (0, 96, 192)]
+    + [MatMulConfig(mr, nr, 1, 0, kc) for mr, nr in ((4, 8), (2, 16), (3, 12)) for kc in (32, 128, 512)]
     + [MatMulConfig(mr, nr, 1, nb, fma=True) for mr, nr in ((4, 8), (3, 12), (5, 8), (6, 8))
-       for nb in (0, 96, 192)])
+       for nb in (0, 96, 192)]
+    + [MatMulConfig(mr, nr, 1, 0, kc, fma=True) for mr, nr in ((4, 8), (3, 12)) for kc in (32, 128)])
 
 
 def registers(config: MatMulConfig) -> int:
@@ -77,7 +83,7 @@ def fits(config: MatMulConfig, spec: MatMul) -> bool:
     if config.nb:  # blocking n only pays when n is wider than a block and k is deep
         if config.nb >= spec.n or spec.k * spec.n * 4 <= PANEL_BYTES:
             return False
-        if spec.k * config.nb * 4 > PANEL_BYTES:
+        if k_blocks(spec, config)[0] * config.nb * 4 > PANEL_BYTES:
             return False
     return True
 
@@ -97,14 +103,24 @@ def reads_output(spec: MatMul) -> bool:
     return any(extra.arg == spec.out.arg for extra in spec.extras)
 
 
-def auto_kc(k: int, nb: int, config: MatMulConfig) -> int:
-    """k steps per k-block: all of k while the k x nb slab of bmat and the mr x k rows of
-    `a` fit their budgets, else equal blocks (a multiple of ku) that fit both."""
-    limit = max(config.ku, min(SLAB_BYTES // (4 * nb), A_ROWS_BYTES // (4 * config.mr)))
-    if k <= limit:
-        return k
-    blocks = -(-k // limit)
-    return _round_up(-(-k // blocks), config.ku)
+def k_blocks(spec: MatMul, config: MatMulConfig) -> tuple[int, int]:
+    """(k steps per k-block, number of k-blocks) that `config` gives on `spec`."""
+    if spec.k == 0 or reads_output(spec):
+        return spec.k, 1
+    kc = min(config.kc or auto_kc(spec, config), spec.k)
+    return kc, -(-spec.k // kc)
+
+
+def auto_kc(spec: MatMul, config: MatMulConfig) -> int:
+    """k steps per k-block: all of k while one column tile's strip of bmat (k rows) spans
+    few enough pages and `a`'s rows fit L1, else equal blocks (a multiple of ku) that do."""
+    pitch_bytes = 4 * max(spec.bmat.strides[-2], 1)
+    limit = min(STRIP_PAGES * PAGE_BYTES // min(pitch_bytes, PAGE_BYTES), A_ROWS_BYTES // (4 * config.mr))
+    limit = max(limit, config.ku)
+    if spec.k <= limit:
+        return spec.k
+    blocks = -(-spec.k // limit)
+    return _round_up(-(-spec.k // blocks), config.ku)
 
 
 def _round_up(x: int, to: int) -> int:
@@ -150,7 +166,7 @@ class _Emitter:
         self.nb = self._n_block()
         self.nblocks = -(-spec.n // self.nb) if spec.n else 0
         self.units = self.nbatch * self.nblocks * self.row_tiles
-        self.kc, self.kblocks = self._k_block()
+        self.kc, self.kblocks = k_blocks(spec, config)
         self.kpass = _KPass(0, spec.k, True, True)  # the pass being written out
         self.block_local = f.local(I32)  # k-block index of the middle passes
         nargs = len(spec.args)
@@ -169,14 +185,6 @@ class _Emitter:
             want = -(-MIN_UNITS // row_units)
             nb = min(nb, max(config.nr, _round_up(-(-spec.n // want), config.nr)))
         return nb
-
-    def _k_block(self) -> tuple[int, int]:
-        """(kc, number of k-blocks)."""
-        spec, config = self.spec, self.config
-        if spec.k == 0 or reads_output(spec):
-            return spec.k, 1
-        kc = min(config.kc or auto_kc(spec.k, self.nb, config), spec.k)
-        return kc, -(-spec.k // kc)
 
     def op(self, *args) -> None:
         self.f.op(*args)

@@ -126,18 +126,14 @@ def _check(spec: MatMul, config: MatMulConfig, limits: Limits) -> None:
                                f"{spec.args[access.arg].dtype}.")
 
 
-def _lit(n: int) -> str:
-    return i32_literal(n)
-
-
 def _terms(*pairs, const: int = 0) -> str:
     """`const + x * s + ...` for (text, s) pairs, skipping zeros; "0i" when nothing is left."""
-    parts = [_lit(const)] if const else []
+    parts = [i32_literal(const)] if const else []
     for text, stride in pairs:
         if stride == 1:
             parts.append(text)
         elif stride:
-            parts.append(f"{text} * {_lit(stride)}")
+            parts.append(f"{text} * {i32_literal(stride)}")
     return " + ".join(parts) or "0i"
 
 
@@ -235,7 +231,7 @@ class _Emitter:
         guard = self._guard([("k", spec.k, self.k_edge)], "vec4<f32>(0.0)")
         lanes = []
         for lane, name in enumerate("xyzw"):
-            load = f"v.{name} = ld{spec.bmat.arg}(e + {_lit(lane * n_stride)});"
+            load = f"v.{name} = ld{spec.bmat.arg}(e + {i32_literal(lane * n_stride)});"
             if self.n_edge or spec.n % 4:
                 load = f"if (col + {lane} < {spec.n}) {{ {load} }}"
             lanes.append(f"  {load}\n")
@@ -277,7 +273,7 @@ class _Emitter:
         body = [linear_workgroup(self.groups, grid), self.tile_origin(),
                 "  let tx = i32(lid3.x);\n  let ty = i32(lid3.y);\n  let t = i32(lid);\n",
                 self.accumulators(),
-                f"  for (var k0 = 0i; k0 < {_lit(self.spec.k)}; k0 += {config.tk}i) {{\n",
+                f"  for (var k0 = 0i; k0 < {i32_literal(self.spec.k)}; k0 += {config.tk}i) {{\n",
                 self.stage(), "    workgroupBarrier();\n", self.k_loop(),
                 "    workgroupBarrier();\n  }\n", self.stores()]
         return (f"@compute @workgroup_size({config.wg_x}, {config.wg_y}, 1)\n"

@@ -122,6 +122,8 @@ def shortest_repr(value: float) -> str:
         text = f"{value:.{digits}g}"
         if abs(float(text)) <= FLT_MAX and struct.pack("<f", float(text)) == struct.pack("<f", value):
             break  # a shorter text above FLT_MAX would be an out-of-range literal
+    else:
+        text = repr(value)  # the exact value (e.g. -FLT_MAX), never past the f32 range
     if "e" not in text and "." not in text and "inf" not in text:
         text += ".0"
     return text
