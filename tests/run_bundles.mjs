@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs many webjit bundles in one Node process, for the op test suite:
 //   node tests/run_bundles.mjs JOBS.json
-// JOBS.json is a list of {bundle, inputs, outputs, threads}: .npy folders as in
+// JOBS.json is a list of {bundle, inputs, outputs, threads, backend}: .npy folders as in
 // runtime_web/bin/webjit-run-node.mjs. Prints one JSON line per job, {index, ok, error?, threads?},
 // and keeps going after a job fails so one broken bundle does not hide the others.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -9,8 +9,21 @@ import { join } from 'node:path';
 import { load } from '../runtime_web/src/index.js';
 import { readNpy, writeNpy } from '../runtime_web/src/npy.js';
 
+let gpu = null;  // one Dawn instance for every WebGPU job (the package needs it kept alive)
+
+async function gpuFor(backend) {
+  if (backend !== 'webgpu') return undefined;
+  if (!gpu) {
+    const webgpu = await import(new URL('../runtime_web/node_modules/webgpu/index.js', import.meta.url));
+    Object.assign(globalThis, webgpu.globals);
+    gpu = webgpu.create([]);
+  }
+  return gpu;
+}
+
 async function runJob(job) {
-  const session = await load(job.bundle, { backend: 'wasm', threads: job.threads });
+  const backend = job.backend ?? 'wasm';
+  const session = await load(job.bundle, { backend, threads: job.threads, gpu: await gpuFor(backend) });
   try {
     const feeds = {};
     for (const { name } of session.inputs) {
@@ -37,3 +50,4 @@ for (const [index, job] of jobs.entries()) {
     console.log(JSON.stringify({ index, ok: false, error: String(err?.message ?? err) }));
   }
 }
+process.exit(0);  // Dawn keeps the event loop alive

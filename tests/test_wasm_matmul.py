@@ -9,7 +9,7 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Expr, MatMul
-from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits, registers
+from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits, k_blocks, registers
 from wasm_harness import run_wasm
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
@@ -187,3 +187,75 @@ def test_rejects_bad_config_and_strides():
         emit(spec, MatMulConfig(4, 8, 1, 20))
     with pytest.raises(CompileError, match="negative"):
         emit(make_spec((), 4, 8, 4, a_strides=(-4, 1)))
+    with pytest.raises(CompileError, match="kc >= 0"):
+        emit(spec, MatMulConfig(4, 8, 1, 0, -1))
+
+
+# k-blocking: the first k-block stores partial sums, later ones add, the last applies the epilogue.
+
+@pytest.mark.parametrize("m,n,k,config", [
+    (13, 29, 70, MatMulConfig(4, 8, 1, 0, 16)),  # 5 blocks, the last 6 deep
+    (9, 40, 17, MatMulConfig(4, 8, 1, 0, 17)),  # kc = k: one block
+    (7, 13, 5, MatMulConfig(2, 8, 1, 0, 1)),  # one k step per block
+    (11, 45, 9, MatMulConfig(3, 12, 2, 0, 3)),  # kc odd with ku = 2: a tail in every block
+    (6, 600, 480, MatMulConfig(4, 8, 1, 96, 64)),  # n-blocks and k-blocks
+    (1, 40, 33, MatMulConfig(1, 8, 1, 0, 8, fma=True)),  # m = 1: threads split n
+], ids=str)
+def test_k_blocked(m, n, k, config, tmp_path):
+    assert k_blocks(make_spec((), m, n, k), config) == (min(config.kc, k), -(-k // config.kc))
+    check(make_spec((), m, n, k), tmp_path, config)
+
+
+def test_k_blocked_batched_with_broadcast(tmp_path):
+    batch, m, n, k = (2, 3), 6, 11, 7
+    spec = make_spec(batch, m, n, k, a_strides=(m * k, 0, k, 1), b_strides=(0, k * n, n, 1))
+    check(spec, tmp_path, MatMulConfig(4, 8, 1, 0, 2))
+
+
+def test_k_blocked_epilogue(tmp_path):
+    batch, m, n, k = (2,), 9, 22, 16
+    spec = make_spec(batch, m, n, k, extras=[(0, 0, 1), contiguous(batch + (m, n))],
+                     epilogue=node("add", node("relu", node("add", acc(), inp(0))), inp(1)))
+    config = MatMulConfig(4, 8, 1, 0, 5)  # blocks of 5, 5, 5, 1
+    assert k_blocks(spec, config) == (5, 4)
+    check(spec, tmp_path, config, lambda x, e: np.maximum(x + e[0], 0) + e[1])
+
+
+def test_k_blocked_strided_extras(tmp_path):
+    m, n, k = 7, 13, 5
+    spec = make_spec((), m, n, k, extras=[(1, m), (1, 0)],
+                     epilogue=node("mul", node("sub", acc(), inp(0)), inp(1)))
+    check(spec, tmp_path, MatMulConfig(2, 8, 1, 0, 2), lambda x, e: (x - e[0]) * e[1])
+
+
+def test_auto_kc_blocks_deep_k_with_wide_pitch(tmp_path):
+    m, n, k = 20, 70, 600
+    # A bmat pitch past 4 KiB puts every row on its own page: automatic kc cuts k.
+    spec = make_spec((), m, n, k, b_strides=(1100, 1), extras=[(0, 1)],
+                     epilogue=node("add", acc(), inp(0)))
+    kc, blocks = k_blocks(spec, DEFAULT)
+    assert blocks > 1 and kc * (blocks - 1) < k <= kc * blocks
+    check(spec, tmp_path, DEFAULT, lambda x, e: x + e[0])
+
+
+def test_auto_kc_keeps_shallow_k_whole():
+    assert k_blocks(make_spec((), 3136, 64, 576), DEFAULT) == (576, 1)
+    kc, blocks = k_blocks(make_spec((), 197, 768, 3072), DEFAULT)
+    assert blocks > 1 and kc * blocks >= 3072
+    spec = make_spec((), 16, 64, 32)  # one block either way: the same module
+    assert emit(spec, MatMulConfig(4, 8, 1, 0, 32)).encode() == emit(spec, DEFAULT).encode()
+
+
+def test_epilogue_reading_out_is_never_k_blocked(tmp_path):
+    """out = acc + out (accumulate in place): partial sums in out would be read back."""
+    m, n, k = 6, 12, 10
+    out = Access(2, contiguous((m, n)))
+    spec = MatMul((), m, n, k, Access(0, contiguous((m, k))), Access(1, contiguous((k, n))), out,
+                  (out,), node("add", acc(), inp(0)),
+                  (Arg("f32", m * k), Arg("f32", k * n), Arg("f32", m * n, output=True)))
+    config = MatMulConfig(2, 8, 1, 0, 3)
+    assert k_blocks(spec, config) == (k, 1) and not fits(config, spec)
+    arrays = inputs(spec)
+    want = arrays[0].reshape(m, k).astype(np.float64) @ arrays[1].reshape(k, n) + arrays[2].reshape(m, n)
+    got = run_wasm(emit(spec, config).encode(), arrays, [2], nthreads=3)[0]
+    np.testing.assert_allclose(got.reshape(m, n), want, rtol=0, atol=1e-5 * np.abs(want).max())

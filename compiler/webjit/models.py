@@ -25,7 +25,7 @@ OPSETS = (17, 18)
 DEFAULT_CACHE_DIR = pathlib.Path.home() / ".cache" / "webjit" / "models"
 RELATIVE_TOLERANCE = 1e-4
 SEED = 0
-CACHE_VERSION = "v1"  # bump when the models or the way they are exported change
+CACHE_VERSION = "v2"  # bump when the models or the way they are exported change
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +106,7 @@ MODEL_CLASSES = {
     "resnet50": ("ResNetConfig", "ResNetModel"),
 }
 SMALL_CONFIGS = {
-    "bert": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=256),
+    "bert": dict(num_hidden_layers=4, hidden_size=128, num_attention_heads=2, intermediate_size=256),
     "gpt2": dict(n_layer=2, n_embd=128, n_head=2),
     "vit": dict(image_size=32, patch_size=8, num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
                 intermediate_size=256),

@@ -58,12 +58,17 @@ def runtime_dir() -> Path:
 
 def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "wasm",
                browser: str = "chromium", threads: int | str = "auto", repeat: int = 1,
-               timeout_s: float = 300.0) -> RunResult:
+               timeout_s: float = 300.0, limits: Mapping[str, int] | None = None,
+               gpu_in_browser: bool = True) -> RunResult:
     """Runs the bundle once (or `repeat` times, reporting the best latency) on `inputs`.
 
     Missing inputs are invented (see feeds.make_inputs); given ones are checked against
     the manifest first so that a wrong shape is one sentence, not a runtime failure.
+    `limits` (Node only) forces WebGPU device limits lower than the adapter's, as a
+    weaker GPU would have; `gpu_in_browser=False` starts Chromium without WebGPU.
     """
+    if limits and browser != "node":
+        raise RunError("forcing WebGPU limits is supported with --browser node only")
     if backend not in BACKENDS:
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if browser not in BROWSERS:
@@ -78,9 +83,9 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
         write_npy_folder(inputs_dir, feeds)
         if browser == "node":
             return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, backend,
-                            threads, repeat, timeout_s)
+                            threads, repeat, timeout_s, limits)
         return run_chromium(bundle_dir, inputs_dir, manifest, backend, threads, repeat,
-                            timeout_s, Path(temp) / "profile")
+                            timeout_s, Path(temp) / "profile", gpu_in_browser)
 
 
 def load_manifest(bundle_dir: Path) -> dict:
@@ -115,7 +120,7 @@ def node_env(backend: str) -> dict[str, str]:
 
 
 def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Mapping,
-             backend: str, threads, repeat: int, timeout_s: float) -> RunResult:
+             backend: str, threads, repeat: int, timeout_s: float, limits=None) -> RunResult:
     node = shutil.which("node")
     if node is None:
         raise RunError("node is not on PATH; install Node.js 20 or use --browser chromium")
@@ -125,7 +130,7 @@ def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Ma
     outputs_dir.mkdir(parents=True, exist_ok=True)
     command = [node, str(script), str(bundle_dir), "--inputs", str(inputs_dir),
                "--outputs", str(outputs_dir), "--backend", backend, "--threads", str(threads),
-               "--repeat", str(repeat)]
+               "--repeat", str(repeat)] + (["--limits", json.dumps(dict(limits))] if limits else [])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
                               env=node_env(backend))
@@ -157,7 +162,7 @@ def page_url(base: str, backend: str, threads, repeat: int) -> str:
 
 
 def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
-                 threads, repeat: int, timeout_s: float, profile: Path) -> RunResult:
+                 threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True) -> RunResult:
     try:
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
@@ -167,7 +172,8 @@ def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend:
         raise RunError(f"Chromium is not installed at {CHROMIUM}; install the chromium "
                        "package or use --browser node")
     mounts = {"/runtime/": runtime_dir(), "/bundle/": bundle_dir, "/inputs/": inputs_dir}
-    args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if backend in ("webgpu", "auto") else [])
+    wants_gpu = gpu_in_browser and backend in ("webgpu", "auto")
+    args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if wants_gpu else [])
     messages: list[str] = []
     with serve_folders(mounts) as base, sync_playwright() as playwright:
         try:

@@ -12,7 +12,7 @@ import { readNpy, writeNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
 
 const USAGE = 'usage: webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR ' +
-  '[--backend wasm|webgpu|auto] [--threads N] [--repeat N]';
+  '[--backend wasm|webgpu|auto] [--threads N] [--repeat N] [--limits JSON]';
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
 function parseArgs(argv) {
@@ -31,10 +31,25 @@ function parseArgs(argv) {
     else if (flag === '--backend') args.backend = backend(value);
     else if (flag === '--threads') args.threads = value === 'auto' ? 'auto' : positive(flag, value);
     else if (flag === '--repeat') args.repeat = positive(flag, value);
+    else if (flag === '--limits') args.limits = limitsOption(value);
     else throw new WebjitError(`unknown option ${flag}; ${USAGE}`);
   }
   if (!args.bundle || !args.inputs || !args.outputs) throw new WebjitError(USAGE);
   return args;
+}
+
+/** --limits '{"maxComputeInvocationsPerWorkgroup": 64, ...}': WebGPU limits forced below the adapter's. */
+function limitsOption(value) {
+  let limits;
+  try {
+    limits = JSON.parse(value);
+  } catch {
+    throw new WebjitError(`--limits must be a JSON object of WebGPU limit names and numbers, not ${value}`);
+  }
+  if (!limits || typeof limits !== 'object' || Object.values(limits).some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new WebjitError(`--limits must be a JSON object of WebGPU limit names and positive integers, not ${value}`);
+  }
+  return limits;
 }
 
 function backend(value) {
@@ -90,7 +105,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const start = performance.now();
   const { gpu, note } = args.backend === 'wasm' ? {} : await nodeGpu(args.backend);
-  const session = await load(args.bundle, { backend: args.backend, threads: args.threads, gpu })
+  const session = await load(args.bundle, { backend: args.backend, threads: args.threads, gpu, limits: args.limits })
     .catch((err) => { throw err.reason?.startsWith('no WebGPU adapter') ? noAdapter(err.reason) : err; });
   const loadMs = performance.now() - start;
   const backendNote = note ?? session.backendNote;

@@ -5,14 +5,17 @@ row tiles of one n-block reuse its panel of `bmat` from cache; each thread takes
 contiguous run of units. A unit walks its n-block in column tiles of `nr` columns and
 computes each `mr x nr` tile with accumulators held in v128 locals: per k it loads
 nr/4 vectors of bmat's row k and splats mr scalars of `a` (so any `a` strides cost the
-same). Deep k is cut into k-blocks of `kc` steps: for each n-block, a thread runs every
-k-block over all its row tiles of that n-block before the next k-block, so the kc x nb
-slab of bmat and the mr x kc rows of `a` stay in cache. The first k-block stores its
-partial sums to `out`, later ones add to them, and only the last applies the epilogue;
-all k-blocks of a tile run on the thread that owns the tile. Every shape is static, so all strides become immediate memory offsets, and the
+same). Every shape is static, so all strides become immediate memory offsets, and the
 edges (m % mr rows, n % nr columns, n % 4 columns) are separate straight-line tiles.
 Columns past the last multiple of 4 use one-lane "vectors" (load32_splat, store32_lane)
 so the epilogue code is the same for every accumulator.
+
+Deep k is cut into k-blocks of `kc` steps. For each n-block in its run, a thread takes
+every k-block over all its row tiles of that n-block before the next k-block, so a
+column tile's kc rows of bmat span few pages and the mr x kc rows of `a` stay in L1.
+The first k-block stores partial sums to `out`, later ones add to them, and only the
+last applies the epilogue; every k-block of a tile runs on the thread that owns the tile.
+An epilogue that reads `out` itself would see partial sums, so such specs keep one block.
 
 Configs with `fma` use relaxed SIMD (f32x4.relaxed_madd): a runtime must offer them only
 where the engine validates relaxed SIMD. Measured here: a bmat row pitch that is a
@@ -33,8 +36,9 @@ SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
 PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
 AUTO_NB = 96  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
 # kc = 0 cuts k so that the kc rows of bmat one column tile reads span at most STRIP_PAGES
-# pages (the L1 data TLB holds 64; measured: 9 GFLOP/s with 2,300 pages per strip, 30 with
-# 400, 33 with 48) and the tile's rows of `a` (mr x kc floats) stay well inside L1.
+# 4 KiB pages (first-level data TLBs hold about 64) and the tile's rows of `a` (mr x kc
+# floats) stay well inside L1. Measured on 197x768x3072 (a 3 KiB pitch), 4x8 tile: 9 GFLOP/s
+# with one block (2,304 pages per strip), 30 with kc = 512 (384 pages), 33 with kc = 64.
 STRIP_PAGES = 48
 PAGE_BYTES = 4096
 A_ROWS_BYTES = 16 << 10
