@@ -7,8 +7,9 @@
 
 Shapes are MxNxK with row-major a [M, K] and bmat [K, N]; bmat rows are padded by 16
 floats when their pitch is a multiple of 4 KiB, as the compiler pads constant weights
-(--pad sets another padding). A config is mr,nr,ku,nb[,kc[,fma]]. Each kernel's output is checked
-against numpy before its time is printed; a wrong kernel prints WRONG instead.
+(--pad sets another padding). A config is mr,nr,ku,nb[,kc[,fma]]. Each kernel's output
+is checked against numpy before its time is printed; a wrong kernel prints WRONG instead.
+--baseline times an earlier copy of matmul.py's default config beside the current ones.
 """
 from __future__ import annotations
 

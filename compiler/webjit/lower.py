@@ -61,9 +61,12 @@ class Program:
         return "\n".join(lines) + "\n"
 
 
-def lower(graph: Graph) -> Program:
-    """Lower every node of `graph` to kernel steps; see the module docstring."""
-    lowering = Lowering(graph)
+def lower(graph: Graph, max_binding_bytes: int | None = None) -> Program:
+    """Lower every node of `graph` to kernel steps; see the module docstring.
+
+    `max_binding_bytes` (WebGPU's storage binding limit, when WebGPU kernels are wanted)
+    splits embedding tables too big to bind at once into row ranges."""
+    lowering = Lowering(graph, max_binding_bytes)
     for node in graph.nodes:
         lowering.lower_node(node)
     lowering.bind_outputs()
@@ -71,8 +74,9 @@ def lower(graph: Graph) -> Program:
 
 
 class Lowering:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, max_binding_bytes: int | None = None):
         self.graph = graph
+        self.max_binding_bytes = max_binding_bytes
         self.producer = graph.producer()
         self.consumers = graph.consumers()
         self.program = Program(inputs=[], outputs=[], buffers=[])

@@ -141,6 +141,10 @@ def lower_gather(lw, node):
         view = slice_view(data, axis, i, 1)
         return _alias(lw, node, reshape(view, lw.shape_of(node.outputs[0])) or
                       reshape(lw.contiguous(view, node.name), lw.shape_of(node.outputs[0])))
+    table = lw.graph.constants.get(node.inputs[0])
+    limit = lw.max_binding_bytes
+    if table is not None and axis == 0 and limit and table.nbytes > limit * TABLE_BINDINGS:
+        return _gather_in_row_ranges(lw, node, table, limit)
     data = lw.contiguous(data, f"{node.name}::data")
     idx = lw.contiguous(lw.view(node.inputs[1]), f"{node.name}::indices")
     if idx.buffer.region == "arena":
@@ -151,6 +155,57 @@ def lower_gather(lw, node):
     buffers = [data.buffer, idx.buffer, out.buffer]
     args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
     lw.emit(K.Gather(outer=outer, axis_dim=data.shape[axis], inner=inner, count=idx.size, args=args), buffers, node.name)
+
+
+TABLE_BINDINGS = 4  # storage bindings one gathered table may take before it is split into row ranges
+
+
+def _gather_in_row_ranges(lw, node, table, limit):
+    """A constant table larger than a few WebGPU bindings, gathered as row ranges:
+    out = sum over ranges of Gather(rows[lo:hi], idx - lo), where indices outside a range
+    read zeros, so exactly one term of each sum is nonzero and the sum is exact."""
+    idx = lw.contiguous(lw.view(node.inputs[1]), f"{node.name}::indices")
+    if idx.buffer.region == "arena":
+        lw.note_index_range(idx.buffer, table.shape[0])
+    rows, inner = table.shape[0], int(np.prod(table.shape[1:], dtype=np.int64))
+    per_range = max(1, limit // (4 * inner))
+    x = K.Expr("in", "i32", index=0)
+    wrapped = K.Expr("where", "i32", (K.Expr("lt", "i32", (x, const(0, "i32"))),
+                                      K.Expr("add", "i32", (x, const(rows, "i32"))), x))
+    partials = []
+    for lo in range(0, rows, per_range):
+        hi = min(rows, lo + per_range)
+        inside = K.Expr("and", "i32", (K.Expr("ge", "i32", (wrapped, const(lo, "i32"))),
+                                       K.Expr("lt", "i32", (wrapped, const(hi, "i32")))))
+        shifted = K.Expr("where", "i32", (inside, K.Expr("sub", "i32", (wrapped, const(lo, "i32"))),
+                                          const(hi - lo, "i32")))
+        local = full_view(lw.new_buffer(f"{node.name}::indices{lo}", "i32", idx.size), idx.shape)
+        args = (K.Arg("i32", idx.buffer.size), K.Arg("i32", local.buffer.size, output=True))
+        lw.emit(K.Elementwise(shape=idx.shape, out=K.Access(1, local.strides), inputs=(K.Access(0, idx.strides),),
+                              expr=shifted, args=args), [idx.buffer, local.buffer], f"{node.name}::rows{lo}")
+        part = lw.weights(f"{node.inputs[0]}::rows{lo}", table[lo:hi])
+        out = full_view(lw.new_buffer(f"{node.name}::part{lo}", part.buffer.dtype, idx.size * inner),
+                        lw.shape_of(node.outputs[0]))
+        buffers = [part.buffer, local.buffer, out.buffer]
+        args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
+        lw.emit(K.Gather(outer=1, axis_dim=hi - lo, inner=inner, count=idx.size, args=args), buffers,
+                f"{node.name}::rows{lo}")
+        partials.append(out)
+    # Running sums two at a time, so no kernel binds more than three buffers.
+    running = partials[0]
+    for i, part in enumerate(partials[1:], start=1):
+        last = i == len(partials) - 1
+        total = lw.output_view(node.outputs[0]) if last else \
+            full_view(lw.new_buffer(f"{node.name}::sum{i}", part.buffer.dtype, part.size), part.shape)
+        dt = total.buffer.dtype
+        expr = K.Expr("add", dt, (K.Expr("in", dt, index=0), K.Expr("in", dt, index=1)))
+        args = (K.Arg(dt, running.buffer.size), K.Arg(dt, part.buffer.size), K.Arg(dt, total.buffer.size, output=True))
+        lw.emit(K.Elementwise(shape=total.shape, out=K.Access(2, total.strides),
+                              inputs=(K.Access(0, running.strides), K.Access(1, part.strides)), expr=expr, args=args),
+                [running.buffer, part.buffer, total.buffer], node.name)
+        running = total
+    if len(partials) == 1:
+        lw.views[node.outputs[0]] = partials[0]
 
 
 def lower_gather_nd(lw, node):

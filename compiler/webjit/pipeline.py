@@ -45,7 +45,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     dump("passes.txt", graph.to_text())
 
     report("lowering to kernels", 0.3)
-    program = lower(graph)
+    program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None)
     dump("lowered.txt", program.to_text())
 
     specs: dict = {}  # identical specs share one kernel
