@@ -11,6 +11,7 @@ import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js'
 // the webgpu package's globals for the runtime to work.
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, STORAGE = 0x80;
 const READ = 0x1;
+const COMPUTE = 0x4;  // GPUShaderStage.COMPUTE
 const REBUILD = "rebuild the bundle or use backend 'wasm'";
 
 /**
@@ -173,7 +174,12 @@ async function buildPipeline(device, kernel, code) {
   }
   if (scopeError) throw unusable(`${name} does not compile: ${firstLine(scopeError.message)}`, REBUILD);
   try {
-    return await device.createComputePipelineAsync({ label: `kernel ${kernel.id}`, layout: 'auto',
+    // An explicit layout: 'auto' would drop bindings a shader declares but never reads.
+    const bindGroupLayout = device.createBindGroupLayout({ label: `kernel ${kernel.id}`,
+      entries: kernel.webgpu.bindings.map((b, slot) => ({ binding: slot, visibility: COMPUTE,
+        buffer: { type: b.write === false ? 'read-only-storage' : 'storage' } })) });
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
+    return await device.createComputePipelineAsync({ label: `kernel ${kernel.id}`, layout,
       compute: { module, entryPoint: kernel.webgpu.entry ?? 'main' } });
   } catch (err) {
     throw unusable(`${name} could not become a pipeline: ${firstLine(err?.message ?? err)}`, REBUILD);

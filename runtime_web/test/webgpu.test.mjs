@@ -136,14 +136,16 @@ test('a WGSL syntax error names the kernel and its family, from load', { skip },
   assert.deepEqual(Array.from((await session.run({ x })).y.data), expected(x));
 });
 
-test('a step binding the arena read-only next to a write is refused at load, naming the step', { skip }, async () => {
+test('a kernel declaring a read-only binding the manifest says is read_write is refused at load', { skip }, async () => {
+  // Every binding is read_write (a step's inputs and outputs share the arena buffer); a
+  // shader that disagrees with its layout fails as a pipeline, naming the kernel.
   const dir = tempDir();
   twoStepGpuBundle(dir, { n: 256, readOnlyInput: true });
   await rejectsWith(open(dir, { backend: 'webgpu' }),
-    /^step 0 \(step0, WebGPU kernel 0 add\) cannot run on WebGPU: .*arena.*; rebuild the bundle or use backend 'wasm'$/);
+    /^WebGPU kernel 0 \(add, .*could not become a pipeline: .*; rebuild the bundle or use backend 'wasm'$/);
   const session = await open(dir, { backend: 'auto' });
   assert.equal(session.backend, 'wasm');
-  assert.match(session.backendNote, /^step 0 .*cannot run on WebGPU.*; running on WASM$/);
+  assert.match(session.backendNote, /^WebGPU kernel 0 .*could not become a pipeline.*; running on WASM$/);
 });
 
 test('device lost between runs: the next run is correct on wasm', { skip }, async () => {
