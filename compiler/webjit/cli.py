@@ -214,8 +214,9 @@ def describe_array(name: str, array: np.ndarray, first: int = 6) -> str:
 def describe_run(result, browser: str) -> str:
     threads = f"{result.threads} thread{'s' if result.threads != 1 else ''}"
     note = f" ({result.thread_note})" if result.thread_note else ""
+    backend_note = f"\n  note: {result.backend_note}" if getattr(result, "backend_note", None) else ""
     return (f"{browser} {result.backend}, {threads}{note}: "
-            f"load {result.load_ms:.1f} ms, run {result.latency_ms:.2f} ms")
+            f"load {result.load_ms:.1f} ms, run {result.latency_ms:.2f} ms{backend_note}")
 
 
 def save_outputs(folder: Path, outputs: dict[str, np.ndarray]) -> None:
