@@ -8,17 +8,12 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Arg, Im2Col, Pool
 from webjit.wasm.conv import emit_im2col, emit_pool
-from wasm_harness import run_wasm
+from wasm_harness import run_wasm, validate
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
                                 reason="needs node and wabt")
 
 
-def validate(wasm: bytes, tmp_path) -> None:
-    path = tmp_path / "k.wasm"
-    path.write_bytes(wasm)
-    proc = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def out_size(size, k, pad_begin, pad_end, stride, dilation, ceil=False):

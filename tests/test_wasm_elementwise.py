@@ -9,7 +9,7 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Elementwise, Expr
 from webjit.wasm.elementwise import collapse, emit
-from wasm_harness import run_wasm
+from wasm_harness import run_wasm, validate
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
                                 reason="needs node and wabt")
@@ -37,11 +37,6 @@ def contiguous(shape):
     return tuple(reversed(strides))
 
 
-def validate(wasm: bytes, tmp_path) -> None:
-    path = tmp_path / "k.wasm"
-    path.write_bytes(wasm)
-    proc = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def view(flat: np.ndarray, access: Access, shape) -> np.ndarray:

@@ -8,26 +8,14 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Arg, CumSum, Gather
 from webjit.wasm.gather import emit_cumsum, emit_gather
-from wasm_harness import run_wasm
+from wasm_harness import run_both, run_wasm, validate
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
                                 reason="needs node and wabt")
 
 
-def validate(wasm: bytes, tmp_path) -> None:
-    path = tmp_path / "k.wasm"
-    path.write_bytes(wasm)
-    proc = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
-def run_both(tmp_path, module, args, output):
-    """Run with 1 and 3 threads; the results must be identical."""
-    wasm = module.encode()
-    validate(wasm, tmp_path)
-    results = [run_wasm(wasm, args, [output], nthreads=n)[0] for n in (1, 3)]
-    np.testing.assert_array_equal(results[0], results[1])
-    return results[0]
 
 
 def gather_ref(data, indices):

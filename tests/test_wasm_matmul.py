@@ -10,7 +10,7 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Expr, MatMul
 from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits, k_blocks, registers
-from wasm_harness import run_wasm
+from wasm_harness import run_wasm, validate
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("wasm-validate") is None,
                                 reason="needs node and wabt")
@@ -65,12 +65,6 @@ def reference(spec, arrays, epilogue=lambda acc, extras: acc):
     return epilogue(a @ b, extras)
 
 
-def validate(wasm: bytes, tmp_path, relaxed=False) -> None:
-    path = tmp_path / "k.wasm"
-    path.write_bytes(wasm)
-    flags = ["--enable-threads"] + (["--enable-relaxed-simd"] if relaxed else [])
-    proc = subprocess.run(["wasm-validate", *flags, str(path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, threads=(1, 3)):

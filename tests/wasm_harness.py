@@ -82,3 +82,21 @@ def run_wasm_exports(wasm: bytes, fname: str, *scalars) -> list[float]:
         _node(Path(tmp), job, wasm, b"")
         values = json.loads((Path(tmp) / "result.json").read_text())
     return [float(v) for v in values]
+
+
+def validate(wasm: bytes, tmp_path, relaxed: bool = False, name: str = "k.wasm") -> None:
+    """Assert that `wasm-validate` accepts the module (threads, and relaxed SIMD if asked)."""
+    path = tmp_path / name
+    path.write_bytes(wasm)
+    flags = ["--enable-threads"] + (["--enable-relaxed-simd"] if relaxed else [])
+    proc = subprocess.run(["wasm-validate", *flags, str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def run_both(tmp_path, module, args, output):
+    """Validate, then run with 1 and 3 threads; the results must be identical."""
+    wasm = module.encode()
+    validate(wasm, tmp_path)
+    results = [run_wasm(wasm, args, [output], nthreads=n)[0] for n in (1, 3)]
+    np.testing.assert_array_equal(results[0], results[1])
+    return results[0]

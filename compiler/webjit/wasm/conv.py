@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import CompileError
 from ..kernels import Im2Col, Pool
 from .encoder import F32, I32, Func, Module
-from .loops import Local, counted_loop, thread_share
+from .loops import Local, add_to, counted_loop, set_linear, thread_share
 
 ZERO = bytes(16)
 
@@ -30,7 +30,7 @@ def emit_im2col(spec: Im2Col, config=None) -> Module:
     _set(f, row, start)
     with counted_loop(f, count):
         _im2col_row(f, spec, row, x, out)
-        _add(f, row, 1)
+        add_to(f, row, 1)
     return module
 
 
@@ -42,9 +42,9 @@ def _im2col_row(f: Func, spec: Im2Col, row: int, x: int, out: int) -> None:
     oy, kj, ki, plane = (f.local(I32) for _ in range(4))
     _split(f, row, [(oy, spec.oh), (kj, spec.kw), (ki, spec.kh)], plane)
     dst, src, iy, first_x = (f.local(I32) for _ in range(4))
-    _linear(f, dst, out, 0, [(row, 4 * spec.ow)])
-    _linear(f, iy, None, -pad_top, [(oy, sh), (ki, dh)])
-    _linear(f, first_x, None, -pad_left, [(kj, dw)])  # input column of output column 0
+    set_linear(f, dst, out, 0, [(row, 4 * spec.ow)])
+    set_linear(f, iy, None, -pad_top, [(oy, sh), (ki, dh)])
+    set_linear(f, first_x, None, -pad_left, [(kj, dw)])  # input column of output column 0
     lo, hi = _column_range(f, first_x, sw, spec.w, spec.ow)
     # An input row outside the image gives a row of zeros.
     f.op("local.get", iy)
@@ -53,7 +53,7 @@ def _im2col_row(f: Func, spec: Im2Col, row: int, x: int, out: int) -> None:
     f.op("if")
     _zero_fill(f, dst, spec.ow)
     f.op("else")
-    _linear(f, src, x, 0, [(plane, 4 * spec.h * spec.w), (iy, 4 * spec.w), (first_x, 4),
+    set_linear(f, src, x, 0, [(plane, 4 * spec.h * spec.w), (iy, 4 * spec.w), (first_x, 4),
                            (lo, 4 * sw)])
     _zero_fill(f, dst, Local(lo))
     run = f.local(I32)
@@ -85,10 +85,10 @@ def emit_pool(spec: Pool, config=None) -> Module:
     start, count = thread_share(f, rows, tid, nthreads)
     row, dst = f.local(I32), f.local(I32)
     _set(f, row, start)
-    _linear(f, dst, out, 0, [(row, 4 * spec.ow)])
+    set_linear(f, dst, out, 0, [(row, 4 * spec.ow)])
     with counted_loop(f, count):
         _pool_row(f, spec, row, dst, x)
-        _add(f, row, 1)
+        add_to(f, row, 1)
     return module
 
 
@@ -100,13 +100,13 @@ def _pool_row(f: Func, spec: Pool, row: int, dst: int, x: int) -> None:
     oy, plane = f.local(I32), f.local(I32)
     _split(f, row, [(oy, spec.oh)], plane)
     top = f.local(I32)  # input row of window row 0
-    _linear(f, top, None, -pad_top, [(oy, sh)])
+    set_linear(f, top, None, -pad_top, [(oy, sh)])
     ky0, ky1 = _window_range(f, top, dh, spec.h, spec.kh)
     rows_counted = ky1
     if spec.kind == "avg" and spec.count_include_pad:  # window rows inside the padded input
         rows_counted = _ceil_div_clamped(f, top, -(spec.h + pad_bottom), dh, spec.kh)
     left = f.local(I32)
-    _linear(f, left, None, -pad_left, [])
+    set_linear(f, left, None, -pad_left, [])
     acc, ky, kx, rowptr, ptr = f.local(F32), f.local(I32), f.local(I32), f.local(I32), f.local(I32)
     with counted_loop(f, spec.ow):
         kx0, kx1 = _window_range(f, left, dw, spec.w, spec.kw)
@@ -127,16 +127,16 @@ def _pool_row(f: Func, spec: Pool, row: int, dst: int, x: int) -> None:
         f.op("local.get", dst)
         f.op("local.get", acc)
         f.op("f32.store", 0)
-        _add(f, dst, 4)
-        _add(f, left, sw)
+        add_to(f, dst, 4)
+        add_to(f, left, sw)
 
 
 def _pool_window_row(f, spec, x, plane, top, ky, left, kx, kx0, kx1, rowptr, ptr, acc) -> None:
     """acc = max/sum(acc, x[plane, top + ky*dh, left + kx*dw] for kx in [kx0, kx1)); ky += 1."""
     dh, dw = spec.dilations
-    _linear(f, rowptr, x, 0, [(plane, 4 * spec.h * spec.w), (top, 4 * spec.w), (ky, 4 * dh * spec.w),
+    set_linear(f, rowptr, x, 0, [(plane, 4 * spec.h * spec.w), (top, 4 * spec.w), (ky, 4 * dh * spec.w),
                               (left, 4)])
-    _linear(f, ptr, rowptr, 0, [(kx0, 4 * dw)])
+    set_linear(f, ptr, rowptr, 0, [(kx0, 4 * dw)])
     _set(f, kx, Local(kx0))
 
     def column() -> None:
@@ -145,11 +145,11 @@ def _pool_window_row(f, spec, x, plane, top, ky, left, kx, kx0, kx1, rowptr, ptr
         f.op("f32.load", 0)
         f.op("f32.max" if spec.kind == "max" else "f32.add")
         f.op("local.set", acc)
-        _add(f, ptr, 4 * dw)
-        _add(f, kx, 1)
+        add_to(f, ptr, 4 * dw)
+        add_to(f, kx, 1)
 
     _loop_while_less(f, kx, kx1, column)
-    _add(f, ky, 1)
+    add_to(f, ky, 1)
 
 
 def _divide_by_count(f, acc, hi_y, lo_y, hi_x, lo_x) -> None:
@@ -183,32 +183,7 @@ def _set(f: Func, local: int, value) -> None:
     f.op("local.set", local)
 
 
-def _add(f: Func, local: int, amount: int) -> None:
-    if amount:
-        f.op("local.get", local)
-        f.op("i32.const", amount)
-        f.op("i32.add")
-        f.op("local.set", local)
 
-
-def _linear(f: Func, dst: int, base: int | None, const: int, terms) -> None:
-    """dst = base + const + sum(local * scale) (base None: 0)."""
-    if base is None:
-        f.op("i32.const", const)
-    else:
-        f.op("local.get", base)
-        if const:
-            f.op("i32.const", const)
-            f.op("i32.add")
-    for local, scale in terms:
-        if scale == 0:
-            continue
-        f.op("local.get", local)
-        if scale != 1:
-            f.op("i32.const", scale)
-            f.op("i32.mul")
-        f.op("i32.add")
-    f.op("local.set", dst)
 
 
 def _split(f: Func, flat: int, dims, rest: int) -> None:
@@ -308,7 +283,7 @@ def _store_zeros(f: Func, dst: int, floats: int) -> None:
     else:
         f.op("f32.const", 0.0)
         f.op("f32.store", 0)
-    _add(f, dst, 4 * floats)
+    add_to(f, dst, 4 * floats)
 
 
 def _copy(f: Func, dst: int, src: int, count: int, stride: int) -> None:
@@ -324,8 +299,8 @@ def _move(f: Func, dst: int, src: int, kind: str, src_step: int) -> None:
     f.op("local.get", src)
     f.op(f"{kind}.load", 0)
     f.op(f"{kind}.store", 0)
-    _add(f, dst, 16 if kind == "v128" else 4)
-    _add(f, src, src_step)
+    add_to(f, dst, 16 if kind == "v128" else 4)
+    add_to(f, src, src_step)
 
 
 def _while_at_least(f: Func, left: int, amount: int, body) -> None:
@@ -337,7 +312,7 @@ def _while_at_least(f: Func, left: int, amount: int, body) -> None:
     f.op("i32.lt_s")
     f.op("br_if", 1)
     body()
-    _add(f, left, -amount)
+    add_to(f, left, -amount)
     f.op("br", 0)
     f.op("end")
     f.op("end")

@@ -33,6 +33,26 @@ def add_to(f: Func, local: int, amount: int) -> None:
         f.op("local.set", local)
 
 
+def set_linear(f: Func, dst: int, base: int | None, const: int, terms=()) -> None:
+    """dst = base + const + sum(local * scale) over `terms` (base None: 0); no code for zero parts."""
+    if base is None:
+        f.op("i32.const", const)
+    else:
+        f.op("local.get", base)
+        if const:
+            f.op("i32.const", const)
+            f.op("i32.add")
+    for local, scale in terms:
+        if scale == 0:
+            continue
+        f.op("local.get", local)
+        if scale != 1:
+            f.op("i32.const", scale)
+            f.op("i32.mul")
+        f.op("i32.add")
+    f.op("local.set", dst)
+
+
 def set_local(f: Func, local: int, value: Count) -> None:
     push(f, value)
     f.op("local.set", local)

@@ -30,7 +30,7 @@ from math import prod
 from ..errors import CompileError
 from ..kernels import Expr, MatMul
 from .encoder import I32, V128, Func, Module
-from .loops import counted_loop, thread_share
+from .loops import counted_loop, set_linear, thread_share
 
 from .matmul_schedule import (  # noqa: F401  (re-exported: the tuner and tests use them from here)
     A_ROWS_BYTES, AUTO_NB, DEFAULT, MIN_UNITS, PAGE_BYTES, PANEL_BYTES, SIMD_REGISTERS, SPACE, STRIP_PAGES, MatMulConfig, _round_up, auto_kc, fits, k_blocks, reads_output, registers)
@@ -115,19 +115,7 @@ class _Emitter:
 
     def set_sum(self, dst: int, base: int, const: int, terms=()) -> None:
         """dst = base + const + sum(local * scale): a byte address."""
-        self.op("local.get", base)
-        if const:
-            self.op("i32.const", const)
-            self.op("i32.add")
-        for local, scale in terms:
-            if scale == 0:
-                continue
-            self.op("local.get", local)
-            if scale != 1:
-                self.op("i32.const", scale)
-                self.op("i32.mul")
-            self.op("i32.add")
-        self.op("local.set", dst)
+        set_linear(self.f, dst, base, const, terms)
 
     def run(self) -> None:
         """This thread's units, one n-block's run of them at a time (a segment)."""
