@@ -62,6 +62,7 @@ async function main() {
     const encoded = {};
     for (const [name, { dtype, shape, data }] of Object.entries(outputs)) {
       encoded[name] = { dtype, shape, base64: toBase64(data) };
+      report(`${name}: ${dtype} [${shape.join(', ')}]  ${summary(data)}`);
     }
     // Read after the runs: a lost GPU device moves the session to wasm mid-way.
     return { backend: session.backend, backendNote: session.backendNote, threads: session.threads,
@@ -69,6 +70,22 @@ async function main() {
   } finally {
     session.release();
   }
+}
+
+/** One line of the human-readable report under the status line. */
+function report(text) {
+  const line = document.createElement('pre');
+  line.textContent = text;
+  document.body.append(line);
+}
+
+function summary(data) {
+  const values = Array.from(data, Number);
+  if (!values.length) return 'empty';
+  let min = Infinity, max = -Infinity, sum = 0;
+  for (const v of values) { min = Math.min(min, v); max = Math.max(max, v); sum += v; }
+  const first = values.slice(0, 6).map((v) => v.toPrecision(6)).join(', ');
+  return `min ${min.toPrecision(6)}  max ${max.toPrecision(6)}  mean ${(sum / values.length).toPrecision(6)}  first [${first}]`;
 }
 
 // Also marks <html data-webjit="done">, so a driver can wait with a selector: Playwright
@@ -80,7 +97,12 @@ function finish(result, text) {
 }
 
 main().then(
-  (result) => finish(result, `done in ${result.latency_ms.toFixed(2)} ms`),
+  (result) => {
+    const threads = `${result.threads} thread${result.threads === 1 ? '' : 's'}`;
+    report(`backend ${result.backend}, ${threads}; load ${result.load_ms.toFixed(1)} ms`);
+    for (const note of [result.backendNote, result.threadNote]) if (note) report(`note: ${note}`);
+    finish(result, `done in ${result.latency_ms.toFixed(2)} ms`);
+  },
   (err) => {
     const message = err instanceof WebjitError ? err.message : String(err?.message ?? err);
     finish({ error: message }, `error: ${message}`);
