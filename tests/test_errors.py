@@ -123,3 +123,14 @@ def test_bundle_from_another_format_version(bundle, capsys, tmp_path):
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     assert cli.main(["run", str(tmp_path / "b"), "--browser", "node"]) == 2
     assert "format version" in one_sentence(capsys)
+
+
+@pytest.mark.parametrize("elem_type, name", [(TensorProto.DOUBLE, "float64"), (TensorProto.FLOAT16, "float16")])
+def test_input_dtype_the_runtime_cannot_carry(tmp_path, capsys, elem_type, name):
+    x = helper.make_tensor_value_info("x", elem_type, [2, 3])
+    y = helper.make_tensor_value_info("y", elem_type, [2, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    assert cli.main(["compile", path, "-o", str(tmp_path / "b")]) == 2
+    message = one_sentence(capsys)
+    assert f"'x' is {name}" in message

@@ -82,8 +82,19 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else (node,):
             _add_node(graph, part)
+    for name in graph.outputs:
+        _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
     return graph
+
+
+IO_DTYPES = ("float32", "int32", "int64", "bool")  # what the runtime reads and writes
+
+
+def _check_io_dtype(kind: str, name: str, dtype: str) -> None:
+    if dtype not in IO_DTYPES:
+        raise UnsupportedError(f"model {kind} '{name}' is {dtype}; webjit runs models whose inputs and outputs "
+                               f"are {', '.join(IO_DTYPES)} (convert the model, e.g. cast {dtype} to float32)")
 
 
 def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
@@ -116,6 +127,7 @@ def _input_type(value, given) -> TensorType:
     if ttype.elem_type not in ONNX_DTYPES:
         raise UnsupportedError(f"input '{value.name}' has element type {onnx.TensorProto.DataType.Name(ttype.elem_type)}, "
                                "which webjit does not support")
+    _check_io_dtype("input", value.name, ONNX_DTYPES[ttype.elem_type])
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim]
     if given is not None:
         given = tuple(int(d) for d in given)
