@@ -320,7 +320,7 @@ class Lowering:
     def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
         strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
         if strides is None or strides[-1] not in (0, 1):
-            view = self.contiguous(View(view.buffer, view.shape, view.strides, view.offset), f"{anchor.name}::epilogue")
+            view = self.contiguous(view, f"{anchor.name}::epilogue")
             strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
             if strides is None:
                 raise CompileError(f"internal error: cannot index the epilogue of '{anchor.name}'")
@@ -367,7 +367,7 @@ class Lowering:
         extras = []
         if len(node.inputs) > 2 and node.inputs[2] and beta != 0:
             c = self.view(node.inputs[2])
-            term = K.Expr("in", "f32", index=-1)  # placeholder: first base extra
+            term = K.Expr("in", "f32", index=0)  # the anchor's own extra 0
             if beta != 1.0:
                 term = K.Expr("mul", "f32", (term, const(beta, "f32")))
             expr = K.Expr("add", "f32", (expr, term))
@@ -400,7 +400,7 @@ class Lowering:
         expr, extras = K.Expr("acc", "f32"), []
         if len(node.inputs) > 2 and node.inputs[2]:
             bias = self.view(node.inputs[2])
-            expr = K.Expr("add", "f32", (expr, K.Expr("in", "f32", index=-1)))
+            expr = K.Expr("add", "f32", (expr, K.Expr("in", "f32", index=0)))
             extras.append(reshape(bias, (1, co, 1, 1)))
         return a, cols, (nb, group), co // group, oh * ow, kdim, expr, extras, out_shape
 
@@ -442,14 +442,14 @@ def _args_for(inputs, output):
     return args, unique
 
 
-def _substitute_acc(expr: K.Expr, base: K.Expr, first_base_extra: int) -> K.Expr:
-    """Replace "acc" leaves of a group's expression by the anchor's own epilogue `base`;
-    the base's extra placeholder (index -1) becomes input `first_base_extra`."""
-    def fix_base(e):
-        if e.op == "in" and e.index == -1:
-            return K.Expr("in", e.dtype, index=first_base_extra)
-        return K.Expr(e.op, e.dtype, tuple(fix_base(a) for a in e.args), e.index, e.value)
-    base = fix_base(base)
+def _substitute_acc(expr: K.Expr, base: K.Expr, shift: int) -> K.Expr:
+    """Replace the "acc" leaves of a group's expression by the anchor's own epilogue `base`,
+    whose inputs (the anchor's extras: Gemm's C, Conv's bias) follow the group's `shift` leaves."""
+    def shifted(e):
+        if e.op == "in":
+            return K.Expr("in", e.dtype, index=e.index + shift)
+        return K.Expr(e.op, e.dtype, tuple(shifted(a) for a in e.args), e.index, e.value)
+    base = shifted(base)
 
     def walk(e):
         if e.op == "acc":
