@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--browser", choices=("chromium", "node"), default="chromium")
     run.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
     run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
-                     help="run N times and report the best latency")
+                     help="after one warm-up run, run N times and report the median latency")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS")
     run.add_argument("--check", metavar="MODEL.onnx",
                      help="compare the outputs with onnxruntime on the same inputs")

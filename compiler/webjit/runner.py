@@ -60,7 +60,7 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
                browser: str = "chromium", threads: int | str = "auto", repeat: int = 1,
                timeout_s: float = 300.0, limits: Mapping[str, int] | None = None,
                gpu_in_browser: bool = True) -> RunResult:
-    """Runs the bundle once (or `repeat` times, reporting the best latency) on `inputs`.
+    """Runs the bundle once (or, after a warm-up, `repeat` times, reporting the median latency) on `inputs`.
 
     Missing inputs are invented (see feeds.make_inputs); given ones are checked against
     the manifest first so that a wrong shape is one sentence, not a runtime failure.
