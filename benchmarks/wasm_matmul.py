@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from webjit.kernels import Access, Arg, MatMul
-from webjit.wasm.matmul import DEFAULT, SPACE, MatMulConfig, emit, fits
+from webjit.wasm.matmul import emit
+from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, fits
 
 # Transformer projections and MLPs (ViT m = 197, GPT-2/BERT/MiniLM at sequence 128), a
 # ResNet convolution as a matmul, and small shapes.

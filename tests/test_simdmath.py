@@ -1,6 +1,5 @@
 """Accuracy of the f32x4 math functions against float64 numpy, run in Node through the harness."""
 import math
-import shutil
 import subprocess
 
 import numpy as np
@@ -10,7 +9,6 @@ from webjit.wasm import simdmath
 from webjit.wasm.encoder import I32, Module
 from wasm_harness import run_wasm
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
 
 
 def math_kernel(name: str) -> bytes:

@@ -11,8 +11,6 @@ from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
 from test_wasm_conv import IM2COL_CASES, POOL_CASES, out_size, ref_im2col, ref_pool
 import webgpu_harness
 
-pytestmark = pytest.mark.skipif(not webgpu_harness.available(),
-                                reason="needs the npm webgpu package and SwiftShader")
 
 # Args of over 1024 floats are chunked; 64 invocations; at most 16 workgroups per dimension.
 LOW = Limits(max_invocations=64, max_workgroup_storage=4096, max_binding_bytes=4096,

@@ -15,9 +15,8 @@ from webjit.webgpu.kernel import Limits
 from webjit.webgpu.wgsl import f32_literal, i32_literal
 from test_wasm_elementwise import (BINARY_F32, BROADCASTS, COMPARE, INT_BINARY, UNARY_F32,
                                    contiguous, const, flat_inputs, gelu_expr, inp, node, view)
-from webgpu_harness import available, finish, run_batch
+from webgpu_harness import finish, run_batch
 
-pytestmark = pytest.mark.skipif(not available(), reason="needs node, npm webgpu and SwiftShader")
 
 NP = {"f32": np.float32, "i32": np.int32}
 LOW = Limits(max_invocations=64, max_workgroup_size=(64, 64, 64), max_workgroup_storage=4096,

@@ -12,9 +12,8 @@ from webjit.kernels import Arg, CumSum, Gather
 from webjit.webgpu.gather import emit_cumsum, emit_gather
 from webjit.webgpu.kernel import Limits
 from test_wasm_gather import cumsum_ref, gather_ref
-from webgpu_harness import available, finish, run_batch
+from webgpu_harness import finish, run_batch
 
-pytestmark = pytest.mark.skipif(not available(), reason="needs node, npm webgpu and SwiftShader")
 
 LOW = Limits(max_invocations=64, max_workgroup_size=(64, 64, 64), max_workgroup_storage=4096,
              max_binding_bytes=1024, max_workgroups_per_dim=3)

@@ -17,8 +17,6 @@ from webjit.webgpu.matmul import (DEFAULT, SPACE, MatMulConfig, default_config, 
 from test_wasm_matmul import SHAPES, acc, const, contiguous, inp, inputs, make_spec, node, reference
 import webgpu_harness
 
-pytestmark = pytest.mark.skipif(not webgpu_harness.available(),
-                                reason="needs the npm webgpu package and SwiftShader")
 
 CHUNKED = 4096  # max_binding_bytes of the lowered limits: args of over 1024 floats are chunked
 LOW_64 = Limits(max_invocations=64, max_workgroup_storage=4096, max_binding_bytes=CHUNKED)

@@ -12,9 +12,8 @@ from webjit.kernels import Arg, LayerNorm, Reduce, Softmax
 from webjit.webgpu.kernel import Limits
 from webjit.webgpu.reductions import RowConfig, emit_layernorm, emit_reduce, emit_softmax
 from test_wasm_reductions import OUTER, REDUCE_REF, ROW_LENGTHS, layernorm, reduce_input, softmax
-from webgpu_harness import available, finish, run_batch
+from webgpu_harness import finish, run_batch
 
-pytestmark = pytest.mark.skipif(not available(), reason="needs node, npm webgpu and SwiftShader")
 
 LOW = Limits(max_invocations=64, max_workgroup_size=(64, 64, 64), max_workgroup_storage=4096,
              max_binding_bytes=1024)

@@ -17,7 +17,7 @@ from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
 from .ops import resolve_pads
 from .views import (Buffer, View, broadcast_strides, expand, full_view, read_constant, reshape,
-                    reshape_strides, row_major, slice_view, transpose)
+                    reshape_strides, row_major, transpose)
 
 ANCHORS = ("MatMul", "Gemm", "Conv")
 ROW_PAD = 16  # floats added to constant MatMul rows whose pitch would alias in L1

@@ -4,11 +4,13 @@ import { f32, i32, splitKernel, writeBundle } from './fixtures.mjs';
 
 let gpuPromise = null;
 
-/** {gpu} from the webgpu package, or {skip: reason} when the package is not installed. */
+/** {gpu} from the webgpu package (a devDependency: a missing package fails the tests). */
 export function nodeGpu() {
   gpuPromise ??= import('webgpu').then(
     ({ create }) => ({ gpu: create([]) }),
-    () => ({ skip: 'the webgpu package is not installed (npm install in runtime_web)' }));
+    (err) => {
+      throw new Error(`the webgpu package is not installed (npm install in runtime_web): ${err.message}`);
+    });
   return gpuPromise;
 }
 

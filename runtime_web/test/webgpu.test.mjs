@@ -8,7 +8,7 @@ import * as webjit from '../src/index.js';
 import { tempDir } from './fixtures.mjs';
 import { intGpuBundle, nodeGpu, twoStepGpuBundle } from './gpu_fixtures.mjs';
 
-const { gpu, skip } = await nodeGpu();
+const { gpu } = await nodeGpu();
 const opened = [];
 after(() => { for (const session of opened) session.release(); });
 
@@ -28,7 +28,7 @@ async function rejectsWith(promise, pattern) {
 
 const input = (n, seed) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * seed) * 3);
 
-test('webgpu and wasm give the same outputs; an arg split into two chunk bindings', { skip }, async () => {
+test('webgpu and wasm give the same outputs; an arg split into two chunk bindings', async () => {
   const dir = tempDir();
   const n = 4096;
   const { expected } = twoStepGpuBundle(dir, { n });
@@ -50,7 +50,7 @@ test('webgpu and wasm give the same outputs; an arg split into two chunk binding
   assert.ok(kernels.total > 0 && kernels.loaded === kernels.total);
 });
 
-test('a gpu object the caller drops lives as long as the session (Dawn aborts otherwise)', { skip }, async () => {
+test('a gpu object the caller drops lives as long as the session (Dawn aborts otherwise)', async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc');
   const dir = tempDir();
@@ -65,7 +65,7 @@ test('a gpu object the caller drops lives as long as the session (Dawn aborts ot
   }
 });
 
-test('auto picks webgpu when an adapter fits', { skip }, async () => {
+test('auto picks webgpu when an adapter fits', async () => {
   const dir = tempDir();
   const { expected } = twoStepGpuBundle(dir, { n: 256 });
   const session = await open(dir, { backend: 'auto' });
@@ -79,7 +79,7 @@ test('auto picks webgpu when an adapter fits', { skip }, async () => {
   assert.equal(session.gpuDevice, null);
 });
 
-test('int64 and bool outputs on webgpu: narrowed in, widened out, concurrent runs queued', { skip }, async () => {
+test('int64 and bool outputs on webgpu: narrowed in, widened out, concurrent runs queued', async () => {
   const dir = tempDir();
   const { table } = intGpuBundle(dir, 6, 10);
   const session = await open(dir, { backend: 'webgpu' });
@@ -96,7 +96,7 @@ test('int64 and bool outputs on webgpu: narrowed in, widened out, concurrent run
   await rejectsWith(session.run({ ids: [0, 1, 2, 3, 4, 2 ** 31] }), /outside the int32 range/);
 });
 
-test('limits lower than the bundle needs: webgpu refuses, auto runs on wasm and says why', { skip }, async () => {
+test('limits lower than the bundle needs: webgpu refuses, auto runs on wasm and says why', async () => {
   const dir = tempDir();
   const { expected } = twoStepGpuBundle(dir, { n: 256 });
   const limits = { maxComputeInvocationsPerWorkgroup: 128 };
@@ -112,7 +112,7 @@ test('limits lower than the bundle needs: webgpu refuses, auto runs on wasm and 
   assert.equal(fits.backend, 'webgpu');
 });
 
-test('a bundle compiled for more than the adapter has, or a buffer too big, is refused', { skip }, async () => {
+test('a bundle compiled for more than the adapter has, or a buffer too big, is refused', async () => {
   const dir = tempDir();
   twoStepGpuBundle(dir, { n: 256, webgpuLimits: { maxComputeInvocationsPerWorkgroup: 4096 } });
   await rejectsWith(open(dir, { backend: 'webgpu' }),
@@ -124,7 +124,7 @@ test('a bundle compiled for more than the adapter has, or a buffer too big, is r
   await rejectsWith(open(small, { backend: 'webgpu', limits: { maxNothing: 1 } }), /unknown WebGPU limit "maxNothing"/);
 });
 
-test('a WGSL syntax error names the kernel and its family, from load', { skip }, async () => {
+test('a WGSL syntax error names the kernel and its family, from load', async () => {
   const dir = tempDir();
   const { expected } = twoStepGpuBundle(dir, { n: 256, brokenWgsl: true });
   await rejectsWith(open(dir, { backend: 'webgpu' }),
@@ -136,7 +136,7 @@ test('a WGSL syntax error names the kernel and its family, from load', { skip },
   assert.deepEqual(Array.from((await session.run({ x })).y.data), expected(x));
 });
 
-test('a kernel declaring a read-only binding the manifest says is read_write is refused at load', { skip }, async () => {
+test('a kernel declaring a read-only binding the manifest says is read_write is refused at load', async () => {
   // Every binding is read_write (a step's inputs and outputs share the arena buffer); a
   // shader that disagrees with its layout fails as a pipeline, naming the kernel.
   const dir = tempDir();
@@ -148,7 +148,7 @@ test('a kernel declaring a read-only binding the manifest says is read_write is 
   assert.match(session.backendNote, /^WebGPU kernel 0 .*could not become a pipeline.*; running on WASM$/);
 });
 
-test('device lost between runs: the next run is correct on wasm', { skip }, async () => {
+test('device lost between runs: the next run is correct on wasm', async () => {
   const dir = tempDir();
   const n = 1024;
   const { expected } = twoStepGpuBundle(dir, { n });
@@ -164,7 +164,7 @@ test('device lost between runs: the next run is correct on wasm', { skip }, asyn
   assert.deepEqual(Array.from((await session.run({ x })).y.data), expected(x));
 });
 
-test('device lost while a run is in flight: that run still returns correct outputs', { skip }, async () => {
+test('device lost while a run is in flight: that run still returns correct outputs', async () => {
   const dir = tempDir();
   const n = 1024;
   const { expected } = twoStepGpuBundle(dir, { n });

@@ -32,8 +32,8 @@ from ..kernels import Expr, MatMul
 from .encoder import I32, V128, Func, Module
 from .loops import counted_loop, set_linear, thread_share
 
-from .matmul_schedule import (  # noqa: F401  (re-exported: the tuner and tests use them from here)
-    A_ROWS_BYTES, AUTO_NB, DEFAULT, MIN_UNITS, PAGE_BYTES, PANEL_BYTES, SIMD_REGISTERS, SPACE, STRIP_PAGES, MatMulConfig, _round_up, auto_kc, fits, k_blocks, reads_output, registers)
+from .matmul_schedule import (
+    AUTO_NB, DEFAULT, MIN_UNITS, PANEL_BYTES, MatMulConfig, _round_up, k_blocks)
 
 
 def emit(spec: MatMul, config: MatMulConfig = DEFAULT) -> Module:
@@ -299,7 +299,7 @@ class _Emitter:
         slots are (column from the cursors, width): width 4 is a vector, width 1 is one
         column in lane 0.
         """
-        spec, f = self.spec, self.f
+        f = self.f
         accs = self.v128s(rows * len(slots) + len(slots) + 1)
         acc = [accs[i * len(slots):(i + 1) * len(slots)] for i in range(rows)]
         bvec, avec = accs[rows * len(slots):-1], accs[-1]

@@ -312,7 +312,7 @@ def emit_layernorm(spec: LayerNorm, config=None) -> Module:
 
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
         row = Row(f, module, spec.r)
-        x, scale, out = ptrs[0], ptrs[1], ptrs[-1]
+        x, out = ptrs[0], ptrs[-1]
         inv_r = 1.0 / spec.r
         mean = row.reduce([x], None, "add", 0.0)
         scale_const(f, mean, inv_r)

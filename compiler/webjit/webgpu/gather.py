@@ -63,9 +63,9 @@ def emit_cumsum(spec: CumSum, config: FlatConfig | None = None,
     step = -spec.inner if spec.reverse else spec.inner
     first = f" + {(spec.r - 1) * spec.inner}" if spec.reverse else ""
     if spec.exclusive:
-        update = f"    st1(at, acc);\n    acc = acc + ld0(at);\n"
+        update = "    st1(at, acc);\n    acc = acc + ld0(at);\n"
     else:
-        update = f"    acc = acc + ld0(at);\n    st1(at, acc);\n"
+        update = "    acc = acc + ld0(at);\n    st1(at, acc);\n"
     item = (f"fn item(e: i32) {{\n"
             f"  let o = e / {spec.inner};\n  let k = e % {spec.inner};\n"
             f"  var at = o * {spec.r * spec.inner} + k{first};\n"
