@@ -19,7 +19,7 @@ TOLERANCE = 1e-4  # max abs error relative to the output's largest magnitude
 
 
 def compile_and_check(tmp_path, name, *, exporter="legacy", opset=17, size="small", seq=16, browser="node",
-                      threads=2):
+                      threads=2, isolated=True):
     path = export_model(name, exporter=exporter, opset=opset, size=size, seq=seq)
     feeds = example_inputs(name, size=size, seq=seq)
     bundle = webjit.compile(path, {k: v.shape for k, v in feeds.items()})
@@ -28,7 +28,8 @@ def compile_and_check(tmp_path, name, *, exporter="legacy", opset=17, size="smal
     for kernel in kernels:  # wasm-validate reads one module per call
         check = subprocess.run(["wasm-validate", "--enable-threads", kernel], capture_output=True, text=True)
         assert check.returncode == 0, f"{kernel}: {check.stderr}"
-    result = run_bundle(tmp_path / "bundle", feeds, backend="wasm", browser=browser, threads=threads)
+    result = run_bundle(tmp_path / "bundle", feeds, backend="wasm", browser=browser, threads=threads,
+                        isolated=isolated)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
     assert set(result.outputs) == set(expected)
@@ -59,6 +60,12 @@ def test_small_bert_in_chromium_uses_threads(tmp_path):
     result = compile_and_check(tmp_path, "bert", browser="chromium", threads="auto")
     assert result.backend == "wasm"
     assert result.threads >= 2, result.thread_note  # the served page is cross-origin isolated
+
+
+def test_page_without_cross_origin_isolation_runs_single_threaded_and_says_so(tmp_path):
+    result = compile_and_check(tmp_path, "bert", browser="chromium", threads="auto", isolated=False)
+    assert result.threads == 1
+    assert "cross-origin isolation" in result.thread_note
 
 
 @pytest.mark.slow

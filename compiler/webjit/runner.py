@@ -59,13 +59,14 @@ def runtime_dir() -> Path:
 def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "wasm",
                browser: str = "chromium", threads: int | str = "auto", repeat: int = 1,
                timeout_s: float = 300.0, limits: Mapping[str, int] | None = None,
-               gpu_in_browser: bool = True) -> RunResult:
+               gpu_in_browser: bool = True, isolated: bool = True) -> RunResult:
     """Runs the bundle once (or, after a warm-up, `repeat` times, reporting the median latency) on `inputs`.
 
     Missing inputs are invented (see feeds.make_inputs); given ones are checked against
     the manifest first so that a wrong shape is one sentence, not a runtime failure.
     `limits` (Node only) forces WebGPU device limits lower than the adapter's, as a
-    weaker GPU would have; `gpu_in_browser=False` starts Chromium without WebGPU.
+    weaker GPU would have; `gpu_in_browser=False` starts Chromium without WebGPU;
+    `isolated=False` serves the page without COOP/COEP headers (no WASM threads).
     """
     if limits and browser != "node":
         raise RunError("forcing WebGPU limits is supported with --browser node only")
@@ -85,7 +86,7 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
             return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, backend,
                             threads, repeat, timeout_s, limits)
         return run_chromium(bundle_dir, inputs_dir, manifest, backend, threads, repeat,
-                            timeout_s, Path(temp) / "profile", gpu_in_browser)
+                            timeout_s, Path(temp) / "profile", gpu_in_browser, isolated)
 
 
 def load_manifest(bundle_dir: Path) -> dict:
@@ -162,7 +163,8 @@ def page_url(base: str, backend: str, threads, repeat: int) -> str:
 
 
 def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
-                 threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True) -> RunResult:
+                 threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True,
+                 isolated: bool = True) -> RunResult:
     try:
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
@@ -175,7 +177,7 @@ def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend:
     wants_gpu = gpu_in_browser and backend in ("webgpu", "auto")
     args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if wants_gpu else [])
     messages: list[str] = []
-    with serve_folders(mounts) as base, sync_playwright() as playwright:
+    with serve_folders(mounts, isolated=isolated) as base, sync_playwright() as playwright:
         try:
             # A persistent context is the only way to name the profile folder: a fresh
             # one per run, so no cache or tuning record leaks between runs.

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from webjit.errors import RunError
 
-SECURITY_HEADERS = {
+ISOLATION_HEADERS = {  # make the page cross-origin isolated: SharedArrayBuffer, so WASM threads
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
+}
+SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Content-Security-Policy": "script-src 'self' 'wasm-unsafe-eval'",
     "X-Content-Type-Options": "nosniff",
@@ -87,7 +89,9 @@ def resolve_path(mounts: Mapping[str, Path], url_path: str) -> Path | None:
 
 
 def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
-                 log=None) -> type[http.server.BaseHTTPRequestHandler]:
+                 log=None, isolated: bool = True) -> type[http.server.BaseHTTPRequestHandler]:
+    headers = {**(ISOLATION_HEADERS if isolated else {}), **SECURITY_HEADERS}
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "webjit"
@@ -123,7 +127,7 @@ def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
         def send_status(self, status: int, body: bytes, content_type: str,
                         extra: Mapping[str, str], send_body: bool) -> None:
             self.send_response(status)
-            for name, value in {**SECURITY_HEADERS, **extra}.items():
+            for name, value in {**headers, **extra}.items():
                 self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -149,13 +153,15 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def serve_folders(mounts: Mapping[str, str | os.PathLike], port: int = 0,
-                  redirects: Mapping[str, str] | None = None, log=None) -> Iterator[str]:
+                  redirects: Mapping[str, str] | None = None, log=None,
+                  isolated: bool = True) -> Iterator[str]:
     """Serves `mounts` ({"/prefix/": folder}) on 127.0.0.1 in a background thread.
 
     Yields the base URL ("http://127.0.0.1:PORT", no trailing slash); port 0 picks a
     free port. `redirects` maps exact paths to URLs; `log` gets one line per request.
+    `isolated=False` leaves out COOP/COEP, as an ordinary host would (no WASM threads).
     """
-    handler = make_handler(normalise_mounts(mounts), dict(redirects or {}), log)
+    handler = make_handler(normalise_mounts(mounts), dict(redirects or {}), log, isolated)
     try:
         server = QuietServer(("127.0.0.1", port), handler)
     except OSError as err:
