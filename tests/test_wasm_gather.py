@@ -22,6 +22,20 @@ def gather_ref(data, indices):
     return np.where(valid[None, :, None], picked, 0).astype(data.dtype)
 
 
+def gather_inputs(outer, axis_dim, inner, count, dtype):
+    """A Gather spec and its arguments (shared with the WebGPU tests): indices in range,
+    negative (wrapping once) and out of range on both sides; the output pre-filled with 77."""
+    rng = np.random.default_rng(outer * 100 + inner)
+    data = rng.standard_normal((outer, axis_dim, inner)).astype(np.float32)
+    if dtype == "i32":
+        data = (data * 1000).astype(np.int32)
+    indices = rng.integers(-axis_dim - 2, axis_dim + 2, size=count).astype(np.int32)
+    indices[0] = -1
+    out = np.full(outer * count * inner, 77, dtype=data.dtype)
+    args = (Arg(dtype, data.size), Arg("i32", count), Arg(dtype, out.size, True))
+    return Gather(outer, axis_dim, inner, count, args), data, indices, out
+
+
 @pytest.mark.parametrize("outer,axis_dim,inner,count", [
     (1, 30, 384, 9),  # embedding lookup
     (1, 10, 7, 5),  # ragged row copy
@@ -31,16 +45,7 @@ def gather_ref(data, indices):
 ])
 @pytest.mark.parametrize("dtype", ["f32", "i32"])
 def test_gather(outer, axis_dim, inner, count, dtype, tmp_path):
-    rng = np.random.default_rng(outer * 100 + inner)
-    data = rng.standard_normal((outer, axis_dim, inner)).astype(np.float32)
-    if dtype == "i32":
-        data = (data * 1000).astype(np.int32)
-    # in range, negative (wrapping once) and out of range on both sides
-    indices = rng.integers(-axis_dim - 2, axis_dim + 2, size=count).astype(np.int32)
-    indices[0] = -1
-    out = np.full(outer * count * inner, 77, dtype=data.dtype)
-    args = (Arg(dtype, data.size), Arg("i32", count), Arg(dtype, out.size, True))
-    spec = Gather(outer, axis_dim, inner, count, args)
+    spec, data, indices, out = gather_inputs(outer, axis_dim, inner, count, dtype)
     got = run_both(tmp_path, emit_gather(spec), [data, indices, out], 2)
     np.testing.assert_array_equal(got.reshape(outer, count, inner), gather_ref(data, indices))
 

@@ -11,7 +11,7 @@ from webjit.errors import CompileError
 from webjit.kernels import Arg, CumSum, Gather
 from webjit.webgpu.gather import emit_cumsum, emit_gather
 from webjit.webgpu.kernel import Limits
-from test_wasm_gather import cumsum_ref, gather_ref
+from test_wasm_gather import cumsum_ref, gather_inputs, gather_ref
 from webgpu_harness import finish, run_batch
 
 
@@ -26,15 +26,7 @@ def register(name, build):
 
 
 def gather_case(name, outer, axis_dim, inner, count, dtype, limits=Limits()):
-    rng = np.random.default_rng(outer * 100 + inner)
-    data = rng.standard_normal((outer, axis_dim, inner)).astype(np.float32)
-    if dtype == "i32":
-        data = (data * 1000).astype(np.int32)
-    indices = rng.integers(-axis_dim - 2, axis_dim + 2, size=count).astype(np.int32)
-    indices[0] = -1
-    out = np.full(outer * count * inner, 77, dtype=data.dtype)
-    args = (Arg(dtype, data.size), Arg("i32", count), Arg(dtype, out.size, True))
-    spec = Gather(outer, axis_dim, inner, count, args)
+    spec, data, indices, out = gather_inputs(outer, axis_dim, inner, count, dtype)
     ref = gather_ref(data, indices)
     check = lambda got: np.testing.assert_array_equal(got.reshape(outer, count, inner), ref)  # noqa: E731
     register(name, lambda: (emit_gather(spec, limits=limits), [data, indices, out], [2], check))
