@@ -5,8 +5,7 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Arg, Im2Col, Pool
-from webjit.wasm.conv import emit_im2col, emit_pool
-from wasm_harness import run_wasm, validate
+from wasm_harness import default_module, run_wasm, validate
 
 
 
@@ -80,7 +79,7 @@ def test_im2col_matches_numpy(case, tmp_path):
     size = n * c * kh * kw * oh * ow
     spec = Im2Col(n, c, h, w, kh, kw, pads, strides, dilations, oh, ow,
                   (Arg("f32", n * c * h * w), Arg("f32", size, output=True)))
-    wasm = emit_im2col(spec).encode()
+    wasm = default_module(spec).encode()
     validate(wasm, tmp_path)
     x = np.random.default_rng(1).standard_normal((n, c, h, w)).astype(np.float32)
     want = ref_im2col(x.astype(np.float64), kh, kw, pads, strides, dilations, oh, ow)
@@ -109,7 +108,7 @@ def test_pool_matches_numpy(case, tmp_path):
     ow = out_size(w, k[1], pads[1], pads[3], strides[1], dilations[1], ceil)
     spec = Pool(kind, planes, h, w, k[0], k[1], pads, strides, dilations, oh, ow, count_include_pad,
                 (Arg("f32", planes * h * w), Arg("f32", planes * oh * ow, output=True)))
-    wasm = emit_pool(spec).encode()
+    wasm = default_module(spec).encode()
     validate(wasm, tmp_path)
     x = np.random.default_rng(2).standard_normal((planes, h, w)).astype(np.float32)
     want = ref_pool(x.astype(np.float64), kind, k, pads, strides, dilations, oh, ow, count_include_pad)
@@ -122,11 +121,11 @@ def test_pool_rejects_unknown_kind():
     spec = Pool("lp", 1, 4, 4, 2, 2, (0, 0, 0, 0), (2, 2), (1, 1), 2, 2, False,
                 (Arg("f32", 16), Arg("f32", 4, output=True)))
     with pytest.raises(CompileError, match="lp"):
-        emit_pool(spec)
+        default_module(spec)
 
 
 def test_im2col_rejects_zero_stride():
     spec = Im2Col(1, 1, 4, 4, 2, 2, (0, 0, 0, 0), (0, 1), (1, 1), 3, 3,
                   (Arg("f32", 16), Arg("f32", 36, output=True)))
     with pytest.raises(CompileError, match="strides"):
-        emit_im2col(spec)
+        default_module(spec)

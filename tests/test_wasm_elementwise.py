@@ -6,8 +6,8 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Elementwise, Expr
-from webjit.wasm.elementwise import collapse, emit
-from wasm_harness import run_wasm, validate
+from webjit.kernels import collapse
+from wasm_harness import default_module, run_wasm, validate
 
 
 NP = {"f32": np.float32, "i32": np.int32}
@@ -52,7 +52,7 @@ def run_case(tmp_path, shape, expr, inputs, accesses, out_access=None, out_size=
     args = tuple(Arg(str(a.dtype).replace("float32", "f32").replace("int32", "i32"), a.size)
                  for a in inputs) + (Arg(out_dtype, out_size, output=True),)
     spec = Elementwise(tuple(shape), out_access, tuple(accesses), expr, args)
-    wasm = emit(spec).encode()
+    wasm = default_module(spec).encode()
     validate(wasm, tmp_path)
     out = np.full(out_size, fill, dtype=NP[out_dtype])
     results = [run_wasm(wasm, [*inputs, out], [len(inputs)], nthreads=n)[0] for n in (1, 3)]
@@ -294,7 +294,7 @@ def test_odd_shapes(shape, tmp_path):
 def test_zero_size_writes_nothing(tmp_path):
     spec = Elementwise((3, 0), Access(1, (0, 1)), (Access(0, (0, 1)),), inp(0),
                        (Arg("f32", 0), Arg("f32", 0, True)))
-    validate(emit(spec).encode(), tmp_path)
+    validate(default_module(spec).encode(), tmp_path)
 
 
 def test_collapse_merges_contiguous_and_drops_unit_dims():
@@ -308,11 +308,11 @@ def test_collapse_merges_contiguous_and_drops_unit_dims():
 def test_acc_leaf_is_refused():
     spec = Elementwise((4,), Access(0, (1,)), (), Expr("acc", "f32"), (Arg("f32", 4, True),))
     with pytest.raises(CompileError):
-        emit(spec)
+        default_module(spec)
 
 
 def test_dtype_mismatch_is_refused():
     spec = Elementwise((4,), Access(1, (1,)), (Access(0, (1,)),), inp(0, "i32"),
                        (Arg("f32", 4), Arg("i32", 4, True)))
     with pytest.raises(CompileError):
-        emit(spec)
+        default_module(spec)

@@ -5,8 +5,7 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Arg, CumSum, Gather
-from webjit.wasm.gather import emit_cumsum, emit_gather
-from wasm_harness import run_both
+from wasm_harness import default_module, run_both
 
 
 
@@ -46,7 +45,7 @@ def gather_inputs(outer, axis_dim, inner, count, dtype):
 @pytest.mark.parametrize("dtype", ["f32", "i32"])
 def test_gather(outer, axis_dim, inner, count, dtype, tmp_path):
     spec, data, indices, out = gather_inputs(outer, axis_dim, inner, count, dtype)
-    got = run_both(tmp_path, emit_gather(spec), [data, indices, out], 2)
+    got = run_both(tmp_path, default_module(spec), [data, indices, out], 2)
     np.testing.assert_array_equal(got.reshape(outer, count, inner), gather_ref(data, indices))
 
 
@@ -54,7 +53,7 @@ def test_gather_out_of_range_gives_zeros(tmp_path):
     data = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
     indices = np.array([3, -4, 2**31 - 1, -2**31, -3, 2], dtype=np.int32)
     spec = Gather(1, 3, 4, 6, (Arg("f32", 12), Arg("i32", 6), Arg("f32", 24, True)))
-    got = run_both(tmp_path, emit_gather(spec), [data, indices, np.full(24, 5, np.float32)], 2).reshape(6, 4)
+    got = run_both(tmp_path, default_module(spec), [data, indices, np.full(24, 5, np.float32)], 2).reshape(6, 4)
     np.testing.assert_array_equal(got[:4], 0)
     np.testing.assert_array_equal(got[4], data[0, 0])
     np.testing.assert_array_equal(got[5], data[0, 2])
@@ -62,7 +61,7 @@ def test_gather_out_of_range_gives_zeros(tmp_path):
 
 def test_gather_needs_i32_indices():
     with pytest.raises(CompileError):
-        emit_gather(Gather(1, 3, 4, 2, (Arg("f32", 12), Arg("f32", 2), Arg("f32", 8, True))))
+        default_module(Gather(1, 3, 4, 2, (Arg("f32", 12), Arg("f32", 2), Arg("f32", 8, True))))
 
 
 def cumsum_ref(x, exclusive, reverse):
@@ -79,7 +78,7 @@ def cumsum_ref(x, exclusive, reverse):
 def test_cumsum_f32(outer, r, inner, exclusive, reverse, tmp_path):
     x = np.random.default_rng(r + inner).uniform(-2, 2, size=(outer, r, inner)).astype(np.float32)
     spec = CumSum(outer, r, inner, exclusive, reverse, (Arg("f32", x.size), Arg("f32", x.size, True)))
-    got = run_both(tmp_path, emit_cumsum(spec), [x, np.full_like(x, 9)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.full_like(x, 9)], 1)
     np.testing.assert_allclose(got, cumsum_ref(x, exclusive, reverse), rtol=1e-5, atol=1e-5)
 
 
@@ -88,5 +87,5 @@ def test_cumsum_i32_positions(exclusive, reverse, tmp_path):
     # the usual exporter pattern: position ids = cumsum(mask) along the last axis
     x = np.random.default_rng(3).integers(-3, 4, size=(2, 37, 3)).astype(np.int32)
     spec = CumSum(2, 37, 3, exclusive, reverse, (Arg("i32", x.size), Arg("i32", x.size, True)))
-    got = run_both(tmp_path, emit_cumsum(spec), [x, np.zeros_like(x)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.zeros_like(x)], 1)
     np.testing.assert_array_equal(got, cumsum_ref(x, exclusive, reverse))

@@ -7,10 +7,20 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Expr, MatMul
-from webjit.wasm.matmul import emit
-from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, fits, k_blocks, registers
+from webjit.targets import WasmTarget
+from webjit.wasm.matmul import FAMILY, emit
+from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, k_blocks, registers
 from wasm_harness import run_wasm, validate
 
+TARGET = WasmTarget(relaxed_simd=True)  # every config of the space may be generated
+
+
+def fits(config, spec):
+    return FAMILY.fits(config, spec, TARGET)
+
+
+def resolved(spec, config):
+    return FAMILY.resolve(config, spec, TARGET)
 
 
 def contiguous(shape):
@@ -62,11 +72,9 @@ def reference(spec, arrays, epilogue=lambda acc, extras: acc):
     return epilogue(a @ b, extras)
 
 
-
-
 def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, threads=(1, 3)):
     """Run with each thread count: results identical to each other and close to float64."""
-    wasm = emit(spec, config).encode()
+    wasm = emit(spec, resolved(spec, config)).encode()
     validate(wasm, tmp_path, relaxed=config.fma)
     arrays = inputs(spec)
     want = reference(spec, arrays, epilogue)
@@ -126,7 +134,8 @@ def test_space_is_pruned_by_registers():
     survivors = [c for c in SPACE if fits(c, spec)]
     assert DEFAULT in survivors and 20 <= len(survivors) < len(SPACE)
     assert all(registers(c) <= 15 for c in survivors)
-    assert not fits(MatMulConfig(4, 8), make_spec((), 1, 384, 384))  # 4 rows for m = 1
+    matvec = make_spec((), 1, 384, 384)  # 4 rows for m = 1: the same kernel as 1 row
+    assert resolved(matvec, MatMulConfig(4, 8)) == resolved(matvec, MatMulConfig(1, 8))
 
 
 def acc():
@@ -170,16 +179,17 @@ def test_epilogue_strided_and_broadcast_extras(tmp_path):
     check(spec, tmp_path, MatMulConfig(2, 8), lambda x, e: (x - e[0]) * e[1])
 
 
-def test_rejects_bad_config_and_strides():
+def test_rejects_bad_and_unresolved_configs_and_strides():
     spec = make_spec((), 4, 8, 4)
     with pytest.raises(CompileError, match="multiple of 4"):
-        emit(spec, MatMulConfig(4, 6))
-    with pytest.raises(CompileError, match="multiple of nr"):
-        emit(spec, MatMulConfig(4, 8, 1, 20))
+        emit(spec, MatMulConfig(4, 6, 1, 12, 4))
+    with pytest.raises(CompileError, match="not resolved"):
+        emit(spec, MatMulConfig(4, 8, 1, 20, 4))  # nb not a multiple of nr
+    with pytest.raises(CompileError, match="not resolved"):
+        emit(spec, DEFAULT)  # nb = 0 and kc = 0 are "automatic": resolve them first
     with pytest.raises(CompileError, match="negative"):
-        emit(make_spec((), 4, 8, 4, a_strides=(-4, 1)))
-    with pytest.raises(CompileError, match="kc >= 0"):
-        emit(spec, MatMulConfig(4, 8, 1, 0, -1))
+        emit(make_spec((), 4, 8, 4, a_strides=(-4, 1)), resolved(spec, DEFAULT))
+    assert FAMILY.violated(MatMulConfig(4, 8, 1, 0, -1), spec, TARGET, hard_only=True)
 
 
 # k-blocking: the first k-block stores partial sums, later ones add, the last applies the epilogue.
@@ -193,7 +203,7 @@ def test_rejects_bad_config_and_strides():
     (1, 40, 33, MatMulConfig(1, 8, 1, 0, 8, fma=True)),  # m = 1: threads split n
 ], ids=str)
 def test_k_blocked(m, n, k, config, tmp_path):
-    assert k_blocks(make_spec((), m, n, k), config) == (min(config.kc, k), -(-k // config.kc))
+    assert k_blocks(make_spec((), m, n, k), config.kc) == (min(config.kc, k), -(-k // config.kc))
     check(make_spec((), m, n, k), tmp_path, config)
 
 
@@ -208,7 +218,7 @@ def test_k_blocked_epilogue(tmp_path):
     spec = make_spec(batch, m, n, k, extras=[(0, 0, 1), contiguous(batch + (m, n))],
                      epilogue=node("add", node("relu", node("add", acc(), inp(0))), inp(1)))
     config = MatMulConfig(4, 8, 1, 0, 5)  # blocks of 5, 5, 5, 1
-    assert k_blocks(spec, config) == (5, 4)
+    assert k_blocks(spec, config.kc) == (5, 4)
     check(spec, tmp_path, config, lambda x, e: np.maximum(x + e[0], 0) + e[1])
 
 
@@ -224,17 +234,19 @@ def test_auto_kc_blocks_deep_k_with_wide_pitch(tmp_path):
     # A bmat pitch past 4 KiB puts every row on its own page: automatic kc cuts k.
     spec = make_spec((), m, n, k, b_strides=(1100, 1), extras=[(0, 1)],
                      epilogue=node("add", acc(), inp(0)))
-    kc, blocks = k_blocks(spec, DEFAULT)
+    kc, blocks = k_blocks(spec, resolved(spec, DEFAULT).kc)
     assert blocks > 1 and kc * (blocks - 1) < k <= kc * blocks
     check(spec, tmp_path, DEFAULT, lambda x, e: x + e[0])
 
 
 def test_auto_kc_keeps_shallow_k_whole():
-    assert k_blocks(make_spec((), 3136, 64, 576), DEFAULT) == (576, 1)
-    kc, blocks = k_blocks(make_spec((), 197, 768, 3072), DEFAULT)
+    spec = make_spec((), 3136, 64, 576)
+    assert k_blocks(spec, resolved(spec, DEFAULT).kc) == (576, 1)
+    spec = make_spec((), 197, 768, 3072)
+    kc, blocks = k_blocks(spec, resolved(spec, DEFAULT).kc)
     assert blocks > 1 and kc * blocks >= 3072
-    spec = make_spec((), 16, 64, 32)  # one block either way: the same module
-    assert emit(spec, MatMulConfig(4, 8, 1, 0, 32)).encode() == emit(spec, DEFAULT).encode()
+    spec = make_spec((), 16, 64, 32)  # one block either way: one config, the same module
+    assert resolved(spec, MatMulConfig(4, 8, 1, 0, 32)) == resolved(spec, DEFAULT)
 
 
 def test_epilogue_reading_out_is_never_k_blocked(tmp_path):
@@ -245,8 +257,8 @@ def test_epilogue_reading_out_is_never_k_blocked(tmp_path):
                   (out,), node("add", acc(), inp(0)),
                   (Arg("f32", m * k), Arg("f32", k * n), Arg("f32", m * n, output=True)))
     config = MatMulConfig(2, 8, 1, 0, 3)
-    assert k_blocks(spec, config) == (k, 1) and not fits(config, spec)
+    assert resolved(spec, config).kc == k and k_blocks(spec, 3) == (k, 1)
     arrays = inputs(spec)
     want = arrays[0].reshape(m, k).astype(np.float64) @ arrays[1].reshape(k, n) + arrays[2].reshape(m, n)
-    got = run_wasm(emit(spec, config).encode(), arrays, [2], nthreads=3)[0]
+    got = run_wasm(emit(spec, resolved(spec, config)).encode(), arrays, [2], nthreads=3)[0]
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=0, atol=1e-5 * np.abs(want).max())

@@ -5,8 +5,7 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Arg, LayerNorm, Reduce, Softmax
-from webjit.wasm.reductions import emit_layernorm, emit_reduce, emit_softmax
-from wasm_harness import run_both
+from wasm_harness import default_module, run_both
 
 
 ROW_LENGTHS = [1, 3, 4, 7, 384, 1000]
@@ -42,7 +41,7 @@ def reduce_input(kind, r, seed):
 def test_reduce_f32(kind, r, tmp_path):
     x = reduce_input(kind, r, seed=r)
     spec = Reduce(kind, OUTER, r, (Arg("f32", x.size), Arg("f32", OUTER, output=True)))
-    got = run_both(tmp_path, emit_reduce(spec), [x, np.full(OUTER, -9, np.float32)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.full(OUTER, -9, np.float32)], 1)
     x64 = x.astype(np.float64)
     # sums of mixed signs cancel: scale the tolerance by the sum of magnitudes
     scale = np.abs(x64).sum(1) / max(r, 1) if kind in ("sum", "mean") else 0
@@ -56,19 +55,19 @@ def test_reduce_i32(kind, tmp_path):
     rng = np.random.default_rng(1)
     x = rng.integers(-4, 5, size=(OUTER, r)).astype(np.int32)
     spec = Reduce(kind, OUTER, r, (Arg("i32", x.size), Arg("i32", OUTER, output=True)))
-    got = run_both(tmp_path, emit_reduce(spec), [x, np.zeros(OUTER, np.int32)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.zeros(OUTER, np.int32)], 1)
     np.testing.assert_array_equal(got, REDUCE_REF[kind](x.astype(np.int64)).astype(np.int32))
 
 
 def test_reduce_refuses_i32_l2():
     with pytest.raises(CompileError):
-        emit_reduce(Reduce("l2", 2, 3, (Arg("i32", 6), Arg("i32", 2, output=True))))
+        default_module(Reduce("l2", 2, 3, (Arg("i32", 6), Arg("i32", 2, output=True))))
 
 
 def test_logsumexp_of_infinite_rows(tmp_path):
     x = np.array([[-np.inf, -np.inf, -np.inf], [1.0, -np.inf, 2.0], [np.inf, 0.0, 1.0]], np.float32)
     spec = Reduce("logsumexp", 3, 3, (Arg("f32", 9), Arg("f32", 3, output=True)))
-    got = run_both(tmp_path, emit_reduce(spec), [x, np.zeros(3, np.float32)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.zeros(3, np.float32)], 1)
     np.testing.assert_allclose(got, [-np.inf, np.log(np.e + np.e ** 2), np.inf], rtol=1e-6)
 
 
@@ -82,7 +81,7 @@ def softmax(x):
 def test_softmax(log, r, tmp_path):
     x = np.random.default_rng(r).uniform(-8, 8, size=(OUTER, r)).astype(np.float32)
     spec = Softmax(OUTER, r, log, (Arg("f32", x.size), Arg("f32", x.size, output=True)))
-    got = run_both(tmp_path, emit_softmax(spec), [x, np.zeros_like(x)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.zeros_like(x)], 1)
     ref = softmax(x.astype(np.float64))
     if log:
         np.testing.assert_allclose(got, np.log(ref), rtol=1e-5, atol=1e-5)
@@ -97,7 +96,7 @@ def test_softmax_masked_rows(tmp_path):
     x[1, :] = -3.4e38
     x[2, ::2] = -1e9
     spec = Softmax(3, 9, False, (Arg("f32", x.size), Arg("f32", x.size, output=True)))
-    got = run_both(tmp_path, emit_softmax(spec), [x, np.zeros_like(x)], 1)
+    got = run_both(tmp_path, default_module(spec), [x, np.zeros_like(x)], 1)
     np.testing.assert_allclose(got, softmax(x.astype(np.float64)), rtol=1e-5, atol=1e-7)
 
 
@@ -118,7 +117,7 @@ def test_layernorm(has_bias, r, tmp_path):
     args = [x, scale] + ([bias] if has_bias else []) + [np.zeros_like(x)]
     spec = LayerNorm(OUTER, r, 1e-5, has_bias, tuple(Arg("f32", a.size, output=(i == len(args) - 1))
                                                     for i, a in enumerate(args)))
-    got = run_both(tmp_path, emit_layernorm(spec), args, len(args) - 1)
+    got = run_both(tmp_path, default_module(spec), args, len(args) - 1)
     ref = layernorm(x.astype(np.float64), scale, bias if has_bias else 0.0, 1e-5)
     normal = [0, 2, 3, 4]
     np.testing.assert_allclose(got[normal], ref[normal], rtol=1e-5, atol=1e-5)

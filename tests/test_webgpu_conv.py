@@ -6,10 +6,10 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Arg, Im2Col, Pool
-from webjit.webgpu.conv import emit_im2col, emit_pool
 from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
 from test_wasm_conv import IM2COL_CASES, POOL_CASES, out_size, ref_im2col, ref_pool
 import webgpu_harness
+from webgpu_harness import wgsl
 
 
 # Args of over 1024 floats are chunked; 64 invocations; at most 16 workgroups per dimension.
@@ -26,7 +26,7 @@ def im2col_case(case, limits):
                   (Arg("f32", n * c * h * w), Arg("f32", size, output=True)))
     x = np.random.default_rng(1).standard_normal((n, c, h, w)).astype(np.float32)
     want = ref_im2col(x.astype(np.float64), kh, kw, pads, strides, dilations, oh, ow)
-    return emit_im2col(spec, None, limits), [x, np.full(size, -7, np.float32)], want
+    return wgsl(spec, None, limits), [x, np.full(size, -7, np.float32)], want
 
 
 def pool_case(case, limits):
@@ -37,7 +37,7 @@ def pool_case(case, limits):
                 (Arg("f32", planes * h * w), Arg("f32", planes * oh * ow, output=True)))
     x = np.random.default_rng(2).standard_normal((planes, h, w)).astype(np.float32)
     want = ref_pool(x.astype(np.float64), kind, k, pads, strides, dilations, oh, ow, count_include_pad)
-    return emit_pool(spec, None, limits), [x, np.full(planes * oh * ow, -7, np.float32)], want
+    return wgsl(spec, None, limits), [x, np.full(planes * oh * ow, -7, np.float32)], want
 
 
 # Bigger planes, so that the input is chunked under LOW.
@@ -109,14 +109,14 @@ def test_pool_rejects_unknown_kind():
     spec = Pool("lp", 1, 4, 4, 2, 2, (0, 0, 0, 0), (2, 2), (1, 1), 2, 2, False,
                 (Arg("f32", 16), Arg("f32", 4, output=True)))
     with pytest.raises(CompileError, match="lp"):
-        emit_pool(spec)
+        wgsl(spec)
 
 
 def test_im2col_rejects_zero_stride():
     spec = Im2Col(1, 1, 4, 4, 2, 2, (0, 0, 0, 0), (0, 1), (1, 1), 3, 3,
                   (Arg("f32", 16), Arg("f32", 36, output=True)))
     with pytest.raises(CompileError, match="strides"):
-        emit_im2col(spec)
+        wgsl(spec)
 
 
 def test_too_many_chunks_is_a_clear_error():

@@ -10,12 +10,12 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Access, Arg, Elementwise, Expr
-from webjit.webgpu.elementwise import ElementwiseConfig, emit
+from webjit.webgpu.elementwise import ElementwiseConfig
 from webjit.webgpu.kernel import Limits
 from webjit.webgpu.wgsl import f32_literal, i32_literal
 from test_wasm_elementwise import (BINARY_F32, BROADCASTS, COMPARE, INT_BINARY, UNARY_F32,
                                    contiguous, const, flat_inputs, gelu_expr, inp, node, view)
-from webgpu_harness import finish, run_batch
+from webgpu_harness import finish, run_batch, wgsl
 
 
 NP = {"f32": np.float32, "i32": np.int32}
@@ -38,7 +38,7 @@ def case(name, shape, expr, inputs, accesses=None, out_access=None, out_size=Non
         size = out_size if out_size is not None else math.prod(shape)
         args = tuple(Arg(dtype_of(a), a.size) for a in inputs) + (Arg(expr.dtype, size, output=True),)
         spec = Elementwise(tuple(shape), out_acc, tuple(accs), expr, args)
-        kernel = emit(spec, config, limits) if limits else emit(spec, config)
+        kernel = wgsl(spec, config, limits) if limits else wgsl(spec, config)
         out = np.full(size, fill, dtype=NP[expr.dtype])
         return kernel, [*inputs, out], [len(inputs)], check
     assert name not in CASES
@@ -246,23 +246,23 @@ def test_case(results, name):
 def test_zero_size_compiles_to_an_empty_dispatch():
     spec = Elementwise((3, 0), Access(1, (0, 1)), (Access(0, (0, 1)),), inp(0),
                        (Arg("f32", 0), Arg("f32", 0, True)))
-    kernel = emit(spec)
+    kernel = wgsl(spec)
     assert kernel.bindings == () and "fn main" in kernel.source
 
 
 def test_too_few_storage_buffers_is_a_compile_error():
     spec = Elementwise((600,), Access(1, (1,)), (Access(0, (1,)),), node("neg", "f32", inp(0)),
                        (Arg("f32", 600), Arg("f32", 600, True)))
-    emit(spec, limits=Limits(max_storage_buffers=2))
+    wgsl(spec, limits=Limits(max_storage_buffers=2))
     with pytest.raises(CompileError, match="storage buffers"):
-        emit(spec, limits=Limits(max_storage_buffers=2, max_binding_bytes=1024))
+        wgsl(spec, limits=Limits(max_storage_buffers=2, max_binding_bytes=1024))
 
 
 def test_acc_leaf_and_dtype_mismatch_are_refused():
     with pytest.raises(CompileError):
-        emit(Elementwise((4,), Access(0, (1,)), (), Expr("acc", "f32"), (Arg("f32", 4, True),)))
+        wgsl(Elementwise((4,), Access(0, (1,)), (), Expr("acc", "f32"), (Arg("f32", 4, True),)))
     with pytest.raises(CompileError):
-        emit(Elementwise((4,), Access(1, (1,)), (Access(0, (1,)),), inp(0, "i32"),
+        wgsl(Elementwise((4,), Access(1, (1,)), (Access(0, (1,)),), inp(0, "i32"),
                          (Arg("f32", 4), Arg("i32", 4, True))))
 
 

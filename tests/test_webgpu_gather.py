@@ -9,10 +9,9 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Arg, CumSum, Gather
-from webjit.webgpu.gather import emit_cumsum, emit_gather
 from webjit.webgpu.kernel import Limits
 from test_wasm_gather import cumsum_ref, gather_inputs, gather_ref
-from webgpu_harness import finish, run_batch
+from webgpu_harness import finish, run_batch, wgsl
 
 
 LOW = Limits(max_invocations=64, max_workgroup_size=(64, 64, 64), max_workgroup_storage=4096,
@@ -29,7 +28,7 @@ def gather_case(name, outer, axis_dim, inner, count, dtype, limits=Limits()):
     spec, data, indices, out = gather_inputs(outer, axis_dim, inner, count, dtype)
     ref = gather_ref(data, indices)
     check = lambda got: np.testing.assert_array_equal(got.reshape(outer, count, inner), ref)  # noqa: E731
-    register(name, lambda: (emit_gather(spec, limits=limits), [data, indices, out], [2], check))
+    register(name, lambda: (wgsl(spec, limits=limits), [data, indices, out], [2], check))
 
 
 for shape in [(1, 30, 384, 9), (1, 10, 7, 5), (2, 6, 8, 4), (3, 5, 1, 7), (4, 3, 2, 1)]:
@@ -49,7 +48,7 @@ def check_out_of_range(got):
 
 
 register("gather_out_of_range", lambda: (
-    emit_gather(Gather(1, 3, 4, 6, (Arg("f32", 12), Arg("i32", 6), Arg("f32", 24, True)))),
+    wgsl(Gather(1, 3, 4, 6, (Arg("f32", 12), Arg("i32", 6), Arg("f32", 24, True)))),
     [data, indices, np.full(24, 5, np.float32)], [2], check_out_of_range))
 
 
@@ -64,7 +63,7 @@ def cumsum_case(name, outer, r, inner, exclusive, reverse, dtype="f32", limits=L
         ref = cumsum_ref(x, exclusive, reverse)
         check = lambda got: np.testing.assert_array_equal(got, ref)  # noqa: E731
     spec = CumSum(outer, r, inner, exclusive, reverse, (Arg(dtype, x.size), Arg(dtype, x.size, True)))
-    register(name, lambda: (emit_cumsum(spec, limits=limits), [x, np.full_like(x, 9)], [1], check))
+    register(name, lambda: (wgsl(spec, limits=limits), [x, np.full_like(x, 9)], [1], check))
 
 
 for shape in [(1, 128, 1), (2, 7, 6), (3, 4, 9), (1, 1, 5), (2, 33, 4)]:
@@ -78,7 +77,7 @@ cumsum_case("cumsum_low_limits", 3, 60, 5, True, True, limits=LOW)  # 900 elemen
 
 empty = np.zeros(0, np.float32)
 register("gather_no_indices", lambda: (
-    emit_gather(Gather(2, 3, 4, 0, (Arg("f32", 24), Arg("i32", 0), Arg("f32", 0, True)))),
+    wgsl(Gather(2, 3, 4, 0, (Arg("f32", 24), Arg("i32", 0), Arg("f32", 0, True)))),
     [np.ones(24, np.float32), np.zeros(0, np.int32), empty], [2], lambda got: None))
 
 
@@ -94,15 +93,15 @@ def test_case(results, name):
 
 def test_gather_needs_i32_indices():
     with pytest.raises(CompileError):
-        emit_gather(Gather(1, 3, 4, 2, (Arg("f32", 12), Arg("f32", 2), Arg("f32", 8, True))))
+        wgsl(Gather(1, 3, 4, 2, (Arg("f32", 12), Arg("f32", 2), Arg("f32", 8, True))))
 
 
 def test_too_few_storage_buffers_is_a_compile_error():
     spec = CumSum(3, 60, 5, False, False, (Arg("f32", 900), Arg("f32", 900, True)))
-    assert len(emit_cumsum(spec, limits=LOW).bindings) == 8
+    assert len(wgsl(spec, limits=LOW).bindings) == 8
     with pytest.raises(CompileError, match="cumsum kernel needs 8 storage buffers"):
-        emit_cumsum(spec, limits=Limits(max_binding_bytes=1024, max_storage_buffers=7))
+        wgsl(spec, limits=Limits(max_binding_bytes=1024, max_storage_buffers=7))
 
 
 def test_empty_specs_compile():
-    assert emit_cumsum(CumSum(2, 0, 3, False, False, (Arg("f32", 0), Arg("f32", 0, True)))).bindings == ()
+    assert wgsl(CumSum(2, 0, 3, False, False, (Arg("f32", 0), Arg("f32", 0, True)))).bindings == ()

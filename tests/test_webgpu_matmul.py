@@ -11,11 +11,22 @@ import pytest
 
 from webjit.errors import CompileError
 from webjit.kernels import Access
+from webjit.targets import WebgpuTarget
 from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
-from webjit.webgpu.matmul import (DEFAULT, SPACE, MatMulConfig, default_config, emit, fits,
-                                  registers, workgroup_storage)
+from webjit.webgpu.matmul import FAMILY
+from webjit.webgpu.matmul_schedule import DEFAULT, SPACE, MatMulConfig, registers, workgroup_storage
 from test_wasm_matmul import SHAPES, acc, const, contiguous, inp, inputs, make_spec, node, reference
 import webgpu_harness
+from webgpu_harness import wgsl as emit
+
+
+def fits(config, spec, limits=DEFAULT_LIMITS):
+    return FAMILY.fits(config, spec, WebgpuTarget(limits))
+
+
+def runs_on(config, limits=DEFAULT_LIMITS):
+    """Whether `config` respects the device limits (the hard constraints)."""
+    return not FAMILY.violated(config, None, WebgpuTarget(limits), hard_only=True)
 
 
 CHUNKED = 4096  # max_binding_bytes of the lowered limits: args of over 1024 floats are chunked
@@ -47,9 +58,9 @@ def strided_extras_spec():
 
 
 def space_cases():
-    """Every config of SPACE that fits the default limits, on one of a few small shapes."""
+    """Every config of SPACE that runs on the default limits, on one of a few small shapes."""
     shapes = [(11, 45, 9), (37, 72, 24), (1, 40, 33), (33, 64, 17)]
-    fitting = [c for c in SPACE if fits(c, make_spec((), 1, 1, 1))]
+    fitting = [c for c in SPACE if runs_on(c)]
     return [(f"space-{c}", make_spec((), *shapes[i % len(shapes)]), c, DEFAULT_LIMITS)
             for i, c in enumerate(fitting)]
 
@@ -192,20 +203,33 @@ def test_space_is_pruned_by_limits():
     assert all(c.wg_x * c.wg_y <= 64 and workgroup_storage(c) <= 4096 for c in low)
 
 
+def test_matrix_vector_products_get_one_row_tiles():
+    """m = 1 keeps only tiles of one row: a 64-row tile would idle 63 of every 64 rows."""
+    spec = make_spec((), 1, 768, 768)
+    survivors = FAMILY.candidates(spec, WebgpuTarget())
+    assert survivors and all(c.wg_y * c.tm == 1 for c in survivors)
+    default = FAMILY.default_config(spec, WebgpuTarget())
+    assert default.wg_y * default.tm == 1 and default in survivors
+
+
 @pytest.mark.parametrize("invocations", [32, 64, 128, 256])
 @pytest.mark.parametrize("storage", [4096, 8192, 16384])
-def test_default_config_always_fits(invocations, storage):
+def test_default_config_respects_the_limits(invocations, storage):
     limits = Limits(max_invocations=invocations, max_workgroup_storage=storage)
-    config = default_config(make_spec((), 64, 64, 64), limits)
-    assert fits(config, None, limits)
+    spec = make_spec((), 64, 64, 64)
+    config = FAMILY.default_config(spec, WebgpuTarget(limits))
+    assert fits(config, spec, limits)
+    kernel = emit(spec, config, limits)
+    x, y, z = kernel.workgroup
+    assert x * y * z <= invocations and workgroup_storage(config) <= storage
     assert (config == DEFAULT) == (invocations >= 256 and storage >= workgroup_storage(DEFAULT))
 
 
 def test_rejects_bad_config():
     spec = make_spec((), 4, 8, 4)
-    with pytest.raises(CompileError, match="divide tn"):
+    with pytest.raises(CompileError, match="dividing tn"):
         emit(spec, MatMulConfig(16, 16, 4, 2, 16, 4))
-    with pytest.raises(CompileError, match="limits"):
+    with pytest.raises(CompileError, match="maxComputeInvocationsPerWorkgroup"):
         emit(spec, DEFAULT, LOW_64)
     with pytest.raises(CompileError, match="storage buffers"):
         emit(make_spec((), 40, 40, 40), None, Limits(max_binding_bytes=1024))

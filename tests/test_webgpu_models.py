@@ -24,7 +24,7 @@ LOW_LIMITS = dataclasses.replace(DEFAULT_LIMITS, max_invocations=64, max_workgro
 def compiled(tmp_path, name, limits=DEFAULT_LIMITS, seq=16):
     path = export_model(name, size="small", seq=seq)
     feeds = example_inputs(name, size="small", seq=seq)
-    bundle = webjit.compile(path, {k: v.shape for k, v in feeds.items()}, webjit.Options(limits=limits))
+    bundle = webjit.compile(path, {k: v.shape for k, v in feeds.items()}, webjit.Options().with_limits(limits))
     bundle.save(tmp_path / "bundle")
     return path, feeds, bundle
 

@@ -10,9 +10,9 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Arg, LayerNorm, Reduce, Softmax
 from webjit.webgpu.kernel import Limits
-from webjit.webgpu.reductions import RowConfig, emit_layernorm, emit_reduce, emit_softmax
+from webjit.webgpu.reductions import RowConfig
 from test_wasm_reductions import OUTER, REDUCE_REF, ROW_LENGTHS, layernorm, reduce_input, softmax
-from webgpu_harness import finish, run_batch
+from webgpu_harness import finish, run_batch, wgsl
 
 
 LOW = Limits(max_invocations=64, max_workgroup_size=(64, 64, 64), max_workgroup_storage=4096,
@@ -32,7 +32,7 @@ def reduce_case(name, kind, x, check, limits):
     dtype = "f32" if x.dtype == np.float32 else "i32"
     outer = x.shape[0]
     spec = Reduce(kind, outer, x.shape[1], (Arg(dtype, x.size), Arg(dtype, outer, output=True)))
-    register(name, lambda: (emit_reduce(spec, limits=limits), [x, np.full(outer, -9, x.dtype)], [1], check))
+    register(name, lambda: (wgsl(spec, limits=limits), [x, np.full(outer, -9, x.dtype)], [1], check))
 
 
 def reduce_check(kind, x):
@@ -72,7 +72,7 @@ def softmax_case(name, x, log, limits, config=None):
             np.testing.assert_allclose(got, np.log(ref), rtol=1e-5, atol=1e-5)
         else:
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-7)
-    register(name, lambda: (emit_softmax(spec, config, limits), [x, np.zeros_like(x)], [1], check))
+    register(name, lambda: (wgsl(spec, config, limits), [x, np.zeros_like(x)], [1], check))
 
 
 for label, limits in LIMITS.items():
@@ -104,7 +104,7 @@ def layernorm_case(name, r, has_bias, limits):
         normal = [0, 2, 3, 4]
         np.testing.assert_allclose(got[normal], ref[normal], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=1e-3)
-    register(name, lambda: (emit_layernorm(spec, limits=limits), args, [len(args) - 1], check))
+    register(name, lambda: (wgsl(spec, limits=limits), args, [len(args) - 1], check))
 
 
 for label, limits in LIMITS.items():
@@ -125,24 +125,24 @@ def test_case(results, name):
 
 def test_low_limits_shrink_the_workgroup_and_chunk_the_args():
     spec = Softmax(OUTER, 150, False, (Arg("f32", 750), Arg("f32", 750, output=True)))
-    kernel = emit_softmax(spec, limits=LOW)
+    kernel = wgsl(spec, limits=LOW)
     assert kernel.workgroup == (64, 1, 1) and len(kernel.bindings) == 6
-    assert emit_softmax(spec, limits=Limits(max_workgroup_storage=64)).workgroup == (16, 1, 1)
-    assert emit_reduce(Reduce("sum", 2, 3, (Arg("f32", 6), Arg("f32", 2, True)))).workgroup == (4, 1, 1)
+    assert wgsl(spec, limits=Limits(max_workgroup_storage=64)).workgroup == (16, 1, 1)
+    assert wgsl(Reduce("sum", 2, 3, (Arg("f32", 6), Arg("f32", 2, True)))).workgroup == (4, 1, 1)
 
 
 def test_too_few_storage_buffers_is_a_compile_error():
     spec = LayerNorm(4, 256, 1e-5, True, (Arg("f32", 1024), Arg("f32", 256), Arg("f32", 256),
                                          Arg("f32", 1024, True)))
-    emit_layernorm(spec, limits=Limits(max_storage_buffers=4))
+    wgsl(spec, limits=Limits(max_storage_buffers=4))
     with pytest.raises(CompileError, match="layernorm kernel needs 10 storage buffers"):
-        emit_layernorm(spec, limits=Limits(max_storage_buffers=8, max_binding_bytes=1024))
+        wgsl(spec, limits=Limits(max_storage_buffers=8, max_binding_bytes=1024))
 
 
 def test_refusals():
     with pytest.raises(CompileError):
-        emit_reduce(Reduce("l2", 2, 3, (Arg("i32", 6), Arg("i32", 2, output=True))))
+        wgsl(Reduce("l2", 2, 3, (Arg("i32", 6), Arg("i32", 2, output=True))))
     with pytest.raises(CompileError):
-        emit_reduce(Reduce("median", 2, 3, (Arg("f32", 6), Arg("f32", 2, output=True))))
+        wgsl(Reduce("median", 2, 3, (Arg("f32", 6), Arg("f32", 2, output=True))))
     with pytest.raises(CompileError):
-        emit_layernorm(LayerNorm(2, 3, 1e-5, True, (Arg("f32", 6), Arg("f32", 3), Arg("f32", 6, True))))
+        wgsl(LayerNorm(2, 3, 1e-5, True, (Arg("f32", 6), Arg("f32", 3), Arg("f32", 6, True))))

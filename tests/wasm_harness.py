@@ -100,3 +100,9 @@ def run_both(tmp_path, module, args, output):
     results = [run_wasm(wasm, args, [output], nthreads=n)[0] for n in (1, 3)]
     np.testing.assert_array_equal(results[0], results[1])
     return results[0]
+
+
+def default_module(spec):
+    """The encoder Module of `spec` with its family's default config (for WAT or bytes)."""
+    from webjit.wasm.codegen import default_kernel
+    return default_kernel(spec).module

@@ -110,3 +110,14 @@ def finish(results: dict, name: str) -> None:
     if isinstance(got, Exception):
         raise got
     check(*got)
+
+
+def wgsl(spec, config=None, limits=None):
+    """The WGSL kernel of `spec` for a device with `limits` (default: WebGPU's defaults):
+    with `config` resolved by its family's record, or the family's default config."""
+    from webjit.targets import WebgpuTarget
+    from webjit.webgpu.codegen import FAMILIES, default_kernel, wgsl_kernel
+    target = WebgpuTarget(limits) if limits is not None else WebgpuTarget()
+    if config is None:
+        return default_kernel(spec, target)
+    return wgsl_kernel(spec, FAMILIES[spec.family].resolve(config, spec, target), target)

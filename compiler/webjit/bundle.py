@@ -4,17 +4,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import __version__
-from .errors import BundleError
-from .kernels import spec_text
+from .errors import BundleError, CompileError
+from .kernels import flops, schedule_key, signature, spec_to_json
 from .lower import Program
 from .plan import MemoryPlan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONTROL_BYTES = 256
 SHARD_BYTES = 128 * 1024 * 1024 - 1024 * 1024  # under the smallest common maxStorageBufferBindingSize
 
@@ -40,9 +41,18 @@ def _entry(rel: str, payload: bytes) -> dict:
     return {"file": rel, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
 
 
-def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_step: list[int], model_name: str,
-                 limits=None) -> Bundle:
-    """Assemble manifest and payloads from the lowered program, its memory plan and kernel binaries."""
+@dataclass(frozen=True)
+class EmittedKernel:
+    """One distinct kernel as generated: per backend, (choice, code) for the default first,
+    then for each device variant."""
+    kernel: object  # schedule.Kernel
+    schedules: dict  # backend -> schedule.Schedule
+    code: dict  # backend -> [(schedule.Choice, WasmKernel | WgslKernel)]
+
+
+def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel], model_name: str,
+                 targets, backends: tuple[str, ...]) -> Bundle:
+    """Assemble manifest and payloads from the lowered program, its memory plan and kernel code."""
     files: dict[str, bytes] = {}
     weights = bytearray(plan.weights_bytes)
     for b in program.buffers:
@@ -54,22 +64,11 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_st
         rel = f"weights-{i}.bin"
         files[rel] = bytes(weights[start:start + SHARD_BYTES])
         shards.append(_entry(rel, files[rel]))
-    kernel_entries = []
-    for i, (spec, emitted) in enumerate(kernels):
-        entry = {"id": i, "family": spec.family, "signature": spec_text(spec), "nargs": len(spec.args)}
-        if "wasm" in emitted:
-            rel = f"kernels/k{i}.wasm"
-            files[rel] = emitted["wasm"].code
-            entry["wasm"] = _entry(rel, files[rel])
-        if "webgpu" in emitted:
-            wgsl = emitted["webgpu"]
-            rel = f"kernels/k{i}.wgsl"
-            files[rel] = wgsl.source.encode()
-            entry["webgpu"] = dict(_entry(rel, files[rel]), entry=wgsl.entry, workgroup=list(wgsl.workgroup),
-                                   dispatch=list(wgsl.dispatch),
-                                   bindings=[{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write, "output": b.output}
-                                             for b in wgsl.bindings])
-        kernel_entries.append(entry)
+    kernel_entries = [_kernel_entry(i, emitted, files) for i, emitted in enumerate(kernels)]
+    kernel_of_step = {}
+    for i, emitted in enumerate(kernels):
+        for step in emitted.kernel.steps:
+            kernel_of_step[step] = i
     weights_base = CONTROL_BYTES
     arena_base = weights_base + plan.weights_bytes
     tensors = [{"id": b.id, "name": b.name, "dtype": b.dtype, "size": b.size, "region": b.region,
@@ -79,15 +78,53 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list, kernel_of_st
                         for x in items]
     manifest = {
         "format": "webjit-bundle", "format_version": FORMAT_VERSION, "compiler": f"webjit {__version__}",
-        "model": model_name, "inputs": io(program.inputs), "outputs": io(program.outputs),
+        "model": model_name, "backends": list(backends), "inputs": io(program.inputs), "outputs": io(program.outputs),
         "memory": {"control_bytes": CONTROL_BYTES, "weights_base": weights_base, "weights_bytes": plan.weights_bytes,
                    "arena_base": arena_base, "arena_bytes": plan.arena_bytes, "total_bytes": arena_base + plan.arena_bytes},
+        "targets": {backend: targets.of(backend).to_json() for backend in backends},
         "tensors": tensors, "weights": shards, "kernels": kernel_entries,
-        **({"webgpu": {"limits": limits.to_json()}} if limits is not None and any("webgpu" in e for _, e in kernels) else {}),
-        "steps": [{"kernel": k, "args": [b.id for b in step.buffers], "name": step.name}
-                  for step, k in zip(program.steps, kernel_of_step)],
+        **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
+        "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name}
+                  for i, step in enumerate(program.steps)],
     }
     return Bundle(manifest, files)
+
+
+def _kernel_entry(index: int, emitted: EmittedKernel, files: dict[str, bytes]) -> dict:
+    spec = emitted.kernel.spec
+    entry = {"id": index, "family": spec.family, "signature": signature(spec), "schedule_key": schedule_key(spec),
+             "nargs": len(spec.args), "args": [{"dtype": a.dtype, "size": a.size, "output": a.output} for a in spec.args],
+             "flops": flops(spec), "spec": spec_to_json(spec)}
+    for backend, code in emitted.code.items():
+        family = emitted.schedules[backend].family
+        forms = [_form(f"kernels/k{index}" if j == 0 else f"kernels/k{index}.v{j}", backend, family, choice, kernel,
+                       files) for j, (choice, kernel) in enumerate(code)]
+        if backend == "webgpu":
+            default = code[0][1]
+            forms[0]["bindings"] = [{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write,
+                                     "output": b.output} for b in default.bindings]
+            if any(kernel.bindings != default.bindings for _, kernel in code[1:]):
+                raise CompileError(f"internal error: a variant of kernel {index} binds its arguments "
+                                   f"differently from the default")
+        entry[backend] = dict(forms[0], variants=forms[1:])
+    return entry
+
+
+def _form(stem: str, backend: str, family, choice, kernel, files: dict[str, bytes]) -> dict:
+    """The manifest entry of one form of a kernel (its code written into `files`)."""
+    form = {"config": family.config_to_json(choice.config), "requires": list(choice.requires)}
+    if backend == "wasm":
+        files[stem + ".wasm"] = kernel.code
+        form.update(_entry(stem + ".wasm", kernel.code))
+    else:
+        files[stem + ".wgsl"] = kernel.source.encode()
+        form.update(_entry(stem + ".wgsl", files[stem + ".wgsl"]), entry=kernel.entry,
+                    workgroup=list(kernel.workgroup), dispatch=list(kernel.dispatch))
+    if choice.device is not None:
+        record = choice.record
+        form = {"device": choice.device, **form,
+                "tuned": {"match": choice.match, "time_ms": record.time_ms, "default_ms": record.default_ms}}
+    return form
 
 
 def read_manifest(directory) -> dict:
@@ -106,3 +143,53 @@ def read_manifest(directory) -> dict:
         raise BundleError(f"bundle '{directory}' has format version {manifest.get('format_version')}; this webjit reads "
                           f"version {FORMAT_VERSION}, recompile it")
     return manifest
+
+
+
+def add_variants(source, target, db) -> dict:
+    """Copies the bundle folder `source` to `target` with the variants `db` holds for its
+    kernels added (weights are hard-linked where the file system allows); returns the new
+    manifest. The kernels' specs in the manifest are all it needs: no model, no recompile."""
+    from .kernels import spec_from_json
+    from .schedule import choose
+    from .targets import Targets
+    from .wasm.codegen import wasm_kernel
+    from .webgpu.codegen import wgsl_kernel
+
+    source, target = os.fspath(source), os.fspath(target)
+    manifest = read_manifest(source)
+    targets = Targets.from_manifest(manifest)
+    files: dict[str, bytes] = {}
+    for kernel in manifest["kernels"]:
+        spec = spec_from_json(kernel["spec"])
+        for backend in manifest["backends"]:
+            part = kernel[backend]
+            for form in [part, *part["variants"]]:
+                files[form["file"]] = _read(source, form["file"])
+            schedule = choose(spec, backend, targets.of(backend), db)
+            emit = wasm_kernel if backend == "wasm" else wgsl_kernel
+            known = {v["device"] for v in part["variants"]}
+            first = len(part["variants"]) + 1
+            for j, choice in enumerate([v for v in schedule.variants if v.device not in known], start=first):
+                code = emit(spec, choice.config, choice.target)
+                part["variants"].append(_form(f"kernels/k{kernel['id']}.v{j}", backend, schedule.family, choice,
+                                              code, files))
+    os.makedirs(os.path.join(target, "kernels"), exist_ok=True)
+    for shard in manifest["weights"]:
+        _link_or_copy(os.path.join(source, shard["file"]), os.path.join(target, shard["file"]))
+    Bundle(manifest, files).save(target)
+    return manifest
+
+
+def _read(folder: str, rel: str) -> bytes:
+    with open(os.path.join(folder, rel), "rb") as f:
+        return f.read()
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    if os.path.exists(dst):
+        os.remove(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

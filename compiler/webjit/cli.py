@@ -1,4 +1,5 @@
-"""The `webjit` command line: compile, run (and check against onnxruntime), serve.
+"""The `webjit` command line: compile, run (and check against onnxruntime, or profile), serve,
+tune, and the schedule database (schedules list / merge).
 
 Errors a user can cause print as `webjit: error: <one sentence>` and exit with status 2;
 a --check that finds outputs beyond the tolerance exits with status 1.
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--limit", action="append", default=[], type=parse_limit, metavar="NAME=VALUE",
                           help="a WebGPU device limit the kernels must respect, below WebGPU's defaults "
                                f"(repeatable; NAME is one of {', '.join(LIMIT_NAMES)}; VALUE may end in KiB or MiB)")
+    compile_.add_argument("--schedules", action="append", default=[], metavar="DIR",
+                          help="a schedule database whose records become per-device kernel variants "
+                               "(repeatable; the records shipped in schedules/ are read unless --no-schedules)")
+    compile_.add_argument("--no-schedules", action="store_true", help="use no schedule records at all")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
@@ -71,7 +76,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tol", type=float, default=1e-4,
                      help="largest allowed error relative to each output's max magnitude")
     run.add_argument("--save-outputs", metavar="DIR", help="save each output as DIR/NAME.npy")
+    run.add_argument("--profile", action="store_true",
+                     help="print the time of every kernel (calls, total, mean, share, GFLOP/s)")
     run.set_defaults(command=run_command)
+
+    tune = commands.add_parser("tune", help="tune a model's hottest kernels on this device and keep the winners")
+    tune.add_argument("model", metavar="MODEL_OR_BUNDLE", help="an .onnx model (compiled with --shape) or a bundle")
+    tune.add_argument("--shape", action="append", default=[], type=parse_shape, metavar="NAME=1x128",
+                      help="static shape of an input, as for compile (repeatable)")
+    tune.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm")
+    tune.add_argument("--browser", choices=("chromium", "node"), default="chromium")
+    tune.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    tune.add_argument("--budget", type=parse_seconds, default=30.0, metavar="30s",
+                      help="time for profiling and measuring candidates (default 30s)")
+    tune.add_argument("--db", metavar="DIR", default=None,
+                      help="schedule database to add the records to (default: schedules/ of the checkout)")
+    tune.add_argument("--no-compare", action="store_true",
+                      help="skip the whole-model run of the default against the tuned bundle")
+    tune.set_defaults(command=tune_command)
+
+    schedules = commands.add_parser("schedules", help="list or merge schedule databases")
+    actions = schedules.add_subparsers(required=True, metavar="ACTION")
+    list_ = actions.add_parser("list", help="print the records of schedule databases")
+    list_.add_argument("folders", nargs="*", metavar="DIR", help="databases (default: schedules/ of the checkout)")
+    list_.set_defaults(command=schedules_list_command)
+    merge = actions.add_parser("merge", help="merge databases into one (per kernel and device, the better record)")
+    merge.add_argument("folders", nargs="+", metavar="DIR")
+    merge.add_argument("-o", "--output", required=True, metavar="DIR")
+    merge.set_defaults(command=schedules_merge_command)
 
     serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
     serve.add_argument("bundle", metavar="BUNDLE")
@@ -130,6 +162,17 @@ def parse_backends(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_seconds(text: str) -> float:
+    value = text[:-1] if text.endswith("s") else text
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a time in seconds such as 30s")
+    return seconds
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
@@ -142,22 +185,33 @@ def compile_command(args: argparse.Namespace) -> int:
         raise ModelError(f"model file {model} does not exist")
     from webjit.pipeline import Options, compile as compile_model
 
-    shapes = {}
-    for name, dims in args.shape:
-        if name in shapes:
-            raise ShapeError(f"--shape gives input {name!r} twice")
-        shapes[name] = dims
+    from webjit.schedule_db import SHIPPED, ScheduleDB
+
+    shapes = shape_options(args.shape)
     output = Path(args.output) if args.output else model.with_suffix(".webjit")
     progress = None if args.quiet else print_progress
-    options = Options(dump_dir=args.dump, progress=progress)
+    folders = [] if args.no_schedules else [SHIPPED, *args.schedules]
+    for folder in args.schedules:
+        if not Path(folder).is_dir():
+            raise RunError(f"schedule database {folder} is not a folder")
+    options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders))
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:
-        options = dataclasses.replace(options, limits=dataclasses.replace(options.limits, **dict(args.limit)))
+        options = options.with_limits(dataclasses.replace(options.limits, **dict(args.limit)))
     bundle = compile_model(model, shapes or None, options)
     bundle.save(output)
     print_summary(bundle.manifest, output)
     return 0
+
+
+def shape_options(pairs) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for name, dims in pairs:
+        if name in shapes:
+            raise ShapeError(f"--shape gives input {name!r} twice")
+        shapes[name] = dims
+    return shapes
 
 
 def print_progress(message: str, fraction: float) -> None:
@@ -167,7 +221,10 @@ def print_progress(message: str, fraction: float) -> None:
 def print_summary(manifest: dict, output: Path) -> None:
     memory = manifest.get("memory", {})
     weights = memory.get("weights_bytes", sum(w.get("bytes", 0) for w in manifest.get("weights", [])))
-    print(f"kernels: {len(manifest.get('kernels', []))}, steps: {len(manifest.get('steps', []))}")
+    kernels = manifest.get("kernels", [])
+    variants = sum(len(k.get(b, {}).get("variants", [])) for k in kernels for b in ("wasm", "webgpu"))
+    tuned = f", tuned variants: {variants}" if variants else ""
+    print(f"kernels: {len(kernels)}, steps: {len(manifest.get('steps', []))}{tuned}")
     print(f"weights: {megabytes(weights)}, peak arena: {megabytes(memory.get('arena_bytes', 0))}")
     for kind in ("inputs", "outputs"):
         for spec in manifest.get(kind, []):
@@ -188,6 +245,8 @@ def run_command(args: argparse.Namespace) -> int:
     feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
     if args.check and not Path(args.check).is_file():
         raise RunError(f"reference model {args.check} for --check does not exist")
+    if args.profile:
+        return profile_command(args, feeds)
     result = run_bundle(args.bundle, feeds, backend=args.backend, browser=args.browser,
                         threads=args.threads, repeat=args.repeat, timeout_s=args.timeout)
     for name, array in result.outputs.items():
@@ -198,6 +257,67 @@ def run_command(args: argparse.Namespace) -> int:
     if args.check:
         reference = run_onnxruntime(args.check, feeds, list(result.outputs))
         return 0 if print_check(result.outputs, reference, args.tol) else 1
+    return 0
+
+
+def profile_command(args: argparse.Namespace, feeds: dict) -> int:
+    from webjit.profile import profile_bundle, profile_text
+    profile = profile_bundle(args.bundle, feeds, backend=args.backend, browser=args.browser,
+                             threads=args.threads, repeat=max(args.repeat, 3), timeout_s=args.timeout)
+    print(profile_text(profile))
+    return 0
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    from webjit.schedule_db import SHIPPED
+    from webjit.tune import report_text, tune
+
+    source = Path(args.model)
+    if not source.exists():
+        raise ModelError(f"{source} does not exist")
+    if source.is_dir() and args.shape:
+        raise ShapeError("--shape is for models; a bundle's shapes are fixed")
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+    report = tune(source, shape_options(args.shape) or None, backend=args.backend, browser=args.browser,
+                  budget_s=args.budget, db_dir=Path(args.db) if args.db else SHIPPED, threads=args.threads,
+                  progress=progress, compare=not args.no_compare)
+    print(report_text(report))
+    return 0
+
+
+def schedules_list_command(args: argparse.Namespace) -> int:
+    from webjit.schedule_db import SHIPPED, ScheduleDB
+    folders = [Path(f) for f in args.folders] or [SHIPPED]
+    for folder in folders:
+        if not folder.is_dir():
+            raise RunError(f"schedule database {folder} is not a folder")
+    db = ScheduleDB.load(*folders)
+    if not db.records:
+        print(f"no records in {', '.join(map(str, folders))}")
+        return 0
+    for device in db.devices():
+        records = sorted((r for r in db.records.values() if r.device == device), key=lambda r: -r.speedup)
+        print(f"{device}: {len(records)} records")
+        for r in records:
+            config = " ".join(f"{k}={v}" for k, v in r.config.items()) or "-"
+            print(f"  {r.family:<11} {r.speedup:5.2f}x  {r.default_ms:9.4g} -> {r.time_ms:9.4g} ms  "
+                  f"tried {r.candidates:3d}  {config}  {r.signature[:70]}")
+    return 0
+
+
+def schedules_merge_command(args: argparse.Namespace) -> int:
+    from webjit.schedule_db import ScheduleDB
+    for folder in args.folders:
+        if not Path(folder).is_dir():
+            raise RunError(f"schedule database {folder} is not a folder")
+    db = ScheduleDB.load(*args.folders, args.output)
+    written = db.save(args.output)
+    print(f"{len(db.records)} records for {len(db.devices())} devices in {args.output} "
+          f"({len(written)} files)")
     return 0
 
 

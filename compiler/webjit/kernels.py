@@ -188,8 +188,13 @@ class CumSum:
 KernelSpec = Elementwise | MatMul | Reduce | Softmax | LayerNorm | Gather | Im2Col | Pool | CumSum
 
 
+FAMILIES = {cls.family: cls for cls in (Elementwise, MatMul, Reduce, Softmax, LayerNorm, Gather,
+                                        Im2Col, Pool, CumSum)}
+SIGNATURE_VERSION = 1  # bump when spec_text changes: schedule records are keyed by signature
+
+
 def spec_text(spec: KernelSpec) -> str:
-    """One stable line describing a spec (used in dumps and as the signature key)."""
+    """One stable line describing a spec (used in dumps and, versioned, as the signature)."""
     fields = []
     for name in spec.__dataclass_fields__:
         if name == "args":
@@ -197,3 +202,161 @@ def spec_text(spec: KernelSpec) -> str:
         fields.append(f"{name}={getattr(spec, name)}")
     args = ",".join(f"{a.dtype}[{a.size}]{'!' if a.output else ''}" for a in spec.args)
     return f"{spec.family}({', '.join(fields)}; args={args})"
+
+
+def signature(spec: KernelSpec) -> str:
+    """The exact key of a kernel in the schedule database: a versioned canonical text."""
+    return f"v{SIGNATURE_VERSION} {spec_text(spec)}"
+
+
+def schedule_key(spec: KernelSpec) -> str:
+    """A coarser key than the signature: what decides the best schedule of a kernel.
+
+    Two kernels share it when they agree on family, shapes, dtypes and the stride pattern
+    of every access, but may differ in offsets and in what their epilogue computes (only
+    its input count is kept), so a record tuned on one model serves another."""
+    if isinstance(spec, MatMul):
+        accesses = [spec.a, spec.bmat, spec.out, *spec.extras]
+        parts = [f"batch={spec.batch}", f"m={spec.m}", f"n={spec.n}", f"k={spec.k}",
+                 "strides=" + ";".join(",".join(map(str, a.strides)) for a in accesses),
+                 f"epilogue={'none' if spec.epilogue is None else len(spec.extras)}",
+                 f"in_place={any(e.arg == spec.out.arg for e in spec.extras)}"]
+    elif isinstance(spec, Elementwise):
+        accesses = [spec.out, *spec.inputs]
+        parts = [f"shape={spec.shape}",
+                 "strides=" + ";".join(",".join(map(str, a.strides)) for a in accesses),
+                 f"ops={_count_ops(spec.expr)}"]
+    else:
+        parts = [f"{name}={getattr(spec, name)}" for name in spec.__dataclass_fields__
+                 if name not in ("args", "epsilon")]
+    dtypes = ",".join(a.dtype for a in spec.args)
+    return f"v{SIGNATURE_VERSION} {spec.family}({', '.join(parts)}; dtypes={dtypes})"
+
+
+def _count_ops(expr: Expr) -> int:
+    return (expr.op not in LEAF_OPS) + sum(_count_ops(a) for a in expr.args)
+
+
+def flops(spec: KernelSpec) -> int:
+    """Floating-point operations of one call (multiply and add counted apart); 0 where the
+    family is a data movement (gather, im2col) or not worth a rate."""
+    if isinstance(spec, MatMul):
+        return 2 * prod(spec.batch) * spec.m * spec.n * spec.k
+    return 0
+
+
+def used_inputs(expr: Expr) -> set[int]:
+    """Indices of the inputs an elementwise expression reads."""
+    if expr.op == "in":
+        return {expr.index}
+    return set().union(*(used_inputs(a) for a in expr.args)) if expr.args else set()
+
+
+def leaves(expr: Expr) -> list[Expr]:
+    """Every "in" node of `expr`, in order."""
+    if expr.op == "in":
+        return [expr]
+    return [leaf for arg in expr.args for leaf in leaves(arg)]
+
+
+def reads_acc(expr: Expr) -> bool:
+    return expr.op == "acc" or any(reads_acc(a) for a in expr.args)
+
+
+@dataclass(frozen=True)
+class Loops:
+    """An elementwise iteration space collapsed: `strides[a]` are element strides of access a."""
+    shape: tuple[int, ...]
+    strides: tuple[tuple[int, ...], ...]
+
+
+def collapse(shape: tuple[int, ...], accesses: list[Access]) -> Loops:
+    """Drop size-1 dims and merge neighbours that are contiguous for every access."""
+    keep = [d for d, n in enumerate(shape) if n != 1]
+    dims = [shape[d] for d in keep]
+    strides = [[a.strides[d] for d in keep] for a in accesses]
+    if not dims:
+        return Loops((1,), tuple((1,) for _ in accesses))
+    merged, merged_strides = [dims[0]], [[s[0]] for s in strides]
+    for d in range(1, len(dims)):
+        if all(ms[-1] == s[d] * dims[d] for ms, s in zip(merged_strides, strides)):
+            merged[-1] *= dims[d]
+            for ms, s in zip(merged_strides, strides):
+                ms[-1] = s[d]
+        else:
+            merged.append(dims[d])
+            for ms, s in zip(merged_strides, strides):
+                ms.append(s[d])
+    return Loops(tuple(merged), tuple(tuple(s) for s in merged_strides))
+
+
+def prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+# ---- specs as JSON (the manifest carries them, so a bundle can be tuned without its model)
+
+def spec_to_json(spec: KernelSpec) -> dict:
+    return {"family": spec.family, **{name: _to_json(getattr(spec, name)) for name in spec.__dataclass_fields__}}
+
+
+def _to_json(value):
+    if isinstance(value, Expr):
+        node = {"op": value.op, "dtype": value.dtype}
+        if value.args:
+            node["args"] = [_to_json(a) for a in value.args]
+        if value.op == "in":
+            node["index"] = value.index
+        if value.op == "const":
+            node["value"] = _float_json(value.value)
+        return node
+    if isinstance(value, Access):
+        return {"arg": value.arg, "strides": list(value.strides), "offset": value.offset}
+    if isinstance(value, Arg):
+        return {"dtype": value.dtype, "size": value.size, "output": value.output}
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, float):
+        return _float_json(value)
+    return value
+
+
+def _float_json(x: float):
+    """JSON has no inf or nan: those travel as strings."""
+    return x if x == x and abs(x) != float("inf") else repr(x)
+
+
+def spec_from_json(data: dict) -> KernelSpec:
+    """The spec that spec_to_json wrote; a ValueError when `data` is not one."""
+    cls = FAMILIES.get(data.get("family")) if isinstance(data, dict) else None
+    if cls is None:
+        raise ValueError(f"not a kernel spec: family {data.get('family') if isinstance(data, dict) else data!r}")
+    values = {}
+    hints = {"args": Arg, "out": Access, "a": Access, "bmat": Access, "inputs": Access, "extras": Access,
+             "expr": Expr, "epilogue": Expr}
+    for name in cls.__dataclass_fields__:
+        if name not in data:
+            raise ValueError(f"kernel spec of family {cls.family} lacks {name!r}")
+        values[name] = _from_json(data[name], hints.get(name))
+    return cls(**values)
+
+
+def _from_json(value, kind):
+    if value is None:
+        return None
+    if kind is Expr:
+        number = value.get("value", 0.0)
+        return Expr(value["op"], value["dtype"], tuple(_from_json(a, Expr) for a in value.get("args", ())),
+                    value.get("index", -1), float(number))
+    if kind is Access and isinstance(value, dict):
+        return Access(value["arg"], tuple(value["strides"]), value["offset"])
+    if kind is Arg and isinstance(value, dict):
+        return Arg(value["dtype"], value["size"], value["output"])
+    if isinstance(value, list):
+        return tuple(_from_json(v, kind) for v in value)
+    if isinstance(value, str) and kind is None and value in ("inf", "-inf", "nan"):
+        return float(value)
+    return value

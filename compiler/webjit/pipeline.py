@@ -1,20 +1,23 @@
-"""The compiler, top to bottom: ONNX -> graph -> passes -> kernels -> plan -> bundle."""
+"""The compiler, top to bottom: ONNX -> graph -> passes -> kernels -> schedules -> code -> plan -> bundle."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .bundle import Bundle, build_bundle
+from .bundle import Bundle, EmittedKernel, build_bundle
 from .errors import CompileError
 from .frontend import import_onnx
 from .kernels import spec_text
 from .lower import lower
 from .passes import run_passes
 from .plan import plan_buffers
+from .schedule import Kernel, Schedule, choose_schedules, distinct_kernels, schedule_text
+from .schedule_db import ScheduleDB
+from .targets import Targets, WebgpuTarget
 from .wasm.codegen import wasm_kernel
-from .webgpu.kernel import DEFAULT_LIMITS, Limits
-
+from .webgpu.codegen import wgsl_kernel
+from .webgpu.kernel import Limits
 
 BACKENDS = ("wasm", "webgpu")
 
@@ -25,13 +28,25 @@ class Options:
     progress: Callable[[str, float], None] | None = None  # (message, fraction done)
     model_name: str = "model"
     backends: tuple[str, ...] = BACKENDS  # kernels to emit; the runtime picks among them
-    limits: Limits = DEFAULT_LIMITS  # WebGPU device limits the WGSL kernels must respect
+    targets: Targets = field(default_factory=Targets)  # what the kernels are generated for
+    schedules: ScheduleDB = field(default_factory=ScheduleDB)  # tuned configs -> per-device variants
+
+    @property
+    def limits(self) -> Limits:
+        """The WebGPU device limits the WGSL kernels respect."""
+        return self.targets.webgpu.limits
+
+    def with_limits(self, limits: Limits) -> "Options":
+        return replace(self, targets=replace(self.targets, webgpu=WebgpuTarget(limits)))
 
 
 def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options = Options()) -> Bundle:
     """Compile an ONNX model (path or ModelProto) with static input `shapes` into a Bundle."""
     report = options.progress or (lambda message, fraction: None)
-    dump = _dumper(options.dump_dir)
+    dump = _Dumper(options.dump_dir)
+    unknown = set(options.backends) - set(BACKENDS)
+    if unknown or not options.backends:
+        raise CompileError(f"unknown backend {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(BACKENDS)}")
     name = options.model_name
     if name == "model" and isinstance(model, (str, os.PathLike)):
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
@@ -48,48 +63,54 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None)
     dump("lowered.txt", program.to_text())
 
-    specs: dict = {}  # identical specs share one kernel
-    kernel_of_step = [specs.setdefault(step.spec, len(specs)) for step in program.steps]
-    kernels = []
-    for i, spec in enumerate(specs):
+    report("choosing schedules", 0.35)
+    kernels = distinct_kernels(program)
+    schedules = choose_schedules(kernels, options.backends, options.targets, options.schedules)
+    dump("schedule.txt", schedule_text(kernels, schedules))
+
+    emitted = []
+    for i, (kernel, schedule) in enumerate(zip(kernels, schedules)):
         if i % 8 == 0:
-            report(f"generating kernels ({i}/{len(specs)})", 0.4 + 0.4 * i / max(len(specs), 1))
-        kernels.append((spec, emit_kernel(spec, options, i, dump)))
+            report(f"generating kernels ({i}/{len(kernels)})", 0.4 + 0.4 * i / max(len(kernels), 1))
+        emitted.append(emit_kernel(kernel, schedule, i, dump))
 
     report("planning buffers", 0.85)
     plan = plan_buffers(program)
     dump("plan.txt", plan.to_text(program))
 
     report("writing the bundle", 0.9)
-    bundle = build_bundle(program, plan, kernels, kernel_of_step, name, options.limits)
+    bundle = build_bundle(program, plan, emitted, name, options.targets, options.backends)
     report("done", 1.0)
     return bundle
 
 
-def emit_kernel(spec, options: Options, index: int, dump) -> dict:
-    """The kernel of `spec` for every requested backend: {"wasm": WasmKernel, "webgpu": WgslKernel}."""
-    unknown = set(options.backends) - set(BACKENDS)
-    if unknown:
-        raise CompileError(f"unknown backend {', '.join(sorted(unknown))}; choose from {', '.join(BACKENDS)}")
-    emitted = {}
-    if "wasm" in options.backends:
-        emitted["wasm"] = wasm_kernel(spec)
-        if options.dump_dir:
-            dump(f"k{index}.wat", f";; {spec_text(spec)}\n{emitted['wasm'].wat()}")
-    if "webgpu" in options.backends:
-        from .webgpu.codegen import wgsl_kernel
-        emitted["webgpu"] = wgsl_kernel(spec, None, options.limits)
-        if options.dump_dir:
-            dump(f"k{index}.wgsl", f"// {spec_text(spec)}\n{emitted['webgpu'].source}")
-    return emitted
+def emit_kernel(kernel: Kernel, schedules: dict[str, Schedule], index: int, dump) -> EmittedKernel:
+    """The code of one kernel on every backend of `schedules`: the default and each variant."""
+    code: dict[str, list] = {}
+    for backend, schedule in schedules.items():
+        emit = wasm_kernel if backend == "wasm" else wgsl_kernel
+        code[backend] = [(choice, emit(kernel.spec, choice.config, choice.target))
+                         for choice in (schedule.default, *schedule.variants)]
+        for j, (choice, emitted) in enumerate(code[backend]):
+            stem = f"k{index}" if j == 0 else f"k{index}.v{j}"
+            if not dump.enabled:
+                continue
+            if backend == "wasm":
+                dump(f"{stem}.wat", f";; {spec_text(kernel.spec)}\n{emitted.wat()}")
+            else:
+                dump(f"{stem}.wgsl", f"// {spec_text(kernel.spec)}\n{emitted.source}")
+    return EmittedKernel(kernel, schedules, code)
 
 
-def _dumper(directory):
-    if not directory:
-        return lambda name, text: None
-    os.makedirs(directory, exist_ok=True)
+class _Dumper:
+    """dump(name, text) writes DIR/name when dumping was asked for, else does nothing."""
 
-    def dump(name, text):
-        with open(os.path.join(directory, name), "w") as f:
-            f.write(text)
-    return dump
+    def __init__(self, directory: str | None):
+        self.directory, self.enabled = directory, bool(directory)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+    def __call__(self, name: str, text: str) -> None:
+        if self.enabled:
+            with open(os.path.join(self.directory, name), "w") as f:
+                f.write(text)

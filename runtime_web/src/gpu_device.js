@@ -30,9 +30,9 @@ export function arenaBufferBytes(manifest) {
 }
 
 /**
- * Resolves to {device, owners} for `manifest`, or throws `unusable(...)` saying why there is
- * none. Keep `owners` (the GPU and adapter) as long as the device: in Node, Dawn crashes when
- * the GPU object is garbage-collected under a live device.
+ * Resolves to {device, owners, adapter} for `manifest`, or throws `unusable(...)` saying why
+ * there is none. Keep `owners` (the GPU and adapter) as long as the device: in Node, Dawn
+ * crashes when the GPU object is garbage-collected under a live device.
  */
 export async function openDevice(manifest, { gpu, limits: forced }) {
   gpu ??= globalThis.navigator?.gpu;
@@ -48,7 +48,7 @@ export async function openDevice(manifest, { gpu, limits: forced }) {
   if (needBytes > DEFAULT_MAX_BUFFER_SIZE) required.maxBufferSize = needBytes;
   try {
     return { device: await adapter.requestDevice({ requiredLimits: required, label: 'webjit' }),
-      owners: [gpu, adapter] };
+      owners: [gpu, adapter], adapter };
   } catch (err) {
     throw unusable(`the WebGPU adapter refused a device (${firstLine(err?.message ?? err)})`);
   }

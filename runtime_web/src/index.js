@@ -2,11 +2,13 @@
 // and in Node, from the same code.
 import { WebjitError } from './errors.js';
 import { openBundle } from './source.js';
-import { checkWebgpuLayout, hasWebgpu, parseManifest } from './manifest.js';
+import { checkWebgpuLayout, hasWasm, hasWebgpu, parseManifest } from './manifest.js';
 import { checkFeeds } from './feeds.js';
 import { createWasmBackend } from './wasm.js';
 import { createWebgpuBackend } from './webgpu.js';
 import { openDevice, unusable } from './gpu_device.js';
+import { wasmDevice, webgpuDevice } from './device.js';
+import { measureCandidates, profileKernels } from './timer.js';
 
 export { WebjitError };
 
@@ -41,8 +43,9 @@ export async function load(url, options) {
   const opts = checkOptions(options);
   const bundle = await openBundle(url);
   const manifest = parseManifest(await bundle.read('manifest.json'), bundle.describe('manifest.json'));
+  const cpu = await wasmDevice();
   // Re-reads the bundle: used when the GPU device is lost mid-session.
-  const quiet = { threads: opts.threads, onProgress: () => {} };
+  const quiet = { threads: opts.threads, onProgress: () => {}, device: cpu };
   const buildWasm = () => createWasmBackend(bundle, manifest, quiet);
   let note = null;
   if (opts.backend !== 'wasm') {
@@ -50,8 +53,12 @@ export async function load(url, options) {
     if (gpu.impl) return new Session({ manifest, ...gpu, buildWasm });
     note = gpu.note;
   }
-  const impl = await createWasmBackend(bundle, manifest, opts);
-  return new Session({ manifest, impl, device: null, note, buildWasm });
+  if (!hasWasm(manifest)) {
+    throw new WebjitError(`this bundle has only WebGPU kernels and WebGPU cannot run it here (${note ?? 'backend wasm was asked for'}); ` +
+      'recompile it with --backends wasm,webgpu');
+  }
+  const impl = await createWasmBackend(bundle, manifest, { ...opts, device: cpu });
+  return new Session({ manifest, impl, device: null, note, buildWasm, hardware: cpu });
 }
 
 /**
@@ -67,8 +74,9 @@ async function tryWebgpu(bundle, manifest, opts) {
     checkWebgpuLayout(manifest);
     const opened = await openDevice(manifest, opts);
     device = opened.device;
-    const impl = await createWebgpuBackend(bundle, manifest, device, opts.onProgress);
-    return { impl, device, owners: opened.owners };
+    const hardware = await webgpuDevice(opened.adapter);
+    const impl = await createWebgpuBackend(bundle, manifest, device, hardware, opts.onProgress);
+    return { impl, device, owners: opened.owners, hardware };
   } catch (err) {
     device?.destroy();
     if (opts.backend === 'webgpu' || (err instanceof WebjitError && !err.reason)) throw err;
@@ -87,9 +95,9 @@ function lossText(info) {
 /** A loaded bundle, ready to run. Runs are queued: one at a time uses the buffers. */
 class Session {
   #manifest; #impl; #buildWasm; #wasm = null; #lost = null; #owners;
-  #tail = Promise.resolve(); #released = false;
+  #tail = Promise.resolve(); #released = false; #ran = false;
 
-  constructor({ manifest, impl, device, owners = [], note = null, buildWasm }) {
+  constructor({ manifest, impl, device, owners = [], note = null, buildWasm, hardware }) {
     this.#manifest = manifest;
     this.#owners = owners;  // the GPU and adapter live as long as the device
     this.#impl = impl;
@@ -102,7 +110,18 @@ class Session {
     this.inputs = describeIO(manifest.inputs);
     this.outputs = describeIO(manifest.outputs);
     this.model = manifest.model ?? '';
+    this.#describe(hardware, impl);
     if (device) this.#lost = device.lost.then((info) => this.#fallBack(device, info));
+  }
+
+  /** Sets `device` ({backend, fingerprint, ...}) and `kernels` (the config each kernel runs). */
+  #describe(hardware, impl) {
+    this.device = { backend: this.backend, threads: impl.threads, ...hardware };
+    this.kernels = this.#manifest.kernels.map((k, i) => {
+      const { form, variant } = impl.forms[i];
+      return { id: k.id, family: k.family, signature: k.signature, config: form.config ?? null,
+        variant: variant ? form.device : null };
+    });
   }
 
   /** Moves the session to WASM once its GPU device is lost (unless it was released). */
@@ -112,8 +131,9 @@ class Session {
     this.backendNote = lossText(info);
     this.gpuDevice = null;
     this.#impl = null;
-    this.#wasm = this.#buildWasm().then((impl) => {
+    this.#wasm = this.#buildWasm().then(async (impl) => {
       Object.assign(this, { threads: impl.threads, threadNote: impl.threadNote });
+      this.#describe(await wasmDevice(), impl);
       return impl;
     });
     this.#wasm.catch(() => {});  // reported by the runs that wait for it
@@ -125,7 +145,9 @@ class Session {
     const checked = checkFeeds(this.#manifest.inputs, feeds);
     const result = this.#tail.then(() => this.#runNow(checked));
     this.#tail = result.catch(() => {});
-    return result;
+    const outputs = await result;
+    this.#ran = true;
+    return outputs;
   }
 
   async #runNow(checked) {
@@ -150,6 +172,49 @@ class Session {
     await Promise.race([this.#lost, grace]);
     clearTimeout(timer);
     return this.backend === 'wasm';
+  }
+
+  /** Runs `task(impl)` in the run queue (after pending runs, before later ones). */
+  #queued(task) {
+    if (this.#released) return Promise.reject(new WebjitError('this session was released; load the bundle again'));
+    const result = this.#tail.then(async () => task(this.#impl ?? await this.#wasm));
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  /**
+   * A per-kernel profile of one run on the inputs of the last run (min over `repeat`
+   * runs of every step): {backend, device, steps_ms, kernels: [{id, family, signature,
+   * calls, total_ms, mean_ms, share, gflops}], sum_ms}. Run the session once first.
+   */
+  async profile({ repeat = 1 } = {}) {
+    return this.#queued(async (impl) => {
+      this.#needsRun(impl);
+      return { backend: this.backend, device: this.device.fingerprint,
+        ...await profileKernels(this.#manifest, impl.ops, repeat) };
+    });
+  }
+
+  /**
+   * Measures candidate schedules of kernel `kernelId` against the one it runs now, on the
+   * inputs of the last run: each is checked (its whole outputs against the current kernel's)
+   * before it is timed. `candidates`: [{file, bytes, sha256, config, dispatch?, entry?}]
+   * read from `source` (a folder URL or path, like a bundle's). Options: minTimeMs,
+   * maxReps, budgetMs. Resolves to {kernel, step, current, results}.
+   */
+  async measureCandidates(kernelId, candidates, source, options = {}) {
+    const reader = await openBundle(source);
+    return this.#queued(async (impl) => {
+      this.#needsRun(impl);
+      return measureCandidates(this.#manifest, impl.ops, kernelId, candidates, reader, options);
+    });
+  }
+
+  #needsRun(impl) {
+    if (!impl.ops) throw new WebjitError('this backend offers no kernel timer');
+    if (this.#manifest.inputs.length && !this.#ran) {
+      throw new WebjitError('run the session once before profiling or tuning: the timer uses the inputs of the last run');
+    }
   }
 
   /** Stops worker threads, frees the memory and the GPU device; the session cannot run afterwards. */

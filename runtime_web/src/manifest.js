@@ -1,9 +1,9 @@
-// Checks a parsed manifest.json against bundle format version 1 (docs/bundle.md) and
+// Checks a parsed manifest.json against bundle format version 2 (docs/bundle.md) and
 // derives what the runtime needs: tensor byte addresses and the plan of steps.
 import { WebjitError } from './errors.js';
 
 export const FORMAT = 'webjit-bundle';
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 const MODEL_DTYPES = { float32: 'f32', int64: 'i32', int32: 'i32', bool: 'i32' };
 
 export function parseManifest(bytes, where) {
@@ -60,7 +60,9 @@ function checkLayout(m) {
   });
   m.kernels.forEach((k, i) => {
     if (k.id !== i) throw invalid(`kernels[${i}] has id ${k.id}`);
-    if (!k.wasm?.file) throw invalid(`kernel ${i} has no wasm file`);
+    if (!k.wasm && !k.webgpu) throw invalid(`kernel ${i} has no code for any backend`);
+    if (!Number.isInteger(k.nargs) || k.nargs < 0) throw invalid(`kernel ${i} has no argument count`);
+    for (const part of [k.wasm, k.webgpu]) if (part) checkForms(part, i);
   });
   m.steps.forEach((s, i) => {
     const kernel = m.kernels[s.kernel];
@@ -71,6 +73,23 @@ function checkLayout(m) {
     if (s.args.some((id) => !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
   });
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
+}
+
+const isPayload = (p) => typeof p?.file === 'string' && Number.isInteger(p.bytes) && typeof p.sha256 === 'string';
+
+/** A kernel's default form and its per-device variants each name a payload and what it requires. */
+function checkForms(part, i) {
+  if (!isPayload(part)) throw invalid(`kernel ${i} names no kernel file`);
+  const variants = part.variants ?? [];
+  if (!Array.isArray(variants)) throw invalid(`kernel ${i} has malformed variants`);
+  for (const form of [part, ...variants]) {
+    if (!isPayload(form)) throw invalid(`a variant of kernel ${i} names no kernel file`);
+    if (form.requires !== undefined && (!Array.isArray(form.requires) ||
+        form.requires.some((r) => typeof r !== 'string'))) {
+      throw invalid(`kernel ${i} lists malformed requirements`);
+    }
+  }
+  if (variants.some((v) => typeof v.device !== 'string')) throw invalid(`a variant of kernel ${i} names no device`);
 }
 
 function checkBoundary(m, io) {
@@ -115,6 +134,11 @@ export function hasWebgpu(m) {
   return Boolean(m.webgpu?.limits) && m.kernels.every((k) => k.webgpu);
 }
 
+/** True when every kernel carries a WebAssembly module. */
+export function hasWasm(m) {
+  return m.kernels.every((k) => k.wasm);
+}
+
 const isCount = (v, min = 0) => Number.isInteger(v) && v >= min;
 const isTriple = (v, min) => Array.isArray(v) && v.length === 3 && v.every((d) => isCount(d, min));
 
@@ -126,11 +150,13 @@ export function checkWebgpuLayout(m) {
   }
   m.kernels.forEach((k, i) => {
     const g = k.webgpu;
-    if (typeof g.file !== 'string' || typeof (g.entry ?? 'main') !== 'string') {
-      throw invalid(`kernel ${i} has no WGSL file or entry point`);
-    }
-    if (!isTriple(g.workgroup, 1) || !isTriple(g.dispatch, 0)) {
-      throw invalid(`kernel ${i} has a malformed WebGPU workgroup or dispatch`);
+    for (const form of [g, ...(g.variants ?? [])]) {
+      if (typeof form.file !== 'string' || typeof (form.entry ?? 'main') !== 'string') {
+        throw invalid(`kernel ${i} has no WGSL file or entry point`);
+      }
+      if (!isTriple(form.workgroup, 1) || !isTriple(form.dispatch, 0)) {
+        throw invalid(`kernel ${i} has a malformed WebGPU workgroup or dispatch`);
+      }
     }
     if (!Array.isArray(g.bindings) || g.bindings.some((b) => !isCount(b.arg) || b.arg >= k.nargs ||
         !isCount(b.start) || !isCount(b.count, 1) || typeof b.write !== 'boolean' ||

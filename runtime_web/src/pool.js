@@ -1,5 +1,6 @@
 // The main thread's side of the worker pool: starts N workers over the shared memory,
-// hands each the compiled kernels, and turns one run into one message round.
+// hands each the compiled kernels, and turns one task (a range of steps, or repetitions of
+// one kernel for the timer) into one message round.
 import { FAILED, GENERATION } from './steps.js';
 import { IN_NODE } from './source.js';
 
@@ -39,13 +40,16 @@ async function spawn() {
 }
 
 /**
- * Starts `nthreads` workers; resolves to {run(), terminate()} once every worker has
- * instantiated the kernels, or rejects (after terminating them) when any cannot.
+ * Starts `nthreads` workers; resolves once every worker has instantiated the kernels (or
+ * rejects, after terminating them, when any cannot) to
+ * {run({from, to, timed}), time(slot, args, reps, inner), add(slot, module), use(kernel, slot), terminate()}.
+ * `clock` is a SharedArrayBuffer of Float64 in which thread 0 keeps the times of timed tasks.
  */
-export async function startPool({ nthreads, memory, modules, steps, controlBytes }) {
+export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock }) {
   const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
   const workers = [];
-  let pending = null;  // the run in flight: {id, resolve, reject, failed, error}
+  let pending = null;  // the task in flight: {id, resolve, reject, failed, error}
+  let adding = null;  // the kernel being added: {slot, resolve, reject, acks}
   let broken = null;
   let nextId = 0;
 
@@ -60,6 +64,8 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     startup?.reject(err);
     pending?.reject(err);
     pending = null;
+    adding?.reject(err);
+    adding = null;
   }
 
   function settle() {
@@ -73,6 +79,13 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
   function onMessage(m) {
     if ('ready' in m && startup && ++startup.ready === nthreads) { startup.resolve(); startup = null; }
     else if ('initError' in m) fail(new Error(`worker ${m.tid} could not instantiate kernels: ${m.initError}`));
+    else if ('added' in m && adding?.slot === m.added && ++adding.acks === nthreads) {
+      adding.resolve();
+      adding = null;
+    } else if ('addError' in m && adding?.slot === m.slot) {
+      adding.reject(new Error(`worker ${m.tid} could not instantiate a kernel: ${m.addError}`));
+      adding = null;
+    }
     else if ('runError' in m && pending?.id === m.id) { pending.error ??= new Error(m.runError); settle(); }
     else if ('done' in m && pending?.id === m.done) {
       Atomics.load(control, GENERATION);  // pairs with the workers' atomics: their writes are visible
@@ -86,7 +99,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
       const worker = await spawn();
       workers.push(worker);
       worker.listen(onMessage, fail);
-      worker.post({ init: { tid, nthreads, memory, modules, steps, controlBytes } });
+      worker.post({ init: { tid, nthreads, memory, modules, steps, controlBytes, clock } });
     }
     const late = () => fail(new Error(`workers did not start within ${START_TIMEOUT_MS / 1000} s`));
     const timeout = setTimeout(late, START_TIMEOUT_MS);
@@ -97,15 +110,28 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
   }
   for (const w of workers) w.hold(false);
 
+  function submit(task) {
+    if (broken) return Promise.reject(broken);
+    return new Promise((resolve, reject) => {
+      pending = { id: nextId++, resolve, reject, done: false, failed: false, error: null };
+      // The seq-cst store orders the main thread's input writes before the workers' reads.
+      Atomics.store(control, FAILED, 0);
+      for (const w of workers) { w.hold(true); w.post({ task: { ...task, id: pending.id } }); }
+    });
+  }
+
   return {
-    run() {
+    run: ({ from = 0, to = steps.length, timed = false } = {}) => submit({ from, to, timed }),
+    time: (slot, args, reps, inner = 1) => submit({ slot, args, reps, inner }),
+    add(slot, module) {
       if (broken) return Promise.reject(broken);
       return new Promise((resolve, reject) => {
-        pending = { id: nextId++, resolve, reject, done: false, failed: false, error: null };
-        // The seq-cst store orders the main thread's input writes before the workers' reads.
-        Atomics.store(control, FAILED, 0);
-        for (const w of workers) { w.hold(true); w.post({ run: pending.id }); }
-      });
+        adding = { slot, resolve, reject, acks: 0 };
+        for (const w of workers) { w.hold(true); w.post({ add: { slot, module } }); }
+      }).finally(() => { for (const w of workers) w.hold(false); });
+    },
+    use(kernel, slot) {
+      for (const w of workers) w.post({ use: { kernel, slot } });
     },
     terminate,
   };

@@ -27,37 +27,82 @@ export function stepFailure(step, index, err) {
   return new Error(message, { cause: err });
 }
 
-/** Runs every step on the calling thread alone. */
-export function runSingle(runs, steps) {
-  for (let i = 0; i < steps.length; i++) {
+const now = () => globalThis.performance.now();
+
+/**
+ * The steps to run: steps[from..to), each calling runs[slots[step.kernel]] (slots map a kernel
+ * to the code that runs it, which a tuner may swap). `clock`, when given, receives the time
+ * before the first step (clock[0]) and after each step (clock[1 + i - from]).
+ */
+export function stepTask(runs, slots, steps, from = 0, to = steps.length, clock = null) {
+  return { runs, slots, steps, from, to, clock };
+}
+
+/** Runs a task on the calling thread alone. */
+export function runSingle({ runs, slots, steps, from, to, clock }) {
+  if (clock) clock[0] = now();
+  for (let i = from; i < to; i++) {
     const step = steps[i];
     try {
-      runs[step.kernel](...step.args, 0, 1);
+      runs[slots[step.kernel]](...step.args, 0, 1);
     } catch (err) {
       throw stepFailure(step, i, err);
     }
+    if (clock) clock[1 + i - from] = now();
   }
 }
 
 /**
- * Runs every step as thread `tid` of `nthreads`, a barrier after each. After a failure in
- * any thread the others skip the remaining kernels but still meet every barrier, so none
- * is left waiting. Returns {last, error}: last is true in the thread that finished last.
+ * Runs a task as thread `tid` of `nthreads`, a barrier after each step. Thread 0 keeps the
+ * clock (one thread's performance.now(): clocks of different threads do not compare) and
+ * reports the end of the task, after the last barrier, when every thread is done. After
+ * a failure in any thread the others skip the remaining kernels but still meet every
+ * barrier, so none is left waiting. Returns {done, error}: done is true in thread 0.
  */
-export function runShare(runs, steps, control, tid, nthreads) {
-  let error = null, last = false;
-  for (let i = 0; i < steps.length; i++) {
+export function runShare({ runs, slots, steps, from, to, clock }, control, tid, nthreads) {
+  let error = null;
+  const timed = clock && tid === 0;
+  if (timed) clock[0] = now();
+  for (let i = from; i < to; i++) {
     const step = steps[i];
     if (!Atomics.load(control, FAILED)) {
       try {
-        runs[step.kernel](...step.args, tid, nthreads);
+        runs[slots[step.kernel]](...step.args, tid, nthreads);
       } catch (err) {
         error = stepFailure(step, i, err);
         Atomics.store(control, FAILED, 1);
       }
     }
-    last = barrier(control, nthreads);
+    barrier(control, nthreads);
+    if (timed) clock[1 + i - from] = now();
   }
-  if (steps.length === 0) last = barrier(control, nthreads);
-  return { last, error };
+  if (to <= from) barrier(control, nthreads);
+  return { done: tid === 0, error };
+}
+
+/**
+ * Calls runs[slot](...args) `reps` x `inner` times as thread `tid` (every thread, a barrier
+ * after each call, so each call is the kernel's whole time at this thread count); thread 0
+ * writes clock[0] before and clock[1 + r] after the r-th group of `inner` calls (a group
+ * of calls outlasts the clock's resolution where one call would not). Returns {done, error}.
+ */
+export function timeShare(runs, slot, args, reps, inner, control, tid, nthreads, clock) {
+  let error = null;
+  if (tid === 0) clock[0] = now();
+  for (let r = 0; r < reps; r++) {
+    for (let k = 0; k < inner; k++) {
+      if (!Atomics.load(control, FAILED)) {
+        try {
+          runs[slot](...args, tid, nthreads);
+        } catch (err) {
+          error = new Error(`timing kernel slot ${slot} failed: ${err?.message ?? err}`, { cause: err });
+          Atomics.store(control, FAILED, 1);
+        }
+      }
+      barrier(control, nthreads);
+    }
+    if (tid === 0) clock[1 + r] = now();
+  }
+  if (reps <= 0) barrier(control, nthreads);
+  return { done: tid === 0, error };
 }

@@ -3,16 +3,9 @@ import { IN_NODE } from './source.js';
 
 const BROWSER_DEFAULT_MAX = 4;
 
-async function defaultThreads() {
-  if (IN_NODE) {
-    const os = await import('node:os');
-    return os.availableParallelism?.() ?? os.cpus().length;
-  }
-  return Math.min(globalThis.navigator?.hardwareConcurrency || 1, BROWSER_DEFAULT_MAX);
-}
-
-/** Resolves {threads, note}: note is a sentence when running single-threaded, else null. */
-export async function chooseThreads(requested) {
+/** Resolves {threads, note} for a device of `cores` cores: note is a sentence when running
+ * single-threaded, else null. */
+export async function chooseThreads(requested, cores) {
   const single = (note) => ({ threads: 1, note });
   if (requested === 1) return single('threads: 1 was requested, running single-threaded');
   if (!IN_NODE && !globalThis.crossOriginIsolated) {
@@ -24,7 +17,7 @@ export async function chooseThreads(requested) {
   if (!IN_NODE && typeof Worker === 'undefined') {
     return single('this environment has no Web Workers, running single-threaded');
   }
-  const threads = requested === 'auto' ? await defaultThreads() : requested;
+  const threads = requested === 'auto' ? (IN_NODE ? cores : Math.min(cores, BROWSER_DEFAULT_MAX)) : requested;
   if (threads <= 1) return single('this device reports one CPU core, running single-threaded');
   return { threads, note: null };
 }

@@ -1,43 +1,118 @@
 // The WebAssembly backend: one linear memory [control | weights | arena], the kernels
-// compiled once, and the steps run on the main thread or on a pool of workers.
+// compiled once, and the steps run on the main thread or on a pool of workers. Beside
+// `run` it offers the kernel operations of the timer (`ops`): compile and add a candidate
+// kernel, run a range of steps, run or time one kernel on a step's real arguments, read and
+// write tensor bytes, and swap the code a kernel runs.
 import { WebjitError } from './errors.js';
 import { readVerified } from './source.js';
-import { memoryPages, planSteps } from './manifest.js';
+import { memoryPages, planSteps, tensorAddress } from './manifest.js';
 import { unshareMemoryImport } from './wasm_patch.js';
 import { readOutputs, writeFeeds } from './feeds.js';
-import { runSingle } from './steps.js';
+import { runSingle, stepTask } from './steps.js';
 import { startPool } from './pool.js';
 import { chooseThreads } from './threads.js';
+import { chooseForm } from './device.js';
+
+export const MAX_REPS = 256;  // repetitions one timing task may ask for
+const now = () => globalThis.performance.now();
 
 /**
- * Builds the WASM backend for a parsed bundle: resolves to
- * {threads, threadNote, run(checked) -> outputs, release()}.
+ * Builds the WASM backend for a parsed bundle on `device` (device.js): resolves to
+ * {threads, threadNote, forms, run(checked) -> outputs, ops, release()}.
  */
-export async function createWasmBackend(bundle, manifest, { threads, onProgress }) {
-  const plan = await chooseThreads(threads);
+export async function createWasmBackend(bundle, manifest, { threads, onProgress, device }) {
+  const forms = manifest.kernels.map((kernel) => pickForm(kernel, device));
+  const plan = await chooseThreads(threads, device.cores);
   const shared = plan.threads > 1;
   const memory = allocateMemory(manifest, shared);
   await loadWeights(bundle, manifest, memory, onProgress);
-  const modules = await loadKernels(bundle, manifest, shared, onProgress);
+  const modules = await loadKernels(bundle, manifest, forms, shared, onProgress);
   const steps = planSteps(manifest);
+  const clockLength = Math.max(steps.length, MAX_REPS) + 1;
+  const clockBuffer = shared ? new SharedArrayBuffer(8 * clockLength) : new ArrayBuffer(8 * clockLength);
+  const clock = new Float64Array(clockBuffer);
   let pool = null;
   if (shared) {
     try {
       const controlBytes = Math.floor(manifest.memory.control_bytes / 4) * 4;
-      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes });
+      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes, clock: clockBuffer });
     } catch (err) {
       plan.threads = 1;
       plan.note = `worker threads could not start (${err.message}), running single-threaded`;
     }
   }
-  let runs = pool ? null : await instantiate(manifest, modules, memory);
+  let runs = pool ? null : await instantiateAll(manifest, forms, modules, memory);
+  const slots = manifest.kernels.map((_, i) => i);  // kernel id -> the code it runs now
+  let slotCount = modules.length;
+  let lastFeeds = null;
+
+  async function runSteps(from = 0, to = steps.length, timed = false) {
+    if (from === 0 && lastFeeds) writeFeeds(manifest, memory.buffer, lastFeeds);
+    if (pool) await pool.run({ from, to, timed });
+    else runSingle(stepTask(runs, slots, steps, from, to, timed ? clock : null));
+  }
+
+  const ops = {
+    backend: 'wasm',
+    kernelCount: manifest.kernels.length,
+    slotOf: (kernel) => slots[kernel],
+    async compile(bytes, file) {
+      return compileKernel(shared ? bytes : unshareMemoryImport(bytes, file), file);
+    },
+    async add(module) {
+      const slot = slotCount++;
+      if (pool) await pool.add(slot, module);
+      else runs[slot] = await instantiateOne(module, memory, file(slot));
+      return slot;
+    },
+    use(kernel, slot) {
+      slots[kernel] = slot;
+      pool?.use(kernel, slot);
+    },
+    runSteps,
+    /** Per-step milliseconds of one run of every step (the model's inputs of the last run). */
+    async profileSteps() {
+      await runSteps(0, steps.length, true);
+      return Array.from({ length: steps.length }, (_, i) => clock[i + 1] - clock[i]);
+    },
+    async runKernel(slot, stepIndex) {
+      const args = steps[stepIndex].args;
+      if (pool) await pool.time(slot, args, 1, 1);
+      else runs[slot](...args, 0, 1);
+    },
+    /** Milliseconds per call of kernel `slot` on step `stepIndex`'s arguments: `reps` samples,
+     * each the mean of `inner` calls. */
+    async timeKernel(slot, stepIndex, reps, inner = 1) {
+      reps = Math.max(1, Math.min(reps, MAX_REPS));
+      const args = steps[stepIndex].args;
+      if (pool) {
+        await pool.time(slot, args, reps, inner);
+      } else {
+        clock[0] = now();
+        for (let r = 0; r < reps; r++) {
+          for (let k = 0; k < inner; k++) runs[slot](...args, 0, 1);
+          clock[r + 1] = now();
+        }
+      }
+      return Array.from({ length: reps }, (_, r) => (clock[r + 1] - clock[r]) / inner);
+    },
+    async read(tensor, byteOffset, bytes) {
+      return new Uint8Array(memory.buffer, tensorAddress(manifest, tensor) + byteOffset, bytes).slice();
+    },
+    async write(tensor, byteOffset, bytes) {
+      new Uint8Array(memory.buffer, tensorAddress(manifest, tensor) + byteOffset, bytes.length).set(bytes);
+    },
+  };
+  const file = (slot) => (slot < forms.length ? forms[slot].form.file : `candidate ${slot}`);
+
   return {
     threads: plan.threads,
     threadNote: plan.note,
+    forms,
+    ops,
     async run(checked) {
-      writeFeeds(manifest, memory.buffer, checked);
-      if (pool) await pool.run();
-      else runSingle(runs, steps);
+      lastFeeds = checked;
+      await runSteps();
       return readOutputs(manifest, memory.buffer);
     },
     release() {
@@ -46,6 +121,20 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress 
       runs = null;
     },
   };
+}
+
+/** The form of a kernel to run here; an error when even the default needs what the engine lacks. */
+function pickForm(kernel, device) {
+  if (!kernel.wasm) {
+    throw new WebjitError(`this bundle has no WASM kernels (it was compiled for ${kernel.webgpu ? 'WebGPU' : 'no backend'} only); ` +
+      "recompile it with --backends wasm or use backend 'webgpu'");
+  }
+  const chosen = chooseForm(kernel.wasm, device);
+  if (!chosen.usable) {
+    throw new WebjitError(`kernel ${kernel.id} needs ${kernel.wasm.requires.join(', ')}, which this ` +
+      'WebAssembly engine lacks; recompile the bundle without tuned requirements');
+  }
+  return chosen;
 }
 
 function allocateMemory(manifest, shared) {
@@ -74,44 +163,50 @@ async function loadWeights(bundle, manifest, memory, onProgress) {
   }
 }
 
-async function loadKernels(bundle, manifest, shared, onProgress) {
-  const total = manifest.kernels.reduce((sum, k) => sum + k.wasm.bytes, 0);
+async function loadKernels(bundle, manifest, forms, shared, onProgress) {
+  const total = forms.reduce((sum, { form }) => sum + form.bytes, 0);
   let loaded = 0;
   onProgress({ stage: 'kernels', loaded, total });
-  return Promise.all(manifest.kernels.map(async (kernel) => {
-    let bytes = await readVerified(bundle, kernel.wasm, (n) => {
+  return Promise.all(forms.map(async ({ form }) => {
+    let bytes = await readVerified(bundle, form, (n) => {
       loaded += n;
       onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
     });
-    if (!shared) bytes = unshareMemoryImport(bytes, kernel.wasm.file);
-    try {
-      const module = await WebAssembly.compile(bytes);
-      if (!WebAssembly.Module.exports(module).some((e) => e.name === 'run' && e.kind === 'function')) {
-        throw new Error('it exports no run function');
-      }
-      return module;
-    } catch (err) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} is not a valid webjit kernel ` +
-        `(${err.message}); rebuild the bundle`, { cause: err });
-    }
+    if (!shared) bytes = unshareMemoryImport(bytes, form.file);
+    return compileKernel(bytes, form.file);
   }));
 }
 
-async function instantiate(manifest, modules, memory) {
-  return Promise.all(modules.map(async (module, i) => {
-    const kernel = manifest.kernels[i];
-    let run;
-    try {
-      run = (await WebAssembly.instantiate(module, { env: { memory } })).exports.run;
-    } catch (err) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} could not be instantiated ` +
-        `(${err.message}); rebuild the bundle`, { cause: err });
+async function compileKernel(bytes, file) {
+  try {
+    const module = await WebAssembly.compile(bytes);
+    if (!WebAssembly.Module.exports(module).some((e) => e.name === 'run' && e.kind === 'function')) {
+      throw new Error('it exports no run function');
     }
+    return module;
+  } catch (err) {
+    throw new WebjitError(`kernel file ${file} is not a valid webjit kernel ` +
+      `(${err.message}); rebuild the bundle`, { cause: err });
+  }
+}
+
+async function instantiateOne(module, memory, file) {
+  try {
+    return (await WebAssembly.instantiate(module, { env: { memory } })).exports.run;
+  } catch (err) {
+    throw new WebjitError(`kernel file ${file} could not be instantiated ` +
+      `(${err.message}); rebuild the bundle`, { cause: err });
+  }
+}
+
+async function instantiateAll(manifest, forms, modules, memory) {
+  return Promise.all(modules.map(async (module, i) => {
+    const kernel = manifest.kernels[i], file = forms[i].form.file;
+    const run = await instantiateOne(module, memory, file);
     if (run.length !== kernel.nargs + 2) {
-      throw new WebjitError(`kernel file ${kernel.wasm.file} takes ${run.length} parameters; ` +
+      throw new WebjitError(`kernel file ${file} takes ${run.length} parameters; ` +
         `the manifest says ${kernel.nargs} args plus tid and nthreads, rebuild the bundle`);
     }
     return run;
   }));
 }
-

@@ -1,11 +1,15 @@
 // The WebGPU backend (docs/bundle.md, "WebGPU"): one GPU buffer for the arena and one per
 // weights tensor, one compute pipeline per kernel, one bind group per step, all built at
 // load; a run is one command encoder, one compute pass and one readback of the outputs.
+// Beside `run` it offers the kernel operations of the timer (`ops`, as in wasm.js): a
+// candidate pipeline shares its kernel's bind group layout, so the steps' bind groups
+// serve it unchanged.
 import { WebjitError } from './errors.js';
 import { readVerified } from './source.js';
 import { elementCount } from './manifest.js';
 import { fromDevice, toDevice } from './feeds.js';
 import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
+import { chooseForm } from './device.js';
 
 // The spec's fixed values of GPUBufferUsage and GPUMapMode: Node callers need not install
 // the webgpu package's globals for the runtime to work.
@@ -15,30 +19,116 @@ const COMPUTE = 0x4;  // GPUShaderStage.COMPUTE
 const REBUILD = "rebuild the bundle or use backend 'wasm'";
 
 /**
- * Builds the WebGPU backend on `device` for a manifest whose WebGPU part was checked:
- * resolves to {threads, threadNote, run(checked) -> outputs, release()}.
+ * Builds the WebGPU backend on `device` for a manifest whose WebGPU part was checked;
+ * `gpu` is the device description of device.js: resolves to
+ * {threads, threadNote, forms, run(checked) -> outputs, ops, release()}.
  */
-export async function createWebgpuBackend(bundle, manifest, device, onProgress) {
+export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgress) {
+  const forms = manifest.kernels.map((kernel) => chooseForm(kernel.webgpu, gpu));
   const buffers = await uploadBuffers(bundle, manifest, device, onProgress);
   const locate = (id) => {
     const t = manifest.tensors[id];
     if (t.region === 'arena') return { buffer: buffers.arena, offset: t.offset };
     return { buffer: buffers.weights.get(id), offset: 0 };
   };
-  const pipelines = await buildPipelines(bundle, manifest, device, onProgress);
-  const bindGroups = await buildBindGroups(manifest, device, pipelines, locate);
+  const layouts = manifest.kernels.map((kernel) => bindGroupLayout(device, kernel));
+  const pipelines = await buildPipelines(bundle, manifest, forms, layouts, device, onProgress);
+  const bindGroups = await buildBindGroups(manifest, device, layouts, locate);
   const readback = await planReadback(manifest, device, locate);
-  const passes = manifest.steps.map((step, i) => ({
-    pipeline: pipelines[step.kernel], bindGroup: bindGroups[i],
-    dispatch: manifest.kernels[step.kernel].webgpu.dispatch,
-  }));
-  await checkPasses(manifest, device, passes);
+  const slots = pipelines.map((pipeline, i) => ({ pipeline, dispatch: forms[i].form.dispatch }));
+  const slotOf = manifest.kernels.map((_, i) => i);  // kernel id -> index into slots
+  const passOf = (i) => {
+    const step = manifest.steps[i];
+    return { ...slots[slotOf[step.kernel]], bindGroup: bindGroups[i] };
+  };
+  await checkPasses(manifest, device, manifest.steps.map((_, i) => passOf(i)));
+  let lastFeeds = null;
 
-  async function run(checked) {
+  function writeInputs(checked) {
     for (const { spec, values } of checked) {
       const { buffer, offset } = locate(spec.tensor);
       device.queue.writeBuffer(buffer, offset, toDevice(spec, values));
     }
+  }
+
+  /** Submits `passes` in one compute pass and waits until the GPU is done. */
+  async function submit(passes, what) {
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: what });
+    encodePasses(encoder, passes);
+    device.queue.submit([encoder.finish()]);
+    const [error] = await Promise.all([device.popErrorScope(), device.queue.onSubmittedWorkDone()]);
+    if (error) throw new Error(`${what} failed on WebGPU: ${firstLine(error.message)}`);
+  }
+
+  const stepRange = (from, to) => Array.from({ length: to - from }, (_, k) => passOf(from + k));
+  const kernelPass = (slot, i) => ({ ...slots[slot], bindGroup: bindGroups[i] });
+  const now = () => globalThis.performance.now();
+
+  const ops = {
+    backend: 'webgpu',
+    kernelCount: manifest.kernels.length,
+    slotOf: (kernel) => slotOf[kernel],
+    /** A candidate's pipeline, laid out like kernel `kernel` so its bind groups fit. */
+    async compile(bytes, file, kernel, form) {
+      return { pipeline: await buildPipeline(device, manifest.kernels[kernel], new TextDecoder().decode(bytes),
+        layouts[kernel], { ...form, file }), dispatch: form.dispatch };
+    },
+    async add(compiled) {
+      slots.push(compiled);
+      return slots.length - 1;
+    },
+    use(kernel, slot) { slotOf[kernel] = slot; },
+    async runSteps(from = 0, to = manifest.steps.length) {
+      if (from === 0 && lastFeeds) writeInputs(lastFeeds);
+      await submit(stepRange(from, to), 'webjit steps');
+    },
+    /** Per-step milliseconds: each step submitted and awaited alone (no timestamp queries). */
+    async profileSteps() {
+      if (lastFeeds) writeInputs(lastFeeds);
+      const times = [];
+      for (let i = 0; i < manifest.steps.length; i++) {
+        const start = now();
+        await submit([passOf(i)], 'webjit profile');
+        times.push(now() - start);
+      }
+      return times;
+    },
+    async runKernel(slot, i) { await submit([kernelPass(slot, i)], 'webjit kernel'); },
+    /** Milliseconds per dispatch of kernel `slot` on step `i`'s bindings: `reps` timed
+     * submissions of `inner` dispatches each. */
+    async timeKernel(slot, i, reps, inner = 1) {
+      const passes = new Array(inner).fill(kernelPass(slot, i));
+      const times = [];
+      for (let r = 0; r < reps; r++) {
+        const start = now();
+        await submit(passes, 'webjit timer');
+        times.push((now() - start) / inner);
+      }
+      return times;
+    },
+    async read(tensor, byteOffset, bytes) {
+      const { buffer, offset } = locate(tensor);
+      const staging = device.createBuffer({ size: roundUp(Math.max(bytes, 4), 4), usage: MAP_READ | COPY_DST });
+      const encoder = device.createCommandEncoder();
+      encoder.copyBufferToBuffer(buffer, offset + byteOffset, staging, 0, roundUp(bytes, 4));
+      device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(READ);
+      const copy = new Uint8Array(staging.getMappedRange()).slice(0, bytes);
+      staging.unmap();
+      staging.destroy();
+      return copy;
+    },
+    async write(tensor, byteOffset, bytes) {
+      const { buffer, offset } = locate(tensor);
+      device.queue.writeBuffer(buffer, offset + byteOffset, bytes);
+    },
+  };
+
+  async function run(checked) {
+    lastFeeds = checked;
+    writeInputs(checked);
+    const passes = stepRange(0, manifest.steps.length);
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: 'webjit run' });
     encodePasses(encoder, passes);
@@ -59,7 +149,7 @@ export async function createWebgpuBackend(bundle, manifest, device, onProgress) 
   }
 
   const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';
-  return { threads: 1, threadNote, run, release: () => {} };
+  return { threads: 1, threadNote, forms, ops, run, release: () => {} };
 }
 
 function encodePasses(encoder, passes) {
@@ -149,22 +239,31 @@ function usedWeights(manifest) {
   return [...ids].filter((id) => manifest.tensors[id].region === 'weights').sort((a, b) => a - b);
 }
 
-async function buildPipelines(bundle, manifest, device, onProgress) {
-  const total = manifest.kernels.reduce((sum, k) => sum + k.webgpu.bytes, 0);
+async function buildPipelines(bundle, manifest, forms, layouts, device, onProgress) {
+  const total = forms.reduce((sum, { form }) => sum + form.bytes, 0);
   let loaded = 0;
   onProgress({ stage: 'kernels', loaded, total });
-  return Promise.all(manifest.kernels.map(async (kernel) => {
-    const bytes = await readVerified(bundle, kernel.webgpu, (n) => {
+  return Promise.all(manifest.kernels.map(async (kernel, i) => {
+    const { form } = forms[i];
+    const bytes = await readVerified(bundle, form, (n) => {
       loaded += n;
       onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
     });
-    return buildPipeline(device, kernel, new TextDecoder().decode(bytes));
+    return buildPipeline(device, kernel, new TextDecoder().decode(bytes), layouts[i], form);
   }));
 }
 
+/** The explicit bind group layout of a kernel ('auto' would drop bindings a shader declares
+ * but never reads); every form of the kernel shares it. */
+function bindGroupLayout(device, kernel) {
+  return device.createBindGroupLayout({ label: `kernel ${kernel.id}`,
+    entries: kernel.webgpu.bindings.map((b, slot) => ({ binding: slot, visibility: COMPUTE,
+      buffer: { type: b.write === false ? 'read-only-storage' : 'storage' } })) });
+}
+
 /** One compute pipeline; a WGSL or pipeline error names the kernel and the first message. */
-async function buildPipeline(device, kernel, code) {
-  const name = `WebGPU kernel ${kernel.id} (${kernel.family}, ${kernel.webgpu.file})`;
+async function buildPipeline(device, kernel, code, bindGroupLayout, form) {
+  const name = `WebGPU kernel ${kernel.id} (${kernel.family}, ${form.file})`;
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ label: `kernel ${kernel.id}`, code });
   const [info, scopeError] = await Promise.all([module.getCompilationInfo(), device.popErrorScope()]);
@@ -174,20 +273,16 @@ async function buildPipeline(device, kernel, code) {
   }
   if (scopeError) throw unusable(`${name} does not compile: ${firstLine(scopeError.message)}`, REBUILD);
   try {
-    // An explicit layout: 'auto' would drop bindings a shader declares but never reads.
-    const bindGroupLayout = device.createBindGroupLayout({ label: `kernel ${kernel.id}`,
-      entries: kernel.webgpu.bindings.map((b, slot) => ({ binding: slot, visibility: COMPUTE,
-        buffer: { type: b.write === false ? 'read-only-storage' : 'storage' } })) });
     const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
     return await device.createComputePipelineAsync({ label: `kernel ${kernel.id}`, layout,
-      compute: { module, entryPoint: kernel.webgpu.entry ?? 'main' } });
+      compute: { module, entryPoint: form.entry ?? 'main' } });
   } catch (err) {
     throw unusable(`${name} could not become a pipeline: ${firstLine(err?.message ?? err)}`, REBUILD);
   }
 }
 
 /** One bind group per step: binding i covers elements [start, start + count) of its tensor. */
-async function buildBindGroups(manifest, device, pipelines, locate) {
+async function buildBindGroups(manifest, device, layouts, locate) {
   const align = device.limits.minStorageBufferOffsetAlignment;
   const maxBytes = device.limits.maxStorageBufferBindingSize;
   const bindingsOf = (step) => manifest.kernels[step.kernel].webgpu.bindings;
@@ -207,7 +302,7 @@ async function buildBindGroups(manifest, device, pipelines, locate) {
   return captured(device, 'creating the bind groups', () => manifest.steps.map((step, i) => {
     if (entries[i].length === 0) return null;
     return device.createBindGroup({ label: `step ${i}`, entries: entries[i],
-      layout: pipelines[step.kernel].getBindGroupLayout(0) });
+      layout: layouts[step.kernel] });
   }));
 }
 

@@ -1,7 +1,7 @@
-// One thread of the pool: instantiates the kernels over the shared memory, then runs
-// every step with its own tid for each {run} message. The same file serves browsers
-// (self) and Node (worker_threads.parentPort).
-import { FAILED, runShare } from './steps.js';
+// One thread of the pool: instantiates the kernels over the shared memory, then runs its
+// share of each task the main thread posts (steps of the model, or repetitions of one
+// kernel for the timer). The same file serves browsers (self) and Node (worker_threads).
+import { FAILED, runShare, stepTask, timeShare } from './steps.js';
 
 const IN_NODE = typeof process !== 'undefined' && Boolean(process.versions?.node);
 const port = IN_NODE ? (await import('node:worker_threads')).parentPort : self;
@@ -11,28 +11,45 @@ function post(message) {
   port.postMessage(message);
 }
 
-function init({ tid, nthreads, memory, modules, steps, controlBytes }) {
+function instantiate(module, memory) {
+  return new WebAssembly.Instance(module, { env: { memory } }).exports.run;
+}
+
+function init({ tid, nthreads, memory, modules, steps, controlBytes, clock }) {
   try {
-    const imports = { env: { memory } };
-    const runs = modules.map((module) => new WebAssembly.Instance(module, imports).exports.run);
+    const runs = modules.map((module) => instantiate(module, memory));
     const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
-    thread = { tid, nthreads, runs, steps, control };
+    const slots = modules.map((_, i) => i);  // kernel id -> index into runs
+    thread = { tid, nthreads, runs, slots, steps, control, memory, clock: new Float64Array(clock) };
     post({ ready: tid });
   } catch (err) {
     post({ initError: String(err?.message ?? err), tid });
   }
 }
 
-function run(id) {
-  const { runs, steps, control, tid, nthreads } = thread;
-  const { last, error } = runShare(runs, steps, control, tid, nthreads);
+function add({ slot, module }) {
+  try {
+    thread.runs[slot] = instantiate(module, thread.memory);
+    post({ added: slot, tid: thread.tid });
+  } catch (err) {
+    post({ addError: String(err?.message ?? err), slot, tid: thread.tid });
+  }
+}
+
+function task({ id, from, to, timed, slot, args, reps, inner }) {
+  const { runs, slots, steps, control, tid, nthreads, clock } = thread;
+  const { done, error } = slot === undefined
+    ? runShare(stepTask(runs, slots, steps, from, to, timed ? clock : null), control, tid, nthreads)
+    : timeShare(runs, slot, args, reps, inner, control, tid, nthreads, clock);
   if (error) post({ runError: error.message, id, tid });
-  if (last) post({ done: id, failed: Atomics.load(control, FAILED) === 1 });
+  if (done) post({ done: id, failed: Atomics.load(control, FAILED) === 1 });
 }
 
 function onMessage(message) {
   if (message.init) init(message.init);
-  else if ('run' in message) run(message.run);
+  else if (message.task) task(message.task);
+  else if (message.add) add(message.add);
+  else if (message.use) thread.slots[message.use.kernel] = message.use.slot;
 }
 
 if (IN_NODE) port.on('message', onMessage);

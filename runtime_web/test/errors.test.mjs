@@ -24,9 +24,9 @@ function editManifest(dir, edit) {
 test('wrong format_version asks for a recompile', async () => {
   const dir = tempDir();
   addBundle(dir);
-  editManifest(dir, (m) => { m.format_version = 2; });
+  editManifest(dir, (m) => { m.format_version = 1; });
   await rejectsWith(webjit.load(dir),
-    /^this bundle has format version 2; this runtime reads version 1, recompile it$/);
+    /^this bundle has format version 1; this runtime reads version 2, recompile it$/);
 });
 
 test('a corrupted weight byte is a sha256 mismatch naming the file', async () => {

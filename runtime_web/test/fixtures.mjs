@@ -70,8 +70,9 @@ export const DEFAULT_WEBGPU_LIMITS = {
 /**
  * Writes a bundle to `dir` and returns its manifest.
  * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
- * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings}}] (a bundle whose
- * kernels all have wgsl gets the WebGPU part, for `webgpuLimits`);
+ * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings},
+ * variants?: [{device, wat, requires?}]}] (a bundle whose kernels all have wgsl gets the WebGPU
+ * part, for `webgpuLimits`; each kernel writes its last argument);
  * inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
  */
 export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity,
@@ -101,19 +102,29 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
     writeFileSync(join(dir, `weights-${k}.bin`), shard);
     weights.push({ file: `weights-${k}.bin`, bytes: shard.length, sha256: sha256(shard) });
   }
-  const kernelEntries = kernels.map(({ wat, nargs, family = 'test', wgsl }, id) => {
-    const bytes = assemble(wat);
-    writeFileSync(join(dir, `kernels/k${id}.wasm`), bytes);
-    const entry = { id, family, signature: `test${id}`, nargs,
-      wasm: { file: `kernels/k${id}.wasm`, bytes: bytes.length, sha256: sha256(bytes) } };
-    if (wgsl) entry.webgpu = writeWgsl(dir, id, wgsl);
+  const kernelEntries = kernels.map(({ wat, nargs, family = 'test', wgsl, variants = [] }, id) => {
+    const file = (name, bytes) => {
+      writeFileSync(join(dir, `kernels/${name}`), bytes);
+      return { file: `kernels/${name}`, bytes: bytes.length, sha256: sha256(bytes) };
+    };
+    const step = steps.find((s) => s.kernel === id);
+    const args = Array.from({ length: nargs }, (_, a) => {
+      const t = step ? tensors[step.args[a]] : { dtype: 'f32', size: 1 };
+      return { dtype: t.dtype, size: t.size, output: a === nargs - 1 };
+    });
+    const entry = { id, family, signature: `test${id}`, nargs, args, flops: 0,
+      wasm: { ...file(`k${id}.wasm`, assemble(wat)), config: {}, requires: [],
+        variants: variants.map((v, j) => ({ device: v.device, ...file(`k${id}.v${j + 1}.wasm`, assemble(v.wat)),
+          config: { variant: j + 1 }, requires: v.requires ?? [] })) } };
+    if (wgsl) entry.webgpu = { ...writeWgsl(dir, id, wgsl), config: {}, requires: [], variants: [] };
     return entry;
   });
   const control = 256;
   const memory = { control_bytes: control, weights_base: control, weights_bytes: weightsBytes,
     arena_base: control + weightsBytes, arena_bytes: arenaBytes, total_bytes: control + weightsBytes + arenaBytes };
-  const manifest = { format: 'webjit-bundle', format_version: 1, compiler: 'webjit test', model: 'test',
-    inputs, outputs, memory, tensors: tensorEntries, weights, kernels: kernelEntries,
+  const backends = ['wasm', ...(kernels.length && kernels.every((k) => k.wgsl) ? ['webgpu'] : [])];
+  const manifest = { format: 'webjit-bundle', format_version: 2, compiler: 'webjit test', model: 'test',
+    backends, inputs, outputs, memory, tensors: tensorEntries, weights, kernels: kernelEntries,
     steps: steps.map((s, i) => ({ name: `step${i}`, ...s })) };
   if (kernels.length && kernels.every((k) => k.wgsl)) manifest.webgpu = { limits: webgpuLimits };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));

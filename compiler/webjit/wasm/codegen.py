@@ -1,21 +1,16 @@
-"""WASM code generation: a kernel spec -> module bytes (and WAT text for dumps)."""
+"""WASM code generation: a kernel spec and its resolved config -> module bytes (and WAT
+text for dumps). FAMILIES is the one table of the backend's schedule records."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import CompileError
+from ..targets import WasmTarget
+from ..verify import verify
 from . import conv, elementwise, gather, matmul, reductions
 
-EMITTERS = {
-    "elementwise": elementwise.emit,
-    "matmul": matmul.emit,
-    "reduce": reductions.emit_reduce,
-    "softmax": reductions.emit_softmax,
-    "layernorm": reductions.emit_layernorm,
-    "gather": gather.emit_gather,
-    "cumsum": gather.emit_cumsum,
-    "im2col": conv.emit_im2col,
-    "pool": conv.emit_pool,
-}
+FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
+                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, conv.POOL)}
 
 
 @dataclass(frozen=True)
@@ -27,7 +22,18 @@ class WasmKernel:
         return self.module.to_wat()
 
 
-def wasm_kernel(spec, config=None) -> WasmKernel:
-    """Emit the module for `spec` with `config` (None: the family's default)."""
-    module = EMITTERS[spec.family](spec, config) if config is not None else EMITTERS[spec.family](spec)
+def wasm_kernel(spec, config, target: WasmTarget = WasmTarget()) -> WasmKernel:
+    """The module of `spec` generated with `config` (resolved by the family's record)."""
+    verify(spec)
+    family = FAMILIES[spec.family]
+    if family.resolve(config, spec, target) != config:
+        raise CompileError(f"WASM {spec.family} config {config} is not resolved for this kernel; "
+                           f"pass it through the family's resolve first.")
+    module = family.emit(spec, config, target)
     return WasmKernel(module.encode(), module)
+
+
+def default_kernel(spec, target: WasmTarget = WasmTarget()) -> WasmKernel:
+    """The module of `spec` with its family's default config (what a bundle runs everywhere)."""
+    verify(spec)
+    return wasm_kernel(spec, FAMILIES[spec.family].default_config(spec, target), target)

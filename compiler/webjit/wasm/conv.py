@@ -4,11 +4,12 @@ Both walk output rows: Im2Col's rows are (image, channel, ki, kj, oy) runs of `o
 columns, Pool's are (plane, oy) runs; threads take contiguous runs of rows. The range
 of output columns whose input lies inside the image is computed once per row, so the
 inner loops never test bounds: Im2Col zero-fills the padding on either side and copies
-the middle (four floats at a time when the stride is 1); Pool clips each window.
+the middle (four floats at a time when the stride is 1); Pool clips each window. Both
+are bound by memory, so their schedule space is one point (NoConfig).
 """
 from __future__ import annotations
 
-from ..errors import CompileError
+from ..family import NoConfig, single
 from ..kernels import Im2Col, Pool
 from .encoder import F32, I32, Func, Module
 from .loops import Local, add_to, counted_loop, set_linear, thread_share
@@ -16,9 +17,8 @@ from .loops import Local, add_to, counted_loop, set_linear, thread_share
 ZERO = bytes(16)
 
 
-def emit_im2col(spec: Im2Col, config=None) -> Module:
+def emit_im2col(spec: Im2Col, config: NoConfig) -> Module:
     """A module whose `run(x, out, tid, nthreads)` writes the columns of NCHW `x`."""
-    _check_window("Im2Col", spec)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * 4, results=[])
     x, out, tid, nthreads = 0, 1, 2, 3
@@ -71,11 +71,8 @@ def _im2col_row(f: Func, spec: Im2Col, row: int, x: int, out: int) -> None:
     f.op("end")
 
 
-def emit_pool(spec: Pool, config=None) -> Module:
+def emit_pool(spec: Pool, config: NoConfig) -> Module:
     """A module whose `run(x, out, tid, nthreads)` pools every [h, w] plane of `x`."""
-    if spec.kind not in ("max", "avg"):
-        raise CompileError(f"Pool kind {spec.kind!r} is not supported; use max or avg.")
-    _check_window("Pool", spec)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * 4, results=[])
     x, out, tid, nthreads = 0, 1, 2, 3
@@ -166,12 +163,6 @@ def _divide_by_count(f, acc, hi_y, lo_y, hi_x, lo_x) -> None:
     f.op("f32.max")
     f.op("f32.div")
     f.op("local.set", acc)
-
-
-def _check_window(family: str, spec) -> None:
-    if min(spec.strides) < 1 or min(spec.dilations) < 1 or min(spec.pads) < 0:
-        raise CompileError(f"{family} needs strides and dilations >= 1 and pads >= 0, got "
-                           f"strides {spec.strides}, dilations {spec.dilations}, pads {spec.pads}.")
 
 
 # ---------------------------------------------------------------- small code helpers
@@ -316,3 +307,6 @@ def _while_at_least(f: Func, left: int, amount: int, body) -> None:
     f.op("br", 0)
     f.op("end")
     f.op("end")
+
+
+IM2COL, POOL = single("im2col", "wasm", emit_im2col), single("pool", "wasm", emit_pool)

@@ -1,8 +1,8 @@
 """WASM SIMD128 code for Elementwise kernels: out[idx] = expr(inputs at idx).
 
 Dimensions that are contiguous for every access are merged and size-1 dimensions are
-dropped. The innermost dimension runs 4 lanes at a time (then a scalar tail, one lane
-per step with the same expression code); the outer dimensions advance per-access row
+dropped. The innermost dimension runs 4 lanes at a time, `unroll` steps per loop
+iteration (then a scalar tail, one lane per step with the same expression code); the outer dimensions advance per-access row
 pointers like an odometer, so the loops add and never multiply. Threads split the
 flattened outer rows, or the single dimension itself when only one is left.
 """
@@ -10,51 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webjit.errors import CompileError
-from webjit.kernels import Access, Elementwise, Expr
+from webjit.family import Constraint, Family
+from webjit.kernels import Access, Elementwise, Loops, collapse, prod, used_inputs
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import emit_expr
 from webjit.wasm.loops import Count, Local, add_to, counted_loop, thread_share
 
 
 @dataclass(frozen=True)
-class Loops:
-    """The collapsed iteration space: `strides[a]` are element strides of access a (0 = out)."""
-    shape: tuple[int, ...]
-    strides: tuple[tuple[int, ...], ...]
+class ElementwiseConfig:
+    unroll: int = 1  # 4-lane steps per loop iteration of the innermost run
 
 
-def collapse(shape: tuple[int, ...], accesses: list[Access]) -> Loops:
-    """Drop size-1 dims and merge neighbours that are contiguous for every access."""
-    keep = [d for d, n in enumerate(shape) if n != 1]
-    dims = [shape[d] for d in keep]
-    strides = [[a.strides[d] for d in keep] for a in accesses]
-    if not dims:
-        return Loops((1,), tuple((1,) for _ in accesses))
-    merged, merged_strides = [dims[0]], [[s[0]] for s in strides]
-    for d in range(1, len(dims)):
-        if all(ms[-1] == s[d] * dims[d] for ms, s in zip(merged_strides, strides)):
-            merged[-1] *= dims[d]
-            for ms, s in zip(merged_strides, strides):
-                ms[-1] = s[d]
-        else:
-            merged.append(dims[d])
-            for ms, s in zip(merged_strides, strides):
-                ms.append(s[d])
-    return Loops(tuple(merged), tuple(tuple(s) for s in merged_strides))
+SPACE = (ElementwiseConfig(1), ElementwiseConfig(2), ElementwiseConfig(4))
 
 
-def used_inputs(expr: Expr) -> set[int]:
-    if expr.op == "in":
-        return {expr.index}
-    if expr.op == "acc":
-        raise CompileError("An elementwise expression cannot read `acc`; only matmul epilogues can.")
-    return set().union(*(used_inputs(a) for a in expr.args)) if expr.args else set()
-
-
-def emit(spec: Elementwise, config=None) -> Module:
+def emit(spec: Elementwise, config: ElementwiseConfig) -> Module:
     """The module for `spec`, exporting run(p0..p{nargs-1}, tid, nthreads)."""
-    check(spec)
     nargs = len(spec.args)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (nargs + 2), results=[])
@@ -62,40 +34,44 @@ def emit(spec: Elementwise, config=None) -> Module:
         return module
     accesses = [spec.out, *spec.inputs]
     loops = collapse(spec.shape, accesses)
-    Kernel(f, module, spec, accesses, loops, tid=nargs, nthreads=nargs + 1).emit()
+    Kernel(f, module, spec, accesses, loops, config.unroll, tid=nargs, nthreads=nargs + 1).emit()
     return module
 
 
-def check(spec: Elementwise) -> None:
-    for access in [spec.out, *spec.inputs]:
-        if len(access.strides) != len(spec.shape):
-            raise CompileError(f"An elementwise access has strides {access.strides} for shape "
-                               f"{spec.shape}; give one stride per dimension.")
-    for i in used_inputs(spec.expr):
-        if not 0 <= i < len(spec.inputs):
-            raise CompileError(f"The elementwise expression reads input {i} of {len(spec.inputs)}.")
-    for leaf in leaves(spec.expr):
-        stored = spec.args[spec.inputs[leaf.index].arg].dtype
-        if leaf.dtype != stored:
-            raise CompileError(f"Elementwise input {leaf.index} is stored as {stored} but read as "
-                               f"{leaf.dtype}; insert a cast.")
-    if spec.args[spec.out.arg].dtype != spec.expr.dtype:
-        raise CompileError(f"The elementwise output is {spec.args[spec.out.arg].dtype} but the "
-                           f"expression gives {spec.expr.dtype}; insert a cast.")
+def inner_run(spec: Elementwise) -> int:
+    """Elements of the innermost loop after collapsing."""
+    return collapse(spec.shape, [spec.out, *spec.inputs]).shape[-1]
 
 
-def leaves(expr: Expr) -> list[Expr]:
-    if expr.op == "in":
-        return [expr]
-    return [leaf for arg in expr.args for leaf in leaves(arg)]
+def resolve(config: ElementwiseConfig, spec: Elementwise, target) -> ElementwiseConfig:
+    unroll = config.unroll
+    while unroll > 1 and 4 * unroll > inner_run(spec):
+        unroll //= 2
+    return ElementwiseConfig(unroll)
+
+
+# Resolution halves the unroll until the unrolled steps fit the innermost run.
+CONSTRAINTS = (
+    Constraint("unroll a power of two from 1 to 8", lambda c, s, t: c.unroll in (1, 2, 4, 8), hard=True),
+)
+
+
+def cost(config: ElementwiseConfig, spec: Elementwise, target) -> float:
+    """Elements, plus a loop branch per iteration (a rough share of a 4-lane step)."""
+    return prod(spec.shape) * (1 + 0.25 / config.unroll)
+
+
+FAMILY = Family("elementwise", "wasm", ElementwiseConfig, SPACE, CONSTRAINTS,
+                lambda spec, target: ElementwiseConfig(1), resolve,
+                lambda spec, config, target: emit(spec, config), cost)
 
 
 class Kernel:
     """Builds one elementwise `run` body; holds the locals it allocates."""
 
     def __init__(self, f: Func, module: Module, spec: Elementwise, accesses: list[Access],
-                 loops: Loops, tid: int, nthreads: int):
-        self.f, self.module, self.spec = f, module, spec
+                 loops: Loops, unroll: int, tid: int, nthreads: int):
+        self.f, self.module, self.spec, self.unroll = f, module, spec, unroll
         self.accesses, self.loops = accesses, loops
         self.tid, self.nthreads = tid, nthreads
         self.used = sorted(used_inputs(spec.expr))
@@ -186,23 +162,29 @@ class Kernel:
             f.op("local.get", self.ptrs[i + 1])
             f.op("v128.load32_splat", 0)
             f.op("local.set", self.values[i])
+        step = 4 * self.unroll
+        # count = big (whole unrolled iterations) + mid (4-lane steps left) + tail (lanes)
         if isinstance(count, Local):
-            body, tail = f.local(I32), f.local(I32)
-            f.op("local.get", count.index)
-            f.op("i32.const", -4)
-            f.op("i32.and")
-            f.op("local.set", body)
-            f.op("local.get", count.index)
-            f.op("i32.const", 3)
-            f.op("i32.and")
-            f.op("local.set", tail)
-            body_count, tail_count = Local(body), Local(tail)
+            big, mid, tail = (self.masked(count, mask) for mask in (-step, step - 4, 3))
         else:
-            body_count, tail_count = count & -4, count & 3
-        with counted_loop(f, body_count, 4):
-            self.emit_step(lanes=4, hoisted=hoisted)
-        with counted_loop(f, tail_count, 1):
+            big, mid, tail = count & -step, count & (step - 4), count & 3
+        with counted_loop(f, big, step):
+            for _ in range(self.unroll):
+                self.emit_step(lanes=4, hoisted=hoisted)
+        if self.unroll > 1:
+            with counted_loop(f, mid, 4):
+                self.emit_step(lanes=4, hoisted=hoisted)
+        with counted_loop(f, tail, 1):
             self.emit_step(lanes=1, hoisted=hoisted)
+
+    def masked(self, count: Local, mask: int) -> Local:
+        """A local holding count & mask."""
+        local = self.f.local(I32)
+        self.f.op("local.get", count.index)
+        self.f.op("i32.const", mask)
+        self.f.op("i32.and")
+        self.f.op("local.set", local)
+        return Local(local)
 
     def emit_step(self, lanes: int, hoisted: list[int]) -> None:
         f = self.f
@@ -260,9 +242,3 @@ class Kernel:
         self.f.op("i32.add")
         return 0
 
-
-def prod(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out

@@ -2,11 +2,12 @@
 
 Gather copies `inner` contiguous elements per (outer, index) pair; threads split the
 pairs. CumSum runs down r for a block of 4 columns (or one column at the ragged end)
-of [outer, r, inner]; threads split those column blocks.
+of [outer, r, inner]; threads split those column blocks. Both are copies bound by memory,
+so their schedule space is one point (NoConfig).
 """
 from __future__ import annotations
 
-from webjit.errors import CompileError
+from webjit.family import NoConfig, single
 from webjit.kernels import CumSum, Gather
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import splat_const
@@ -18,10 +19,8 @@ def new_run(nargs: int) -> tuple[Module, Func]:
     return module, module.func("run", params=[I32] * (nargs + 2), results=[])
 
 
-def emit_gather(spec: Gather, config=None) -> Module:
+def emit_gather(spec: Gather, config: NoConfig) -> Module:
     """out[o, i, j] = data[o, idx[i], j]; negative indices wrap once, others out of range give 0."""
-    if len(spec.args) != 3 or spec.args[1].dtype != "i32":
-        raise CompileError("Gather takes three arguments (data, i32 indices, out).")
     module, f = new_run(3)
     data, indices, out, tid, nthreads = range(5)
     pairs = spec.outer * spec.count
@@ -137,7 +136,7 @@ def copy_row(f: Func, src: int | None, dst: int, n: int) -> None:
         f.op("i32.store", 4 * k)
 
 
-def emit_cumsum(spec: CumSum, config=None) -> Module:
+def emit_cumsum(spec: CumSum, config: NoConfig) -> Module:
     """Cumulative sum along r of contiguous [outer, r, inner] (exclusive / reverse as flagged)."""
     dtype = spec.args[0].dtype
     module, f = new_run(2)
@@ -221,3 +220,6 @@ def accumulate(f: Func, acc: int, value: int, add: str) -> None:
     f.op("local.get", value)
     f.op(add)
     f.op("local.set", acc)
+
+
+GATHER, CUMSUM = single("gather", "wasm", emit_gather), single("cumsum", "wasm", emit_cumsum)

@@ -28,16 +28,17 @@ from dataclasses import dataclass
 from math import prod
 
 from ..errors import CompileError
+from ..family import Family
 from ..kernels import Expr, MatMul
+from . import matmul_schedule as schedule
 from .encoder import I32, V128, Func, Module
+from .expr import emit_expr
 from .loops import counted_loop, set_linear, thread_share
-
-from .matmul_schedule import (
-    AUTO_NB, DEFAULT, MIN_UNITS, PANEL_BYTES, MatMulConfig, _round_up, k_blocks)
+from .matmul_schedule import MatMulConfig, k_blocks
 
 
-def emit(spec: MatMul, config: MatMulConfig = DEFAULT) -> Module:
-    """A module whose `run(args..., tid, nthreads)` computes `spec` with `config`."""
+def emit(spec: MatMul, config: MatMulConfig) -> Module:
+    """A module whose `run(args..., tid, nthreads)` computes `spec` with resolved `config`."""
     _check(spec, config)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (len(spec.args) + 2), results=[])
@@ -46,15 +47,14 @@ def emit(spec: MatMul, config: MatMulConfig = DEFAULT) -> Module:
 
 
 def _check(spec: MatMul, config: MatMulConfig) -> None:
-    if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1 or config.kc < 0:
-        raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1, kc >= 0.")
-    if config.nb and config.nb % config.nr:
-        raise CompileError(f"MatMul config {config} is invalid: nb must be a multiple of nr.")
-    rank = len(spec.batch) + 2
+    """What only this kernel cannot do (the shared checks are webjit.verify's)."""
+    if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1:
+        raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1.")
+    if config.nb < config.nr or config.nb % config.nr or (spec.k and config.kc < 1):
+        raise CompileError(f"MatMul config {config} is not resolved: nb must be a multiple of nr and "
+                           f"kc at least 1; pass it through the family's resolve.")
     for name, access in (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
             (f"extra {i}", e) for i, e in enumerate(spec.extras)):
-        if len(access.strides) != rank:
-            raise CompileError(f"MatMul {name} has {len(access.strides)} strides, expected {rank}.")
         if min(access.strides) < 0 or access.offset < 0:
             raise CompileError(f"MatMul {name} has a negative stride or offset, which the WASM kernel does not support.")
     if spec.bmat.strides[-1] != 1 and spec.n > 1:
@@ -81,10 +81,10 @@ class _Emitter:
         self.spec, self.config, self.module, self.f = spec, config, module, f
         self.nbatch = prod(spec.batch)
         self.row_tiles = -(-spec.m // config.mr) if spec.m else 0
-        self.nb = self._n_block()
+        self.nb = config.nb
         self.nblocks = -(-spec.n // self.nb) if spec.n else 0
         self.units = self.nbatch * self.nblocks * self.row_tiles
-        self.kc, self.kblocks = k_blocks(spec, config)
+        self.kc, self.kblocks = k_blocks(spec, config.kc)
         self.kpass = _KPass(0, spec.k, True, True)  # the pass being written out
         self.block_local = f.local(I32)  # k-block index of the middle passes
         nargs = len(spec.args)
@@ -92,17 +92,6 @@ class _Emitter:
         self.tensors = (spec.a, spec.bmat, spec.out) + spec.extras
         self._v128_pool: list[int] = []
         self.bases: list[int] = []  # per tensor: its address at the current unit
-
-    def _n_block(self) -> int:
-        spec, config = self.spec, self.config
-        nb = config.nb or _round_up(max(spec.n, 1), config.nr)
-        if not config.nb and spec.k * spec.n * 4 > PANEL_BYTES and AUTO_NB % config.nr == 0:
-            nb = min(nb, AUTO_NB)
-        row_units = self.nbatch * self.row_tiles
-        if 0 < row_units < MIN_UNITS:  # e.g. m = 1: share columns between threads
-            want = -(-MIN_UNITS // row_units)
-            nb = min(nb, max(config.nr, _round_up(-(-spec.n // want), config.nr)))
-        return nb
 
     def op(self, *args) -> None:
         self.f.op(*args)
@@ -388,7 +377,6 @@ class _Emitter:
         if self.spec.epilogue is None:
             self.op("local.get", acc_local)
             return
-        from .expr import emit_expr  # written alongside; imported late so matmul works without it
 
         def load_leaf(leaf: Expr) -> None:
             if leaf.op == "acc":
@@ -419,3 +407,8 @@ class _Emitter:
             self.op("local.get", cursor)
             self.op(f"{kind}.load", offset + 4 * lane * n_stride)
             self.op(f"{kind}x4.replace_lane", lane)
+
+
+FAMILY = Family("matmul", "wasm", MatMulConfig, schedule.SPACE, schedule.CONSTRAINTS, schedule.default,
+                schedule.resolve, lambda spec, config, target: emit(spec, config), schedule.cost,
+                schedule.requires)

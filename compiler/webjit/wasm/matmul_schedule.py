@@ -1,24 +1,23 @@
 """The WASM MatMul schedule space: the config a kernel is generated with, the literal list
-the tuner measures, and the pruning by a simple model of the CPU (SIMD registers, caches,
-pages). matmul.py generates the kernel for one config.
+the tuner measures, its pruning by a simple model of the CPU (SIMD registers, caches,
+pages), the resolution of automatic blocks, and a cost estimate. matmul.py generates the
+kernel for one resolved config.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..kernels import MatMul
+from ..family import Constraint
+from ..kernels import MatMul, prod
+from ..targets import WasmTarget
 
-SIMD_REGISTERS = 15  # x64 has 16 xmm registers and V8 keeps one for scratch
-PANEL_BYTES = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
 AUTO_NB = 96  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
-# kc = 0 cuts k so that the kc rows of bmat one column tile reads span at most STRIP_PAGES
-# 4 KiB pages (first-level data TLBs hold about 64) and the tile's rows of `a` (mr x kc
-# floats) stay well inside L1. Measured on 197x768x3072 (a 3 KiB pitch), 4x8 tile: 9 GFLOP/s
-# with one block (2,304 pages per strip), 30 with kc = 512 (384 pages), 33 with kc = 64.
-STRIP_PAGES = 48
-PAGE_BYTES = 4096
-A_ROWS_BYTES = 16 << 10
-MIN_UNITS = 8  # with fewer row tiles than this, also split n so threads have work
+# kc = 0 cuts k so that the kc rows of bmat one column tile reads span at most
+# target.tlb_pages pages and the tile's rows of `a` (mr x kc floats) stay well inside L1.
+# Measured on 197x768x3072 (a 3 KiB pitch), 4x8 tile: 9 GFLOP/s with one block (2,304 pages
+# per strip), 30 with kc = 512 (384 pages), 33 with kc = 64.
+A_ROWS_SHARE = 2  # a's rows of a tile may take half of L1
+UNITS_PER_THREAD = 2  # with fewer row tiles than this per thread, also split n
 
 
 @dataclass(frozen=True)
@@ -27,13 +26,13 @@ class MatMulConfig:
     nr: int = 8  # columns of the register tile, a multiple of 4
     ku: int = 1  # k loop unroll
     nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: automatic
-    kc: int = 0  # k steps per k-block (>= k: one block); 0: automatic
+    kc: int = 0  # k steps per k-block; 0: automatic
     fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) instead of mul + add
 
 
-DEFAULT = MatMulConfig(4, 8, 1, 0)
+DEFAULT = MatMulConfig(4, 8, 1, 0, 0)
 
-# Register tiles (mr, nr); fits() drops those that would spill on a given device model.
+# Register tiles (mr, nr); the register constraint drops those that would spill.
 _TILES = ((1, 8), (1, 16), (1, 24), (2, 8), (2, 12), (2, 16), (3, 8), (3, 12), (4, 4),
           (4, 8), (4, 12), (5, 8), (6, 4), (6, 8), (8, 4), (3, 16))
 SPACE: tuple[MatMulConfig, ...] = tuple(
@@ -50,48 +49,110 @@ def registers(config: MatMulConfig) -> int:
     return config.mr * config.nr // 4 + config.nr // 4 + 1
 
 
-def fits(config: MatMulConfig, spec: MatMul) -> bool:
-    """Whether `config` is worth measuring on `spec` (pruning, not correctness)."""
-    if registers(config) > SIMD_REGISTERS:
-        return False
-    if config.mr > max(spec.m, 1) or config.nr > _round_up(max(spec.n, 1), 4):
-        return False
-    if config.ku > max(min(spec.k, config.kc or spec.k), 1):
-        return False
-    if config.kc and (config.kc >= spec.k or reads_output(spec)):
-        return False
-    if config.nb:  # blocking n only pays when n is wider than a block and k is deep
-        if config.nb >= spec.n or spec.k * spec.n * 4 <= PANEL_BYTES:
-            return False
-        if k_blocks(spec, config)[0] * config.nb * 4 > PANEL_BYTES:
-            return False
-    return True
-
-
 def reads_output(spec: MatMul) -> bool:
     """Whether the epilogue reads `out` itself, which then must not hold partial sums:
     such a spec is never k-blocked."""
     return any(extra.arg == spec.out.arg for extra in spec.extras)
 
 
-def k_blocks(spec: MatMul, config: MatMulConfig) -> tuple[int, int]:
-    """(k steps per k-block, number of k-blocks) that `config` gives on `spec`."""
+def _n_blocked(config: MatMulConfig, spec: MatMul) -> bool:
+    return 0 < config.nb < _round_up(max(spec.n, 1), config.nr)
+
+
+def _k_blocked(config: MatMulConfig, spec: MatMul) -> bool:
+    return 0 < config.kc < spec.k
+
+
+def _panel_fits(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> bool:
+    """An explicit n-block pays only where bmat is bigger than a panel, and its panel fits
+    (the automatic block, which also splits n between threads, always does)."""
+    if not _n_blocked(config, spec) or config.nb == _resolve_nb(replace(config, nb=0), spec, target):
+        return True
+    kc = config.kc if _k_blocked(config, spec) else auto_kc(spec, config, target)
+    return spec.k * spec.n * 4 > target.panel_bytes and min(kc, spec.k) * config.nb * 4 <= target.panel_bytes
+
+
+CONSTRAINTS = (
+    Constraint("tile shape: nr a multiple of 4, nb of nr, every size >= 1",
+               lambda c, s, t: c.mr >= 1 and c.nr >= 4 and c.nr % 4 == 0 and c.ku >= 1
+               and c.nb >= 0 and c.kc >= 0 and c.nb % c.nr == 0, hard=True),
+    Constraint("relaxed SIMD (fma) only where the engine has it",
+               lambda c, s, t: not c.fma or t.relaxed_simd, hard=True),
+    Constraint("registers: mr*nr/4 + nr/4 + 1 <= the SIMD registers",
+               lambda c, s, t: registers(c) <= t.simd_registers),
+    Constraint("n-blocks only for a bmat bigger than a panel, and the panel within L2",
+               lambda c, s, t: _panel_fits(c, s, t)),
+)
+
+
+def k_blocks(spec: MatMul, kc: int) -> tuple[int, int]:
+    """(k steps per k-block, number of k-blocks) of a resolved `kc` on `spec`."""
     if spec.k == 0 or reads_output(spec):
         return spec.k, 1
-    kc = min(config.kc or auto_kc(spec, config), spec.k)
+    kc = min(kc, spec.k)
     return kc, -(-spec.k // kc)
 
 
-def auto_kc(spec: MatMul, config: MatMulConfig) -> int:
+def auto_kc(spec: MatMul, config: MatMulConfig, target: WasmTarget) -> int:
     """k steps per k-block: all of k while one column tile's strip of bmat (k rows) spans
     few enough pages and `a`'s rows fit L1, else equal blocks (a multiple of ku) that do."""
     pitch_bytes = 4 * max(spec.bmat.strides[-2], 1)
-    limit = min(STRIP_PAGES * PAGE_BYTES // min(pitch_bytes, PAGE_BYTES), A_ROWS_BYTES // (4 * config.mr))
+    limit = min(target.tlb_pages * target.page_bytes // min(pitch_bytes, target.page_bytes),
+                target.l1_bytes // A_ROWS_SHARE // (4 * config.mr))
     limit = max(limit, config.ku)
     if spec.k <= limit:
         return spec.k
     blocks = -(-spec.k // limit)
     return _round_up(-(-spec.k // blocks), config.ku)
+
+
+def resolve(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> MatMulConfig:
+    """Every automatic field made explicit, and fields past the spec's size clipped (tile
+    rows to m, columns to n, the k unroll to a k-block; no k-blocks where the epilogue reads
+    out), so that configs generating the same module compare equal."""
+    mr = min(config.mr, max(spec.m, 1))
+    nr = min(config.nr, _round_up(max(spec.n, 1), 4))
+    config = replace(config, mr=mr, nr=nr, nb=config.nb - config.nb % nr if config.nb >= nr else config.nb)
+    kc = config.kc or auto_kc(spec, config, target)
+    kc, _ = k_blocks(spec, max(kc, 1))
+    ku = min(config.ku, max(kc, 1))
+    return replace(config, ku=ku, kc=max(kc, 1) if spec.k else 0, nb=_resolve_nb(config, spec, target))
+
+
+def _resolve_nb(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> int:
+    full = _round_up(max(spec.n, 1), config.nr)
+    nb = config.nb or full
+    if not config.nb and spec.k * spec.n * 4 > target.panel_bytes and AUTO_NB % config.nr == 0:
+        nb = min(nb, AUTO_NB)
+    row_units = prod(spec.batch) * (-(-spec.m // config.mr) if spec.m else 0)
+    want_units = UNITS_PER_THREAD * target.threads
+    if 0 < row_units < want_units:  # e.g. m = 1: share columns between threads
+        nb = min(nb, max(config.nr, _round_up(-(-spec.n // -(-want_units // row_units)), config.nr)))
+    return min(nb, full)
+
+
+def default(spec: MatMul, target: WasmTarget) -> MatMulConfig | None:
+    """DEFAULT where it fits, else the fitting config of the lowest estimated cost."""
+    from .matmul import FAMILY  # the record that holds the constraints
+    if FAMILY.fits(DEFAULT, spec, target):
+        return DEFAULT
+    fitting = [c for c in SPACE if FAMILY.fits(c, spec, target) and not c.fma]
+    return min(fitting, key=lambda c: cost(c, spec, target)) if fitting else None
+
+
+def cost(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> float:
+    """Estimated seconds-like units: padded multiply-adds, slowed by the loads each needs
+    (a tile loads nr/4 + mr vectors per mr*nr/4 multiply-adds) and by idle threads."""
+    rows, cols = _round_up(max(spec.m, 1), config.mr), _round_up(max(spec.n, 1), 4)
+    madds = prod(spec.batch) * rows * cols * max(spec.k, 1) / 4
+    loads = (config.nr // 4 + config.mr) / (config.mr * config.nr / 4)
+    units = prod(spec.batch) * -(-rows // config.mr) * -(-cols // max(config.nb or cols, 4))
+    idle = -(-units // target.threads) * target.threads / max(units, 1)
+    return madds * (1 + 0.5 * loads) * idle / (1.15 if config.fma else 1.0)
+
+
+def requires(config: MatMulConfig) -> tuple[str, ...]:
+    return ("relaxed-simd",) if config.fma else ()
 
 
 def _round_up(x: int, to: int) -> int:

@@ -3,14 +3,18 @@
 Threads split the rows. Each pass over a row runs 4 lanes at a time; the last r % 4
 elements are loaded into the low lanes of one more vector, and a lane mask keeps the
 unused lanes out of the accumulator (so the tail costs one step, not a scalar loop).
-Accumulators end with a horizontal reduce that leaves the result in every lane.
+A reducing pass folds consecutive vectors into `accumulators` independent partials (the
+config), combined at the end of the row; accumulators end with a horizontal reduce that
+leaves the result in every lane.
 """
 from __future__ import annotations
 
 import struct
 from typing import Callable
 
-from webjit.errors import CompileError
+from dataclasses import dataclass
+
+from webjit.family import Constraint, Family
 from webjit.kernels import LayerNorm, Reduce, Softmax
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
@@ -30,7 +34,6 @@ REDUCE_KINDS = {
 }
 F32_COMBINE = {"add": "f32x4.add", "mul": "f32x4.mul", "max": "f32x4.max", "min": "f32x4.min"}
 I32_COMBINE = {"add": "i32x4.add", "mul": "i32x4.mul", "max": "i32x4.max_s", "min": "i32x4.min_s"}
-I32_KINDS = ("sum", "max", "min", "prod")
 # Horizontal reduce: swap the 64-bit halves, then neighbouring lanes.
 SWAP_HALVES = (8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)
 SWAP_PAIRS = (4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11)
@@ -38,11 +41,20 @@ SWAP_PAIRS = (4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11)
 Value = Callable[[list[int]], None]
 
 
+@dataclass(frozen=True)
+class RowConfig:
+    accumulators: int = 1  # independent partial results per reducing pass (4 lanes each)
+
+
+SPACE = (RowConfig(1), RowConfig(2), RowConfig(4))
+
+
 class Row:
     """Code for passes over one row of `r` elements of one function."""
 
-    def __init__(self, f: Func, module: Module, r: int, dtype: str = "f32"):
+    def __init__(self, f: Func, module: Module, r: int, dtype: str = "f32", accumulators: int = 1):
         self.f, self.module, self.r, self.dtype = f, module, r, dtype
+        self.accumulators = accumulators
 
     def combine(self, op: str) -> None:
         table = F32_COMBINE if self.dtype == "f32" else I32_COMBINE
@@ -59,12 +71,15 @@ class Row:
     def reduce(self, srcs: list[int], value: Value | None, op: str, identity: float) -> int:
         """A v128 local holding, in every lane, op over the row of value(loaded sources)."""
         acc = self.identity(identity)
-        self.run(srcs, value, acc=acc, op=op)
+        self.run(srcs, value, acc=acc, op=op, identity=identity)
         return horizontal(self, acc, op)
 
     def run(self, srcs: list[int], value: Value | None, dst: int | None = None,
-            acc: int | None = None, op: str | None = None) -> None:
-        """One pass: each value(loaded sources) goes to `dst` and/or is folded into `acc`."""
+            acc: int | None = None, op: str | None = None, identity: float = 0.0) -> None:
+        """One pass: each value(loaded sources) goes to `dst` and/or is folded into `acc`.
+
+        With several accumulators, consecutive vectors go to independent partial results
+        (so the adds do not wait on each other) that are combined into `acc` at the end."""
         f = self.f
         ptrs = [f.local(I32) for _ in srcs]
         out = f.local(I32) if dst is not None else None
@@ -73,10 +88,20 @@ class Row:
                 f.op("local.get", src)
                 f.op("local.set", ptr)
         loaded = [f.local(V128) for _ in srcs]
-        with counted_loop(f, self.r & -4, 4):
+        partial = [acc] + [self.identity(identity) for _ in range(self.accumulators - 1)] if acc is not None else [None]
+        step = 4 * len(partial)
+        with counted_loop(f, self.r - self.r % step, step):
+            for part in partial:
+                self.step(ptrs, loaded, value, out, part, op, lanes=4)
+        for _ in range(self.r % step // 4):
             self.step(ptrs, loaded, value, out, acc, op, lanes=4)
         if self.r & 3:
             self.step(ptrs, loaded, value, out, acc, op, lanes=self.r & 3)
+        for part in partial[1:]:
+            f.op("local.get", acc)
+            f.op("local.get", part)
+            self.combine(op)
+            f.op("local.set", acc)
 
     def step(self, ptrs, loaded, value, out, acc, op, lanes: int) -> None:
         f = self.f
@@ -159,17 +184,12 @@ def row_kernel(spec, row_elems: list[int], body: Callable[[Func, Module, list[in
     return module
 
 
-def emit_reduce(spec: Reduce, config=None) -> Module:
+def emit_reduce(spec: Reduce, config: RowConfig) -> Module:
     """out[o] = kind over r of x[o, r] for contiguous x [outer, r]."""
     dtype = spec.args[0].dtype
-    if spec.kind not in REDUCE_KINDS and spec.kind != "logsumexp":
-        raise CompileError(f"The WASM backend has no reduction {spec.kind!r}.")
-    if dtype == "i32" and spec.kind not in I32_KINDS:
-        raise CompileError(f"The WASM backend reduces i32 only with {', '.join(I32_KINDS)}, "
-                           f"not {spec.kind}; cast to f32 first.")
 
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r, dtype)
+        row = Row(f, module, spec.r, dtype, config.accumulators)
         if spec.kind == "logsumexp":
             result = logsumexp(row, ptrs[0])
         else:
@@ -233,7 +253,7 @@ def sum_exp(row: Row, src: int, shift: int, dst: int | None = None) -> int:
         f.op("call", exp)
 
     acc = row.identity(0.0)
-    row.run([src], value, dst=dst, acc=acc, op="add")
+    row.run([src], value, dst=dst, acc=acc, op="add", identity=0.0)
     return horizontal(row, acc, "add")
 
 
@@ -262,10 +282,10 @@ def logsumexp(row: Row, src: int) -> int:
     return total
 
 
-def emit_softmax(spec: Softmax, config=None) -> Module:
+def emit_softmax(spec: Softmax, config: RowConfig) -> Module:
     """Softmax (or log-softmax) over rows of contiguous [outer, r]; args x, out."""
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r)
+        row = Row(f, module, spec.r, "f32", config.accumulators)
         x, out = ptrs
         shift = finite_or_zero(f, row.reduce([x], None, "max", -INF))
         if spec.log:
@@ -301,17 +321,12 @@ def scale_by(f: Func, vec: int, scale: int) -> None:
     f.op("f32x4.mul")
 
 
-def emit_layernorm(spec: LayerNorm, config=None) -> Module:
+def emit_layernorm(spec: LayerNorm, config: RowConfig) -> Module:
     """y = (x - mean) / sqrt(var + eps) * scale (+ bias) over rows; args x, scale, [bias], out."""
     expected = 4 if spec.has_bias else 3
-    if len(spec.args) != expected:
-        raise CompileError(f"LayerNorm with has_bias={spec.has_bias} takes {expected} arguments, "
-                           f"got {len(spec.args)}.")
-    if spec.r <= 0:
-        raise CompileError(f"LayerNorm needs rows of at least one element, got r={spec.r}.")
 
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r)
+        row = Row(f, module, spec.r, "f32", config.accumulators)
         x, out = ptrs[0], ptrs[-1]
         inv_r = 1.0 / spec.r
         mean = row.reduce([x], None, "add", 0.0)
@@ -356,3 +371,30 @@ def scale_const(f: Func, vec: int, factor: float) -> None:
     splat_const(f, "f32", factor)
     f.op("f32x4.mul")
     f.op("local.set", vec)
+
+
+def resolve(config: RowConfig, spec, target) -> RowConfig:
+    accumulators = config.accumulators
+    while accumulators > 1 and 4 * accumulators > spec.r:
+        accumulators //= 2
+    return RowConfig(accumulators)
+
+
+# Resolution halves the accumulators until each gets a vector of the row: nothing else to prune.
+CONSTRAINTS = (
+    Constraint("accumulators a power of two from 1 to 8", lambda c, s, t: c.accumulators in (1, 2, 4, 8), hard=True),
+)
+
+
+def cost(config: RowConfig, spec, target) -> float:
+    """Row elements; a chain of dependent adds costs about three vector steps each."""
+    return spec.outer * spec.r * (1 + 2.0 / config.accumulators)
+
+
+def _family(name: str, emit) -> Family:
+    return Family(name, "wasm", RowConfig, SPACE, CONSTRAINTS, lambda spec, target: RowConfig(1), resolve,
+                  lambda spec, config, target: emit(spec, config), cost)
+
+
+REDUCE, SOFTMAX, LAYERNORM = (_family("reduce", emit_reduce), _family("softmax", emit_softmax),
+                              _family("layernorm", emit_layernorm))

@@ -4,48 +4,17 @@
 it is asked for and returns its index; kernels `call` it. Every function is branch-free
 and maps lanes independently: (v128) -> v128, or (v128, v128) -> v128 for "pow".
 
-Polynomial coefficients were fitted for webjit (weighted least squares iterated towards
-minimax on Chebyshev nodes in float64, then rounded to float32); the comment on each
-table names the function, interval and weighting. Measured accuracy against float64 is
-asserted in tests/test_simdmath.py.
+The polynomial tables live in webjit.mathconst (shared with the WGSL backend). Measured
+accuracy against float64 is asserted in tests/test_simdmath.py.
 """
 from __future__ import annotations
 
+from webjit.mathconst import (EXP_Q, LOG_P, ERF_SMALL, ERFC_SCALED, ERF_SPLIT, ERF_ONE,
+                              TANH_SMALL, TANH_SPLIT, SIN_P, COS_P, LOG2E, LN2_HI, LN2_LO, TWO_OVER_PI, PIO2_1, PIO2_2,
+                              PIO2_3, EXP_LOW, EXP_HIGH, FLT_MIN, SQRT2, SIGN, INF, NAN)
 from webjit.wasm.encoder import V128, EncodeError, Func, Module, f32x4_const, i32x4_const
 
 NAMES = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "pow")
-
-# exp(r) = 1 + r + r^2 * EXP_Q(r) on [-ln2/2, ln2/2], relative error weight.
-EXP_Q = (0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368715643882751,
-         0.0013814602280035615)
-# log(1 + f) = f - f^2/2 + f^3 * LOG_P(f) on [sqrt(1/2) - 1, sqrt(2) - 1], relative weight.
-LOG_P = (0.3333333134651184, -0.2500081956386566, 0.20001226663589478, -0.16623356938362122,
-         0.14201758801937103, -0.13160182535648346, 0.12761574983596802, -0.07634492963552475)
-# erf(x) = x * ERF_SMALL(x^2) on [0, 0.9], absolute weight.
-ERF_SMALL = (1.1283791065216064, -0.3761237561702728, 0.11281134188175201,
-             -0.026750918477773666, 0.004977799952030182, -0.0005938383401371539)
-# erfc(x) * exp(x^2) = ERFC_SCALED(x - 2.45) on [0.9, 4], weighted by exp(-x^2).
-ERFC_SCALED = (0.2145882248878479, -0.07682596147060394, 0.02649557776749134,
-               -0.008283399976789951, 0.0018598414026200771, -0.0025436391588300467,
-               -0.0011187349446117878, -0.00048305821837857366)
-ERF_SPLIT, ERF_ONE = 0.9, 4.0  # erfc(4) < 2e-8, below half an ulp of 1.0
-# tanh(x) = x + x^3 * TANH_SMALL(x^2) on [0, 0.625], absolute weight.
-TANH_SMALL = (-0.33333247900009155, 0.13330769538879395, -0.053693659603595734,
-              0.020510198548436165, -0.005577908828854561)
-TANH_SPLIT = 0.625
-# sin(r) = r + r^3 * SIN_P(r^2), cos(r) = 1 - r^2/2 + r^4 * COS_P(r^2) on [0, pi/4].
-SIN_P = (-0.16666650772094727, 0.00833197869360447, -0.000194956359337084)
-COS_P = (0.04166664555668831, -0.001388736767694354, 2.4438451873720624e-05)
-
-LOG2E = 1.4426950216293335
-LN2_HI, LN2_LO = 0.693359375, -0.00021219444170128554  # LN2_HI * n is exact for |n| < 2^15
-TWO_OVER_PI = 0.6366197466850281
-# pi/2 = PIO2_1 + PIO2_2 + PIO2_3; k * PIO2_1 and k * PIO2_2 are exact for |k| < 2^12.
-PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 0.0004838705062866211, -4.371138828673793e-08
-EXP_LOW, EXP_HIGH = -104.0, 89.0  # beyond these exp is 0 or inf in float32
-FLT_MIN, SQRT2 = 1.1754943508222875e-38, 1.4142135381698608
-SIGN = 0x80000000
-INF, NAN = float("inf"), float("nan")
 
 
 def get(module: Module, name: str) -> int:

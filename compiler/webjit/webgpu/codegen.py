@@ -1,22 +1,28 @@
-"""WGSL code generation: a kernel spec -> WgslKernel (source, launch shape, bindings)."""
+"""WGSL code generation: a kernel spec and its resolved config -> WgslKernel (source, launch
+shape, bindings). FAMILIES is the one table of the backend's schedule records."""
 from __future__ import annotations
 
+from ..errors import CompileError
+from ..targets import WebgpuTarget
+from ..verify import verify
 from . import conv, elementwise, gather, matmul, reductions
-from .kernel import DEFAULT_LIMITS, Limits, WgslKernel
+from .kernel import WgslKernel
 
-EMITTERS = {
-    "elementwise": elementwise.emit,
-    "matmul": matmul.emit,
-    "reduce": reductions.emit_reduce,
-    "softmax": reductions.emit_softmax,
-    "layernorm": reductions.emit_layernorm,
-    "gather": gather.emit_gather,
-    "cumsum": gather.emit_cumsum,
-    "im2col": conv.emit_im2col,
-    "pool": conv.emit_pool,
-}
+FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
+                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, conv.POOL)}
 
 
-def wgsl_kernel(spec, config=None, limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
-    """Emit the WGSL kernel for `spec` with `config` (None: the family's default for `limits`)."""
-    return EMITTERS[spec.family](spec, config, limits)
+def wgsl_kernel(spec, config, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
+    """The WGSL kernel of `spec` generated with `config` (resolved by the family's record)."""
+    verify(spec)
+    family = FAMILIES[spec.family]
+    if family.resolve(config, spec, target) != config:
+        raise CompileError(f"WebGPU {spec.family} config {config} is not resolved for this kernel; "
+                           f"pass it through the family's resolve first.")
+    return family.emit(spec, config, target)
+
+
+def default_kernel(spec, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
+    """The WGSL kernel of `spec` with its family's default config for `target`."""
+    verify(spec)
+    return wgsl_kernel(spec, FAMILIES[spec.family].default_config(spec, target), target)

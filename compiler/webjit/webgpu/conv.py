@@ -1,22 +1,21 @@
 """WGSL code generators for Im2Col (convolution as a matmul) and Pool (max / average).
 
-One invocation per output element, workgroups linearised through dispatch_grid. Both
-are memory-bound gathers, so there is nothing to tune: `config` is accepted and ignored.
+One invocation per output element, workgroups linearised through dispatch_grid; the
+workgroup width is the config (webgpu.flat).
 Bounds tests are written only for the sides where a window can leave the image.
 """
 from __future__ import annotations
 
-from ..errors import CompileError
 from ..kernels import Im2Col, Pool, spec_text
 from .expr import helper_functions
-from .kernel import DEFAULT_LIMITS, Limits, WgslKernel, dispatch_grid
+from .flat import FlatConfig, flat_family
+from .kernel import Limits, WgslKernel, dispatch_grid
 from .wgsl import (check_fits, declare_args, entry_point, f32_literal, i32_literal,
-                   linear_workgroup, workgroup_size, wgsl_type)
+                   linear_workgroup, wgsl_type)
 
 
-def emit_im2col(spec: Im2Col, config=None, limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_im2col(spec: Im2Col, config: FlatConfig, limits: Limits) -> WgslKernel:
     """out[img, (ch, ki, kj), (oy, ox)] = x[img, ch, iy, ix], zero where (iy, ix) is padding."""
-    _check_window("Im2Col", spec)
     total = spec.n * spec.c * spec.kh * spec.kw * spec.oh * spec.ow
     t = wgsl_type(spec.args[0].dtype)
     body = [f"  let ox = o % {spec.ow};", f"  var r = o / {spec.ow};",
@@ -31,17 +30,12 @@ def emit_im2col(spec: Im2Col, config=None, limits: Limits = DEFAULT_LIMITS) -> W
         body += [f"  var v = {t}(0);", f"  if ({inside}) {{ v = ld0(e); }}", "  st1(o, v);"]
     else:
         body.append("  st1(o, ld0(e));")
-    return _kernel(spec, "im2col", total, body, limits)
+    return _kernel(spec, "im2col", total, body, config, limits)
 
 
-def emit_pool(spec: Pool, config=None, limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_pool(spec: Pool, config: FlatConfig, limits: Limits) -> WgslKernel:
     """Max or average of each window of every [h, w] plane; padding is never a value,
     average counts it only with count_include_pad; an empty window gives -inf or 0."""
-    if spec.kind not in ("max", "avg"):
-        raise CompileError(f"Pool kind {spec.kind!r} is not supported; use max or avg.")
-    if spec.args[0].dtype != "f32":
-        raise CompileError(f"The WebGPU pool kernel reads f32 only, not {spec.args[0].dtype}.")
-    _check_window("Pool", spec)
     total = spec.planes * spec.oh * spec.ow
     pad_top, pad_left, pad_bottom, pad_right = spec.pads
     is_max = spec.kind == "max"
@@ -67,7 +61,7 @@ def emit_pool(spec: Pool, config=None, limits: Limits = DEFAULT_LIMITS) -> WgslK
         body.append(f"  acc = acc / max(f32({count}), 1.0);")
     body.append("  st1(o, acc);")
     helpers = helper_functions(["bits", "max_f"]) if is_max else ""
-    return _kernel(spec, "pool", total, body, limits, helpers)
+    return _kernel(spec, "pool", total, body, config, limits, helpers)
 
 
 def _inside(spec, iy: str, ix: str) -> str:
@@ -87,12 +81,12 @@ def _inside(spec, iy: str, ix: str) -> str:
     return " && ".join(tests)
 
 
-def _kernel(spec, family: str, total: int, body: list[str], limits: Limits,
+def _kernel(spec, family: str, total: int, body: list[str], config: FlatConfig, limits: Limits,
             helpers: str = "") -> WgslKernel:
     """One invocation per output element `o` in [0, total), with `body` computing it."""
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, family)
-    size = workgroup_size(limits)
+    size = config.workgroup
     groups = -(-total // size)
     grid = dispatch_grid(groups, limits)
     head = linear_workgroup(groups, grid) + f"  let o = wg * {size} + i32(lid);\n"
@@ -103,7 +97,4 @@ def _kernel(spec, family: str, total: int, body: list[str], limits: Limits,
     return WgslKernel(source, "main", (size, 1, 1), grid, bindings)
 
 
-def _check_window(family: str, spec) -> None:
-    if min(spec.strides) < 1 or min(spec.dilations) < 1 or min(spec.pads) < 0:
-        raise CompileError(f"{family} needs strides and dilations >= 1 and pads >= 0, got "
-                           f"strides {spec.strides}, dilations {spec.dilations}, pads {spec.pads}.")
+IM2COL, POOL = flat_family("im2col", emit_im2col), flat_family("pool", emit_pool)

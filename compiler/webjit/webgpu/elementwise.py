@@ -10,29 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webjit.kernels import Elementwise, Expr
-from webjit.wasm.elementwise import check, collapse, used_inputs
+from webjit.family import Constraint, Family
+from webjit.kernels import Elementwise, Expr, collapse, prod, used_inputs
 from webjit.webgpu.expr import expr_functions, wgsl_expr
-from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits, WgslKernel, dispatch_grid
-from webjit.webgpu.wgsl import (check_fits, declare_args, entry_point, linear_workgroup,
-                                workgroup_size)
+from webjit.webgpu.flat import fits_device
+from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid
+from webjit.webgpu.wgsl import check_fits, declare_args, entry_point, linear_workgroup, workgroup_size
 
 
 @dataclass(frozen=True)
 class ElementwiseConfig:
-    workgroup: int = 256  # invocations per workgroup (capped by the device limits)
+    workgroup: int = 256  # invocations per workgroup, a power of two
     items: int = 1  # elements per invocation
 
 
-def emit(spec: Elementwise, config: ElementwiseConfig | None = None,
-         limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+SPACE = tuple(ElementwiseConfig(w, i) for w in (64, 128, 256) for i in (1, 2, 4))
+
+
+def emit(spec: Elementwise, config: ElementwiseConfig, limits: Limits) -> WgslKernel:
     """The WGSL kernel computing `spec`, one invocation per `config.items` output elements."""
-    check(spec)
-    config = config or ElementwiseConfig()
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, "elementwise")
     total = prod(spec.shape)
-    width = workgroup_size(limits, config.workgroup)
+    width = config.workgroup
     per_group = width * config.items
     groups = -(-total // per_group)
     grid = dispatch_grid(groups, limits)
@@ -99,8 +99,30 @@ def address(offset: int, index: list[str], strides: tuple[int, ...]) -> str:
     return text or "0"
 
 
-def prod(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
+
+def resolve(config: ElementwiseConfig, spec: Elementwise, target) -> ElementwiseConfig:
+    """The width the device allows; no more items per invocation than keep one workgroup busy."""
+    width = workgroup_size(target.limits, config.workgroup)
+    items = config.items
+    while items > 1 and width * items > prod(spec.shape):
+        items //= 2
+    return ElementwiseConfig(width, items)
+
+
+CONSTRAINTS = (
+    Constraint("workgroup a power of two within the invocation and x-size limits",
+               lambda c, s, t: fits_device(c, t.limits), hard=True),
+    Constraint("items per invocation at least 1", lambda c, s, t: c.items >= 1, hard=True),
+)  # resolution halves the items until a workgroup of them has work
+
+
+def cost(config: ElementwiseConfig, spec: Elementwise, target) -> float:
+    """Elements, plus a fixed cost per workgroup, over the share of the device kept busy."""
+    total = max(prod(spec.shape), 1)
+    groups = -(-total // (config.workgroup * config.items))
+    return (total + 64 * groups) / min(1.0, groups * config.workgroup / 4096)
+
+
+FAMILY = Family("elementwise", "webgpu", ElementwiseConfig, SPACE, CONSTRAINTS,
+                lambda spec, target: ElementwiseConfig(256, 1), resolve,
+                lambda spec, config, target: emit(spec, config, target.limits), cost)

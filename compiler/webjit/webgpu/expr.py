@@ -15,7 +15,7 @@ from typing import Callable
 
 from webjit.errors import CompileError
 from webjit.kernels import Expr
-from webjit.wasm.simdmath import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1,
+from webjit.mathconst import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1,
                                   PIO2_2, PIO2_3, SIN_P, TANH_SMALL, TANH_SPLIT, TWO_OVER_PI)
 from webjit.webgpu.wgsl import PRELUDE, f32_literal, literal, runtime_f32, runtime_i32, wgsl_type
 

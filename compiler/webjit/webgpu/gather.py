@@ -6,26 +6,18 @@ match webjit.wasm.gather: negative indices wrap once, indices still out of range
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from webjit.errors import CompileError
 from webjit.kernels import CumSum, Gather
-from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits, WgslKernel, dispatch_grid
-from webjit.webgpu.wgsl import (check_fits, declare_args, entry_point, linear_workgroup,
-                                workgroup_size)
+from webjit.webgpu.flat import FlatConfig, flat_family
+from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid
+from webjit.webgpu.wgsl import check_fits, declare_args, entry_point, linear_workgroup
 
 
-@dataclass(frozen=True)
-class FlatConfig:
-    workgroup: int = 256  # invocations per workgroup (capped by the device limits)
-
-
-def flat_kernel(spec, family: str, total: int, item: str, config: FlatConfig | None,
+def flat_kernel(spec, family: str, total: int, item: str, config: FlatConfig,
                 limits: Limits) -> WgslKernel:
     """A kernel calling `fn item(e: i32)` (WGSL source `item`) for e in [0, total)."""
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, family)
-    width = workgroup_size(limits, (config or FlatConfig()).workgroup)
+    width = config.workgroup
     groups = -(-total // width)
     grid = dispatch_grid(groups, limits)
     body = (linear_workgroup(groups, grid)
@@ -34,11 +26,8 @@ def flat_kernel(spec, family: str, total: int, item: str, config: FlatConfig | N
                       bindings)
 
 
-def emit_gather(spec: Gather, config: FlatConfig | None = None,
-                limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_gather(spec: Gather, config: FlatConfig, limits: Limits) -> WgslKernel:
     """out[o, i, j] = data[o, idx[i], j]; negative indices wrap once, others out of range give 0."""
-    if len(spec.args) != 3 or spec.args[1].dtype != "i32":
-        raise CompileError("Gather takes three arguments (data, i32 indices, out).")
     t = spec.args[0].dtype
     total = spec.outer * spec.count * spec.inner
     item = (f"fn item(e: i32) {{\n"
@@ -55,8 +44,7 @@ def emit_gather(spec: Gather, config: FlatConfig | None = None,
     return flat_kernel(spec, "gather", total, item, config, limits)
 
 
-def emit_cumsum(spec: CumSum, config: FlatConfig | None = None,
-                limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_cumsum(spec: CumSum, config: FlatConfig, limits: Limits) -> WgslKernel:
     """Cumulative sum along r of contiguous [outer, r, inner] (exclusive / reverse as flagged)."""
     t = spec.args[0].dtype
     columns = spec.outer * spec.inner if spec.r else 0
@@ -74,3 +62,6 @@ def emit_cumsum(spec: CumSum, config: FlatConfig | None = None,
     if columns == 0:
         item = "fn item(e: i32) {\n}\n"
     return flat_kernel(spec, "cumsum", columns, item, config, limits)
+
+
+GATHER, CUMSUM = flat_family("gather", emit_gather), flat_family("cumsum", emit_cumsum)

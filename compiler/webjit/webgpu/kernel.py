@@ -31,6 +31,19 @@ class Limits:
                 "maxComputeWorkgroupsPerDimension": self.max_workgroups_per_dim,
                 "maxStorageBuffersPerShaderStage": self.max_storage_buffers}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Limits":
+        """The limits a manifest states (names of to_json; missing ones keep the defaults)."""
+        values = {field_: int(data[name]) for name, field_ in (
+            ("maxComputeInvocationsPerWorkgroup", "max_invocations"),
+            ("maxComputeWorkgroupStorageSize", "max_workgroup_storage"),
+            ("maxStorageBufferBindingSize", "max_binding_bytes"),
+            ("maxComputeWorkgroupsPerDimension", "max_workgroups_per_dim"),
+            ("maxStorageBuffersPerShaderStage", "max_storage_buffers")) if name in data}
+        if all(f"maxComputeWorkgroupSize{axis}" in data for axis in "XYZ"):
+            values["max_workgroup_size"] = tuple(int(data[f"maxComputeWorkgroupSize{axis}"]) for axis in "XYZ")
+        return cls(**values)
+
 
 DEFAULT_LIMITS = Limits()
 

@@ -14,116 +14,30 @@ k loop never tests bounds) and skipped at the store; tests that cannot fail are 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 
 from ..errors import CompileError
+from ..family import Family
 from ..kernels import MatMul
+from ..targets import WebgpuTarget
+from . import matmul_schedule as schedule
 from .expr import expr_functions, wgsl_expr
-from .kernel import DEFAULT_LIMITS, Limits, WgslKernel, chunk_bindings, dispatch_grid
+from .kernel import Limits, WgslKernel, chunk_bindings, dispatch_grid
+from .matmul_schedule import MatMulConfig
 from .wgsl import (binding_name, check_fits, i32_literal, linear_workgroup, load_function,
                    store_function, wgsl_type)
 
-MAX_REGISTERS = 64  # f32 values per invocation before real GPUs start to spill
 
-
-@dataclass(frozen=True)
-class MatMulConfig:
-    wg_x: int = 16  # invocations along n
-    wg_y: int = 16  # invocations along m
-    tm: int = 4  # output rows per invocation
-    tn: int = 4  # output columns per invocation
-    tk: int = 16  # K-slab staged in workgroup memory per iteration
-    vec: int = 4  # vector width of bmat loads and accumulators (1 or 4)
-
-
-DEFAULT = MatMulConfig()
-
-C = MatMulConfig
-SPACE: tuple[MatMulConfig, ...] = (
-    # 256 invocations
-    C(16, 16, 4, 4, 16, 4), C(16, 16, 4, 4, 8, 4), C(16, 16, 4, 4, 32, 4), C(16, 16, 2, 4, 16, 4),
-    C(16, 16, 1, 4, 16, 4), C(16, 16, 8, 4, 16, 4), C(16, 16, 8, 4, 8, 4), C(16, 16, 4, 8, 16, 4),
-    C(16, 16, 4, 8, 8, 4), C(16, 16, 4, 4, 16, 1), C(16, 16, 2, 2, 16, 1), C(32, 8, 4, 4, 16, 4),
-    C(32, 8, 2, 4, 16, 4), C(8, 32, 4, 4, 16, 4), C(8, 32, 4, 4, 8, 4), C(32, 8, 4, 8, 8, 4),
-    C(64, 4, 2, 4, 8, 4),
-    # 128 invocations
-    C(16, 8, 4, 4, 16, 4), C(16, 8, 4, 4, 8, 4), C(16, 8, 4, 8, 16, 4), C(16, 8, 8, 4, 16, 4),
-    C(16, 8, 2, 4, 16, 4), C(8, 16, 4, 4, 16, 4), C(8, 16, 4, 8, 8, 4), C(32, 4, 4, 4, 16, 4),
-    C(32, 4, 2, 4, 16, 4), C(16, 8, 4, 4, 16, 1), C(16, 8, 2, 2, 32, 1),
-    # 64 invocations
-    C(8, 8, 4, 4, 16, 4), C(8, 8, 4, 4, 32, 4), C(8, 8, 4, 8, 16, 4), C(8, 8, 8, 4, 16, 4),
-    C(8, 8, 2, 4, 16, 4), C(8, 8, 4, 4, 16, 1), C(8, 8, 2, 2, 16, 1), C(16, 4, 4, 4, 16, 4),
-    C(4, 16, 4, 4, 16, 4),
-    # 32 invocations
-    C(8, 4, 4, 4, 16, 4), C(8, 4, 2, 4, 16, 4), C(4, 8, 4, 4, 16, 4), C(8, 4, 4, 8, 16, 4),
-    # one row of invocations: matrix-vector products (m = 1)
-    C(64, 1, 1, 4, 8, 4), C(32, 1, 1, 4, 16, 4), C(64, 2, 1, 4, 8, 4), C(32, 2, 2, 4, 16, 4),
-)
-del C
-
-
-def workgroup_storage(config: MatMulConfig) -> int:
-    """Bytes of workgroup memory: a tk-deep slab of the tile's rows of a and columns of bmat."""
-    return config.tk * (config.wg_y * config.tm + config.wg_x * config.tn) * 4
-
-
-def registers(config: MatMulConfig) -> int:
-    """f32 registers per invocation: a column of a, a row of bmat and the accumulators."""
-    return config.tm + config.tn + config.tm * config.tn
-
-
-def fits(config: MatMulConfig, spec: MatMul, limits: Limits = DEFAULT_LIMITS) -> bool:
-    """Whether `config` can run on a device with `limits` (and is worth measuring)."""
-    return (config.wg_x * config.wg_y <= limits.max_invocations
-            and config.wg_x <= limits.max_workgroup_size[0]
-            and config.wg_y <= limits.max_workgroup_size[1]
-            and workgroup_storage(config) <= limits.max_workgroup_storage
-            and registers(config) <= MAX_REGISTERS
-            and config.vec in (1, 4) and config.tn % config.vec == 0)
-
-
-def _rank(config: MatMulConfig) -> tuple:
-    """Higher is better when DEFAULT does not fit: vectors, full workgroups, big tiles."""
-    return (config.vec, config.wg_x * config.wg_y, config.tm * config.tn, -abs(config.tk - 16))
-
-
-def default_config(spec: MatMul, limits: Limits = DEFAULT_LIMITS) -> MatMulConfig:
-    """DEFAULT when it fits `limits`, else the best-ranked config of SPACE that does."""
-    if fits(DEFAULT, spec, limits):
-        return DEFAULT
-    fitting = [c for c in SPACE if fits(c, spec, limits)]
-    if not fitting:
-        raise CompileError(f"No WebGPU matmul schedule fits the device limits {limits}; "
-                           f"use the WASM backend.")
-    return max(fitting, key=_rank)
-
-
-def emit(spec: MatMul, config: MatMulConfig | None = None,
-         limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
-    """The WGSL kernel computing `spec` with `config` (None: default_config) on `limits`."""
-    config = config or default_config(spec, limits)
-    _check(spec, config, limits)
+def emit(spec: MatMul, config: MatMulConfig, limits: Limits) -> WgslKernel:
+    """The WGSL kernel computing `spec` with `config` on a device with `limits`."""
+    _check(config, limits)
     return _Emitter(spec, config, limits).kernel()
 
 
-def _check(spec: MatMul, config: MatMulConfig, limits: Limits) -> None:
-    if min(config.wg_x, config.wg_y, config.tm, config.tn, config.tk) < 1:
-        raise CompileError(f"MatMul config {config} is invalid: every size must be at least 1.")
-    if config.vec not in (1, 4) or config.tn % config.vec:
-        raise CompileError(f"MatMul config {config} is invalid: vec must be 1 or 4 and divide tn.")
-    if not fits(config, spec, limits):
-        raise CompileError(f"MatMul config {config} does not fit the WebGPU device limits; "
-                           f"pick one with default_config.")
-    rank = len(spec.batch) + 2
-    for name, access in (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
-            (f"extra {i}", e) for i, e in enumerate(spec.extras)):
-        if len(access.strides) != rank:
-            raise CompileError(f"MatMul {name} has {len(access.strides)} strides, expected {rank}.")
-    for name, access in (("a", spec.a), ("bmat", spec.bmat)):
-        if spec.args[access.arg].dtype != "f32":
-            raise CompileError(f"The WebGPU matmul kernel multiplies f32 only, but {name} is "
-                               f"{spec.args[access.arg].dtype}.")
+def _check(config: MatMulConfig, limits: Limits) -> None:
+    broken = FAMILY.violated(config, None, WebgpuTarget(limits), hard_only=True)
+    if broken:
+        raise CompileError(f"WebGPU matmul config {config} cannot run on this device: {'; '.join(broken)}.")
 
 
 def _terms(*pairs, const: int = 0) -> str:
@@ -354,3 +268,7 @@ class _Emitter:
                 lines.append(f"  finish(acc{i}_{j}.{name}, {row}, {col} + {lane}, out_base{extras});")
         return "\n".join(lines) + "\n"
 
+
+FAMILY = Family("matmul", "webgpu", MatMulConfig, schedule.SPACE, schedule.CONSTRAINTS, schedule.default,
+                lambda config, spec, target: config, lambda spec, config, target: emit(spec, config, target.limits),
+                schedule.cost)

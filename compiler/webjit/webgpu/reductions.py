@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webjit.errors import CompileError
+from webjit.family import Constraint, Family
 from webjit.kernels import LayerNorm, Reduce, Softmax
 from webjit.webgpu.expr import helper_functions
-from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits, WgslKernel, dispatch_grid
+from webjit.webgpu.flat import fits_device
+from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid
 from webjit.webgpu.wgsl import (I32_MAX, I32_MIN, check_fits, declare_args, entry_point,
                                 f32_literal, i32_literal, linear_workgroup, workgroup_size)
 
@@ -29,7 +30,6 @@ REDUCE_KINDS = {
     "l1": ("add", 0.0, "abs(v)", None),
     "l2": ("add", 0.0, "v * v", "sqrt"),
 }
-I32_KINDS = ("sum", "max", "min", "prod")
 # combine -> WGSL of (a, b) per dtype; f32 min/max propagate NaN like the WASM kernels
 COMBINE = {"f32": {"add": "{a} + {b}", "mul": "{a} * {b}", "max": "wj_max_f({a}, {b})",
                    "min": "wj_min_f({a}, {b})"},
@@ -39,20 +39,38 @@ COMBINE = {"f32": {"add": "{a} + {b}", "mul": "{a} * {b}", "max": "wj_max_f({a},
 
 @dataclass(frozen=True)
 class RowConfig:
-    workgroup: int = 256  # invocations per row (a power of two, capped by the device limits)
+    workgroup: int = 256  # invocations per row, a power of two
 
 
-def row_width(r: int, config: RowConfig | None, limits: Limits, family: str) -> int:
+SPACE = (RowConfig(32), RowConfig(64), RowConfig(128), RowConfig(256))
+
+
+def resolve(config: RowConfig, spec, target) -> RowConfig:
     """Invocations per row: a power of two, no more than the row needs or the limits allow."""
-    cap = workgroup_size(limits, (config or RowConfig()).workgroup)
-    cap = min(cap, workgroup_size(limits, limits.max_workgroup_storage // 4))
-    if limits.max_workgroup_storage < 4:
-        raise CompileError(f"The WebGPU {family} kernel needs at least 4 bytes of workgroup storage; "
-                           f"the device allows {limits.max_workgroup_storage}.")
+    limits = target.limits
+    cap = min(workgroup_size(limits, config.workgroup),
+              workgroup_size(limits, max(limits.max_workgroup_storage // 4, 1)))
     width = 1
-    while width < cap and width < r:
+    while width < cap and width < spec.r:
         width *= 2
-    return width
+    return RowConfig(width)
+
+
+CONSTRAINTS = (
+    Constraint("workgroup a power of two within the invocation and x-size limits",
+               lambda c, s, t: fits_device(c, t.limits), hard=True),
+    Constraint("one f32 of workgroup memory per invocation within maxComputeWorkgroupStorageSize",
+               lambda c, s, t: 4 * c.workgroup <= t.limits.max_workgroup_storage, hard=True),
+)
+
+
+def cost(config: RowConfig, spec, target) -> float:
+    """Per row: the strided passes (r / width steps) and the log2(width) steps of the tree,
+    over the share of the device kept busy."""
+    width = config.workgroup
+    steps = -(-max(spec.r, 1) // width) * 3 + 4 * width.bit_length()
+    rows = max(spec.outer, 1)
+    return rows * steps / min(1.0, rows * width / 4096)
 
 
 def tree_function(name: str, dtype: str, width: int, combine: str) -> str:
@@ -101,16 +119,10 @@ def accumulate(width: int, r: int, dtype: str, combine: str, identity: float, va
             + row_loop(width, r, f"    let v = ld0(base + j);\n    {acc} = {step};\n"))
 
 
-def emit_reduce(spec: Reduce, config: RowConfig | None = None,
-                limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_reduce(spec: Reduce, config: RowConfig, limits: Limits) -> WgslKernel:
     """out[o] = kind over r of x[o, r] for contiguous x [outer, r]; args x, out."""
     dtype = spec.args[0].dtype
-    if spec.kind not in REDUCE_KINDS and spec.kind != "logsumexp":
-        raise CompileError(f"The WebGPU backend has no reduction {spec.kind!r}.")
-    if dtype == "i32" and spec.kind not in I32_KINDS:
-        raise CompileError(f"The WebGPU backend reduces i32 only with {', '.join(I32_KINDS)}, "
-                           f"not {spec.kind}; cast to f32 first.")
-    width = row_width(spec.r, config, limits, "reduce")
+    width = config.workgroup
     if spec.kind == "logsumexp":
         functions = (helper_functions(["bits", "max_f", "log"]) + tree_function("row_max", dtype, width, "max")
                      + tree_function("row_sum", dtype, width, "add"))
@@ -140,10 +152,9 @@ FINITE_OR_ZERO = """fn finite_or_zero(x: f32) -> f32 {
 """
 
 
-def emit_softmax(spec: Softmax, config: RowConfig | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_softmax(spec: Softmax, config: RowConfig, limits: Limits) -> WgslKernel:
     """Softmax (or log-softmax) over rows of contiguous [outer, r]; args x, out."""
-    width = row_width(spec.r, config, limits, "softmax")
+    width = config.workgroup
     x = "ld0(base + j)"
     functions = (helper_functions(["bits", "max_f", "log"]) + FINITE_OR_ZERO
                  + tree_function("row_max", "f32", width, "max")
@@ -164,16 +175,10 @@ def emit_softmax(spec: Softmax, config: RowConfig | None = None,
     return row_kernel(spec, "softmax", "f32", width, functions, body, limits)
 
 
-def emit_layernorm(spec: LayerNorm, config: RowConfig | None = None,
-                   limits: Limits = DEFAULT_LIMITS) -> WgslKernel:
+def emit_layernorm(spec: LayerNorm, config: RowConfig, limits: Limits) -> WgslKernel:
     """y = (x - mean) / sqrt(var + eps) * scale (+ bias) over rows; args x, scale, [bias], out."""
     expected = 4 if spec.has_bias else 3
-    if len(spec.args) != expected:
-        raise CompileError(f"LayerNorm with has_bias={spec.has_bias} takes {expected} arguments, "
-                           f"got {len(spec.args)}.")
-    if spec.r <= 0:
-        raise CompileError(f"LayerNorm needs rows of at least one element, got r={spec.r}.")
-    width = row_width(spec.r, config, limits, "layernorm")
+    width = config.workgroup
     inv_r = f32_literal(1.0 / spec.r)
     x, out = "ld0(base + j)", expected - 1
     bias = " + ld2(j)" if spec.has_bias else ""
@@ -184,3 +189,12 @@ def emit_layernorm(spec: LayerNorm, config: RowConfig | None = None,
             + f"  let inv = 1.0f / sqrt(row_sum(squares, lid) * {inv_r} + {f32_literal(spec.epsilon)});\n"
             + row_loop(width, spec.r, f"    st{out}(base + j, ({x} - mean) * inv * ld1(j){bias});\n"))
     return row_kernel(spec, "layernorm", "f32", width, functions, body, limits)
+
+
+def _family(name: str, emit) -> Family:
+    return Family(name, "webgpu", RowConfig, SPACE, CONSTRAINTS, lambda spec, target: RowConfig(256), resolve,
+                  lambda spec, config, target: emit(spec, config, target.limits), cost)
+
+
+REDUCE, SOFTMAX, LAYERNORM = (_family("reduce", emit_reduce), _family("softmax", emit_softmax),
+                              _family("layernorm", emit_layernorm))

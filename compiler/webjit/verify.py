@@ -1,0 +1,106 @@
+"""What every kernel spec must satisfy, whichever backend emits it: checked once at the
+boundary between lowering and the schedule stage (`verify`), and again by `codegen` for
+specs built by hand. A backend's generator states only what it alone cannot do.
+"""
+from __future__ import annotations
+
+from .errors import CompileError
+from .kernels import (DEVICE_DTYPES, CumSum, Elementwise, Gather, Im2Col, LayerNorm, MatMul, Pool,
+                      Reduce, Softmax, leaves, reads_acc, used_inputs)
+
+REDUCE_KINDS = ("sum", "mean", "max", "min", "prod", "sumsq", "l1", "l2", "logsumexp")
+I32_REDUCE_KINDS = ("sum", "max", "min", "prod")
+POOL_KINDS = ("max", "avg")
+
+
+def verify(spec) -> None:
+    """A CompileError naming the first thing wrong with `spec`; nothing when it is well formed."""
+    for i, arg in enumerate(spec.args):
+        if arg.dtype not in DEVICE_DTYPES:
+            raise CompileError(f"Kernel argument {i} has dtype {arg.dtype!r}; devices hold only f32 and i32.")
+    check = CHECKS.get(spec.family)
+    if check is None:
+        raise CompileError(f"Kernel family {spec.family!r} is unknown.")
+    check(spec)
+
+
+def _elementwise(spec: Elementwise) -> None:
+    for access in [spec.out, *spec.inputs]:
+        if len(access.strides) != len(spec.shape):
+            raise CompileError(f"An elementwise access has strides {access.strides} for shape "
+                               f"{spec.shape}; give one stride per dimension.")
+    if reads_acc(spec.expr):
+        raise CompileError("An elementwise expression cannot read `acc`; only matmul epilogues can.")
+    for i in used_inputs(spec.expr):
+        if not 0 <= i < len(spec.inputs):
+            raise CompileError(f"The elementwise expression reads input {i} of {len(spec.inputs)}.")
+    for leaf in leaves(spec.expr):
+        stored = spec.args[spec.inputs[leaf.index].arg].dtype
+        if leaf.dtype != stored:
+            raise CompileError(f"Elementwise input {leaf.index} is stored as {stored} but read as "
+                               f"{leaf.dtype}; insert a cast.")
+    if spec.args[spec.out.arg].dtype != spec.expr.dtype:
+        raise CompileError(f"The elementwise output is {spec.args[spec.out.arg].dtype} but the "
+                           f"expression gives {spec.expr.dtype}; insert a cast.")
+
+
+def _matmul(spec: MatMul) -> None:
+    rank = len(spec.batch) + 2
+    named = (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
+        (f"extra {i}", e) for i, e in enumerate(spec.extras))
+    for name, access in named:
+        if len(access.strides) != rank:
+            raise CompileError(f"MatMul {name} has {len(access.strides)} strides, expected {rank}.")
+    for name, access in (("a", spec.a), ("bmat", spec.bmat)):
+        if spec.args[access.arg].dtype != "f32":
+            raise CompileError(f"MatMul multiplies f32 only, but {name} is {spec.args[access.arg].dtype}.")
+    if spec.epilogue is not None:
+        for leaf in leaves(spec.epilogue):
+            if not 0 <= leaf.index < len(spec.extras):
+                raise CompileError(f"MatMul epilogue leaf {leaf} is not an input or the accumulator.")
+
+
+def _reduce(spec: Reduce) -> None:
+    if spec.kind not in REDUCE_KINDS:
+        raise CompileError(f"webjit has no reduction {spec.kind!r}; it has {', '.join(REDUCE_KINDS)}.")
+    if spec.args[0].dtype == "i32" and spec.kind not in I32_REDUCE_KINDS:
+        raise CompileError(f"webjit reduces i32 only with {', '.join(I32_REDUCE_KINDS)}, not "
+                           f"{spec.kind}; cast to f32 first.")
+
+
+def _layernorm(spec: LayerNorm) -> None:
+    expected = 4 if spec.has_bias else 3
+    if len(spec.args) != expected:
+        raise CompileError(f"LayerNorm with has_bias={spec.has_bias} takes {expected} arguments, "
+                           f"got {len(spec.args)}.")
+    if spec.r <= 0:
+        raise CompileError(f"LayerNorm needs rows of at least one element, got r={spec.r}.")
+
+
+def _gather(spec: Gather) -> None:
+    if len(spec.args) != 3 or spec.args[1].dtype != "i32":
+        raise CompileError("Gather takes three arguments (data, i32 indices, out).")
+
+
+def _window(spec: Im2Col | Pool) -> None:
+    family = "Im2Col" if isinstance(spec, Im2Col) else "Pool"
+    if min(spec.strides) < 1 or min(spec.dilations) < 1 or min(spec.pads) < 0:
+        raise CompileError(f"{family} needs strides and dilations >= 1 and pads >= 0, got "
+                           f"strides {spec.strides}, dilations {spec.dilations}, pads {spec.pads}.")
+
+
+def _pool(spec: Pool) -> None:
+    if spec.kind not in POOL_KINDS:
+        raise CompileError(f"Pool kind {spec.kind!r} is not supported; use max or avg.")
+    if spec.args[0].dtype != "f32":
+        raise CompileError(f"Pooling reads f32 only, not {spec.args[0].dtype}.")
+    _window(spec)
+
+
+def _nothing(spec: Softmax | CumSum) -> None:
+    pass
+
+
+CHECKS = {"elementwise": _elementwise, "matmul": _matmul, "reduce": _reduce, "softmax": _nothing,
+          "layernorm": _layernorm, "gather": _gather, "im2col": _window, "pool": _pool,
+          "cumsum": _nothing}

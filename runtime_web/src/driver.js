@@ -1,0 +1,96 @@
+// Commands by which a host program (webjit's Python side: `webjit tune`, `webjit run
+// --profile`) drives sessions in a browser page (page/driver.html) or in Node
+// (bin/webjit-driver-node.mjs): each command is plain JSON in, plain JSON out.
+//   open {bundle, backend, threads, inputs}  -> {session, backend, device, kernels, ...}
+//   run {session, repeat}                    -> {latency_ms, min_ms, times_ms}
+//   profile {session, repeat}                -> session.profile()
+//   measure {session, kernel, candidates, source, options} -> session.measureCandidates()
+//   compare {sessions, rounds}               -> interleaved runs: per session {min_ms, median_ms}
+//   close {session}
+import { load, WebjitError } from './index.js';
+import { openBundle } from './source.js';
+import { readNpy } from './npy.js';
+
+const now = () => globalThis.performance.now();
+
+function median(values) {
+  const v = values.slice().sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** A driver over `loadOptions` (e.g. {gpu} in Node); `call(command)` resolves to the result. */
+export function createDriver(loadOptions = {}) {
+  const sessions = new Map();
+  let nextId = 0;
+
+  function session(id) {
+    const entry = sessions.get(id);
+    if (!entry) throw new WebjitError(`the driver has no session ${id}`);
+    return entry;
+  }
+
+  async function timedRun(entry) {
+    const start = now();
+    await entry.session.run(entry.feeds);
+    return now() - start;
+  }
+
+  const commands = {
+    async open({ bundle, backend = 'wasm', threads = 'auto', inputs }) {
+      const start = now();
+      const s = await load(bundle, { ...loadOptions, backend, threads });
+      const reader = await openBundle(inputs);
+      const feeds = {};
+      for (const { name } of s.inputs) {
+        const { data, shape } = readNpy(await reader.read(`${name}.npy`), `${name}.npy`);
+        feeds[name] = { data, shape };
+      }
+      const entry = { session: s, feeds };
+      await timedRun(entry);  // warm-up, and the inputs the timer uses
+      const id = nextId++;
+      sessions.set(id, entry);
+      return { session: id, backend: s.backend, backendNote: s.backendNote, threads: s.threads,
+        threadNote: s.threadNote, device: s.device, kernels: s.kernels, load_ms: now() - start };
+    },
+    async run({ session: id, repeat = 1 }) {
+      const entry = session(id);
+      const times = [];
+      for (let i = 0; i < repeat; i++) times.push(await timedRun(entry));
+      return { latency_ms: median(times), min_ms: Math.min(...times), times_ms: times };
+    },
+    profile: ({ session: id, repeat = 1 }) => session(id).session.profile({ repeat }),
+    measure: ({ session: id, kernel, candidates, source, options }) =>
+      session(id).session.measureCandidates(kernel, candidates, source, options),
+    async compare({ sessions: ids, rounds = 10 }) {
+      const entries = ids.map(session);
+      const times = entries.map(() => []);
+      for (let r = 0; r < rounds; r++) {
+        for (let i = 0; i < entries.length; i++) times[i].push(await timedRun(entries[i]));
+      }
+      return times.map((t) => ({ min_ms: Math.min(...t), median_ms: median(t), times_ms: t }));
+    },
+    close({ session: id }) {
+      session(id).session.release();
+      sessions.delete(id);
+      return {};
+    },
+  };
+
+  return {
+    /** Resolves to {ok: true, result} or {ok: false, error, user} (user: a WebjitError). */
+    async call(command) {
+      try {
+        const handler = commands[command?.command];
+        if (!handler) throw new WebjitError(`unknown driver command ${JSON.stringify(command?.command)}`);
+        return { ok: true, result: await handler(command) };
+      } catch (err) {
+        return { ok: false, error: String(err?.message ?? err), user: err instanceof WebjitError };
+      }
+    },
+    closeAll() {
+      for (const { session: s } of sessions.values()) s.release();
+      sessions.clear();
+    },
+  };
+}
