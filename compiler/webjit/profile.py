@@ -30,7 +30,7 @@ def profile_bundle(bundle_dir, feeds: dict, backend: str = "wasm", browser: str 
 def profile_text(profile: dict, width: int = 60) -> str:
     """The kernels, slowest first, and how their sum compares with a measured run."""
     lines = [f"profile: {profile['browser']} {profile['backend']}, {profile['threads']} thread(s), "
-             f"device {profile['device']}",
+             f"device {profile['device']}, timed by {profile['timer']}",
              f"{'kernel':>6} {'family':<11} {'calls':>5} {'total ms':>9} {'mean ms':>9} {'share':>6} "
              f"{'GFLOP/s':>8}  signature"]
     for k in sorted(profile["kernels"], key=lambda k: -k["total_ms"]):

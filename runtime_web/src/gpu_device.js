@@ -47,7 +47,9 @@ export async function openDevice(manifest, { gpu, limits: forced }) {
   }
   if (needBytes > DEFAULT_MAX_BUFFER_SIZE) required.maxBufferSize = needBytes;
   try {
-    return { device: await adapter.requestDevice({ requiredLimits: required, label: 'webjit' }),
+    // Timestamp queries let the kernel timer read GPU time; nothing else needs a feature.
+    const requiredFeatures = adapter.features?.has?.('timestamp-query') ? ['timestamp-query'] : [];
+    return { device: await adapter.requestDevice({ requiredLimits: required, requiredFeatures, label: 'webjit' }),
       owners: [gpu, adapter], adapter };
   } catch (err) {
     throw unusable(`the WebGPU adapter refused a device (${firstLine(err?.message ?? err)})`);

@@ -38,7 +38,7 @@ export async function profileKernels(manifest, ops, repeat = 1) {
     ...k, mean_ms: k.calls ? k.total_ms / k.calls : 0, share: sum > 0 ? k.total_ms / sum : 0,
     gflops: flops && k.total_ms > 0 ? (flops * k.calls) / (k.total_ms * 1e6) : null,
   }));
-  return { steps_ms: steps, kernels, sum_ms: sum, run_ms: run.wall, run_steps_ms: run.sum };
+  return { steps_ms: steps, kernels, sum_ms: sum, run_ms: run.wall, run_steps_ms: run.sum, timer: ops.timer };
 }
 
 /** Byte ranges of a step's arguments: [{arg, tensor, bytes, output, dtype}]. */

@@ -54,6 +54,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
 
   const ops = {
     backend: 'wasm',
+    timer: pool ? 'performance.now() of worker 0 after each barrier' : 'performance.now() around each call',
     kernelCount: manifest.kernels.length,
     slotOf: (kernel) => slots[kernel],
     async compile(bytes, file) {

@@ -10,6 +10,7 @@ import { elementCount } from './manifest.js';
 import { fromDevice, toDevice } from './feeds.js';
 import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
 import { chooseForm } from './device.js';
+import { createGpuClock } from './gpu_clock.js';
 
 // The spec's fixed values of GPUBufferUsage and GPUMapMode: Node callers need not install
 // the webgpu package's globals for the runtime to work.
@@ -64,6 +65,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   const stepRange = (from, to) => Array.from({ length: to - from }, (_, k) => passOf(from + k));
   const kernelPass = (slot, i) => ({ ...slots[slot], bindGroup: bindGroups[i] });
   const now = () => globalThis.performance.now();
+  const clock = createGpuClock(device);  // null without timestamp queries
 
   const ops = {
     backend: 'webgpu',
@@ -83,9 +85,12 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
       if (from === 0 && lastFeeds) writeInputs(lastFeeds);
       await submit(stepRange(from, to), 'webjit steps');
     },
-    /** Per-step milliseconds: each step submitted and awaited alone (no timestamp queries). */
+    timer: clock ? 'timestamp queries' : 'timed submissions',
+    /** Per-step milliseconds: GPU time from timestamp queries where the device has them,
+     * else each step submitted and awaited alone. */
     async profileSteps() {
       if (lastFeeds) writeInputs(lastFeeds);
+      if (clock) return clock.time(stepRange(0, manifest.steps.length).map((pass) => [pass]));
       const times = [];
       for (let i = 0; i < manifest.steps.length; i++) {
         const start = now();
@@ -95,10 +100,11 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
       return times;
     },
     async runKernel(slot, i) { await submit([kernelPass(slot, i)], 'webjit kernel'); },
-    /** Milliseconds per dispatch of kernel `slot` on step `i`'s bindings: `reps` timed
-     * submissions of `inner` dispatches each. */
+    /** Milliseconds per dispatch of kernel `slot` on step `i`'s bindings: `reps` samples of
+     * `inner` dispatches each (timestamped passes, or timed submissions). */
     async timeKernel(slot, i, reps, inner = 1) {
       const passes = new Array(inner).fill(kernelPass(slot, i));
+      if (clock) return (await clock.time(new Array(reps).fill(passes))).map((t) => t / inner);
       const times = [];
       for (let r = 0; r < reps; r++) {
         const start = now();
@@ -149,7 +155,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   }
 
   const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';
-  return { threads: 1, threadNote, forms, ops, run, release: () => {} };
+  return { threads: 1, threadNote, forms, ops, run, release: () => clock?.destroy() };
 }
 
 function encodePasses(encoder, passes) {

@@ -205,3 +205,28 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   const want = expected(x);
   for (const i of [0, 17, 4095]) assert.ok(Math.abs(y.data[i] - want[i]) < 1e-4);
 });
+
+test('webgpu without timestamp queries times whole submissions instead', async () => {
+  const { gpu } = await nodeGpu();
+  // An adapter that does not offer 'timestamp-query', as many do.
+  const hide = (adapter) => new Proxy(adapter, {
+    get(target, name) {
+      if (name === 'features') return new Set([...target.features].filter((f) => f !== 'timestamp-query'));
+      const value = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const plainGpu = { requestAdapter: async (...args) => hide(await gpu.requestAdapter(...args)) };
+  const dir = tempDir();
+  twoStepGpuBundle(dir, { n: 4096 });
+  const session = await webjit.load(dir, { backend: 'webgpu', gpu: plainGpu, threads: 1 });
+  opened.push(session);
+  await session.run({ x: new Float32Array(4096).fill(1) });
+  const profile = await session.profile({ repeat: 2 });
+  assert.equal(profile.timer, 'timed submissions');
+  assert.ok(profile.sum_ms > 0 && profile.kernels.every((k) => k.total_ms > 0));
+  const stamped = await webjit.load(dir, { backend: 'webgpu', gpu, threads: 1 });
+  opened.push(stamped);
+  await stamped.run({ x: new Float32Array(4096).fill(1) });
+  assert.equal((await stamped.profile()).timer, 'timestamp queries');  // Dawn on SwiftShader has them
+});
