@@ -24,8 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from webjit.kernels import Access, Arg, MatMul
-from webjit.wasm.matmul import emit
-from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, fits
+from webjit.targets import WasmTarget
+from webjit.wasm.matmul import FAMILY, emit
+from webjit.wasm.matmul_schedule import DEFAULT, MatMulConfig
+
+TARGET = WasmTarget(threads=1, relaxed_simd=True)  # one thread in Node, with relaxed SIMD
 
 # Transformer projections and MLPs (ViT m = 197, GPT-2/BERT/MiniLM at sequence 128), a
 # ResNet convolution as a matmul, and small shapes.
@@ -141,19 +144,20 @@ def _kernels(shape: str, opts, baseline) -> list[tuple[str, bytes]]:
     if opts.config:
         configs = [_parse_config(text) for text in opts.config]
     elif opts.all:
-        configs = [c for c in SPACE if fits(c, spec)]
+        configs = FAMILY.candidates(spec, TARGET)
     else:
         configs = list(FEW)
+    configs = list(dict.fromkeys(FAMILY.resolve(c, spec, TARGET) for c in configs))
     kernels = [(_config_text(c), emit(spec, c).encode()) for c in configs]
     if baseline is not None:  # its default config, timed beside ours in the same process
-        kernels.insert(0, ("baseline default", baseline.emit(spec).encode()))
+        kernels.insert(0, ("baseline default", baseline.emit(spec).encode()))  # an older copy's own default
     return kernels
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", action="append", help="MxNxK (repeatable)")
-    parser.add_argument("--all", action="store_true", help="every config in SPACE that fits")
+    parser.add_argument("--all", action="store_true", help="every candidate of the pruned space")
     parser.add_argument("--config", action="append", help="mr,nr,ku,nb[,kc[,fma]] (repeatable)")
     parser.add_argument("--pad", type=int, default=None,
                         help="extra floats per bmat row (default: 16 where the pitch is a multiple of 4 KiB)")

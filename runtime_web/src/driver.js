@@ -5,7 +5,8 @@
 //   run {session, repeat}                    -> {latency_ms, min_ms, times_ms}
 //   profile {session, repeat}                -> session.profile()
 //   measure {session, kernel, candidates, source, options} -> session.measureCandidates()
-//   compare {sessions, rounds}               -> interleaved runs: per session {min_ms, median_ms}
+//   compare {sessions, rounds}               -> interleaved runs: per session {min_ms, median_ms,
+//                                               difference}: its outputs against the first's
 //   close {session}
 import { load, WebjitError } from './index.js';
 import { openBundle } from './source.js';
@@ -17,6 +18,22 @@ function median(values) {
   const v = values.slice().sort((a, b) => a - b);
   const mid = v.length >> 1;
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** The largest |a - b| over every output, relative to the largest |b| of that output. */
+function difference(got, want) {
+  let worst = 0;
+  for (const [name, { data }] of Object.entries(want)) {
+    const other = got[name].data;
+    let scale = 0, err = 0;
+    for (let i = 0; i < data.length; i++) {
+      const b = Number(data[i]), a = Number(other[i]);
+      scale = Math.max(scale, Math.abs(b));
+      err = Math.max(err, Number.isNaN(a) !== Number.isNaN(b) ? Infinity : Math.abs(a - b) || 0);
+    }
+    worst = Math.max(worst, scale > 0 ? err / scale : err);
+  }
+  return worst;
 }
 
 /** A driver over `loadOptions` (e.g. {gpu} in Node); `call(command)` resolves to the result. */
@@ -32,7 +49,7 @@ export function createDriver(loadOptions = {}) {
 
   async function timedRun(entry) {
     const start = now();
-    await entry.session.run(entry.feeds);
+    entry.outputs = await entry.session.run(entry.feeds);
     return now() - start;
   }
 
@@ -68,7 +85,8 @@ export function createDriver(loadOptions = {}) {
       for (let r = 0; r < rounds; r++) {
         for (let i = 0; i < entries.length; i++) times[i].push(await timedRun(entries[i]));
       }
-      return times.map((t) => ({ min_ms: Math.min(...t), median_ms: median(t), times_ms: t }));
+      return times.map((t, i) => ({ min_ms: Math.min(...t), median_ms: median(t), times_ms: t,
+        difference: difference(entries[i].outputs, entries[0].outputs) }));
     },
     close({ session: id }) {
       session(id).session.release();
