@@ -61,6 +61,89 @@ export interface Output {
   data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
 }
 
+/** The device a session runs on; `fingerprint` picks the bundle's per-device variants. */
+export interface DeviceInfo {
+  backend: 'wasm' | 'webgpu';
+  /** wasm/<engine>/<cores>-cores/<relaxed-simd|simd>, or webgpu/<vendor>/<architecture>/<device>/<limits>. */
+  fingerprint: string;
+  /** Engine features kernels may require, e.g. 'relaxed-simd' (wasm) or 'timestamp-query' (webgpu). */
+  features: string[];
+  threads: number;
+  engine?: string;
+  cores?: number;
+  info?: { vendor: string; architecture: string; device: string; description: string };
+}
+
+/** What one kernel of the bundle runs here. */
+export interface KernelInfo {
+  id: number;
+  family: string;
+  signature: string;
+  /** The schedule config of the form that runs (the default's, or a variant's). */
+  config: Record<string, number | boolean> | null;
+  /** The device fingerprint of the variant that runs, or null when the default runs. */
+  variant: string | null;
+}
+
+export interface KernelProfile {
+  id: number;
+  family: string;
+  signature: string;
+  calls: number;
+  total_ms: number;
+  mean_ms: number;
+  /** Of the sum of all kernels. */
+  share: number;
+  /** For matmul kernels; null otherwise. */
+  gflops: number | null;
+}
+
+export interface Profile {
+  backend: 'wasm' | 'webgpu';
+  device: string;
+  /** How steps were timed: timestamp queries, timed submissions, or the workers' clock. */
+  timer: string;
+  /** The fastest time of each step over the profiled runs. */
+  steps_ms: number[];
+  kernels: KernelProfile[];
+  sum_ms: number;
+  /** The fastest profiled run measured whole, and the sum of that run's own steps. */
+  run_ms: number;
+  run_steps_ms: number;
+}
+
+/** A candidate schedule of one kernel: a payload in `source` like a bundle's kernel files. */
+export interface Candidate {
+  file: string;
+  bytes: number;
+  sha256: string;
+  config: unknown;
+  /** WebGPU candidates: how they launch (their bindings are the kernel's). */
+  entry?: string;
+  workgroup?: [number, number, number];
+  dispatch?: [number, number, number];
+}
+
+export interface CandidateResult {
+  config: unknown;
+  ok: boolean;
+  /** Where a failed candidate failed: 'compile' (or its payload), 'check' (wrong outputs), 'run'. */
+  stage?: 'compile' | 'check' | 'run';
+  error?: string;
+  /** The budget ran out before this candidate. */
+  skipped?: boolean;
+  min_ms?: number;
+  median_ms?: number;
+}
+
+export interface Measurement {
+  kernel: number;
+  /** The step whose arguments the candidates ran on. */
+  step: number;
+  current: { min_ms: number; median_ms: number; reps: number; inner: number };
+  results: CandidateResult[];
+}
+
 export interface Session {
   /** The backend running now: a lost GPU device moves a webgpu session to 'wasm'. */
   readonly backend: 'wasm' | 'webgpu';
@@ -75,8 +158,18 @@ export interface Session {
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
   readonly model: string;
+  readonly device: DeviceInfo;
+  readonly kernels: KernelInfo[];
   /** Runs the model; concurrent calls are queued. */
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
+  /** The time of every kernel on the inputs of the last run (run once first). */
+  profile(options?: { repeat?: number }): Promise<Profile>;
+  /**
+   * Measures candidate schedules of kernel `kernelId` against the one it runs now, on the inputs
+   * of the last run: each candidate's whole outputs are checked before it is timed.
+   */
+  measureCandidates(kernelId: number, candidates: Candidate[], source: string | URL,
+    options?: { minTimeMs?: number; maxReps?: number; refine?: number; budgetMs?: number }): Promise<Measurement>;
   /** Stops worker threads, frees the memory and destroys the GPU device; later runs throw a WebjitError. */
   release(): void;
 }
