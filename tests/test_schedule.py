@@ -206,6 +206,32 @@ def test_every_wasm_row_and_elementwise_candidate_is_correct(name):
         assert_close(got, want)
 
 
+def flat_cases():
+    """Gather, Im2Col and Pool specs with their numpy references (the kernel tests' cases)."""
+    from test_wasm_conv import IM2COL_CASES, POOL_CASES, out_size, ref_im2col, ref_pool
+    from test_wasm_gather import gather_inputs, gather_ref
+    from webjit.kernels import Im2Col, Pool
+    n, c, h, w, kh, kw, pads, strides, dilations = IM2COL_CASES[0]
+    oh = out_size(h, kh, pads[0], pads[2], strides[0], dilations[0])
+    ow = out_size(w, kw, pads[1], pads[3], strides[1], dilations[1])
+    x = np.random.default_rng(1).standard_normal((n, c, h, w)).astype(np.float32)
+    size = n * c * kh * kw * oh * ow
+    im2col = Im2Col(n, c, h, w, kh, kw, pads, strides, dilations, oh, ow,
+                    (Arg("f32", x.size), Arg("f32", size, output=True)))
+    kind, planes, ph, pw, k, ppads, pstrides, pdil, include, ceil = POOL_CASES[0]
+    poh = out_size(ph, k[0], ppads[0], ppads[2], pstrides[0], pdil[0], ceil)
+    pow_ = out_size(pw, k[1], ppads[1], ppads[3], pstrides[1], pdil[1], ceil)
+    px = np.random.default_rng(2).standard_normal((planes, ph, pw)).astype(np.float32)
+    pool = Pool(kind, planes, ph, pw, k[0], k[1], ppads, pstrides, pdil, poh, pow_, include,
+                (Arg("f32", px.size), Arg("f32", planes * poh * pow_, output=True)))
+    gather, data, indices, out = gather_inputs(2, 9, 5, 7, "f32")
+    return {"im2col": (im2col, [x, np.full(size, -7, np.float32)], 1,
+                       ref_im2col(x.astype(np.float64), kh, kw, pads, strides, dilations, oh, ow)),
+            "pool": (pool, [px, np.full(pool.args[1].size, -7, np.float32)], 1,
+                     ref_pool(px.astype(np.float64), kind, k, ppads, pstrides, pdil, poh, pow_, include)),
+            "gather": (gather, [data, indices, out], 2, gather_ref(data, indices))}
+
+
 @pytest.fixture(scope="module")
 def webgpu_candidates():
     """(name, config, got, want) of every WebGPU candidate of the numeric cases, run in one Node."""
@@ -219,7 +245,7 @@ def webgpu_candidates():
             for config in WEBGPU["matmul"].candidates(spec, target):
                 runs.append((wgsl_kernel(spec, config, target), arrays, [2]))
                 meta.append((name, config, matmul_want(spec, arrays)))
-        for name, (spec, arrays, output, want) in row_cases().items():
+        for name, (spec, arrays, output, want) in {**row_cases(), **flat_cases()}.items():
             for config in WEBGPU[spec.family].candidates(spec, target):
                 runs.append((wgsl_kernel(spec, config, target), arrays, [output]))
                 meta.append((name, config, want))
@@ -229,7 +255,8 @@ def webgpu_candidates():
 
 def test_every_webgpu_candidate_is_correct(webgpu_candidates):
     names = {name for name, *_ in webgpu_candidates}
-    assert names == {"edges", "matvec", "batched", "in-place", "layernorm", "softmax", "reduce", "elementwise"}
+    assert names == {"edges", "matvec", "batched", "in-place", "layernorm", "softmax", "reduce", "elementwise",
+                     "im2col", "pool", "gather"}
     for name, config, got, want in webgpu_candidates:
         if isinstance(got, Exception):
             raise AssertionError(f"{name} {describe(config)}: {got}")

@@ -262,3 +262,15 @@ def test_single_backend_bundles_load_and_run(mlp, tmp_path, backends, backend, c
     other = "wasm" if backend == "webgpu" else "webgpu"
     assert main(["run", str(tmp_path / "b"), "--browser", "node", "--backend", other]) == 2
     assert "recompile it" in capsys.readouterr().err
+
+
+def test_tune_a_bundle_adds_variants_to_a_copy(mlp, tmp_path):
+    """A bundle carries its kernels' specs: it is tuned and given variants without its model."""
+    webjit.compile(mlp, None, webjit.Options(backends=("wasm",))).save(tmp_path / "bundle")
+    report = tune(tmp_path / "bundle", None, backend="wasm", browser="node", budget_s=3, db_dir=tmp_path / "db",
+                  work_dir=tmp_path / "work")
+    tuned = json.loads((tmp_path / "work" / "tuned" / "manifest.json").read_text())
+    changed = [r for r in report.kernels if r.best_config != r.default_config]
+    assert sum(len(k["wasm"]["variants"]) for k in tuned["kernels"]) == len(changed) == report.variants_used
+    assert report.difference < 1e-4
+    assert_matches_onnxruntime(mlp, tmp_path / "work" / "tuned")

@@ -295,11 +295,12 @@ def report_text(report: TuneReport) -> str:
     """The per-kernel table and the whole-model comparison, as `webjit tune` prints them."""
     lines = [f"tuned on {report.device} ({report.backend} in {report.browser}, {report.threads} thread(s))",
              f"{'kernel':>6} {'family':<11} {'calls':>5} {'share':>6} {'default ms':>10} {'best ms':>9} "
-             f"{'speedup':>7} {'tried':>5} {'failed':>6}  best config"]
+             f"{'speedup':>7} {'tried':>5} {'failed':>6}  best config / signature"]
     for r in report.kernels:
         config = describe_config(r.best_config) if r.best_config != r.default_config else "(default)"
         lines.append(f"{r.kernel:>6} {r.family:<11} {r.calls:>5} {100 * r.share:>5.1f}% {r.default_ms:>10.4g} "
                      f"{r.best_ms:>9.4g} {r.speedup:>6.2f}x {r.tried:>5} {len(r.failed):>6}  {config}")
+        lines.append(f"{'':>6} {short_signature(r.signature)}")
     lines.append(f"{report.candidates} candidates generated in {report.generation_s:.3f} s; profiling and "
                  f"measuring took {report.tuning_s:.1f} s of the {report.budget_s:g} s budget")
     if report.default_ms is not None:
@@ -311,6 +312,10 @@ def report_text(report: TuneReport) -> str:
         lines.append(f"records: {path}")
     lines.append(f"total {report.total_s:.1f} s")
     return "\n".join(lines)
+
+
+def short_signature(signature: str, width: int = 110) -> str:
+    return signature if len(signature) <= width else signature[:width - 3] + "..."
 
 
 def describe_config(config: dict) -> str:
