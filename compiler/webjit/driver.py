@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from webjit.errors import RunError
-from webjit.runner import (CHROMIUM, CHROMIUM_ARGS, first_line, node_env, record_console, runtime_dir,
+from webjit.runner import (first_line, launch_chromium, node_env, playwright_api, record_console, runtime_dir,
                            with_console)
 from webjit.server import serve_folders
 
@@ -108,14 +108,7 @@ class Driver:
 
     # ---- Chromium ----------------------------------------------------------------------
     def _start_chromium(self) -> None:
-        try:
-            from playwright.sync_api import Error as PlaywrightError, sync_playwright
-        except ImportError:
-            raise RunError("the Python package playwright is not installed; pip install playwright, "
-                           "or use --browser node") from None
-        if not Path(CHROMIUM).exists():
-            raise RunError(f"Chromium is not installed at {CHROMIUM}; install the chromium package "
-                           "or use --browser node")
+        sync_playwright, PlaywrightError = playwright_api()
         self._error_type = PlaywrightError
         mounts = {"/runtime/": runtime_dir(), **{f"/f{i}/": f for i, f in enumerate(self.folders)}}
         server = serve_folders(mounts)
@@ -125,12 +118,8 @@ class Driver:
         self._stack.append(playwright.stop)
         self._profile = tempfile.TemporaryDirectory(prefix="webjit-driver-")
         self._stack.append(self._profile.cleanup)
-        args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if self.backend in ("webgpu", "auto") else [])
-        try:
-            context = playwright.chromium.launch_persistent_context(
-                self._profile.name, executable_path=CHROMIUM, headless=True, args=args)
-        except PlaywrightError as err:
-            raise RunError(f"Chromium did not start ({first_line(str(err))})") from None
+        context = launch_chromium(playwright, Path(self._profile.name), self.backend in ("webgpu", "auto"),
+                                  PlaywrightError)
         self._stack.append(context.close)
         self._messages: list[str] = []
         page = context.pages[0] if context.pages else context.new_page()

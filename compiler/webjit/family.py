@@ -73,6 +73,13 @@ class Family:
             return runnable[0]
         return config
 
+    def generate(self, spec, config, target):
+        """The kernel of `spec` with `config`, which must be resolved for it (else a CompileError)."""
+        if self.resolve(config, spec, target) != config:
+            raise CompileError(f"{self.backend} {self.name} config {describe(config)} is not resolved for this "
+                               f"kernel; pass it through the family's resolve first.")
+        return self.emit(spec, config, target)
+
     def config_to_json(self, config) -> dict:
         return dataclasses.asdict(config)
 

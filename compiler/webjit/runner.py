@@ -162,9 +162,8 @@ def page_url(base: str, backend: str, threads, repeat: int) -> str:
     return f"{base}/runtime/page/run.html?{query}"
 
 
-def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
-                 threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True,
-                 isolated: bool = True) -> RunResult:
+def playwright_api():
+    """(sync_playwright, playwright's Error type), or a RunError naming what is missing."""
     try:
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
@@ -173,18 +172,29 @@ def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend:
     if not Path(CHROMIUM).exists():
         raise RunError(f"Chromium is not installed at {CHROMIUM}; install the chromium "
                        "package or use --browser node")
+    return sync_playwright, PlaywrightError
+
+
+def launch_chromium(playwright, profile: Path, webgpu: bool, error_type: type[Exception]):
+    """Headless Debian Chromium with a fresh profile folder (a persistent context is the
+    only way to name one: no cache or tuning record leaks between runs)."""
+    args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if webgpu else [])
+    try:
+        return playwright.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM,
+                                                             headless=True, args=args)
+    except error_type as err:
+        raise RunError(f"Chromium did not start ({first_line(str(err))})") from None
+
+
+def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
+                 threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True,
+                 isolated: bool = True) -> RunResult:
+    sync_playwright, PlaywrightError = playwright_api()
     mounts = {"/runtime/": runtime_dir(), "/bundle/": bundle_dir, "/inputs/": inputs_dir}
     wants_gpu = gpu_in_browser and backend in ("webgpu", "auto")
-    args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if wants_gpu else [])
     messages: list[str] = []
     with serve_folders(mounts, isolated=isolated) as base, sync_playwright() as playwright:
-        try:
-            # A persistent context is the only way to name the profile folder: a fresh
-            # one per run, so no cache or tuning record leaks between runs.
-            context = playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, headless=True, args=args)
-        except PlaywrightError as err:
-            raise RunError(f"Chromium did not start ({first_line(str(err))})") from None
+        context = launch_chromium(playwright, profile, wants_gpu, PlaywrightError)
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.on("console", lambda msg: record_console(messages, msg))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import CompileError
 from ..targets import WasmTarget
 from ..verify import verify
 from . import conv, elementwise, gather, matmul, reductions
@@ -25,11 +24,7 @@ class WasmKernel:
 def wasm_kernel(spec, config, target: WasmTarget = WasmTarget()) -> WasmKernel:
     """The module of `spec` generated with `config` (resolved by the family's record)."""
     verify(spec)
-    family = FAMILIES[spec.family]
-    if family.resolve(config, spec, target) != config:
-        raise CompileError(f"WASM {spec.family} config {config} is not resolved for this kernel; "
-                           f"pass it through the family's resolve first.")
-    module = family.emit(spec, config, target)
+    module = FAMILIES[spec.family].generate(spec, config, target)
     return WasmKernel(module.encode(), module)
 
 

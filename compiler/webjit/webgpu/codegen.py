@@ -2,7 +2,6 @@
 shape, bindings). FAMILIES is the one table of the backend's schedule records."""
 from __future__ import annotations
 
-from ..errors import CompileError
 from ..targets import WebgpuTarget
 from ..verify import verify
 from . import conv, elementwise, gather, matmul, reductions
@@ -15,11 +14,7 @@ FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.RE
 def wgsl_kernel(spec, config, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
     """The WGSL kernel of `spec` generated with `config` (resolved by the family's record)."""
     verify(spec)
-    family = FAMILIES[spec.family]
-    if family.resolve(config, spec, target) != config:
-        raise CompileError(f"WebGPU {spec.family} config {config} is not resolved for this kernel; "
-                           f"pass it through the family's resolve first.")
-    return family.emit(spec, config, target)
+    return FAMILIES[spec.family].generate(spec, config, target)
 
 
 def default_kernel(spec, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
