@@ -8,6 +8,7 @@ Pure Python (no numpy) so it can run in the browser under Pyodide.
 """
 from __future__ import annotations
 
+import functools
 import operator
 import re
 import struct
@@ -316,6 +317,11 @@ def encode_instr(name: str, imm: tuple) -> bytes:
     raise AssertionError(kind)
 
 
+# Kernels repeat a few thousand distinct instructions (local.get 7, i32.const 16 ...) tens of
+# thousands of times: encoding each once keeps the tuner's candidate generation fast.
+_encoded = functools.lru_cache(maxsize=1 << 16)(encode_instr)
+
+
 # ---------------------------------------------------------------- module and functions
 class Func:
     """One function: params, locals and the instruction list (the final `end` is implicit)."""
@@ -349,7 +355,10 @@ class Func:
                               "(the function's own end is added by encode).")
         if name == "else" and self.depth == 0:
             raise EncodeError(f"function {self.label!r}: `else` outside an `if`.")
-        self.code += encode_instr(name, imm)
+        try:
+            self.code += _encoded(name, imm)
+        except TypeError:  # an unhashable immediate (a bytearray constant): encode it afresh
+            self.code += encode_instr(name, imm)
         self.instrs.append((name, imm))
         self.depth += 1 if name in ("block", "loop", "if") else -1 if name == "end" else 0
 
