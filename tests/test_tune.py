@@ -78,7 +78,7 @@ def test_tune_measures_the_hot_kernels_within_the_budget_and_writes_records(tune
     assert report.device.startswith("wasm/node-") and report.threads >= 1
     assert report.tuning_s < 6 + 2  # stops within the budget (one candidate may overrun it)
     assert report.generation_s < 1.0 and report.candidates >= 10
-    assert report.kernels[0].family == "matmul" and report.kernels[0].tried >= 5
+    assert any(r.family == "matmul" and r.tried >= 5 for r in report.kernels)
     assert all(r.best_ms <= r.default_ms for r in report.kernels)
     assert report.default_ms > 0 and report.tuned_ms > 0 and report.difference < 1e-4
     text = report_text(report)

@@ -11,9 +11,13 @@ import numpy as np
 
 from . import __version__
 from .errors import BundleError, CompileError
-from .kernels import flops, schedule_key, signature, spec_to_json
+from .kernels import flops, schedule_key, signature, spec_from_json, spec_to_json
 from .lower import Program
 from .plan import MemoryPlan
+from .schedule import choose
+from .targets import Targets
+from .wasm.codegen import wasm_kernel
+from .webgpu.codegen import wgsl_kernel
 
 FORMAT_VERSION = 2
 CONTROL_BYTES = 256
@@ -150,12 +154,6 @@ def add_variants(source, target, db) -> dict:
     """Copies the bundle folder `source` to `target` with the variants `db` holds for its
     kernels added (weights are hard-linked where the file system allows); returns the new
     manifest. The kernels' specs in the manifest are all it needs: no model, no recompile."""
-    from .kernels import spec_from_json
-    from .schedule import choose
-    from .targets import Targets
-    from .wasm.codegen import wasm_kernel
-    from .webgpu.codegen import wgsl_kernel
-
     source, target = os.fspath(source), os.fspath(target)
     manifest = read_manifest(source)
     targets = Targets.from_manifest(manifest)

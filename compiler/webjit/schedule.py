@@ -16,6 +16,8 @@ from .lower import Program
 from .schedule_db import Record, ScheduleDB
 from .targets import Targets, WasmTarget
 from .verify import verify
+from .wasm.codegen import FAMILIES as WASM_FAMILIES
+from .webgpu.codegen import FAMILIES as WEBGPU_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,8 @@ def distinct_kernels(program: Program) -> list[Kernel]:
 
 
 def families(backend: str) -> dict[str, Family]:
-    if backend == "wasm":
-        from .wasm.codegen import FAMILIES
-    else:
-        from .webgpu.codegen import FAMILIES
-    return FAMILIES
+    """The family records of a backend, by spec family."""
+    return WASM_FAMILIES if backend == "wasm" else WEBGPU_FAMILIES
 
 
 def choose_schedules(kernels: list[Kernel], backends: tuple[str, ...], targets: Targets,

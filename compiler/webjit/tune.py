@@ -22,12 +22,18 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from .bundle import add_variants
 from .driver import Driver
 from .errors import RunError
+from .feeds import make_inputs
 from .kernels import schedule_key, spec_from_json
+from .pipeline import Options, compile as compile_model
+from .runner import write_npy_folder
 from .schedule import families
 from .schedule_db import Record, ScheduleDB
 from .targets import Targets, WasmTarget
+from .wasm.codegen import wasm_kernel
+from .webgpu.codegen import wgsl_kernel
 
 COMPARE_ROUNDS = 10  # interleaved whole-model runs of the default and the tuned bundle
 # Compiling, checking and reading back one candidate, beside its runs: a WASM module
@@ -82,9 +88,7 @@ class TuneReport:
 def candidate_code(spec, backend: str, config, target):
     """(file suffix, bytes, extra manifest fields) of one candidate."""
     if backend == "wasm":
-        from .wasm.codegen import wasm_kernel
         return ".wasm", wasm_kernel(spec, config, target).code, {}
-    from .webgpu.codegen import wgsl_kernel
     kernel = wgsl_kernel(spec, config, target)
     return ".wgsl", kernel.source.encode(), {"entry": kernel.entry, "workgroup": list(kernel.workgroup),
                                              "dispatch": list(kernel.dispatch)}
@@ -214,9 +218,6 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
          compare: bool = True, work_dir=None, planner=plan_candidates) -> TuneReport:
     """Tunes a model (an .onnx file, compiled here with `shapes`) or a compiled bundle on
     `backend` in `browser`, writes the records to `db_dir` and measures the tuned bundle."""
-    from .feeds import make_inputs
-    from .runner import write_npy_folder
-
     began = time.perf_counter()
     source = Path(model_or_bundle)
     temp = tempfile.TemporaryDirectory(prefix="webjit-tune-") if work_dir is None else None
@@ -267,7 +268,6 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
 def _default_bundle(source: Path, shapes, backend: str, work: Path, progress) -> Path:
     if source.is_dir():
         return source.resolve()
-    from .pipeline import Options, compile as compile_model
     progress(f"compiling {source.name} for {backend}")
     bundle = compile_model(source, shapes, Options(backends=(backend,)))
     bundle.save(work / "default")
@@ -281,11 +281,9 @@ def _tuned_bundle(source: Path, shapes, backend: str, default_dir: Path, db: Sch
     copied with variants added."""
     target = work / "tuned"
     if source.is_dir():
-        from .bundle import add_variants
         progress("adding the tuned variants to a copy of the bundle")
         add_variants(default_dir, target, db)
         return target
-    from .pipeline import Options, compile as compile_model
     progress("compiling the tuned bundle with the new records")
     compile_model(source, shapes, Options(backends=(backend,), schedules=db)).save(target)
     return target

@@ -355,9 +355,9 @@ class Func:
                               "(the function's own end is added by encode).")
         if name == "else" and self.depth == 0:
             raise EncodeError(f"function {self.label!r}: `else` outside an `if`.")
-        try:
+        if all(type(x) is int or type(x) is bytes for x in imm):
             self.code += _encoded(name, imm)
-        except TypeError:  # an unhashable immediate (a bytearray constant): encode it afresh
+        else:  # floats: 0.0 == -0.0 as keys, yet their encodings differ
             self.code += encode_instr(name, imm)
         self.instrs.append((name, imm))
         self.depth += 1 if name in ("block", "loop", "if") else -1 if name == "end" else 0
