@@ -80,7 +80,8 @@ def test_tune_measures_the_hot_kernels_within_the_budget_and_writes_records(tune
     assert report.generation_s < 1.0 and report.candidates >= 10
     assert any(r.family == "matmul" and r.tried >= 5 for r in report.kernels)
     assert all(r.best_ms <= r.default_ms for r in report.kernels)
-    assert report.default_ms > 0 and report.tuned_ms > 0 and report.difference < 1e-4
+    if any(r.best_config != r.default_config for r in report.kernels):  # else nothing to compare
+        assert report.default_ms > 0 and report.tuned_ms > 0 and report.difference < 1e-4 and report.rounds >= 3
     text = report_text(report)
     assert "speedup" in text and "whole model, same run" in text and "budget" in text
     (path,) = report.records
@@ -194,7 +195,7 @@ def test_tune_on_webgpu_in_node(mlp, tmp_path):
     assert report.kernels[0].tried >= 2
     (path,) = report.records
     assert json.loads(path.read_text())["records"][0]["backend"] == "webgpu"
-    assert report.tuned_ms > 0
+    assert report.tuned_ms is None or report.tuned_ms > 0
 
 
 def test_cli_tune_list_merge_and_compile_with_schedules(mlp, tmp_path, capsys):
@@ -269,8 +270,10 @@ def test_tune_a_bundle_adds_variants_to_a_copy(mlp, tmp_path):
     webjit.compile(mlp, None, webjit.Options(backends=("wasm",))).save(tmp_path / "bundle")
     report = tune(tmp_path / "bundle", None, backend="wasm", browser="node", budget_s=3, db_dir=tmp_path / "db",
                   work_dir=tmp_path / "work")
-    tuned = json.loads((tmp_path / "work" / "tuned" / "manifest.json").read_text())
     changed = [r for r in report.kernels if r.best_config != r.default_config]
-    assert sum(len(k["wasm"]["variants"]) for k in tuned["kernels"]) == len(changed) == report.variants_used
-    assert report.difference < 1e-4
-    assert_matches_onnxruntime(mlp, tmp_path / "work" / "tuned")
+    if changed:  # else nothing was compared: no tuned copy is made
+        tuned = json.loads((tmp_path / "work" / "tuned" / "manifest.json").read_text())
+        assert sum(len(k["wasm"]["variants"]) for k in tuned["kernels"]) == len(changed) == report.variants_used
+        assert report.difference < 1e-4
+        assert_matches_onnxruntime(mlp, tmp_path / "work" / "tuned")
+    assert report.records and report.kernels

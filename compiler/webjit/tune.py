@@ -35,7 +35,8 @@ from .targets import Targets, WasmTarget
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 
-COMPARE_ROUNDS = 10  # interleaved whole-model runs of the default and the tuned bundle
+COMPARE_ROUNDS = 10  # interleaved whole-model runs of the default and the tuned bundle ...
+COMPARE_S = 30.0  # ... fewer (at least 3) where 10 would take longer than this
 # Compiling, checking and reading back one candidate, beside its runs: a WASM module
 # compiles in milliseconds, a WGSL pipeline in 0.1-2 s on SwiftShader.
 PER_CANDIDATE_OVERHEAD_S = {"wasm": 0.03, "webgpu": 0.15}
@@ -78,6 +79,7 @@ class TuneReport:
     default_ms: float | None = None  # whole-model latency, default bundle
     tuned_ms: float | None = None  # whole-model latency, tuned bundle, same run
     difference: float | None = None  # the tuned outputs against the default's, relative to their largest
+    rounds: int = 0  # interleaved runs of each bundle in the comparison
     variants_used: int = 0  # kernels the tuned session runs from its variants
     records: list[Path] = field(default_factory=list)
     profile_sum_ms: float = 0.0
@@ -245,7 +247,9 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
             report = TuneReport(session["device"]["fingerprint"], backend, browser, session["threads"], results,
                                 stats["generation_s"], stats["candidates"], stats["tuning_s"], budget_s,
                                 records=written, profile_sum_ms=stats["profile"]["sum_ms"])
-            if compare:
+            if compare and not any(r.best_config != r.default_config for r in results):
+                progress("no kernel found a faster schedule: nothing to compare")
+            elif compare:
                 tuned_db = ScheduleDB()
                 for record in records:
                     tuned_db.add(record)
@@ -253,9 +257,11 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
                 tuned = driver.call("open", bundle=driver.location(tuned_dir), backend=backend, threads=threads,
                                     inputs=driver.location(work / "inputs"))
                 report.variants_used = sum(1 for k in tuned["kernels"] if k["variant"])
-                progress(f"default vs tuned bundle, {COMPARE_ROUNDS} interleaved runs each")
+                run_s = stats["profile"]["run_ms"] / 1000
+                report.rounds = max(3, min(COMPARE_ROUNDS, int(COMPARE_S / max(2 * run_s, 1e-3))))
+                progress(f"default vs tuned bundle, {report.rounds} interleaved runs each")
                 default_t, tuned_t = driver.call("compare", sessions=[session["session"], tuned["session"]],
-                                                 rounds=COMPARE_ROUNDS)
+                                                 rounds=report.rounds)
                 report.default_ms, report.tuned_ms = default_t["min_ms"], tuned_t["min_ms"]
                 report.difference = tuned_t["difference"]
         report.total_s = time.perf_counter() - began
@@ -302,7 +308,7 @@ def report_text(report: TuneReport) -> str:
     lines.append(f"{report.candidates} candidates generated in {report.generation_s:.3f} s; profiling and "
                  f"measuring took {report.tuning_s:.1f} s of the {report.budget_s:g} s budget")
     if report.default_ms is not None:
-        lines.append(f"whole model, same run, min of {COMPARE_ROUNDS}: default {report.default_ms:.2f} ms, "
+        lines.append(f"whole model, same run, min of {report.rounds}: default {report.default_ms:.2f} ms, "
                      f"tuned {report.tuned_ms:.2f} ms ({report.default_ms / report.tuned_ms:.3f}x); "
                      f"{report.variants_used} kernels run tuned variants; outputs within "
                      f"{report.difference:.2g} of the default's")
