@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from numerics import relative_error
 
 RELATIVE_TOLERANCE = 1e-5  # max abs error / max |reference|, for float outputs
 IR_VERSION = 10  # onnxruntime here rejects newer IR versions
@@ -133,13 +134,10 @@ def check_close(name: str, got: np.ndarray, want: np.ndarray) -> None:
                                f"got {got.reshape(-1)[bad[0]]}, want {want.reshape(-1)[bad[0]]}")
         return
     assert np.array_equal(np.isnan(got), np.isnan(want)), f"{name}: NaNs where onnxruntime has none (or missing)"
-    finite = ~np.isnan(want)
-    g, r = got[finite].astype(np.float64), want[finite].astype(np.float64)
-    if not r.size:
-        return
-    err = np.abs(g - r)
-    scale = max(float(np.abs(r).max()), np.finfo(np.float32).tiny)
-    worst = int(np.argmax(err))
-    assert err.max() / scale <= RELATIVE_TOLERANCE, (
-        f"{name}: max abs error {err.max():.3g} is {err.max() / scale:.3g} of the max magnitude {scale:.3g} "
-        f"(limit {RELATIVE_TOLERANCE}); worst element got {g[worst]!r}, want {r[worst]!r}")
+    error = relative_error(got, want)
+    if error > RELATIVE_TOLERANCE:
+        finite = ~np.isnan(want)
+        g, r = got[finite].astype(np.float64), want[finite].astype(np.float64)
+        worst = int(np.argmax(np.abs(g - r)))
+        raise AssertionError(f"{name}: relative error {error:.3g} (limit {RELATIVE_TOLERANCE}); worst element "
+                             f"got {g[worst]!r}, want {r[worst]!r}")

@@ -197,6 +197,27 @@ def test_compile_prints_a_summary_and_writes_the_bundle(tiny_bundle, tmp_path, c
     assert manifest["inputs"][0]["shape"] == [3, 8]
 
 
+def test_dump_writes_every_stage_and_the_same_text_twice(tiny_bundle, tmp_path, capsys):
+    model, _ = tiny_bundle
+    for run in ("one", "two"):
+        assert main(["compile", str(model), "--shape", "x=3x8", "-o", str(tmp_path / f"b-{run}"), "-q",
+                     "--dump", str(tmp_path / run)]) == 0
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    manifest = json.loads((tmp_path / "b-one" / "manifest.json").read_text())
+    kernels = [f"k{k['id']}.{ext}" for k in manifest["kernels"] for ext in ("wat", "wgsl")]
+    assert files == sorted(["graph.txt", "passes.txt", "lowered.txt", "schedule.txt", "plan.txt", *kernels])
+    for name in files:
+        text = (tmp_path / "one" / name).read_text()
+        assert text.strip(), name
+        assert text == (tmp_path / "two" / name).read_text(), f"{name} differs between two dumps"
+    assert "MatMul" in (tmp_path / "one" / "graph.txt").read_text()
+    assert "matmul" in (tmp_path / "one" / "lowered.txt").read_text()
+    assert "[default]" in (tmp_path / "one" / "schedule.txt").read_text()
+    assert "arena" in (tmp_path / "one" / "plan.txt").read_text()
+    assert "(module" in (tmp_path / "one" / "k0.wat").read_text()
+    assert "@compute" in (tmp_path / "one" / "k0.wgsl").read_text()
+
+
 def run_checked(bundle, model, browser, tmp_path, capsys, extra=()):
     x = np.random.default_rng(3).standard_normal((3, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -14,6 +14,7 @@ import pytest
 import webjit
 from webjit.models import EXPORTERS, MODEL_NAMES, OPSETS, example_inputs, export_model
 from webjit.runner import run_bundle
+from numerics import assert_close
 
 TOLERANCE = 1e-4  # max abs error relative to the output's largest magnitude
 
@@ -35,9 +36,7 @@ def compile_and_check(tmp_path, name, *, exporter="legacy", opset=17, size="smal
     assert set(result.outputs) == set(expected)
     for out, want in expected.items():
         got = result.outputs[out]
-        assert got.shape == want.shape, out
-        error = np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
-        assert error <= TOLERANCE, f"{name} {exporter} opset {opset}: {out} relative error {error:.2e}"
+        assert_close(got, want, TOLERANCE, f"{name} {exporter} opset {opset}: {out}")
     return result
 
 

@@ -20,6 +20,7 @@ from webjit.webgpu.kernel import Limits
 from test_wasm_matmul import acc, contiguous, inp, inputs, make_spec, node, reference
 from wasm_harness import run_wasm
 import webgpu_harness
+from numerics import assert_close
 
 RELAXED = WasmTarget(relaxed_simd=True, threads=2)
 LOW = WebgpuTarget(Limits(max_invocations=64, max_workgroup_storage=4096))
@@ -162,9 +163,8 @@ def matmul_want(spec, arrays):
     return reference(spec, arrays)
 
 
-def assert_close(got, want):
-    scale = max(np.abs(want).max(), 1e-30) if want.size else 1.0
-    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=0, atol=1e-5 * scale)
+def close(got, want):
+    assert_close(np.asarray(got).reshape(want.shape), want, 1e-5)
 
 
 @pytest.mark.parametrize("name", NUMERIC_MATMULS)
@@ -176,7 +176,7 @@ def test_every_wasm_matmul_candidate_is_correct(name):
     assert len(survivors) >= 3
     for config in survivors:
         got = run_wasm(wasm_kernel(spec, config, RELAXED).code, arrays, [2], nthreads=3)[0]
-        assert_close(got, want)
+        close(got, want)
 
 
 def row_cases():
@@ -203,7 +203,7 @@ def test_every_wasm_row_and_elementwise_candidate_is_correct(name):
     assert len(survivors) >= 2
     for config in survivors:
         got = run_wasm(wasm_kernel(spec, config, RELAXED).code, arrays, [output], nthreads=2)[0]
-        assert_close(got, want)
+        close(got, want)
 
 
 def flat_cases():
@@ -261,7 +261,7 @@ def test_every_webgpu_candidate_is_correct(webgpu_candidates):
         if isinstance(got, Exception):
             raise AssertionError(f"{name} {describe(config)}: {got}")
         try:
-            assert_close(got[0], want)
+            close(got[0], want)
         except AssertionError as err:
             raise AssertionError(f"{name} {describe(config)}: {err}") from None
 

@@ -10,7 +10,6 @@ from webjit.wasm.encoder import I32, Module
 from wasm_harness import run_wasm
 
 
-
 def math_kernel(name: str) -> bytes:
     """run(x, y, out, n_ptr, tid, nthreads): out = name(x[, y]) four lanes at a time."""
     module = Module()

@@ -20,6 +20,7 @@ from webjit.runner import run_bundle
 from webjit.schedule import families
 from webjit.schedule_db import ScheduleDB
 from webjit.tune import records_of, report_text, tune
+from numerics import assert_close
 
 OTHER_DEVICE = "wasm/some-browser-99/64-cores/simd"
 
@@ -61,7 +62,7 @@ def assert_matches_onnxruntime(model, bundle_dir, backend="wasm", browser="node"
     feeds = make_inputs(manifest, {})
     result = run_bundle(bundle_dir, feeds, backend=backend, browser=browser)
     want = onnxruntime_outputs(model, feeds)["y"]
-    np.testing.assert_allclose(result.outputs["y"], want, rtol=0, atol=1e-4 * np.abs(want).max())
+    assert_close(result.outputs["y"], want, 1e-4, "y")
     return result
 
 

@@ -6,9 +6,7 @@ import pytest
 from webjit.errors import CompileError
 from webjit.kernels import Arg, Im2Col, Pool
 from wasm_harness import default_module, run_wasm, validate
-
-
-
+from numerics import assert_close
 
 
 def out_size(size, k, pad_begin, pad_end, stride, dilation, ceil=False):
@@ -114,7 +112,7 @@ def test_pool_matches_numpy(case, tmp_path):
     want = ref_pool(x.astype(np.float64), kind, k, pads, strides, dilations, oh, ow, count_include_pad)
     for nthreads in (1, 3):
         got, = run_wasm(wasm, [x, np.full(planes * oh * ow, -7, np.float32)], [1], nthreads=nthreads)
-        np.testing.assert_allclose(got.reshape(want.shape), want, rtol=0, atol=1e-6 * np.abs(want).max())
+        assert_close(got.reshape(want.shape), want, 1e-6)
 
 
 def test_pool_rejects_unknown_kind():

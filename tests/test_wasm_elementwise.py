@@ -33,8 +33,6 @@ def contiguous(shape):
     return tuple(reversed(strides))
 
 
-
-
 def view(flat: np.ndarray, access: Access, shape) -> np.ndarray:
     """What `access` reads of `flat` over `shape` (the reference's indexing)."""
     index = np.full(shape, access.offset, dtype=np.int64)

@@ -7,10 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from webjit.wasm.encoder import (F32, F64, I32, OPS, V128, EncodeError, Module,
+from webjit.wasm.encoder import (F32, F64, I32, OPS, V128, EncodeError, Module, encode_instr,
                                  f32x4_const, i32x4_const, sleb, uleb)
 from wasm_harness import run_wasm, run_wasm_exports
-
 
 
 def validate(wasm: bytes, tmp_path, name="m.wasm") -> None:
@@ -112,14 +111,30 @@ def test_every_opcode_matches_wabt(tmp_path):
     assert got == [wabt_names.get(n, n) for n in expected]
 
 
-def test_required_simd_mnemonics_exist():
-    for name in ("v128.and v128.or v128.xor v128.not v128.andnot v128.bitselect v128.any_true "
-                 "f32x4.splat f32x4.pmin f32x4.pmax f32x4.nearest f32x4.demote_f64x2_zero "
-                 "i32x4.trunc_sat_f32x4_s i32x4.all_true i32x4.bitmask i8x16.swizzle "
-                 "v128.load32_splat v128.load32_zero v128.load64_zero v128.load32_lane "
-                 "v128.store32_lane f32x4.relaxed_madd").split():
-        assert name in OPS, name
-    assert OPS["f32x4.relaxed_madd"][:2] == (0xFD, 0x105)
+SIMD_USED = ("v128.and v128.or v128.xor v128.not v128.andnot v128.bitselect v128.any_true "
+             "f32x4.splat f32x4.pmin f32x4.pmax f32x4.nearest f32x4.demote_f64x2_zero "
+             "i32x4.trunc_sat_f32x4_s i32x4.all_true i32x4.bitmask i8x16.swizzle "
+             "v128.load32_splat v128.load32_zero v128.load64_zero v128.load32_lane "
+             "v128.store32_lane f32x4.relaxed_madd").split()
+
+
+def test_simd_instructions_encode_as_wabt_encodes_them(tmp_path):
+    """The kernels' SIMD instructions, encoded by webjit and by wabt's wat2wasm (an
+    independent encoder) from the same text: the bytes must agree."""
+    lanes = {"v128.load32_lane": (0, 3), "v128.store32_lane": (4, 1)}  # (offset, lane)
+    for name in SIMD_USED:
+        imm = lanes.get(name, (16,) if "load" in name else ())
+        text = f"{name} offset={imm[0]} {imm[1]}" if name in lanes else (
+            f"{name} offset={imm[0]}" if imm else name)
+        wat = f"(module (memory 1) (func {text}))"
+        (tmp_path / "one.wat").write_text(wat)
+        proc = subprocess.run(["wat2wasm", "--no-check", "--enable-all", str(tmp_path / "one.wat"),
+                               "-o", str(tmp_path / "one.wasm")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        theirs = (tmp_path / "one.wasm").read_bytes()
+        ours = encode_instr(name, imm)
+        # The code section ends with the body: [locals 0] instruction [end 0x0b].
+        assert theirs.endswith(bytes([0]) + ours + b"\x0b"), (name, ours.hex(), theirs.hex())
 
 
 # ---------------------------------------------------------------- module structure

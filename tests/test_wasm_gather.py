@@ -8,11 +8,6 @@ from webjit.kernels import Arg, CumSum, Gather
 from wasm_harness import default_module, run_both
 
 
-
-
-
-
-
 def gather_ref(data, indices):
     axis_dim = data.shape[1]
     wrapped = np.where(indices < 0, indices + axis_dim, indices)

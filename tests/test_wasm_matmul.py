@@ -11,6 +11,7 @@ from webjit.targets import WasmTarget
 from webjit.wasm.matmul import FAMILY, emit
 from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, k_blocks, registers
 from wasm_harness import run_wasm, validate
+from numerics import assert_close
 
 TARGET = WasmTarget(relaxed_simd=True)  # every config of the space may be generated
 
@@ -81,9 +82,7 @@ def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, thre
     results = [run_wasm(wasm, arrays, [2], nthreads=t)[0] for t in threads]
     for got in results[1:]:
         np.testing.assert_array_equal(got, results[0])
-    got = results[0].reshape(want.shape)
-    scale = max(np.abs(want).max(), 1e-30) if want.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+    assert_close(results[0].reshape(want.shape), want, 1e-5)
 
 
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 384, 384), (9, 40, 17), (5, 3, 2), (16, 64, 32), (2, 5, 0),
@@ -261,4 +260,4 @@ def test_epilogue_reading_out_is_never_k_blocked(tmp_path):
     arrays = inputs(spec)
     want = arrays[0].reshape(m, k).astype(np.float64) @ arrays[1].reshape(k, n) + arrays[2].reshape(m, n)
     got = run_wasm(emit(spec, resolved(spec, config)).encode(), arrays, [2], nthreads=3)[0]
-    np.testing.assert_allclose(got.reshape(m, n), want, rtol=0, atol=1e-5 * np.abs(want).max())
+    assert_close(got.reshape(m, n), want, 1e-5)

@@ -12,10 +12,6 @@ ROW_LENGTHS = [1, 3, 4, 7, 384, 1000]
 OUTER = 5
 
 
-
-
-
-
 def logsumexp(x):
     m = x.max(axis=1, keepdims=True)
     return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]

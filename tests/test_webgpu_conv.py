@@ -10,6 +10,7 @@ from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
 from test_wasm_conv import IM2COL_CASES, POOL_CASES, out_size, ref_im2col, ref_pool
 import webgpu_harness
 from webgpu_harness import wgsl
+from numerics import assert_close
 
 
 # Args of over 1024 floats are chunked; 64 invocations; at most 16 workgroups per dimension.
@@ -90,7 +91,7 @@ def test_pool_matches_numpy(results, name):
     got, want, _ = results[name]
     if isinstance(got, Exception):
         raise got
-    np.testing.assert_allclose(got[0].reshape(want.shape), want, rtol=0, atol=1e-6 * np.abs(want).max())
+    assert_close(got[0].reshape(want.shape), want, 1e-6, name)
 
 
 def test_lowered_limits_are_respected(results):

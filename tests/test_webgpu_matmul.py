@@ -18,6 +18,7 @@ from webjit.webgpu.matmul_schedule import DEFAULT, SPACE, MatMulConfig, register
 from test_wasm_matmul import SHAPES, acc, const, contiguous, inp, inputs, make_spec, node, reference
 import webgpu_harness
 from webgpu_harness import wgsl as emit
+from numerics import assert_close
 
 
 def fits(config, spec, limits=DEFAULT_LIMITS):
@@ -136,9 +137,7 @@ def check(results, name):
     got, want, _ = results[name]
     if isinstance(got, Exception):
         raise got
-    got = got[0].reshape(want.shape)
-    scale = max(np.abs(want).max(), 1e-30) if want.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+    assert_close(got[0].reshape(want.shape), want, 1e-5, name)
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if n.startswith("empty-")])
@@ -196,7 +195,7 @@ def test_dispatch_uses_a_grid():
 def test_space_is_pruned_by_limits():
     spec = make_spec((), 128, 384, 384)
     survivors = [c for c in SPACE if fits(c, spec)]
-    assert DEFAULT in survivors and 30 <= len(SPACE)
+    assert DEFAULT in survivors and 20 <= len(survivors) <= 60  # dozens of the space's points, pruned
     assert all(registers(c) <= 64 and workgroup_storage(c) <= 16384 for c in survivors)
     low = [c for c in SPACE if fits(c, spec, LOW_64)]
     assert 0 < len(low) < len(survivors)

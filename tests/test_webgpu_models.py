@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -15,6 +14,7 @@ from webjit.errors import RunError
 from webjit.models import example_inputs, export_model
 from webjit.runner import run_bundle
 from webjit.webgpu.kernel import DEFAULT_LIMITS
+from numerics import assert_close
 
 TOLERANCE = 1e-4
 LOW_LIMITS = dataclasses.replace(DEFAULT_LIMITS, max_invocations=64, max_workgroup_size=(64, 64, 64),
@@ -32,9 +32,7 @@ def compiled(tmp_path, name, limits=DEFAULT_LIMITS, seq=16):
 def check(path, feeds, outputs):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for meta, want in zip(session.get_outputs(), session.run(None, feeds)):
-        got = outputs[meta.name]
-        error = np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-30)
-        assert error <= TOLERANCE, f"{meta.name}: relative error {error:.2e}"
+        assert_close(outputs[meta.name], want, TOLERANCE, meta.name)
 
 
 @pytest.mark.parametrize("name", ["minilm", "bert", "vit"])

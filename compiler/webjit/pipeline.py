@@ -11,7 +11,7 @@ from .frontend import import_onnx
 from .kernels import spec_text
 from .lower import lower
 from .passes import run_passes
-from .plan import plan_buffers
+from .plan import check_plan, plan_buffers
 from .schedule import Kernel, Schedule, choose_schedules, distinct_kernels, schedule_text
 from .schedule_db import ScheduleDB
 from .targets import Targets, WebgpuTarget
@@ -76,6 +76,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
 
     report("planning buffers", 0.85)
     plan = plan_buffers(program)
+    check_plan(program, plan)
     dump("plan.txt", plan.to_text(program))
 
     report("writing the bundle", 0.9)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import CompileError
 from .lower import Program
 
 ALIGN = 256  # bytes: v128 loads on WASM, storage binding offsets (minStorageBufferOffsetAlignment) on WebGPU
@@ -31,17 +32,7 @@ def _align(n: int) -> int:
 
 def plan_buffers(program: Program) -> MemoryPlan:
     """Give every buffer an offset; arena buffers whose lifetimes overlap never share bytes."""
-    last_step = len(program.steps)
-    live: dict[int, list[int]] = {}
-    for io in program.inputs:
-        live[io.buffer.id] = [-1, -1]
-    for i, step in enumerate(program.steps):
-        for b in step.buffers:
-            if b.region == "arena":
-                span = live.setdefault(b.id, [i, i])
-                span[1] = i
-    for io in program.outputs:
-        live.setdefault(io.buffer.id, [last_step, last_step])[1] = last_step
+    live = live_ranges(program)
     arena = {b.id: b for b in program.buffers if b.region == "arena" and b.id in live}
     offsets: dict[int, int] = {}
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
@@ -66,4 +57,43 @@ def plan_buffers(program: Program) -> MemoryPlan:
         elif b.id not in offsets:
             offsets[b.id] = 0  # never read or written: an unused input
     naive = sum(_align(b.size * 4) for b in arena.values())
-    return MemoryPlan(offsets, {k: tuple(v) for k, v in live.items()}, _align(arena_bytes), weights_bytes, naive)
+    return MemoryPlan(offsets, live, _align(arena_bytes), weights_bytes, naive)
+
+
+def live_ranges(program: Program) -> dict[int, tuple[int, int]]:
+    """Arena buffer id -> (first step, last step) using it, inclusive; inputs are live from
+    step -1 (written before the run), outputs to step len(steps) (read after it)."""
+    last_step = len(program.steps)
+    live: dict[int, list[int]] = {io.buffer.id: [-1, -1] for io in program.inputs}
+    for i, step in enumerate(program.steps):
+        for b in step.buffers:
+            if b.region == "arena":
+                live.setdefault(b.id, [i, i])[1] = i
+    for io in program.outputs:
+        live.setdefault(io.buffer.id, [last_step, last_step])[1] = last_step
+    return {k: (v[0], v[1]) for k, v in live.items()}
+
+
+def check_plan(program: Program, plan: MemoryPlan) -> None:
+    """The planner's invariant, checked at the stage boundary: every offset is aligned and
+    inside its region, and two arena buffers whose live ranges overlap share no byte (views
+    are of one buffer, so they are not separate buffers here). A CompileError otherwise."""
+    live = live_ranges(program)
+    spans = []
+    for b in program.buffers:
+        offset, size = plan.offsets[b.id], _align(b.size * 4)
+        limit = plan.arena_bytes if b.region == "arena" else plan.weights_bytes
+        if offset % ALIGN or offset < 0 or (b.id in live or b.region == "weights") and offset + b.size * 4 > limit:
+            raise CompileError(f"internal error: buffer {b.id} ({b.name}) is placed at {offset}, unaligned or "
+                               f"outside its {b.region} region of {limit} bytes")
+        if b.region == "arena" and b.id in live:
+            spans.append((offset, offset + size, live[b.id], b))
+    spans.sort(key=lambda s: s[0])
+    for i, (start, end, (first, last), b) in enumerate(spans):  # sweep: only byte neighbours can clash
+        for other_start, _, (other_first, other_last), other in spans[i + 1:]:
+            if other_start >= end:
+                break
+            if not (last < other_first or other_last < first):
+                raise CompileError(f"internal error: buffers {b.id} ({b.name}) and {other.id} ({other.name}) "
+                                   f"are live together (steps {first}..{last} and {other_first}..{other_last}) "
+                                   f"but share bytes at {other_start}")
