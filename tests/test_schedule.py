@@ -17,19 +17,14 @@ from webjit.targets import Targets, WasmTarget, WebgpuTarget
 from webjit.wasm.codegen import FAMILIES as WASM, wasm_kernel
 from webjit.webgpu.codegen import FAMILIES as WEBGPU, wgsl_kernel
 from webjit.webgpu.kernel import Limits
-from test_wasm_matmul import acc, contiguous, inp, inputs, make_spec, node, reference
+from kernel_cases import (acc, contiguous, fnode as node, in_place_spec, inp, make_spec, matmul_inputs as inputs,
+                          matmul_want)
 from wasm_harness import run_wasm
 import webgpu_harness
 from numerics import assert_close
 
 RELAXED = WasmTarget(relaxed_simd=True, threads=2)
 LOW = WebgpuTarget(Limits(max_invocations=64, max_workgroup_storage=4096))
-
-
-def in_place_spec(m=6, n=12, k=10):
-    """out = acc + out: an epilogue that reads its own output."""
-    out = Access(2, contiguous((m, n)))
-    return dataclasses.replace(make_spec((), m, n, k), extras=(out,), epilogue=node("add", acc(), inp(0)))
 
 
 MATMULS = {
@@ -156,13 +151,6 @@ NUMERIC_MATMULS = {"blocked": make_spec((), 9, 1100, 300), "edges": make_spec(()
                    "batched": make_spec((3,), 6, 20, 8, a_strides=(0, 8, 1))}
 
 
-def matmul_want(spec, arrays):
-    if spec.extras and spec.extras[0].arg == spec.out.arg:  # out = acc + out
-        plain = dataclasses.replace(spec, extras=(), epilogue=None)
-        return reference(plain, arrays) + arrays[2].reshape(spec.batch + (spec.m, spec.n))
-    return reference(spec, arrays)
-
-
 def close(got, want):
     assert_close(np.asarray(got).reshape(want.shape), want, 1e-5)
 
@@ -208,8 +196,7 @@ def test_every_wasm_row_and_elementwise_candidate_is_correct(name):
 
 def flat_cases():
     """Gather, Im2Col and Pool specs with their numpy references (the kernel tests' cases)."""
-    from test_wasm_conv import IM2COL_CASES, POOL_CASES, out_size, ref_im2col, ref_pool
-    from test_wasm_gather import gather_inputs, gather_ref
+    from kernel_cases import IM2COL_CASES, POOL_CASES, gather_inputs, gather_ref, out_size, ref_im2col, ref_pool
     from webjit.kernels import Im2Col, Pool
     n, c, h, w, kh, kw, pads, strides, dilations = IM2COL_CASES[0]
     oh = out_size(h, kh, pads[0], pads[2], strides[0], dilations[0])

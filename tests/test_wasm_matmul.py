@@ -1,15 +1,19 @@
-"""WASM MatMul kernels (every schedule config, edges, batching, epilogues), run in Node
-against numpy float64."""
+"""WASM MatMul kernels with given schedule configs (every config of the space, k- and
+n-blocking, the thread split, epilogues under blocking), run in Node against numpy
+float64. The default config's shapes, batching and epilogues are shared cases
+(tests/kernel_cases.py, tests/test_kernels_wasm.py)."""
 import math
 
 import numpy as np
 import pytest
 
 from webjit.errors import CompileError
-from webjit.kernels import Access, Arg, Expr, MatMul
+from webjit.kernels import Access, Arg, MatMul
 from webjit.targets import WasmTarget
 from webjit.wasm.matmul import FAMILY, emit
 from webjit.wasm.matmul_schedule import DEFAULT, SPACE, MatMulConfig, k_blocks, registers
+from kernel_cases import acc, const, contiguous, fnode as node, inp, make_spec, matmul_inputs as inputs, \
+    matmul_reference as reference
 from wasm_harness import run_wasm, validate
 from numerics import assert_close
 
@@ -24,55 +28,6 @@ def resolved(spec, config):
     return FAMILY.resolve(config, spec, TARGET)
 
 
-def contiguous(shape):
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return tuple(reversed(strides))
-
-
-def view(flat, access: Access, shape):
-    """What `access` reads of `flat` over `shape` (the reference's indexing)."""
-    index = np.full(shape, access.offset, dtype=np.int64)
-    for d, grid in enumerate(np.indices(shape, dtype=np.int64)):
-        index += grid * access.strides[d]
-    return flat[index]
-
-
-def extent(access: Access, shape) -> int:
-    """Elements an argument needs so that `access` over `shape` stays inside it."""
-    return access.offset + sum((n - 1) * s for n, s in zip(shape, access.strides)) + 1
-
-
-def make_spec(batch, m, n, k, a_strides=None, b_strides=None, extras=(), epilogue=None):
-    """A MatMul over args (a, bmat, out, extras...); strides default to contiguous."""
-    a = Access(0, a_strides or contiguous(batch + (m, k)))
-    bmat = Access(1, b_strides or contiguous(batch + (k, n)))
-    out = Access(2, contiguous(batch + (m, n)))
-    extras = tuple(Access(3 + i, s) for i, s in enumerate(extras))
-    shapes = [batch + (m, k), batch + (k, n), batch + (m, n)] + [batch + (m, n)] * len(extras)
-    args = tuple(Arg("f32", max(extent(acc, shape), 1), output=(i == 2))
-                 for i, (acc, shape) in enumerate(zip((a, bmat, out) + extras, shapes)))
-    return MatMul(batch, m, n, k, a, bmat, out, extras, epilogue, args)
-
-
-def inputs(spec, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(arg.size).astype(np.float32) for arg in spec.args]
-    arrays[2] = np.full(spec.args[2].size, -7, np.float32)  # every element must be written
-    return arrays
-
-
-def reference(spec, arrays, epilogue=lambda acc, extras: acc):
-    batch = spec.batch
-    a = view(arrays[0].astype(np.float64), spec.a, batch + (spec.m, spec.k))
-    b = view(arrays[1].astype(np.float64), spec.bmat, batch + (spec.k, spec.n))
-    extras = [view(arrays[3 + i].astype(np.float64), e, batch + (spec.m, spec.n))
-              for i, e in enumerate(spec.extras)]
-    return epilogue(a @ b, extras)
-
-
 def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, threads=(1, 3)):
     """Run with each thread count: results identical to each other and close to float64."""
     wasm = emit(spec, resolved(spec, config)).encode()
@@ -85,24 +40,8 @@ def check(spec, tmp_path, config=DEFAULT, epilogue=lambda acc, extras: acc, thre
     assert_close(results[0].reshape(want.shape), want, 1e-5)
 
 
-SHAPES = [(1, 1, 1), (7, 13, 5), (1, 384, 384), (9, 40, 17), (5, 3, 2), (16, 64, 32), (2, 5, 0),
-          (13, 29, 64)]
-
-
-@pytest.mark.parametrize("m,n,k", SHAPES, ids=str)
-def test_matmul_shapes(m, n, k, tmp_path):
-    check(make_spec((), m, n, k), tmp_path)
-
-
 def test_matmul_large(tmp_path):
     check(make_spec((), 128, 3072, 768), tmp_path, threads=(1, 2))
-
-
-def test_matmul_batched_with_broadcast(tmp_path):
-    batch, m, n, k = (2, 3), 6, 11, 7
-    # bmat shared over the first batch dim, a over the second (strides 0).
-    spec = make_spec(batch, m, n, k, a_strides=(m * k, 0, k, 1), b_strides=(0, k * n, n, 1))
-    check(spec, tmp_path)
 
 
 def test_matmul_transposed_a_and_row_pitch(tmp_path):
@@ -135,22 +74,6 @@ def test_space_is_pruned_by_registers():
     assert all(registers(c) <= 15 for c in survivors)
     matvec = make_spec((), 1, 384, 384)  # 4 rows for m = 1: the same kernel as 1 row
     assert resolved(matvec, MatMulConfig(4, 8)) == resolved(matvec, MatMulConfig(1, 8))
-
-
-def acc():
-    return Expr("acc", "f32")
-
-
-def inp(i):
-    return Expr("in", "f32", index=i)
-
-
-def node(op, *args):
-    return Expr(op, "f32", tuple(args))
-
-
-def const(value):
-    return Expr("const", "f32", value=value)
 
 
 def test_epilogue_bias_gelu_residual(tmp_path):

@@ -1,12 +1,12 @@
-"""WebGPU MatMul kernels (every schedule config, edges, batching, epilogues, lowered device
-limits with chunked bindings), run in Node on SwiftShader against numpy float64.
+"""WebGPU MatMul kernels with given schedule configs (every config of the space, scalar and
+vec4 paths, dispatch grids, epilogues under lowered limits), run in Node on SwiftShader
+against numpy float64. The default config's shapes, batching, epilogues and lowered limits
+are shared cases (tests/kernel_cases.py, tests/test_kernels_webgpu.py).
 
 All kernels of this file run in two Node processes (starting the GPU device is the slow
 part): `results` runs every case once, and each test checks its own cases."""
 import dataclasses
-import math
 
-import numpy as np
 import pytest
 
 from webjit.errors import CompileError
@@ -15,7 +15,8 @@ from webjit.targets import WebgpuTarget
 from webjit.webgpu.kernel import DEFAULT_LIMITS, Limits
 from webjit.webgpu.matmul import FAMILY
 from webjit.webgpu.matmul_schedule import DEFAULT, SPACE, MatMulConfig, registers, workgroup_storage
-from test_wasm_matmul import SHAPES, acc, const, contiguous, inp, inputs, make_spec, node, reference
+from kernel_cases import gelu_spec, make_spec, matmul_inputs as inputs, matmul_reference as reference, \
+    strided_extras_spec
 import webgpu_harness
 from webgpu_harness import wgsl as emit
 from numerics import assert_close
@@ -32,30 +33,6 @@ def runs_on(config, limits=DEFAULT_LIMITS):
 
 CHUNKED = 4096  # max_binding_bytes of the lowered limits: args of over 1024 floats are chunked
 LOW_64 = Limits(max_invocations=64, max_workgroup_storage=4096, max_binding_bytes=CHUNKED)
-LOW_16K = Limits(max_invocations=64, max_workgroup_storage=16384, max_binding_bytes=CHUNKED)
-
-
-def gelu_spec(batch=(2,), m=9, n=22, k=16):
-    """Bias per column, exact GELU, plus a residual with full strides."""
-    gelu_in = node("add", acc(), inp(0))
-    gelu = node("mul", node("mul", const(0.5), gelu_in),
-                node("add", const(1.0), node("erf", node("mul", gelu_in, const(1 / math.sqrt(2))))))
-    spec = make_spec(batch, m, n, k, extras=[(0, 0, 1), contiguous(batch + (m, n))],
-                     epilogue=node("add", gelu, inp(1)))
-
-    def want(x, extras):
-        y = x + extras[0]
-        return 0.5 * y * (1 + np.vectorize(math.erf)(y / math.sqrt(2))) + extras[1]
-
-    return spec, want
-
-
-def strided_extras_spec():
-    """extra 0 transposed (n stride m), extra 1 one value per row (n stride 0)."""
-    m, n, k = 7, 13, 5
-    spec = make_spec((), m, n, k, extras=[(1, m), (1, 0)],
-                     epilogue=node("mul", node("sub", acc(), inp(0)), inp(1)))
-    return spec, lambda x, e: (x - e[0]) * e[1]
 
 
 def space_cases():
@@ -68,34 +45,22 @@ def space_cases():
 
 def build_cases():
     """name -> (spec, config, limits, reference epilogue); config None: default_config."""
-    cases = [(f"shape-{s}", make_spec((), *s), None, DEFAULT_LIMITS) for s in SHAPES + [(33, 65, 17)]]
-    cases += [
-        ("large-128x384x384", make_spec((), 128, 384, 384), None, DEFAULT_LIMITS),
-        # bmat shared over the first batch dim, a over the second (strides 0).
-        ("batched-broadcast", make_spec((2, 3), 6, 11, 7, a_strides=(42, 0, 7, 1),
-                                        b_strides=(0, 77, 11, 1)), None, DEFAULT_LIMITS),
-        ("batched-broadcast-vec4", make_spec((2, 3), 6, 12, 7, a_strides=(42, 0, 7, 1),
-                                             b_strides=(0, 84, 12, 1)), None, DEFAULT_LIMITS),
-        # a stored as [k, m]; bmat rows padded to a pitch of 24 floats (vec4 loads for n = 20).
-        ("transposed-a-pitch", make_spec((2,), 10, 21, 9, a_strides=(90, 1, 10),
-                                         b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
-        ("transposed-a-pitch-vec4", make_spec((2,), 10, 20, 9, a_strides=(90, 1, 10),
-                                              b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
+    cases = [
         ("transposed-a-scalar", make_spec((2,), 10, 21, 9, a_strides=(90, 1, 10),
                                           b_strides=(9 * 24, 24, 1)),
          MatMulConfig(8, 8, 2, 2, 8, 1), DEFAULT_LIMITS),
         # More workgroups than one dispatch dimension takes: a 2-d grid with ids past the end.
         ("dispatch-grid", make_spec((3,), 20, 20, 8), MatMulConfig(8, 4, 1, 4, 8, 4),
          Limits(max_workgroups_per_dim=4)),
+        # the vec4 path, and where it must not be taken
+        ("transposed-a-pitch-vec4", make_spec((2,), 10, 20, 9, a_strides=(90, 1, 10),
+                                              b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
+        ("transposed-a-pitch", make_spec((2,), 10, 21, 9, a_strides=(90, 1, 10),
+                                         b_strides=(9 * 24, 24, 1)), None, DEFAULT_LIMITS),
+        ("batched-broadcast-vec4", make_spec((2, 3), 6, 12, 7, a_strides=(42, 0, 7, 1),
+                                             b_strides=(0, 84, 12, 1)), None, DEFAULT_LIMITS),
+        ("low-4k-(40, 40, 40)", make_spec((), 40, 40, 40), None, LOW_64),
     ]
-    for limits, label in ((LOW_64, "4k"), (LOW_16K, "16k")):
-        cases += [(f"low-{label}-{s}", make_spec((), *s), None, limits)
-                  for s in [(40, 40, 40), (33, 36, 30), (7, 13, 5)]]
-        cases.append((f"low-{label}-batched", make_spec((2,), 24, 28, 20, a_strides=(0, 20, 1)),
-                      None, limits))
-    # Nothing to compute: the kernel must still compile and dispatch.
-    cases += [(f"empty-{s}", make_spec(b, *s), None, DEFAULT_LIMITS)
-              for b, s in [((), (0, 5, 3)), ((), (4, 0, 3)), ((0,), (3, 4, 5))]]
     cases += space_cases()
     return {name: (spec, config, limits, None) for name, spec, config, limits in cases}
 
@@ -104,8 +69,7 @@ def epilogue_cases():
     gelu, gelu_want = gelu_spec()
     strided, strided_want = strided_extras_spec()
     chunked, _ = gelu_spec((2,), 24, 40, 16)  # residual, bmat and out in two chunks each
-    return {"epilogue-gelu": (gelu, None, DEFAULT_LIMITS, gelu_want),
-            "epilogue-gelu-scalar": (gelu, MatMulConfig(8, 8, 2, 2, 16, 1), DEFAULT_LIMITS, gelu_want),
+    return {"epilogue-gelu-scalar": (gelu, MatMulConfig(8, 8, 2, 2, 16, 1), DEFAULT_LIMITS, gelu_want),
             "epilogue-gelu-low": (gelu, None, LOW_64, gelu_want),
             "epilogue-gelu-low-chunked": (chunked, None, LOW_64, gelu_want),
             "epilogue-strided": (strided, MatMulConfig(4, 8, 4, 4, 16, 4), DEFAULT_LIMITS, strided_want)}
@@ -140,15 +104,7 @@ def check(results, name):
     assert_close(got[0].reshape(want.shape), want, 1e-5, name)
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("empty-")])
-def test_matmul_empty(results, name):
-    got, want, _ = results[name]
-    if isinstance(got, Exception):
-        raise got
-    assert want.size == 0 and (got[0] == -7).all()
-
-
-@pytest.mark.parametrize("name", [n for n in CASES if not n.startswith(("space-", "low-", "empty-"))])
+@pytest.mark.parametrize("name", [n for n in CASES if not n.startswith("space-")])
 def test_matmul_cases(results, name):
     check(results, name)
 
@@ -156,17 +112,6 @@ def test_matmul_cases(results, name):
 @pytest.mark.parametrize("name", [n for n in CASES if n.startswith("space-")])
 def test_matmul_every_config(results, name):
     check(results, name)
-
-
-@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("low-")])
-def test_matmul_lowered_limits(results, name):
-    check(results, name)
-    kernel = results[name][2]
-    limits = CASES[name][2]
-    x, y, z = kernel.workgroup
-    assert x * y * z <= limits.max_invocations
-    assert len(kernel.bindings) <= limits.max_storage_buffers
-    assert all(b.count * 4 <= limits.max_binding_bytes for b in kernel.bindings)
 
 
 def test_chunked_args_are_really_chunked(results):

@@ -273,3 +273,24 @@ def modulo_f64(f: Func, la: int, lb: int, dtype: str, high: bool) -> None:
     load_half_f64(f, la, dtype, high)
     f.op("local.get", q_times_b)
     f.op("f64x2.sub")
+    if dtype == "f32":  # C fmod(a, +-inf) is a for finite a; a - 0 * inf would be NaN
+        keep_dividend_where_divisor_is_infinite(f, la, lb, high)
+
+
+def keep_dividend_where_divisor_is_infinite(f: Func, la: int, lb: int, high: bool) -> None:
+    """With r (f64x2) on the stack, leave a where |b| is inf and |a| is not, else r."""
+    inf = struct.pack("<2d", math.inf, math.inf)
+    r = f.local(V128)
+    f.op("local.set", r)
+    load_half_f64(f, la, "f32", high)
+    f.op("local.get", r)
+    load_half_f64(f, lb, "f32", high)
+    f.op("f64x2.abs")
+    f.op("v128.const", inf)
+    f.op("f64x2.eq")
+    load_half_f64(f, la, "f32", high)
+    f.op("f64x2.abs")
+    f.op("v128.const", inf)
+    f.op("f64x2.ne")
+    f.op("v128.and")
+    f.op("v128.bitselect")

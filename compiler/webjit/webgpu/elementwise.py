@@ -101,11 +101,16 @@ def address(offset: int, index: list[str], strides: tuple[int, ...]) -> str:
 
 
 def resolve(config: ElementwiseConfig, spec: Elementwise, target) -> ElementwiseConfig:
-    """The width the device allows; no more items per invocation than keep one workgroup busy."""
+    """The width the device allows; no more items per invocation than keep one workgroup busy,
+    and at least as many as let the workgroups fit one dispatch."""
     width = workgroup_size(target.limits, config.workgroup)
+    total = prod(spec.shape)
     items = config.items
-    while items > 1 and width * items > prod(spec.shape):
+    while items > 1 and width * items > total:
         items //= 2
+    most = target.limits.max_workgroups_per_dim ** 3
+    while -(-total // (width * items)) > most:
+        items *= 2
     return ElementwiseConfig(width, items)
 
 

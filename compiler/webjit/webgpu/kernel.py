@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import CompileError
+
 OFFSET_ALIGN = 256  # bytes: minStorageBufferOffsetAlignment on every adapter
 
 
@@ -92,4 +94,7 @@ def dispatch_grid(workgroups: int, limits: Limits) -> tuple[int, int, int]:
     if y <= cap:
         return (cap, y, 1)
     z = -(-y // cap)
+    if z > cap:
+        raise CompileError(f"A kernel needs {workgroups} workgroups, more than a dispatch of {cap} per "
+                           f"dimension reaches; compile for a device with a higher maxComputeWorkgroupsPerDimension.")
     return (cap, cap, z)
