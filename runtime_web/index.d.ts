@@ -110,6 +110,8 @@ export interface Profile {
   /** The fastest profiled run measured whole, and the sum of that run's own steps. */
   run_ms: number;
   run_steps_ms: number;
+  /** Steps this session leaves out: the Im2Col steps of convolutions running an implicit form. */
+  skipped: number[];
 }
 
 /** A candidate schedule of one kernel: a payload in `source` like a bundle's kernel files. */
@@ -141,6 +143,8 @@ export interface Measurement {
   /** The step whose arguments the candidates ran on. */
   step: number;
   current: { min_ms: number; median_ms: number; reps: number; inner: number };
+  /** A convolution's GEMM: the Im2Col step's time, charged to every form that reads the columns. */
+  columns_ms: number | null;
   results: CandidateResult[];
 }
 

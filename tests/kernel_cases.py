@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from webjit.kernels import Access, Arg, CumSum, Elementwise, Expr, Gather, Im2Col, LayerNorm, MatMul, Pool, \
-    Reduce, Softmax
+from webjit.kernels import Access, Arg, CumSum, Elementwise, Expr, Gather, Im2Col, Im2ColSource, LayerNorm, MatMul, \
+    Pool, Reduce, Softmax
 from webjit.webgpu.kernel import Limits
 from numerics import assert_close
 
@@ -34,11 +34,16 @@ class Case:
     outputs: list[int]  # the args whose final contents are checked
     check: Callable  # check(*output arrays)
     limits: Limits | None = None  # lowered WebGPU limits: a WebGPU-only case
-    config: object = None  # a config of the WebGPU family (None: each backend's default)
+    configs: dict | None = None  # backend -> a config of its family, resolved by the runner (else the default)
 
     @property
     def backends(self) -> tuple[str, ...]:
-        return ("webgpu",) if self.limits is not None or self.config is not None else ("wasm", "webgpu")
+        if self.configs is not None:
+            return tuple(b for b in ("wasm", "webgpu") if b in self.configs and (b == "webgpu" or self.limits is None))
+        return ("webgpu",) if self.limits is not None else ("wasm", "webgpu")
+
+    def config(self, backend: str):
+        return (self.configs or {}).get(backend)
 
 
 CASES: dict[str, Case] = {}
@@ -110,7 +115,7 @@ def elementwise(name, shape, expr, inputs, check, accesses=None, out_access=None
     args = tuple(Arg(dtype_of(a), a.size) for a in inputs) + (Arg(expr.dtype, size, output=True),)
     spec = Elementwise(tuple(shape), out_access, tuple(accesses), expr, args)
     out = np.full(size, fill, dtype=NP[expr.dtype])
-    add(Case(name, spec, [*inputs, out], [len(inputs)], check, limits, config))
+    add(Case(name, spec, [*inputs, out], [len(inputs)], check, limits, {"webgpu": config} if config else None))
 
 
 SIGMOID = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
@@ -366,7 +371,7 @@ def softmax_case(name, x, log, limits=None, config=None):
     spec = Softmax(x.shape[0], x.shape[1], log, (Arg("f32", x.size), Arg("f32", x.size, output=True)))
     ref = softmax(x.astype(np.float64))
     check = close(np.log(ref), 1e-5, 1e-5) if log else close(ref, 1e-5, 1e-7)
-    add(Case(name, spec, [x, np.zeros_like(x)], [1], check, limits, config))
+    add(Case(name, spec, [x, np.zeros_like(x)], [1], check, limits, {"webgpu": config} if config else None))
 
 
 def layernorm_case(name, r, has_bias, limits=None):
@@ -705,6 +710,65 @@ def matmul_want(spec, arrays, epilogue=None):
     return matmul_reference(spec, arrays, epilogue or (lambda x, extras: x))
 
 
+def conv_gemm(images, groups, c, h, w, cout, kh, kw, pads, strides, dilations, bias=True):
+    """A convolution's GEMM as lowering makes it: args (weights, columns, [bias], image, out),
+    the columns already im2col(image), batch (image, group); returns (spec, arrays, want)."""
+    oh = out_size(h, kh, pads[0], pads[2], strides[0], dilations[0])
+    ow = out_size(w, kw, pads[1], pads[3], strides[1], dilations[1])
+    cig, cog, n = c // groups, cout // groups, oh * ow
+    k = cig * kh * kw
+    rng = np.random.default_rng(c * 31 + kh)
+    x = rng.standard_normal((images, c, h, w)).astype(np.float32)
+    weights = rng.standard_normal((groups, cog, k)).astype(np.float32)
+    cols = ref_im2col(x.astype(np.float64), kh, kw, pads, strides, dilations, oh, ow).astype(np.float32)
+    arrays = [weights.reshape(-1), cols.reshape(-1)]
+    extras, epilogue = (), None
+    if bias:
+        arrays.append(rng.standard_normal(cout).astype(np.float32))
+        extras, epilogue = (Access(2, (0, cog, 1, 0)),), fnode("add", acc(), inp(0))
+    x_arg = len(arrays)
+    arrays += [x.reshape(-1), np.full(images * cout * n, -7, np.float32)]
+    batch = (images, groups)
+    zero_if_one = lambda size, stride: stride if size > 1 else 0  # noqa: E731 (lowering's broadcast strides)
+    spec = MatMul(batch, cog, n, k, Access(0, (0, cog * k, k, 1)),
+                  Access(1, (zero_if_one(images, c * kh * kw * n), zero_if_one(groups, k * n), n, 1)),
+                  Access(x_arg + 1, (cout * n, cog * n, n, 1)), extras, epilogue,
+                  tuple(Arg("f32", a.size, output=(i == x_arg + 1)) for i, a in enumerate(arrays)),
+                  Im2ColSource(x_arg, c, h, w, kh, kw, pads, strides, dilations, oh, ow))
+    want = np.einsum("gok,igkn->igon", weights.astype(np.float64),
+                     cols.reshape(images, groups, k, n).astype(np.float64))
+    if bias:
+        want = want + arrays[2].astype(np.float64).reshape(groups, cog, 1)
+    return spec, arrays, want
+
+
+CONV_GEMMS = {  # (images, groups, c, h, w, cout, kh, kw, pads, strides, dilations)
+    "conv_gemm_3x3": (1, 1, 8, 9, 10, 16, 3, 3, (1, 1, 1, 1), (1, 1), (1, 1)),
+    "conv_gemm_grouped_strided": (2, 2, 4, 11, 13, 6, 3, 2, (2, 1, 0, 2), (2, 1), (2, 3)),
+    "conv_gemm_stem": (1, 1, 3, 20, 22, 8, 7, 7, (3, 3, 3, 3), (2, 2), (1, 1)),
+}
+
+
+def conv_gemm_cases():
+    """Each convolution GEMM with the default config (reading the columns) and, per backend,
+    with an implicit config (reading the image; the columns arg filled with garbage)."""
+    from webjit.targets import WasmTarget, WebgpuTarget
+    from webjit.wasm.codegen import FAMILIES as WASM
+    from webjit.webgpu.codegen import FAMILIES as WEBGPU
+    for name, geometry in CONV_GEMMS.items():
+        spec, arrays, want = conv_gemm(*geometry)
+        check = (lambda want: lambda got: assert_close(got.reshape(want.shape), want, 1e-5))(want)
+        add(Case(name, spec, arrays, [len(arrays) - 1], check))
+        garbage = list(arrays)
+        garbage[1] = np.full(arrays[1].size, np.nan, np.float32)  # an implicit kernel never reads the columns
+        for backend, family, target in (("wasm", WASM["matmul"], WasmTarget(relaxed_simd=True)),
+                                        ("webgpu", WEBGPU["matmul"], WebgpuTarget())):
+            for config in family.candidates(spec, target):
+                if config.implicit:
+                    add(Case(f"{name}_implicit_{backend}_{config}", spec, garbage, [len(arrays) - 1], check,
+                             configs={backend: config}))
+
+
 def matmul_case(name, spec, epilogue=None, limits=None, config=None, tolerance=1e-5):
     arrays = matmul_inputs(spec)
     want = matmul_want(spec, arrays, epilogue)
@@ -713,7 +777,7 @@ def matmul_case(name, spec, epilogue=None, limits=None, config=None, tolerance=1
             np.testing.assert_array_equal(got, -7)
         else:
             assert_close(got.reshape(want.shape), want, tolerance, name)
-    add(Case(name, spec, arrays, [2], check, limits, config))
+    add(Case(name, spec, arrays, [2], check, limits, {"webgpu": config} if config else None))
 
 
 MATMUL_SHAPES = [(1, 1, 1), (7, 13, 5), (1, 384, 384), (9, 40, 17), (5, 3, 2), (16, 64, 32), (2, 5, 0), (13, 29, 64),
@@ -756,4 +820,5 @@ def build_all() -> dict[str, Case]:
         gather_cases()
         conv_cases()
         matmul_cases()
+        conv_gemm_cases()
     return CASES

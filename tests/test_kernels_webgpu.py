@@ -11,8 +11,8 @@ CASES = {name: case for name, case in build_all().items() if "webgpu" in case.ba
 
 @pytest.fixture(scope="module")
 def results():
-    builders = {name: (lambda case=case: (wgsl(case.spec, case.config, case.limits), case.args, case.outputs,
-                                           case.check))
+    builders = {name: (lambda case=case: (wgsl(case.spec, case.config("webgpu"), case.limits), case.args,
+                                           case.outputs, case.check))
                 for name, case in CASES.items()}
     return run_batch(builders)
 
@@ -28,7 +28,7 @@ def test_lowered_limits_are_respected(results):
     for name, case in CASES.items():
         if case.limits is None:
             continue
-        kernel = wgsl(case.spec, case.config, case.limits)
+        kernel = wgsl(case.spec, case.config("webgpu"), case.limits)
         x, y, z = kernel.workgroup
         assert x * y * z <= case.limits.max_invocations, name
         assert max(kernel.dispatch) <= case.limits.max_workgroups_per_dim, name

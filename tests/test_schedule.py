@@ -17,8 +17,8 @@ from webjit.targets import Targets, WasmTarget, WebgpuTarget
 from webjit.wasm.codegen import FAMILIES as WASM, wasm_kernel
 from webjit.webgpu.codegen import FAMILIES as WEBGPU, wgsl_kernel
 from webjit.webgpu.kernel import Limits
-from kernel_cases import (acc, contiguous, fnode as node, in_place_spec, inp, make_spec, matmul_inputs as inputs,
-                          matmul_want)
+from kernel_cases import (CONV_GEMMS, acc, contiguous, conv_gemm, fnode as node, in_place_spec, inp, make_spec,
+                          matmul_inputs as inputs, matmul_want)
 from wasm_harness import run_wasm
 import webgpu_harness
 from numerics import assert_close
@@ -146,9 +146,16 @@ def test_unresolved_configs_are_refused():
 
 # ---- every surviving config computes the right numbers ------------------------------------
 
-NUMERIC_MATMULS = {"blocked": make_spec((), 9, 1100, 300), "edges": make_spec((), 37, 70, 33),
-                   "matvec": make_spec((), 1, 300, 70), "in-place": in_place_spec(5, 22, 18),
-                   "batched": make_spec((3,), 6, 20, 8, a_strides=(0, 8, 1))}
+def plain(spec):
+    arrays = inputs(spec)
+    return spec, arrays, matmul_want(spec, arrays)
+
+
+NUMERIC_MATMULS = {"blocked": plain(make_spec((), 9, 1100, 300)), "edges": plain(make_spec((), 37, 70, 33)),
+                   "matvec": plain(make_spec((), 1, 300, 70)), "in-place": plain(in_place_spec(5, 22, 18)),
+                   "batched": plain(make_spec((3,), 6, 20, 8, a_strides=(0, 8, 1))),
+                   # a convolution: explicit candidates read the columns, implicit ones the image
+                   "conv": conv_gemm(*CONV_GEMMS["conv_gemm_grouped_strided"])}
 
 
 def close(got, want):
@@ -157,13 +164,12 @@ def close(got, want):
 
 @pytest.mark.parametrize("name", NUMERIC_MATMULS)
 def test_every_wasm_matmul_candidate_is_correct(name):
-    spec = NUMERIC_MATMULS[name]
-    arrays = inputs(spec)
-    want = matmul_want(spec, arrays)
+    spec, arrays, want = NUMERIC_MATMULS[name]
     survivors = WASM["matmul"].candidates(spec, RELAXED)
     assert len(survivors) >= 3
+    assert any(c.implicit for c in survivors) == (spec.im2col is not None)
     for config in survivors:
-        got = run_wasm(wasm_kernel(spec, config, RELAXED).code, arrays, [2], nthreads=3)[0]
+        got = run_wasm(wasm_kernel(spec, config, RELAXED).code, arrays, [spec.out.arg], nthreads=3)[0]
         close(got, want)
 
 
@@ -225,13 +231,12 @@ def webgpu_candidates():
     runs, meta = [], []
     # Every config of the space runs on small shapes in test_webgpu_matmul; here the pruned
     # candidates of other shapes (SwiftShader builds each pipeline in about half a second).
-    for target, shapes in ((WebgpuTarget(), ("matvec", "in-place")), (LOW, ("edges", "batched"))):
+    for target, shapes in ((WebgpuTarget(), ("matvec", "in-place", "conv")), (LOW, ("edges", "batched"))):
         for name in shapes:
-            spec = NUMERIC_MATMULS[name]
-            arrays = inputs(spec)
+            spec, arrays, want = NUMERIC_MATMULS[name]
             for config in WEBGPU["matmul"].candidates(spec, target):
-                runs.append((wgsl_kernel(spec, config, target), arrays, [2]))
-                meta.append((name, config, matmul_want(spec, arrays)))
+                runs.append((wgsl_kernel(spec, config, target), arrays, [spec.out.arg]))
+                meta.append((name, config, want))
         for name, (spec, arrays, output, want) in {**row_cases(), **flat_cases()}.items():
             for config in WEBGPU[spec.family].candidates(spec, target):
                 runs.append((wgsl_kernel(spec, config, target), arrays, [output]))
@@ -242,8 +247,8 @@ def webgpu_candidates():
 
 def test_every_webgpu_candidate_is_correct(webgpu_candidates):
     names = {name for name, *_ in webgpu_candidates}
-    assert names == {"edges", "matvec", "batched", "in-place", "layernorm", "softmax", "reduce", "elementwise",
-                     "im2col", "pool", "gather"}
+    assert names == {"edges", "matvec", "batched", "in-place", "conv", "layernorm", "softmax", "reduce",
+                     "elementwise", "im2col", "pool", "gather"}
     for name, config, got, want in webgpu_candidates:
         if isinstance(got, Exception):
             raise AssertionError(f"{name} {describe(config)}: {got}")
@@ -346,7 +351,7 @@ def test_schedule_text_names_defaults_and_variants():
     text = schedule_text(kernels, choose_schedules(kernels, ("wasm", "webgpu"), Targets(), db))
     lines = text.splitlines()
     assert lines[0].startswith("k0 matmul steps 0,3: matmul(")
-    assert "  wasm: mr=4 nr=8 ku=1 nb=96 kc=64 fma=False  [default]" in lines  # a 3 KiB pitch: kc = 64
+    assert "  wasm: mr=4 nr=8 ku=1 nb=96 kc=64 fma=False implicit=False  [default]" in lines  # 3 KiB pitch: kc = 64
     assert any(line.startswith("  wasm on wasm/test-1/2-cores/relaxed-simd: ") and "[db by signature" in line
                for line in lines)
     assert "  webgpu: workgroup=128  [default]" in lines

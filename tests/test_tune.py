@@ -278,3 +278,65 @@ def test_tune_a_bundle_adds_variants_to_a_copy(mlp, tmp_path):
         assert report.difference < 1e-4
         assert_matches_onnxruntime(mlp, tmp_path / "work" / "tuned")
     assert report.records and report.kernels
+
+
+def conv_model(path):
+    """Conv 3x3 (pad 1) + bias -> ReLU -> grouped conv 3x3 (stride 2, dilation 2, pads) + bias."""
+    rng = np.random.default_rng(5)
+    init = [numpy_helper.from_array(a.astype(np.float32), name) for name, a in (
+        ("w1", rng.standard_normal((16, 4, 3, 3)) / 6), ("b1", rng.standard_normal(16) / 4),
+        ("w2", rng.standard_normal((12, 8, 3, 3)) / 8), ("b2", rng.standard_normal(12) / 4))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r"]),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["y"], pads=[2, 1, 0, 2], strides=[2, 2], dilations=[2, 1],
+                              group=2)]
+    graph = helper.make_graph(nodes, "convs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 17, 15])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], init)
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                                                ir_version=8))
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("browser,backend", [("node", "wasm"), ("node", "webgpu"), ("chromium", "wasm")])
+def test_implicit_convolutions_skip_the_im2col_step(tmp_path, browser, backend):
+    """Variants that read the image (implicit GEMM) for every convolution: the runtime leaves the
+    Im2Col steps out, and the outputs still match onnxruntime."""
+    model = conv_model(tmp_path / "convs.onnx")
+    plain = webjit.compile(model, None, webjit.Options(backends=(backend,)))
+    plain.save(tmp_path / "plain")
+    manifest = plain.manifest
+    from webjit.driver import Driver
+    from webjit.runner import write_npy_folder
+    write_npy_folder(tmp_path / "in", make_inputs(manifest, {}))
+    with Driver(browser, backend, [tmp_path]) as driver:
+        here = driver.call("open", bundle=driver.location(tmp_path / "plain"), backend=backend,
+                           inputs=driver.location(tmp_path / "in"))
+    device, threads = here["device"]["fingerprint"], here["threads"]
+    family = families(backend)["matmul"]
+    target = (tune_module.WasmTarget(threads=threads, relaxed_simd=False) if backend == "wasm"
+              else tune_module.Targets.from_manifest(manifest).webgpu)
+    results = []
+    for kernel in manifest["kernels"]:
+        spec = spec_from_json(kernel["spec"])
+        if kernel["family"] != "matmul" or spec.im2col is None:
+            continue
+        implicit = next(c for c in family.space if c.implicit and not family.violated(c, spec, target, hard_only=True))
+        config = family.config_to_json(family.resolve(implicit, spec, target))
+        results.append(tune_module.KernelResult(kernel["id"], "matmul", kernel["signature"], 1, 1.0,
+                                                kernel[backend]["config"], 2.0, config, 1.0, 1))
+    assert len(results) == 2
+    db = ScheduleDB()
+    for record in records_of(results, here, backend, manifest):
+        db.add(record)
+    webjit.compile(model, None, webjit.Options(backends=(backend,), schedules=db)).save(tmp_path / "implicit")
+    with Driver(browser, backend, [tmp_path]) as driver:
+        session = driver.call("open", bundle=driver.location(tmp_path / "implicit"), backend=backend,
+                              inputs=driver.location(tmp_path / "in"))
+        profile = driver.call("profile", session=session["session"])
+    assert [k["config"]["implicit"] for k in session["kernels"] if k["family"] == "matmul"] == [True, True]
+    im2col_steps = [i for i, s in enumerate(manifest["steps"]) if manifest["kernels"][s["kernel"]]["family"] == "im2col"]
+    assert len(im2col_steps) == 2 and profile["skipped"] == im2col_steps
+    result = run_bundle(tmp_path / "implicit", make_inputs(manifest, {}), backend=backend, browser=browser)
+    want = onnxruntime_outputs(model, make_inputs(manifest, {}))["y"]
+    assert_close(result.outputs["y"], want, 1e-5, "y")

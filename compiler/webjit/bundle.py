@@ -88,7 +88,8 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel
         "targets": {backend: targets.of(backend).to_json() for backend in backends},
         "tensors": tensors, "weights": shards, "kernels": kernel_entries,
         **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
-        "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name}
+        "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name,
+                   **({"source": step.source} if step.source is not None else {})}
                   for i, step in enumerate(program.steps)],
     }
     return Bundle(manifest, files)

@@ -73,11 +73,31 @@ class Elementwise:
 
 
 @dataclass(frozen=True)
+class Im2ColSource:
+    """Where a convolution's columns come from: bmat[(image, group), k, n] = x[image, group * cig
+    + k // (kh*kw), iy, ix] with iy = (n // ow) * strides[0] + (k // kw % kh) * dilations[0] - pads[0]
+    and ix likewise, 0 outside the image. `x` is the arg index of the NCHW image (contiguous)."""
+    x: int
+    c: int  # channels of the image (all groups)
+    h: int
+    w: int
+    kh: int
+    kw: int
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    oh: int
+    ow: int
+
+
+@dataclass(frozen=True)
 class MatMul:
     """out[b, m, n] = epilogue(sum_k a[b, m, k] * b[b, k, n]), b over the `batch` dims.
 
     `a` and `bmat` strides run over (batch..., m, k) and (batch..., k, n); bmat's n stride
     is 1 and out is contiguous. `extras` are epilogue inputs indexed (batch..., m, n).
+    A convolution's GEMM also says where its columns come from (`im2col`, batch (image,
+    group)): a kernel may then read the image itself and leave the Im2Col step out.
     """
     batch: tuple[int, ...]
     m: int
@@ -89,6 +109,7 @@ class MatMul:
     extras: tuple[Access, ...]
     epilogue: Expr | None
     args: tuple[Arg, ...]
+    im2col: Im2ColSource | None = None
     family = "matmul"
 
 
@@ -197,7 +218,7 @@ def spec_text(spec: KernelSpec) -> str:
     """One stable line describing a spec (used in dumps and, versioned, as the signature)."""
     fields = []
     for name in spec.__dataclass_fields__:
-        if name == "args":
+        if name == "args" or (name == "im2col" and spec.im2col is None):  # absent: the text of v1
             continue
         fields.append(f"{name}={getattr(spec, name)}")
     args = ",".join(f"{a.dtype}[{a.size}]{'!' if a.output else ''}" for a in spec.args)
@@ -221,6 +242,9 @@ def schedule_key(spec: KernelSpec) -> str:
                  "strides=" + ";".join(",".join(map(str, a.strides)) for a in accesses),
                  f"epilogue={'none' if spec.epilogue is None else len(spec.extras)}",
                  f"in_place={any(e.arg == spec.out.arg for e in spec.extras)}"]
+        if spec.im2col is not None:
+            source = spec.im2col
+            parts.append(f"im2col={(source.c, source.h, source.w, source.kh, source.kw, source.pads, source.strides, source.dilations)}")
     elif isinstance(spec, Elementwise):
         accesses = [spec.out, *spec.inputs]
         parts = [f"shape={spec.shape}",
@@ -317,6 +341,8 @@ def _to_json(value):
         return {"arg": value.arg, "strides": list(value.strides), "offset": value.offset}
     if isinstance(value, Arg):
         return {"dtype": value.dtype, "size": value.size, "output": value.output}
+    if isinstance(value, Im2ColSource):
+        return {name: _to_json(getattr(value, name)) for name in value.__dataclass_fields__}
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     if isinstance(value, float):
@@ -336,9 +362,11 @@ def spec_from_json(data: dict) -> KernelSpec:
         raise ValueError(f"not a kernel spec: family {data.get('family') if isinstance(data, dict) else data!r}")
     values = {}
     hints = {"args": Arg, "out": Access, "a": Access, "bmat": Access, "inputs": Access, "extras": Access,
-             "expr": Expr, "epilogue": Expr}
-    for name in cls.__dataclass_fields__:
+             "expr": Expr, "epilogue": Expr, "im2col": Im2ColSource}
+    for name, field_ in cls.__dataclass_fields__.items():
         if name not in data:
+            if field_.default is None:  # optional fields may be absent
+                continue
             raise ValueError(f"kernel spec of family {cls.family} lacks {name!r}")
         values[name] = _from_json(data[name], hints.get(name))
     return cls(**values)
@@ -355,6 +383,8 @@ def _from_json(value, kind):
         return Access(value["arg"], tuple(value["strides"]), value["offset"])
     if kind is Arg and isinstance(value, dict):
         return Arg(value["dtype"], value["size"], value["output"])
+    if kind is Im2ColSource and isinstance(value, dict):
+        return Im2ColSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_from_json(v, kind) for v in value)
     if isinstance(value, str) and kind is None and value in ("inf", "-inf", "nan"):

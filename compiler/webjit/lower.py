@@ -33,6 +33,7 @@ class Step:
     spec: K.KernelSpec
     buffers: tuple[Buffer, ...]  # bound to spec.args in order
     name: str
+    source: int | None = None  # a convolution's GEMM: the index of the Im2Col step writing its columns
 
 
 @dataclass
@@ -56,7 +57,8 @@ class Program:
         lines += [f"input {io.name} -> b{io.buffer.id}" for io in self.inputs]
         for i, step in enumerate(self.steps):
             args = ", ".join(f"b{b.id}" for b in step.buffers)
-            lines.append(f"step {i} [{step.name}] ({args}) {K.spec_text(step.spec)}")
+            columns = f" <- columns of step {step.source}" if step.source is not None else ""
+            lines.append(f"step {i} [{step.name}] ({args}) {K.spec_text(step.spec)}{columns}")
         lines += [f"output {io.name} <- b{io.buffer.id}" for io in self.outputs]
         return "\n".join(lines) + "\n"
 
@@ -136,8 +138,10 @@ class Lowering:
                              expr=K.Expr("in", dt, index=0), args=args)
         self.emit(spec, buffers, name)
 
-    def emit(self, spec, buffers, name: str) -> None:
-        self.program.steps.append(Step(spec, tuple(buffers), name))
+    def emit(self, spec, buffers, name: str, source: int | None = None) -> int:
+        """Append a step; returns its index."""
+        self.program.steps.append(Step(spec, tuple(buffers), name, source))
+        return len(self.program.steps) - 1
 
     def dtype_of(self, name: str) -> str:
         return device_dtype(self.graph.types[name].dtype)
@@ -299,7 +303,7 @@ class Lowering:
     def lower_anchor(self, anchor: Node, epilogue) -> None:
         """Emit MatMul / Gemm / Conv, with the fused elementwise group `epilogue` if given."""
         base = {"MatMul": self._matmul_operands, "Gemm": self._gemm_operands, "Conv": self._conv_operands}[anchor.op](anchor)
-        a, bmat, batch, m, n, k, base_expr, base_extras, out_shape = base
+        a, bmat, batch, m, n, k, base_expr, base_extras, out_shape, conv = base
         index_shape = batch + (m, n)
         root, expr, group = epilogue if epilogue else (anchor, K.Expr("acc", "f32"), Group(out_shape))
         expr = _substitute_acc(expr, base_expr, len(group.leaves))
@@ -307,15 +311,21 @@ class Lowering:
         extras += [self._epilogue_access_view(v, out_shape, index_shape, anchor) for v in base_extras]
         out = self.output_view(root.outputs[0])
         inputs = [a.buffer, bmat.buffer] + [v.buffer for v, _ in extras]
+        if conv is not None:  # the image too: a kernel may read it instead of the columns
+            inputs.append(conv[0].buffer)
         args, buffers = _args_for(inputs, out.buffer)
         index = {id(b): i for i, b in enumerate(buffers)}
+        im2col, source = None, None
+        if conv is not None:
+            x, geometry, source = conv
+            im2col = K.Im2ColSource(index[id(x.buffer)], *geometry)
         a_access = K.Access(index[id(a.buffer)], broadcast_strides(a, batch + (m, k)), a.offset)
         b_access = K.Access(index[id(bmat.buffer)], broadcast_strides(bmat, batch + (k, n)), bmat.offset)
         extra_access = tuple(K.Access(index[id(v.buffer)], strides, v.offset) for v, strides in extras)
         spec = K.MatMul(batch=batch, m=m, n=n, k=k, a=a_access, bmat=b_access,
                         out=K.Access(len(buffers) - 1, row_major(index_shape)), extras=extra_access,
-                        epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args)
-        self.emit(spec, buffers, anchor.name if root is anchor else f"{anchor.name}+{root.name}")
+                        epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args, im2col=im2col)
+        self.emit(spec, buffers, anchor.name if root is anchor else f"{anchor.name}+{root.name}", source)
 
     def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
         strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
@@ -336,7 +346,7 @@ class Lowering:
         m, k = a.shape[-2:]
         n = b.shape[-1]
         b = self._rows_contiguous(b, node.name)
-        return a, b, batch, m, n, k, K.Expr("acc", "f32"), [], self.shape_of(node.outputs[0])
+        return a, b, batch, m, n, k, K.Expr("acc", "f32"), [], self.shape_of(node.outputs[0]), None
 
     def _rows_contiguous(self, view: View, name: str) -> View:
         """The right-hand side as MatMul reads it: rows contiguous; constant rows padded
@@ -372,7 +382,7 @@ class Lowering:
                 term = K.Expr("mul", "f32", (term, const(beta, "f32")))
             expr = K.Expr("add", "f32", (expr, term))
             extras.append(expand(c, (m, n)))
-        return a, b, (), m, n, k, expr, extras, (m, n)
+        return a, b, (), m, n, k, expr, extras, (m, n), None
 
     def _conv_operands(self, node):
         x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
@@ -386,6 +396,7 @@ class Lowering:
         dilations = tuple(node.attrs.get("dilations") or (1, 1))
         pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, wd), (kh, kw), strides, dilations)
         kdim = cig * kh * kw
+        conv = None
         if (kh, kw, strides, pads, dilations) == (1, 1, (1, 1), (0, 0, 0, 0), (1, 1)):
             cols = reshape(x, (nb, group, kdim, oh * ow))
         else:
@@ -393,8 +404,9 @@ class Lowering:
             args, buffers = _args_for([x.buffer], col_view.buffer)
             spec = K.Im2Col(n=nb, c=c, h=h, w=wd, kh=kh, kw=kw, pads=pads, strides=strides, dilations=dilations,
                             oh=oh, ow=ow, args=args)
-            self.emit(spec, buffers, f"{node.name}::im2col")
+            step = self.emit(spec, buffers, f"{node.name}::im2col")
             cols = reshape(col_view, (nb, group, kdim, oh * ow))
+            conv = (x, (c, h, wd, kh, kw, pads, strides, dilations, oh, ow), step)
         weights = self.weights(node.inputs[1], w.reshape(group, co // group, kdim))
         a = View(weights.buffer, (nb,) + weights.shape, (0,) + weights.strides, 0)
         expr, extras = K.Expr("acc", "f32"), []
@@ -402,7 +414,7 @@ class Lowering:
             bias = self.view(node.inputs[2])
             expr = K.Expr("add", "f32", (expr, K.Expr("in", "f32", index=0)))
             extras.append(reshape(bias, (1, co, 1, 1)))
-        return a, cols, (nb, group), co // group, oh * ow, kdim, expr, extras, out_shape
+        return a, cols, (nb, group), co // group, oh * ow, kdim, expr, extras, out_shape, conv
 
     def bind_outputs(self) -> None:
         used = {io.buffer.id for io in self.program.inputs}

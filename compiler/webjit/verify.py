@@ -58,6 +58,14 @@ def _matmul(spec: MatMul) -> None:
         for leaf in leaves(spec.epilogue):
             if not 0 <= leaf.index < len(spec.extras):
                 raise CompileError(f"MatMul epilogue leaf {leaf} is not an input or the accumulator.")
+    source = spec.im2col
+    if source is not None:
+        images, groups = spec.batch if len(spec.batch) == 2 else (0, 0)
+        if (len(spec.batch) != 2 or groups < 1 or source.c % groups or not 0 <= source.x < len(spec.args)
+                or spec.k != source.c // groups * source.kh * source.kw or spec.n != source.oh * source.ow
+                or spec.args[source.x].size < images * source.c * source.h * source.w):
+            raise CompileError(f"MatMul's im2col source {source} does not match its shape "
+                               f"(batch {spec.batch}, k {spec.k}, n {spec.n}).")
 
 
 def _reduce(spec: Reduce) -> None:

@@ -206,7 +206,8 @@ class Session {
     const reader = await openBundle(source);
     return this.#queued(async (impl) => {
       this.#needsRun(impl);
-      return measureCandidates(this.#manifest, impl.ops, kernelId, candidates, reader, options);
+      return measureCandidates(this.#manifest, impl.ops, kernelId, candidates, reader,
+        { ...options, currentConfig: impl.forms[kernelId]?.form.config });
     });
   }
 

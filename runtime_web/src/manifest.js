@@ -71,6 +71,10 @@ function checkLayout(m) {
       throw invalid(`step ${i} binds ${s.args.length} args to a kernel of ${kernel.nargs}`);
     }
     if (s.args.some((id) => !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
+    if (s.source !== undefined && !(Number.isInteger(s.source) && s.source >= 0 && s.source < i &&
+        m.kernels[m.steps[s.source].kernel].family === 'im2col')) {
+      throw invalid(`step ${i} names step ${s.source} as its columns, which is no earlier im2col step`);
+    }
   });
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
 }
@@ -114,13 +118,27 @@ export function tensorAddress(m, id) {
   return (t.region === 'weights' ? m.memory.weights_base : m.memory.arena_base) + t.offset;
 }
 
-/** The steps as {kernel, args: [addresses], name}, the form every thread executes. */
-export function planSteps(m) {
-  return m.steps.map((s) => ({
+/** The steps as {kernel, args: [addresses], name, skip}, the form every thread executes. */
+export function planSteps(m, forms) {
+  const skipped = skippedSteps(m, forms);
+  return m.steps.map((s, i) => ({
     kernel: s.kernel,
     args: s.args.map((id) => tensorAddress(m, id)),
     name: s.name ?? '',
+    skip: skipped.has(i),
   }));
+}
+
+/**
+ * Steps that need not run: the Im2Col step of a convolution whose GEMM runs an implicit form
+ * (one that reads the image itself). `forms[k]` is the chosen form of kernel k (device.js).
+ */
+export function skippedSteps(m, forms) {
+  const skipped = new Set();
+  m.steps.forEach((s) => {
+    if (s.source !== undefined && forms[s.kernel].form.config?.implicit) skipped.add(s.source);
+  });
+  return skipped;
 }
 
 export const PAGE_BYTES = 65536;

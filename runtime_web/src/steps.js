@@ -43,6 +43,10 @@ export function runSingle({ runs, slots, steps, from, to, clock }) {
   if (clock) clock[0] = now();
   for (let i = from; i < to; i++) {
     const step = steps[i];
+    if (step.skip) {  // every thread skips it alike: no barrier either
+      if (clock) clock[1 + i - from] = now();
+      continue;
+    }
     try {
       runs[slots[step.kernel]](...step.args, 0, 1);
     } catch (err) {
@@ -65,6 +69,10 @@ export function runShare({ runs, slots, steps, from, to, clock }, control, tid, 
   if (timed) clock[0] = now();
   for (let i = from; i < to; i++) {
     const step = steps[i];
+    if (step.skip) {  // every thread skips it alike: no barrier either
+      if (timed) clock[1 + i - from] = now();
+      continue;
+    }
     if (!Atomics.load(control, FAILED)) {
       try {
         runs[slots[step.kernel]](...step.args, tid, nthreads);

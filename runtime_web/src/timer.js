@@ -16,6 +16,7 @@ export const CHECK_TOLERANCE = 1e-4;  // of the largest |value| of the output, f
  * calls, total_ms, mean_ms, share, gflops}], sum_ms, run_ms, run_steps_ms}. run_ms is the
  * fastest profiled run measured whole (inputs written, every step, the last one done), and
  * run_steps_ms the sum of its own steps: the two differ by what a run costs beside its kernels.
+ * `skipped` lists the steps this session leaves out (Im2Col steps of implicit convolutions).
  */
 export async function profileKernels(manifest, ops, repeat = 1) {
   const steps = new Array(manifest.steps.length).fill(Infinity);
@@ -38,7 +39,8 @@ export async function profileKernels(manifest, ops, repeat = 1) {
     ...k, mean_ms: k.calls ? k.total_ms / k.calls : 0, share: sum > 0 ? k.total_ms / sum : 0,
     gflops: flops && k.total_ms > 0 ? (flops * k.calls) / (k.total_ms * 1e6) : null,
   }));
-  return { steps_ms: steps, kernels, sum_ms: sum, run_ms: run.wall, run_steps_ms: run.sum, timer: ops.timer };
+  return { steps_ms: steps, kernels, sum_ms: sum, run_ms: run.wall, run_steps_ms: run.sum, timer: ops.timer,
+    skipped: ops.skipped };
 }
 
 /** Byte ranges of a step's arguments: [{arg, tensor, bytes, output, dtype}]. */
@@ -126,8 +128,10 @@ function median(values) {
  * current kernel both times; only then is it timed: one quick sample each, then full
  * timing for the `refine` (default 4) quickest. The current kernel is timed in full before
  * and after the candidates (the machine's load drifts) and its better time counts.
- * Options: minTimeMs (of a full timing), maxReps, refine, budgetMs.
- * Returns {kernel, step, current: {min_ms, ...}, results: [{config, ok, error?, min_ms?}]}.
+ * A convolution's GEMM (a step with a `source`, its Im2Col step) is compared whole: forms
+ * that read the columns are charged the Im2Col step's time, implicit forms pack their own.
+ * Options: minTimeMs (of a full timing), maxReps, refine, budgetMs, currentConfig.
+ * Returns {kernel, step, current: {min_ms, ...}, columns_ms, results: [{config, ok, error?, min_ms?}]}.
  */
 export async function measureCandidates(manifest, ops, kernelId, candidates, source, options = {}) {
   const kernel = manifest.kernels[kernelId];
@@ -137,6 +141,9 @@ export async function measureCandidates(manifest, ops, kernelId, candidates, sou
   const deadline = options.budgetMs ? globalThis.performance.now() + options.budgetMs : Infinity;
   const current = ops.slotOf(kernelId);
   await ops.runSteps(0, stepIndex);  // the step's inputs as the model computes them
+  const columnsStep = manifest.steps[stepIndex].source;
+  const columnsSlot = columnsStep === undefined ? null : ops.slotOf(manifest.steps[columnsStep].kernel);
+  if (columnsSlot !== null) await ops.runKernel(columnsSlot, columnsStep);  // also where an implicit form skips it
   const ranges = argRanges(manifest, stepIndex);
   const snapshot = {};
   for (const r of ranges) snapshot[r.arg] = await ops.read(r.tensor, 0, r.bytes);
@@ -165,7 +172,14 @@ export async function measureCandidates(manifest, ops, kernelId, candidates, sou
   await restore(ops, ranges, snapshot, false);
   currentTimes.push(await timeSlot(ops, current, stepIndex, timing));  // before and after: load drifts
   const best = currentTimes.reduce((a, b) => (b.min_ms < a.min_ms ? b : a));
-  return { kernel: kernelId, step: stepIndex, current: best, results };
+  let columnsMs = null;
+  if (columnsSlot !== null) {
+    columnsMs = (await timeSlot(ops, columnsSlot, columnsStep, timing)).min_ms;
+    const charge = (entry, config) => { if (!config?.implicit) entry.min_ms += columnsMs; };
+    charge(best, options.currentConfig);
+    for (const result of results) if (result.ok) charge(result, result.config);
+  }
+  return { kernel: kernelId, step: stepIndex, current: best, columns_ms: columnsMs, results };
 }
 
 async function measureOne(ops, kernelId, candidate, source, { stepIndex, ranges, snapshot, reference }) {

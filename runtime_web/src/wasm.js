@@ -27,7 +27,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   const memory = allocateMemory(manifest, shared);
   await loadWeights(bundle, manifest, memory, onProgress);
   const modules = await loadKernels(bundle, manifest, forms, shared, onProgress);
-  const steps = planSteps(manifest);
+  const steps = planSteps(manifest, forms);
   const clockLength = Math.max(steps.length, MAX_REPS) + 1;
   const clockBuffer = shared ? new SharedArrayBuffer(8 * clockLength) : new ArrayBuffer(8 * clockLength);
   const clock = new Float64Array(clockBuffer);
@@ -55,6 +55,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   const ops = {
     backend: 'wasm',
     timer: pool ? 'performance.now() of worker 0 after each barrier' : 'performance.now() around each call',
+    skipped: steps.flatMap((step, i) => (step.skip ? [i] : [])),
     kernelCount: manifest.kernels.length,
     slotOf: (kernel) => slots[kernel],
     async compile(bytes, file) {

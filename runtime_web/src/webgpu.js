@@ -6,7 +6,7 @@
 // serve it unchanged.
 import { WebjitError } from './errors.js';
 import { readVerified } from './source.js';
-import { elementCount } from './manifest.js';
+import { elementCount, skippedSteps } from './manifest.js';
 import { fromDevice, toDevice } from './feeds.js';
 import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
 import { chooseForm } from './device.js';
@@ -38,6 +38,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   const readback = await planReadback(manifest, device, locate);
   const slots = pipelines.map((pipeline, i) => ({ pipeline, dispatch: forms[i].form.dispatch }));
   const slotOf = manifest.kernels.map((_, i) => i);  // kernel id -> index into slots
+  const skipped = skippedSteps(manifest, forms);  // Im2Col steps of implicit convolutions
   const passOf = (i) => {
     const step = manifest.steps[i];
     return { ...slots[slotOf[step.kernel]], bindGroup: bindGroups[i] };
@@ -62,7 +63,8 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
     if (error) throw new Error(`${what} failed on WebGPU: ${firstLine(error.message)}`);
   }
 
-  const stepRange = (from, to) => Array.from({ length: to - from }, (_, k) => passOf(from + k));
+  const stepRange = (from, to) => Array.from({ length: to - from }, (_, k) => from + k)
+    .filter((i) => !skipped.has(i)).map(passOf);
   const kernelPass = (slot, i) => ({ ...slots[slot], bindGroup: bindGroups[i] });
   const now = () => globalThis.performance.now();
   const clock = createGpuClock(device);  // null without timestamp queries
@@ -86,13 +88,24 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
       await submit(stepRange(from, to), 'webjit steps');
     },
     timer: clock ? 'timestamp queries' : 'timed submissions',
+    skipped: [...skipped].sort((a, b) => a - b),
     /** Per-step milliseconds: GPU time from timestamp queries where the device has them,
      * else each step submitted and awaited alone. */
     async profileSteps() {
       if (lastFeeds) writeInputs(lastFeeds);
-      if (clock) return clock.time(stepRange(0, manifest.steps.length).map((pass) => [pass]));
+      if (clock) {
+        const ran = manifest.steps.map((_, i) => i).filter((i) => !skipped.has(i));
+        const times = await clock.time(ran.map((i) => [passOf(i)]));
+        const all = new Array(manifest.steps.length).fill(0);  // a skipped step takes no time
+        ran.forEach((i, j) => { all[i] = times[j]; });
+        return all;
+      }
       const times = [];
       for (let i = 0; i < manifest.steps.length; i++) {
+        if (skipped.has(i)) {
+          times.push(0);
+          continue;
+        }
         const start = now();
         await submit([passOf(i)], 'webjit profile');
         times.push(now() - start);

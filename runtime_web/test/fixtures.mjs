@@ -71,7 +71,7 @@ export const DEFAULT_WEBGPU_LIMITS = {
  * Writes a bundle to `dir` and returns its manifest.
  * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
  * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings},
- * variants?: [{device, wat, requires?}]}] (a bundle whose kernels all have wgsl gets the WebGPU
+ * variants?: [{device, wat, requires?, config?}]}] (a bundle whose kernels all have wgsl gets the WebGPU
  * part, for `webgpuLimits`; each kernel writes its last argument);
  * inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
  */
@@ -115,7 +115,7 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
     const entry = { id, family, signature: `test${id}`, nargs, args, flops: 0,
       wasm: { ...file(`k${id}.wasm`, assemble(wat)), config: {}, requires: [],
         variants: variants.map((v, j) => ({ device: v.device, ...file(`k${id}.v${j + 1}.wasm`, assemble(v.wat)),
-          config: { variant: j + 1 }, requires: v.requires ?? [] })) } };
+          config: v.config ?? { variant: j + 1 }, requires: v.requires ?? [] })) } };
     if (wgsl) entry.webgpu = { ...writeWgsl(dir, id, wgsl), config: {}, requires: [], variants: [] };
     return entry;
   });

@@ -230,3 +230,33 @@ test('webgpu without timestamp queries times whole submissions instead', async (
   await stamped.run({ x: new Float32Array(4096).fill(1) });
   assert.equal((await stamped.profile()).timer, 'timestamp queries');  // Dawn on SwiftShader has them
 });
+
+test('an implicit form of a convolution GEMM leaves its Im2Col step out', async () => {
+  // step 0 ("im2col") writes t = x * 10; step 1 reads t, or, in its implicit variant, x itself.
+  const dir = tempDir();
+  const explicit = splitKernel({ n, nargs: 3, value: `(f32.add ${f32(0)} (f32.const 1))` });  // t + 1
+  const implicit = splitKernel({ n, nargs: 3, value: `(f32.add (f32.mul ${f32(1)} (f32.const 10)) (f32.const 1))` });
+  const bundle = (variants) => writeBundle(dir, {
+    tensors: [{ dtype: 'f32', size: n }, { dtype: 'f32', size: n }, { dtype: 'f32', size: n }],
+    kernels: [{ wat: splitKernel({ n, nargs: 2, value: `(f32.mul ${f32(0)} (f32.const 10))` }), nargs: 2,
+      family: 'im2col' }, { wat: explicit, nargs: 3, family: 'matmul', variants }],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [n], tensor: 0 }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [n], tensor: 2 }],
+    steps: [{ kernel: 0, args: [0, 1] }, { kernel: 1, args: [1, 0, 2], source: 0 }],
+  });
+  const x = Float32Array.from({ length: n }, (_, i) => i);
+  for (const [config, skipped] of [[{ implicit: true }, [0]], [{ implicit: false }, []]]) {
+    bundle([{ device: here.fingerprint, wat: implicit, config }]);
+    for (const threads of [1, 2]) {
+      const session = await open(dir, { threads });
+      const { y } = await session.run({ x });
+      assert.equal(y.data[3], 31);  // both forms compute 10 x + 1
+      assert.deepEqual((await session.profile()).skipped, skipped);
+    }
+  }
+  const { readFileSync } = await import('node:fs');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json')));
+  manifest.steps[1].source = 1;
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  await assert.rejects(webjit.load(dir, { backend: 'wasm' }), /names step 1 as its columns, which is no earlier im2col step/);
+});

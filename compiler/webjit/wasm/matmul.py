@@ -33,7 +33,7 @@ from ..kernels import Expr, MatMul
 from . import matmul_schedule as schedule
 from .encoder import I32, V128, Func, Module
 from .expr import emit_expr
-from .loops import counted_loop, set_linear, thread_share
+from .loops import Local, counted_loop, set_linear, thread_share
 from .matmul_schedule import MatMulConfig, k_blocks
 
 
@@ -50,6 +50,8 @@ def _check(spec: MatMul, config: MatMulConfig) -> None:
     """What only this kernel cannot do (the shared checks are webjit.verify's)."""
     if config.mr < 1 or config.nr < 4 or config.nr % 4 or config.ku < 1:
         raise CompileError(f"MatMul config {config} is invalid: need mr >= 1, nr a multiple of 4, ku >= 1.")
+    if config.implicit and (spec.im2col is None or spec.bmat.strides[-1] != 1):
+        raise CompileError("MatMul config implicit=True needs a convolution's GEMM (a spec with an im2col source).")
     if config.nb < config.nr or config.nb % config.nr or (spec.k and config.kc < 1):
         raise CompileError(f"MatMul config {config} is not resolved: nb must be a multiple of nr and "
                            f"kc at least 1; pass it through the family's resolve.")
@@ -111,11 +113,21 @@ class _Emitter:
         if self.units == 0:
             return
         f = self.f
-        start, count = thread_share(f, self.units, self.tid, self.nthreads)
         unit, end, seg_end = f.local(I32), f.local(I32), f.local(I32)
-        self.op("local.get", start.index)
-        self.op("local.tee", unit)
-        self.op("local.get", count.index)
+        if self.config.implicit:  # whole n-blocks per thread: each packs the columns it reads
+            start, count = thread_share(f, self.nbatch * self.nblocks, self.tid, self.nthreads)
+            self.op("local.get", start.index)
+            self.op("i32.const", self.row_tiles)
+            self.op("i32.mul")
+            self.op("local.tee", unit)
+            self.op("local.get", count.index)
+            self.op("i32.const", self.row_tiles)
+            self.op("i32.mul")
+        else:
+            start, count = thread_share(f, self.units, self.tid, self.nthreads)
+            self.op("local.get", start.index)
+            self.op("local.tee", unit)
+            self.op("local.get", count.index)
         self.op("i32.add")
         self.op("local.set", end)
         self.op("loop")
@@ -134,6 +146,8 @@ class _Emitter:
         self.op("i32.lt_u")
         self.op("select")
         self.op("local.set", seg_end)
+        if self.config.implicit:
+            self.pack_columns(unit)
         self.segment(unit, seg_end)
         self.op("local.get", seg_end)
         self.op("local.tee", unit)
@@ -141,6 +155,131 @@ class _Emitter:
         self.op("i32.lt_u")
         self.op("br_if", 0)
         self.op("end")
+
+    def pack_columns(self, first: int) -> None:
+        """Write the columns of the n-block of unit `first` (all k rows, its n range) into bmat
+        from the image, as the Im2Col step would have: the block's tiles then read them warm."""
+        spec, source, f = self.spec, self.spec.im2col, self.f
+        images, groups = spec.batch
+        cig = source.c // groups
+        sh, sw = source.strides
+        dh, dw = source.dilations
+        pad_top, pad_left = source.pads[0], source.pads[1]
+        block, blk, batch, n0, width = (f.local(I32) for _ in range(5))
+        self.op("local.get", first)
+        self.op("i32.const", self.row_tiles)
+        self.op("i32.div_u")
+        self.op("local.tee", block)
+        self.op("i32.const", self.nblocks)
+        self.op("i32.rem_u")
+        self.op("local.set", blk)
+        self.op("local.get", block)
+        self.op("i32.const", self.nblocks)
+        self.op("i32.div_u")
+        self.op("local.set", batch)
+        image, group = f.local(I32), f.local(I32)
+        self.op("local.get", batch)
+        self.op("i32.const", groups)
+        self.op("i32.div_u")
+        self.op("local.set", image)
+        self.op("local.get", batch)
+        self.op("i32.const", groups)
+        self.op("i32.rem_u")
+        self.op("local.set", group)
+        self.set_sum(n0, None, 0, [(blk, self.nb)])
+        # width = blk == last ? n - last * nb : nb
+        width_last = spec.n - (self.nblocks - 1) * self.nb
+        self.op("i32.const", width_last)
+        self.op("i32.const", self.nb)
+        self.op("local.get", blk)
+        self.op("i32.const", self.nblocks - 1)
+        self.op("i32.eq")
+        self.op("select")
+        self.op("local.set", width)
+        bmat, pitch = spec.bmat, spec.bmat.strides[-2]
+        row, plane = f.local(I32), f.local(I32)
+        self.set_sum(row, bmat.arg, 4 * bmat.offset, [(image, 4 * bmat.strides[0]), (group, 4 * bmat.strides[1]),
+                                                      (n0, 4)])
+        hw = source.h * source.w
+        self.set_sum(plane, source.x, 0, [(image, 4 * source.c * hw), (group, 4 * cig * hw)])
+        oy0, ox0 = f.local(I32), f.local(I32)
+        self.op("local.get", n0)
+        self.op("i32.const", source.ow)
+        self.op("i32.div_u")
+        self.op("local.set", oy0)
+        self.op("local.get", n0)
+        self.op("i32.const", source.ow)
+        self.op("i32.rem_u")
+        self.op("local.set", ox0)
+        ki_off, kj_off = f.local(I32), f.local(I32)  # ki * dh - pad_top, kj * dw - pad_left
+        with counted_loop(f, cig):
+            self.op("i32.const", -pad_top)
+            self.op("local.set", ki_off)
+            with counted_loop(f, source.kh):
+                self.op("i32.const", -pad_left)
+                self.op("local.set", kj_off)
+                with counted_loop(f, source.kw):
+                    self.pack_row(row, plane, width, oy0, ox0, ki_off, kj_off)
+                    self.set_sum(row, row, 4 * pitch)
+                    self.set_sum(kj_off, kj_off, dw)
+                self.set_sum(ki_off, ki_off, dh)
+            self.set_sum(plane, plane, 4 * hw)
+
+    def pack_row(self, row, plane, width, oy0, ox0, ki_off, kj_off) -> None:
+        """bmat[k, n0 + j] for j < width at `row`: the image at (oy*sh + ki_off, ox*sw + kj_off),
+        0 outside it, walking (oy, ox) from (oy0, ox0)."""
+        source, f = self.spec.im2col, self.f
+        sh, sw = source.strides
+        iy, ix, ox, ptr, inside = (f.local(I32) for _ in range(5))
+        self.set_sum(iy, ki_off, 0, [(oy0, sh)])
+        self.set_sum(ix, kj_off, 0, [(ox0, sw)])
+        self.op("local.get", ox0)
+        self.op("local.set", ox)
+        self.op("local.get", row)
+        self.op("local.set", ptr)
+        with counted_loop(f, Local(width)):
+            # Unsigned compares: negative coordinates fail them too.
+            self.op("local.get", iy)
+            self.op("i32.const", source.h)
+            self.op("i32.lt_u")
+            self.op("local.get", ix)
+            self.op("i32.const", source.w)
+            self.op("i32.lt_u")
+            self.op("i32.and")
+            self.op("local.set", inside)
+            self.op("local.get", ptr)
+            # the element's address inside the image, else the plane's first (a safe load)
+            self.set_sum_push(plane, [(iy, 4 * source.w), (ix, 4)])
+            self.op("local.get", plane)
+            self.op("local.get", inside)
+            self.op("select")
+            self.op("f32.load", 0)
+            self.op("f32.const", 0.0)
+            self.op("local.get", inside)
+            self.op("select")
+            self.op("f32.store", 0)
+            self.set_sum(ptr, ptr, 4)
+            self.set_sum(ox, ox, 1)
+            self.set_sum(ix, ix, sw)
+            self.op("local.get", ox)
+            self.op("i32.const", source.ow)
+            self.op("i32.eq")
+            self.op("if")
+            self.op("i32.const", 0)
+            self.op("local.set", ox)
+            self.op("local.get", kj_off)
+            self.op("local.set", ix)
+            self.set_sum(iy, iy, sh)
+            self.op("end")
+
+    def set_sum_push(self, base: int, terms) -> None:
+        """Push base + sum(local * scale) (an address) on the stack."""
+        self.op("local.get", base)
+        for local, scale in terms:
+            self.op("local.get", local)
+            self.op("i32.const", scale)
+            self.op("i32.mul")
+            self.op("i32.add")
 
     def segment(self, first: int, end: int) -> None:
         """Every k-block over units [first, end), which share one n-block."""

@@ -28,6 +28,7 @@ class MatMulConfig:
     nb: int = 0  # columns per n-block (a multiple of nr) for cache reuse; 0: automatic
     kc: int = 0  # k steps per k-block; 0: automatic
     fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) instead of mul + add
+    implicit: bool = False  # a convolution: pack each n-block's columns from the image (no Im2Col step)
 
 
 DEFAULT = MatMulConfig(4, 8, 1, 0, 0)
@@ -40,7 +41,11 @@ SPACE: tuple[MatMulConfig, ...] = tuple(
     + [MatMulConfig(mr, nr, 1, 0, kc) for mr, nr in ((4, 8), (2, 16), (3, 12)) for kc in (32, 128, 512)]
     + [MatMulConfig(mr, nr, 1, nb, fma=True) for mr, nr in ((4, 8), (3, 12), (5, 8), (6, 8))
        for nb in (0, 96, 192)]
-    + [MatMulConfig(mr, nr, 1, 0, kc, fma=True) for mr, nr in ((4, 8), (3, 12)) for kc in (32, 128)])
+    + [MatMulConfig(mr, nr, 1, 0, kc, fma=True) for mr, nr in ((4, 8), (3, 12)) for kc in (32, 128)]
+    # convolutions: the columns packed per n-block from the image, in cache when the tiles read them
+    + [MatMulConfig(mr, nr, 1, nb, implicit=True, fma=fma) for mr, nr, fma in ((4, 8, False), (3, 12, False),
+                                                                              (4, 8, True), (6, 8, True))
+       for nb in (0, 48, 96)])
 
 
 def registers(config: MatMulConfig) -> int:
@@ -78,6 +83,8 @@ CONSTRAINTS = (
                and c.nb >= 0 and c.kc >= 0 and c.nb % c.nr == 0, hard=True),
     Constraint("relaxed SIMD (fma) only where the engine has it",
                lambda c, s, t: not c.fma or t.relaxed_simd, hard=True),
+    Constraint("implicit columns only for a convolution's GEMM", lambda c, s, t: not c.implicit or s.im2col is not None,
+               hard=True),
     Constraint("registers: mr*nr/4 + nr/4 + 1 <= the SIMD registers",
                lambda c, s, t: registers(c) <= t.simd_registers),
     Constraint("n-blocks only for a bmat bigger than a panel, and the panel within L2",
@@ -124,10 +131,11 @@ def _resolve_nb(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> int:
     nb = config.nb or full
     if not config.nb and spec.k * spec.n * 4 > target.panel_bytes and AUTO_NB % config.nr == 0:
         nb = min(nb, AUTO_NB)
-    row_units = prod(spec.batch) * (-(-spec.m // config.mr) if spec.m else 0)
     want_units = UNITS_PER_THREAD * target.threads
-    if 0 < row_units < want_units:  # e.g. m = 1: share columns between threads
-        nb = min(nb, max(config.nr, _round_up(-(-spec.n // -(-want_units // row_units)), config.nr)))
+    # Threads share (batch, n-block, row tile) units; implicit kernels share whole n-blocks.
+    units = prod(spec.batch) * (1 if config.implicit else (-(-spec.m // config.mr) if spec.m else 0))
+    if 0 < units < want_units:  # e.g. m = 1: share columns between threads
+        nb = min(nb, max(config.nr, _round_up(-(-spec.n // -(-want_units // units)), config.nr)))
     return min(nb, full)
 
 
@@ -148,10 +156,12 @@ def cost(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> float:
     loads = (config.nr // 4 + config.mr) / (config.mr * config.nr / 4)
     units = prod(spec.batch) * -(-rows // config.mr) * -(-cols // max(config.nb or cols, 4))
     idle = -(-units // target.threads) * target.threads / max(units, 1)
-    return madds * (1 + 0.5 * loads) * idle / (1.15 if config.fma else 1.0)
+    packing = prod(spec.batch) * spec.k * spec.n if config.implicit else 0  # scalar copies, ~4 madds each
+    return (madds * (1 + 0.5 * loads) * idle + packing) / (1.15 if config.fma else 1.0)
 
 
 def requires(config: MatMulConfig) -> tuple[str, ...]:
+    """Engine features a config's module needs."""
     return ("relaxed-simd",) if config.fma else ()
 
 

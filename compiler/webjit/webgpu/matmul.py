@@ -30,12 +30,12 @@ from .wgsl import (binding_name, check_fits, i32_literal, linear_workgroup, load
 
 def emit(spec: MatMul, config: MatMulConfig, limits: Limits) -> WgslKernel:
     """The WGSL kernel computing `spec` with `config` on a device with `limits`."""
-    _check(config, limits)
+    _check(spec, config, limits)
     return _Emitter(spec, config, limits).kernel()
 
 
-def _check(config: MatMulConfig, limits: Limits) -> None:
-    broken = FAMILY.violated(config, None, WebgpuTarget(limits), hard_only=True)
+def _check(spec: MatMul, config: MatMulConfig, limits: Limits) -> None:
+    broken = FAMILY.violated(config, spec, WebgpuTarget(limits), hard_only=True)
     if broken:
         raise CompileError(f"WebGPU matmul config {config} cannot run on this device: {'; '.join(broken)}.")
 
@@ -73,6 +73,8 @@ class _Emitter:
         """Whether bmat can be read as array<vec4<f32>>: one chunk, an arg no other tensor
         reads, and every vec4 of a row inside the row and 16-byte aligned."""
         spec, b = self.spec, self.spec.bmat
+        if self.config.implicit:  # bmat is staged from the image: never read
+            return False
         chunks = [x for x in self.bindings if x.arg == b.arg]
         others = {spec.a.arg, spec.out.arg} | {e.arg for e in spec.extras}
         aligned = [b.offset] + [s for s, size in zip(b.strides[:-1], spec.batch + (spec.k,)) if size > 1]
@@ -130,6 +132,8 @@ class _Emitter:
     def load_b(self) -> str:
         """bmat[k, col..col+vec-1] of one batch entry, zero outside the matrix."""
         spec = self.spec
+        if self.config.implicit:
+            return self.load_b_from_image()
         pitch, n_stride = spec.bmat.strides[-2:]
         element = f"base + {_terms(('k', pitch), ('col', n_stride))}"
         if self.config.vec == 1:
@@ -151,6 +155,25 @@ class _Emitter:
             lanes.append(f"  {load}\n")
         return (f"fn load_b(base: i32, k: i32, col: i32) -> vec4<f32> {{\n{guard}"
                 f"  let e = {element};\n  var v = vec4<f32>(0.0);\n{''.join(lanes)}  return v;\n}}\n")
+
+    def load_b_from_image(self) -> str:
+        """bmat[k, col..] of an implicit GEMM: the image element im2col would have put there.
+        `base` is the image plane of the entry's (image, group)."""
+        spec, source = self.spec, self.spec.im2col
+        taps = source.kh * source.kw
+        element = (f"fn image_at(base: i32, k: i32, col: i32) -> f32 {{\n"
+                   f"  if (k >= {i32_literal(spec.k)} || col >= {i32_literal(spec.n)}) {{ return 0.0; }}\n"
+                   f"  let tap = k % {taps};\n"
+                   f"  let iy = col / {source.ow} * {source.strides[0]} + tap / {source.kw} * {source.dilations[0]}"
+                   f" - {source.pads[0]};\n"
+                   f"  let ix = col % {source.ow} * {source.strides[1]} + tap % {source.kw} * {source.dilations[1]}"
+                   f" - {source.pads[1]};\n"
+                   f"  if (iy < 0 || iy >= {source.h} || ix < 0 || ix >= {source.w}) {{ return 0.0; }}\n"
+                   f"  return ld{source.x}(base + k / {taps} * {source.h * source.w} + iy * {source.w} + ix);\n}}\n")
+        if self.config.vec == 1:
+            return element + "fn load_b(base: i32, k: i32, col: i32) -> f32 { return image_at(base, k, col); }\n"
+        lanes = ", ".join(f"image_at(base, k, col + {lane})" for lane in range(4))
+        return element + f"fn load_b(base: i32, k: i32, col: i32) -> vec4<f32> {{ return vec4<f32>({lanes}); }}\n"
 
     def _guard(self, checks, zero: str) -> str:
         tests = [f"{name} >= {bound}" for name, bound, needed in checks if needed]
@@ -214,6 +237,11 @@ class _Emitter:
         for name, access in tensors:
             offset = _terms(*[(v, access.strides[d]) for v, d in index], const=access.offset)
             lines.append(f"  let {name} = {offset};")
+        if self.config.implicit:  # the image plane of this (image, group): batch dims are (images, groups)
+            source = spec.im2col
+            plane = source.h * source.w
+            strides = (source.c * plane, source.c // spec.batch[1] * plane)
+            lines.append(f"  let x_base = {_terms(*[(v, strides[d]) for v, d in index])};")
         return "\n".join(lines) + "\n"
 
     def accumulators(self) -> str:
@@ -238,7 +266,8 @@ class _Emitter:
                 f"    for (var i = t; i < {tk * bn_vec}; i += {self.threads}) {{\n"
                 f"      let kk = i / {bn_vec};\n"
                 f"      let c = i % {bn_vec};\n"
-                f"      tile_b[i] = load_b(b_base, k0 + kk, n0 + c * {self.config.vec});\n    }}\n")
+                f"      tile_b[i] = load_b({'x_base' if self.config.implicit else 'b_base'}, k0 + kk, "
+                f"n0 + c * {self.config.vec});\n    }}\n")
 
     def k_loop(self) -> str:
         """tm x tn multiply-adds per k of the slab, from workgroup memory."""

@@ -21,6 +21,7 @@ class MatMulConfig:
     tn: int = 4  # output columns per invocation
     tk: int = 16  # K-slab staged in workgroup memory per iteration
     vec: int = 4  # vector width of bmat loads and accumulators (1 or 4)
+    implicit: bool = False  # a convolution: stage bmat from the image itself (no Im2Col step)
 
 
 DEFAULT = MatMulConfig()
@@ -48,6 +49,10 @@ SPACE: tuple[MatMulConfig, ...] = (
     C(64, 1, 1, 4, 32, 4), C(128, 1, 1, 4, 16, 4), C(16, 1, 1, 4, 64, 4),
     # few columns (n <= 4): a column of invocations
     C(1, 64, 1, 4, 16, 4), C(4, 32, 2, 4, 16, 4), C(1, 64, 1, 1, 16, 1),
+    # convolutions: implicit GEMM, the K-slab of columns staged straight from the image
+    C(16, 16, 4, 4, 16, 4, True), C(16, 16, 2, 4, 16, 4, True), C(16, 8, 4, 4, 16, 4, True),
+    C(8, 8, 4, 4, 16, 4, True), C(16, 16, 4, 4, 8, 4, True), C(16, 16, 2, 2, 16, 1, True),
+    C(16, 4, 2, 4, 16, 4, True),
 )
 del C
 
@@ -80,6 +85,8 @@ CONSTRAINTS = (
                hard=True),
     Constraint("workgroup memory within maxComputeWorkgroupStorageSize",
                lambda c, s, t: workgroup_storage(c) <= t.limits.max_workgroup_storage, hard=True),
+    Constraint("implicit GEMM only for a convolution's GEMM", lambda c, s, t: not c.implicit or s.im2col is not None,
+               hard=True),
     Constraint("registers: tm + tn + tm*tn within the register budget",
                lambda c, s, t: registers(c) <= t.max_registers),
     Constraint("tile rows under twice m (at most half the tile idle)",
