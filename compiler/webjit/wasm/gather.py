@@ -11,7 +11,7 @@ from webjit.family import NoConfig, single
 from webjit.kernels import CumSum, Gather
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import splat_const
-from webjit.wasm.loops import Local, add_to, counted_loop, thread_share
+from webjit.wasm.loops import Local, add_to, counted_loop, divmod_into, thread_share
 
 
 def new_run(nargs: int) -> tuple[Module, Func]:
@@ -80,17 +80,6 @@ def emit_gather(spec: Gather, config: NoConfig) -> Module:
         add_to(f, plane, plane_bytes)
         f.op("end")
     return module
-
-
-def divmod_into(f: Func, value: Local, divisor: int, quotient: int, remainder: int) -> None:
-    f.op("local.get", value.index)
-    f.op("i32.const", divisor)
-    f.op("i32.div_u")
-    f.op("local.set", quotient)
-    f.op("local.get", value.index)
-    f.op("i32.const", divisor)
-    f.op("i32.rem_u")
-    f.op("local.set", remainder)
 
 
 def load_wrapped_index(f: Func, index_ptr: int, index: int, axis_dim: int) -> None:

@@ -135,3 +135,15 @@ def thread_share(f: Func, total: int, tid: int, nthreads: int, align: int = 1) -
     f.op("select")
     f.op("local.set", count)
     return Local(start), Local(count)
+
+
+def divmod_into(f: Func, value: Local, divisor: int, quotient: int, remainder: int) -> None:
+    """quotient, remainder = divmod(value, divisor) (unsigned), into two locals."""
+    f.op("local.get", value.index)
+    f.op("i32.const", divisor)
+    f.op("i32.div_u")
+    f.op("local.set", quotient)
+    f.op("local.get", value.index)
+    f.op("i32.const", divisor)
+    f.op("i32.rem_u")
+    f.op("local.set", remainder)

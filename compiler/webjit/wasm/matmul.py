@@ -33,7 +33,7 @@ from ..kernels import Expr, MatMul
 from . import matmul_schedule as schedule
 from .encoder import I32, V128, Func, Module
 from .expr import emit_expr
-from .loops import Local, counted_loop, set_linear, thread_share
+from .loops import Local, counted_loop, divmod_into, set_linear, thread_share
 from .matmul_schedule import MatMulConfig, k_blocks
 
 
@@ -165,27 +165,13 @@ class _Emitter:
         sh, sw = source.strides
         dh, dw = source.dilations
         pad_top, pad_left = source.pads[0], source.pads[1]
-        block, blk, batch, n0, width = (f.local(I32) for _ in range(5))
+        block, blk, batch, n0, width, image, group = (f.local(I32) for _ in range(7))
         self.op("local.get", first)
         self.op("i32.const", self.row_tiles)
         self.op("i32.div_u")
-        self.op("local.tee", block)
-        self.op("i32.const", self.nblocks)
-        self.op("i32.rem_u")
-        self.op("local.set", blk)
-        self.op("local.get", block)
-        self.op("i32.const", self.nblocks)
-        self.op("i32.div_u")
-        self.op("local.set", batch)
-        image, group = f.local(I32), f.local(I32)
-        self.op("local.get", batch)
-        self.op("i32.const", groups)
-        self.op("i32.div_u")
-        self.op("local.set", image)
-        self.op("local.get", batch)
-        self.op("i32.const", groups)
-        self.op("i32.rem_u")
-        self.op("local.set", group)
+        self.op("local.set", block)
+        divmod_into(f, Local(block), self.nblocks, quotient=batch, remainder=blk)
+        divmod_into(f, Local(batch), groups, quotient=image, remainder=group)
         self.set_sum(n0, None, 0, [(blk, self.nb)])
         # width = blk == last ? n - last * nb : nb
         width_last = spec.n - (self.nblocks - 1) * self.nb
@@ -203,14 +189,7 @@ class _Emitter:
         hw = source.h * source.w
         self.set_sum(plane, source.x, 0, [(image, 4 * source.c * hw), (group, 4 * cig * hw)])
         oy0, ox0 = f.local(I32), f.local(I32)
-        self.op("local.get", n0)
-        self.op("i32.const", source.ow)
-        self.op("i32.div_u")
-        self.op("local.set", oy0)
-        self.op("local.get", n0)
-        self.op("i32.const", source.ow)
-        self.op("i32.rem_u")
-        self.op("local.set", ox0)
+        divmod_into(f, Local(n0), source.ow, quotient=oy0, remainder=ox0)
         ki_off, kj_off = f.local(I32), f.local(I32)  # ki * dh - pad_top, kj * dw - pad_left
         with counted_loop(f, cig):
             self.op("i32.const", -pad_top)
