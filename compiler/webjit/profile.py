@@ -38,6 +38,9 @@ def profile_text(profile: dict, width: int = 60) -> str:
         signature = k["signature"] if len(k["signature"]) <= width else k["signature"][:width - 3] + "..."
         lines.append(f"{k['id']:>6} {k['family']:<11} {k['calls']:>5} {k['total_ms']:>9.3f} {k['mean_ms']:>9.4f} "
                      f"{100 * k['share']:>5.1f}% {rate}  {signature}")
+    if profile.get("skipped"):
+        lines.append(f"steps left out: {', '.join(map(str, profile['skipped']))} (the Im2Col steps of convolutions "
+                     f"running an implicit GEMM)")
     lines.append(f"kernels sum to {profile['sum_ms']:.2f} ms (the fastest of each step over the profiled runs); "
                  f"the fastest profiled run took {profile['run_ms']:.2f} ms whole, its steps {profile['run_steps_ms']:.2f} "
                  f"ms ({outside_share(profile):+.1f}% outside the kernels: inputs, waking the workers, dispatch); "
