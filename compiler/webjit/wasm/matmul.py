@@ -18,7 +18,9 @@ last applies the epilogue; every k-block of a tile runs on the thread that owns 
 An epilogue that reads `out` itself would see partial sums, so such specs keep one block.
 
 Configs with `fma` use relaxed SIMD (f32x4.relaxed_madd): a runtime must offer them only
-where the engine validates relaxed SIMD. Measured here: a bmat row pitch that is a
+where the engine validates relaxed SIMD. Configs with `implicit` (a convolution's GEMM)
+split the work by whole n-blocks and pack each block's columns from the image first
+(matmul_pack.py), so the Im2Col step can be left out. Measured here: a bmat row pitch that is a
 multiple of 4 KiB (n = 1024, 3072 ...) maps every row to the same L1 set and halves the
 speed; a producer that can choose the pitch of a constant bmat should pad it (n + 16).
 """
@@ -33,7 +35,8 @@ from ..kernels import Expr, MatMul
 from . import matmul_schedule as schedule
 from .encoder import I32, V128, Func, Module
 from .expr import emit_expr
-from .loops import Local, counted_loop, divmod_into, set_linear, thread_share
+from .loops import counted_loop, set_linear, thread_share
+from .matmul_pack import pack_columns
 from .matmul_schedule import MatMulConfig, k_blocks
 
 
@@ -147,7 +150,7 @@ class _Emitter:
         self.op("select")
         self.op("local.set", seg_end)
         if self.config.implicit:
-            self.pack_columns(unit)
+            pack_columns(self, unit)
         self.segment(unit, seg_end)
         self.op("local.get", seg_end)
         self.op("local.tee", unit)
@@ -155,110 +158,6 @@ class _Emitter:
         self.op("i32.lt_u")
         self.op("br_if", 0)
         self.op("end")
-
-    def pack_columns(self, first: int) -> None:
-        """Write the columns of the n-block of unit `first` (all k rows, its n range) into bmat
-        from the image, as the Im2Col step would have: the block's tiles then read them warm."""
-        spec, source, f = self.spec, self.spec.im2col, self.f
-        images, groups = spec.batch
-        cig = source.c // groups
-        sh, sw = source.strides
-        dh, dw = source.dilations
-        pad_top, pad_left = source.pads[0], source.pads[1]
-        block, blk, batch, n0, width, image, group = (f.local(I32) for _ in range(7))
-        self.op("local.get", first)
-        self.op("i32.const", self.row_tiles)
-        self.op("i32.div_u")
-        self.op("local.set", block)
-        divmod_into(f, Local(block), self.nblocks, quotient=batch, remainder=blk)
-        divmod_into(f, Local(batch), groups, quotient=image, remainder=group)
-        self.set_sum(n0, None, 0, [(blk, self.nb)])
-        # width = blk == last ? n - last * nb : nb
-        width_last = spec.n - (self.nblocks - 1) * self.nb
-        self.op("i32.const", width_last)
-        self.op("i32.const", self.nb)
-        self.op("local.get", blk)
-        self.op("i32.const", self.nblocks - 1)
-        self.op("i32.eq")
-        self.op("select")
-        self.op("local.set", width)
-        bmat, pitch = spec.bmat, spec.bmat.strides[-2]
-        row, plane = f.local(I32), f.local(I32)
-        self.set_sum(row, bmat.arg, 4 * bmat.offset, [(image, 4 * bmat.strides[0]), (group, 4 * bmat.strides[1]),
-                                                      (n0, 4)])
-        hw = source.h * source.w
-        self.set_sum(plane, source.x, 0, [(image, 4 * source.c * hw), (group, 4 * cig * hw)])
-        oy0, ox0 = f.local(I32), f.local(I32)
-        divmod_into(f, Local(n0), source.ow, quotient=oy0, remainder=ox0)
-        ki_off, kj_off = f.local(I32), f.local(I32)  # ki * dh - pad_top, kj * dw - pad_left
-        with counted_loop(f, cig):
-            self.op("i32.const", -pad_top)
-            self.op("local.set", ki_off)
-            with counted_loop(f, source.kh):
-                self.op("i32.const", -pad_left)
-                self.op("local.set", kj_off)
-                with counted_loop(f, source.kw):
-                    self.pack_row(row, plane, width, oy0, ox0, ki_off, kj_off)
-                    self.set_sum(row, row, 4 * pitch)
-                    self.set_sum(kj_off, kj_off, dw)
-                self.set_sum(ki_off, ki_off, dh)
-            self.set_sum(plane, plane, 4 * hw)
-
-    def pack_row(self, row, plane, width, oy0, ox0, ki_off, kj_off) -> None:
-        """bmat[k, n0 + j] for j < width at `row`: the image at (oy*sh + ki_off, ox*sw + kj_off),
-        0 outside it, walking (oy, ox) from (oy0, ox0)."""
-        source, f = self.spec.im2col, self.f
-        sh, sw = source.strides
-        iy, ix, ox, ptr, inside = (f.local(I32) for _ in range(5))
-        self.set_sum(iy, ki_off, 0, [(oy0, sh)])
-        self.set_sum(ix, kj_off, 0, [(ox0, sw)])
-        self.op("local.get", ox0)
-        self.op("local.set", ox)
-        self.op("local.get", row)
-        self.op("local.set", ptr)
-        with counted_loop(f, Local(width)):
-            # Unsigned compares: negative coordinates fail them too.
-            self.op("local.get", iy)
-            self.op("i32.const", source.h)
-            self.op("i32.lt_u")
-            self.op("local.get", ix)
-            self.op("i32.const", source.w)
-            self.op("i32.lt_u")
-            self.op("i32.and")
-            self.op("local.set", inside)
-            self.op("local.get", ptr)
-            # the element's address inside the image, else the plane's first (a safe load)
-            self.set_sum_push(plane, [(iy, 4 * source.w), (ix, 4)])
-            self.op("local.get", plane)
-            self.op("local.get", inside)
-            self.op("select")
-            self.op("f32.load", 0)
-            self.op("f32.const", 0.0)
-            self.op("local.get", inside)
-            self.op("select")
-            self.op("f32.store", 0)
-            self.set_sum(ptr, ptr, 4)
-            self.set_sum(ox, ox, 1)
-            self.set_sum(ix, ix, sw)
-            self.op("local.get", ox)
-            self.op("i32.const", source.ow)
-            self.op("i32.eq")
-            self.op("if")
-            self.op("i32.const", 0)
-            self.op("local.set", ox)
-            self.op("local.get", kj_off)
-            self.op("local.set", ix)
-            self.set_sum(iy, iy, sh)
-            self.op("end")
-
-    def set_sum_push(self, base: int, terms) -> None:
-        """Push base + sum(local * scale) (an address) on the stack."""
-        self.op("local.get", base)
-        for local, scale in terms:
-            self.op("local.get", local)
-            self.op("i32.const", scale)
-            self.op("i32.mul")
-            self.op("i32.add")
 
     def segment(self, first: int, end: int) -> None:
         """Every k-block over units [first, end), which share one n-block."""
