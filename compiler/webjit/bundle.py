@@ -32,7 +32,8 @@ class Bundle:
     def save(self, directory) -> None:
         """Write the bundle folder (manifest last, so a half-written bundle has none)."""
         directory = os.fspath(directory)
-        os.makedirs(os.path.join(directory, "kernels"), exist_ok=True)
+        for folder in sorted({os.path.dirname(rel) for rel in self.files} | {"kernels"}):
+            os.makedirs(os.path.join(directory, folder), exist_ok=True)
         for rel, payload in self.files.items():
             with open(os.path.join(directory, rel), "wb") as f:
                 f.write(payload)
@@ -55,8 +56,9 @@ class EmittedKernel:
 
 
 def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel], model_name: str,
-                 targets, backends: tuple[str, ...]) -> Bundle:
-    """Assemble manifest and payloads from the lowered program, its memory plan and kernel code."""
+                 targets, backends: tuple[str, ...], candidates: dict | None = None) -> Bundle:
+    """Assemble manifest and payloads from the lowered program, its memory plan and kernel
+    code; `candidates` ({backend: {kernel index: [jit.Candidate]}}) are the JIT's."""
     files: dict[str, bytes] = {}
     weights = bytearray(plan.weights_bytes)
     for b in program.buffers:
@@ -69,6 +71,14 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel
         files[rel] = bytes(weights[start:start + SHARD_BYTES])
         shards.append(_entry(rel, files[rel]))
     kernel_entries = [_kernel_entry(i, emitted, files) for i, emitted in enumerate(kernels)]
+    for backend, by_kernel in (candidates or {}).items():
+        for i, found in by_kernel.items():
+            default = kernels[i].code[backend][0][1]
+            if backend == "webgpu" and any(c.bindings != tuple(default.bindings) for c in found):
+                raise CompileError(f"internal error: a JIT candidate of kernel {i} binds its arguments "
+                                   f"differently from the default")
+            kernel_entries[i][backend]["candidates"] = [_candidate_entry(f"candidates/k{i}.c{j}", backend, c, files)
+                                                        for j, c in enumerate(found)]
     kernel_of_step = {}
     for i, emitted in enumerate(kernels):
         for step in emitted.kernel.steps:
@@ -130,6 +140,18 @@ def _form(stem: str, backend: str, family, choice, kernel, files: dict[str, byte
         form = {"device": choice.device, **form,
                 "tuned": {"match": choice.match, "time_ms": record.time_ms, "default_ms": record.default_ms}}
     return form
+
+
+def _candidate_entry(stem: str, backend: str, candidate, files: dict[str, bytes]) -> dict:
+    """The manifest entry of one JIT candidate (its code written into `files`)."""
+    rel = stem + (".wasm" if backend == "wasm" else ".wgsl")
+    files[rel] = candidate.code
+    entry = {"config": candidate.config, "requires": list(candidate.requires), **_entry(rel, candidate.code)}
+    if backend == "wasm":
+        entry["threads"] = list(candidate.threads)
+    else:
+        entry.update(entry=candidate.entry, workgroup=list(candidate.workgroup), dispatch=list(candidate.dispatch))
+    return entry
 
 
 def read_manifest(directory) -> dict:

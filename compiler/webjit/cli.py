@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a schedule database whose records become per-device kernel variants "
                                "(repeatable; the records shipped in schedules/ are read unless --no-schedules)")
     compile_.add_argument("--no-schedules", action="store_true", help="use no schedule records at all")
+    compile_.add_argument("--jit", action="store_true",
+                          help="add the hot kernels' schedule candidates, which the runtime measures on the "
+                               "client when a page loads the bundle with tune: 'background' (docs/jit.md)")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
@@ -194,7 +197,7 @@ def compile_command(args: argparse.Namespace) -> int:
     for folder in args.schedules:
         if not Path(folder).is_dir():
             raise RunError(f"schedule database {folder} is not a folder")
-    options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders))
+    options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit)
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:
@@ -225,6 +228,12 @@ def print_summary(manifest: dict, output: Path) -> None:
     variants = sum(len(k.get(b, {}).get("variants", [])) for k in kernels for b in ("wasm", "webgpu"))
     tuned = f", tuned variants: {variants}" if variants else ""
     print(f"kernels: {len(kernels)}, steps: {len(manifest.get('steps', []))}{tuned}")
+    for backend in manifest.get("backends", []):
+        jit = [c for k in kernels for c in k.get(backend, {}).get("candidates", [])]
+        if jit:
+            hot = sum(1 for k in kernels if k.get(backend, {}).get("candidates"))
+            print(f"JIT candidates ({backend}): {len(jit)} for {hot} hot kernels, "
+                  f"{megabytes(sum(c['bytes'] for c in jit))} fetched only when tuning starts")
     print(f"weights: {megabytes(weights)}, peak arena: {megabytes(memory.get('arena_bytes', 0))}")
     for kind in ("inputs", "outputs"):
         for spec in manifest.get(kind, []):

@@ -1,4 +1,5 @@
-"""The compiler, top to bottom: ONNX -> graph -> passes -> kernels -> schedules -> code -> plan -> bundle."""
+"""The compiler, top to bottom: ONNX -> graph -> passes -> kernels -> schedules -> code
+(-> JIT candidates) -> plan -> bundle."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from typing import Callable
 from .bundle import Bundle, EmittedKernel, build_bundle
 from .errors import CompileError
 from .frontend import import_onnx
+from .jit import hot_kernels, jit_candidates, jit_text
 from .kernels import spec_text
 from .lower import lower
 from .passes import run_passes
@@ -30,6 +32,7 @@ class Options:
     backends: tuple[str, ...] = BACKENDS  # kernels to emit; the runtime picks among them
     targets: Targets = field(default_factory=Targets)  # what the kernels are generated for
     schedules: ScheduleDB = field(default_factory=ScheduleDB)  # tuned configs -> per-device variants
+    jit: bool = False  # carry candidates of the hot kernels for the runtime's JIT (jit.py)
 
     @property
     def limits(self) -> Limits:
@@ -74,13 +77,19 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
             report(f"generating kernels ({i}/{len(kernels)})", 0.4 + 0.4 * i / max(len(kernels), 1))
         emitted.append(emit_kernel(kernel, schedule, i, dump))
 
+    candidates = {}
+    if options.jit:
+        report("generating the JIT's candidates", 0.8)
+        candidates = choose_candidates(kernels, emitted, options.targets)
+        dump("jit.txt", jit_text(kernels, candidates))
+
     report("planning buffers", 0.85)
     plan = plan_buffers(program)
     check_plan(program, plan)
     dump("plan.txt", plan.to_text(program))
 
     report("writing the bundle", 0.9)
-    bundle = build_bundle(program, plan, emitted, name, options.targets, options.backends)
+    bundle = build_bundle(program, plan, emitted, name, options.targets, options.backends, candidates)
     report("done", 1.0)
     return bundle
 
@@ -101,6 +110,18 @@ def emit_kernel(kernel: Kernel, schedules: dict[str, Schedule], index: int, dump
             else:
                 dump(f"{stem}.wgsl", f"// {spec_text(kernel.spec)}\n{emitted.source}")
     return EmittedKernel(kernel, schedules, code)
+
+
+def choose_candidates(kernels: list[Kernel], emitted: list[EmittedKernel], targets: Targets) -> dict:
+    """Per backend, per hot kernel: the candidates the runtime's JIT may measure."""
+    chosen = {}
+    for backend in emitted[0].code if emitted else ():
+        chosen[backend] = {}
+        for i in hot_kernels(kernels, backend):
+            schedule = emitted[i].schedules[backend]
+            forms = [schedule.family.config_to_json(c.config) for c in (schedule.default, *schedule.variants)]
+            chosen[backend][i] = jit_candidates(kernels[i].spec, backend, targets.of(backend), forms)
+    return chosen
 
 
 class _Dumper:

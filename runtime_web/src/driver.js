@@ -1,8 +1,16 @@
 // Commands by which a host program (webjit's Python side: `webjit tune`, `webjit run
 // --profile`) drives sessions in a browser page (page/driver.html) or in Node
 // (bin/webjit-driver-node.mjs): each command is plain JSON in, plain JSON out.
-//   open {bundle, backend, threads, inputs}  -> {session, backend, device, kernels, ...}
+//   open {bundle, backend, threads, inputs, tune, tuneBudgetMs, tuneCache}
+//                                            -> {session, backend, device, kernels, tuning, ...}
 //   run {session, repeat}                    -> {latency_ms, min_ms, times_ms}
+//   runs {session, seconds, maxRuns, untilTuned, reference}
+//                                            -> runs for a while (the JIT tuning meanwhile):
+//                                               per run {at_ms, latency_ms, wait_ms, run_ms,
+//                                               difference, swaps, state}, and swap events
+//   tuning {session} / tune {session} / export {session}
+//                                            -> session.tuning / session.tune() /
+//                                               session.exportTuningRecords()
 //   profile {session, repeat}                -> session.profile()
 //   measure {session, kernel, candidates, source, options} -> session.measureCandidates()
 //   compare {sessions, rounds}               -> interleaved runs: per session {min_ms, median_ms,
@@ -36,6 +44,17 @@ function difference(got, want) {
   return worst;
 }
 
+/** {name: {data, shape}} of `names` read from NAME.npy files in the folder `where`. */
+async function readFolder(where, names) {
+  const reader = await openBundle(where);
+  const arrays = {};
+  for (const name of names) {
+    const { data, shape } = readNpy(await reader.read(`${name}.npy`), `${name}.npy`);
+    arrays[name] = { data, shape };
+  }
+  return arrays;
+}
+
 /** A driver over `loadOptions` (e.g. {gpu} in Node); `call(command)` resolves to the result. */
 export function createDriver(loadOptions = {}) {
   const sessions = new Map();
@@ -54,22 +73,37 @@ export function createDriver(loadOptions = {}) {
   }
 
   const commands = {
-    async open({ bundle, backend = 'wasm', threads = 'auto', inputs }) {
+    async open({ bundle, backend = 'wasm', threads = 'auto', inputs, tune, tuneBudgetMs, tuneCache }) {
       const start = now();
-      const s = await load(bundle, { ...loadOptions, backend, threads });
-      const reader = await openBundle(inputs);
-      const feeds = {};
-      for (const { name } of s.inputs) {
-        const { data, shape } = readNpy(await reader.read(`${name}.npy`), `${name}.npy`);
-        feeds[name] = { data, shape };
-      }
-      const entry = { session: s, feeds };
-      await timedRun(entry);  // warm-up, and the inputs the timer uses
+      const s = await load(bundle, { ...loadOptions, backend, threads, tune, tuneBudgetMs, tuneCache });
+      const swaps = [];
+      s.addEventListener('swap', (e) => swaps.push({ at_ms: now() - start, ...e.detail }));
+      const feeds = await readFolder(inputs, s.inputs.map((io) => io.name));
+      const entry = { session: s, feeds, swaps };
+      const loaded = now() - start;
+      const first = await timedRun(entry);  // warm-up, and the inputs the timer uses
       const id = nextId++;
       sessions.set(id, entry);
       return { session: id, backend: s.backend, backendNote: s.backendNote, threads: s.threads,
-        threadNote: s.threadNote, device: s.device, kernels: s.kernels, load_ms: now() - start };
+        threadNote: s.threadNote, device: s.device, kernels: s.kernels, load_ms: loaded, first_ms: first,
+        tuning: s.tuning };
     },
+    async runs({ session: id, seconds = 30, maxRuns = 100000, untilTuned = false, reference }) {
+      const entry = session(id);
+      const want = reference ? await readFolder(reference, Object.keys(entry.outputs ?? {})) : null;
+      const start = now(), runs = [];
+      const ended = () => ['done', 'cancelled', 'failed', 'off'].includes(entry.session.tuning.state);
+      while (runs.length < maxRuns && now() - start < seconds * 1000 && !(untilTuned && ended())) {
+        const latency = await timedRun(entry);
+        const t = entry.session.tuning;
+        runs.push({ at_ms: now() - start, latency_ms: latency, ...entry.session.lastRun,
+          difference: want ? difference(entry.outputs, want) : null, swaps: t.swaps ?? 0, state: t.state });
+      }
+      return { runs, swaps: entry.swaps, tuning: entry.session.tuning, kernels: entry.session.kernels };
+    },
+    tuning: ({ session: id }) => session(id).session.tuning,
+    tune: ({ session: id }) => session(id).session.tune(),
+    export: ({ session: id }) => session(id).session.exportTuningRecords(),
     async run({ session: id, repeat = 1 }) {
       const entry = session(id);
       const times = [];

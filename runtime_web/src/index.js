@@ -9,6 +9,8 @@ import { createWebgpuBackend } from './webgpu.js';
 import { openDevice, unusable } from './gpu_device.js';
 import { wasmDevice, webgpuDevice } from './device.js';
 import { measureCandidates, profileKernels } from './timer.js';
+import { DEFAULT_BUDGET_MS, TUNE_MODES, Tuner, nextTurn, nothingToTune } from './jit.js';
+import { openTuningCache } from './tuning_cache.js';
 
 export { WebjitError };
 
@@ -16,7 +18,8 @@ const BACKENDS = ['wasm', 'webgpu', 'auto'];
 // After a failed GPU run, how long to wait for device.lost to tell whether the device died.
 const LOST_GRACE_MS = 2000;
 
-function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits } = {}) {
+function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits, tune = 'off',
+  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
@@ -35,7 +38,15 @@ function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, lim
   if (!isLimits) {
     throw new WebjitError('the limits option must map WebGPU limit names to non-negative integers');
   }
-  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits };
+  if (!TUNE_MODES.includes(tune)) {
+    throw new WebjitError(`unknown tune mode ${JSON.stringify(tune)}; use 'off' or 'background'`);
+  }
+  if (!(typeof tuneBudgetMs === 'number' && tuneBudgetMs > 0)) {
+    throw new WebjitError(`tuneBudgetMs must be a positive number of milliseconds, not ${JSON.stringify(tuneBudgetMs)}`);
+  }
+  // The cache is on by default only where tuning is: a page that does not tune keeps the bundle's choices.
+  const cache = tuneCache ?? (tune === 'off' ? false : true);
+  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: cache };
 }
 
 /** Loads the bundle at `url` and prepares it to run; resolves to a Session. */
@@ -50,7 +61,7 @@ export async function load(url, options) {
   let note = null;
   if (opts.backend !== 'wasm') {
     const gpu = await tryWebgpu(bundle, manifest, opts);
-    if (gpu.impl) return new Session({ manifest, ...gpu, buildWasm });
+    if (gpu.impl) return ready(new Session({ manifest, ...gpu, buildWasm, bundle, opts }));
     note = gpu.note;
   }
   if (!hasWasm(manifest)) {
@@ -58,7 +69,18 @@ export async function load(url, options) {
       'recompile it with --backends wasm,webgpu');
   }
   const impl = await createWasmBackend(bundle, manifest, { ...opts, device: cpu });
-  return new Session({ manifest, impl, device: null, note, buildWasm, hardware: cpu });
+  return ready(new Session({ manifest, impl, device: null, note, buildWasm, hardware: cpu, bundle, opts }));
+}
+
+/** A new session once what the JIT remembered for this device is applied (before any run). */
+async function ready(session) {
+  try {
+    await session.startTuning();
+  } catch (err) {
+    session.release();
+    throw err;
+  }
+  return session;
 }
 
 /**
@@ -92,13 +114,21 @@ function lossText(info) {
   return `the WebGPU device was lost (${why}); running on WASM`;
 }
 
-/** A loaded bundle, ready to run. Runs are queued: one at a time uses the buffers. */
-class Session {
-  #manifest; #impl; #buildWasm; #wasm = null; #lost = null; #owners;
+/**
+ * A loaded bundle, ready to run. Runs are queued: one at a time uses the buffers; the JIT's
+ * slices of tuning take turns with them in the same queue. Events: 'swap' (a kernel runs
+ * faster code now; detail {kernel, family, from, to, before_ms, after_ms, speedup}) and
+ * 'tuning' (the tuning state changed or a kernel is done; detail: session.tuning).
+ */
+class Session extends EventTarget {
+  #manifest; #impl; #buildWasm; #wasm = null; #lost = null; #owners; #bundle; #opts; #tuner = null;
   #tail = Promise.resolve(); #released = false; #ran = false;
 
-  constructor({ manifest, impl, device, owners = [], note = null, buildWasm, hardware }) {
+  constructor({ manifest, impl, device, owners = [], note = null, buildWasm, hardware, bundle, opts }) {
+    super();
     this.#manifest = manifest;
+    this.#bundle = bundle;
+    this.#opts = opts;
     this.#owners = owners;  // the GPU and adapter live as long as the device
     this.#impl = impl;
     this.#buildWasm = buildWasm;
@@ -110,6 +140,7 @@ class Session {
     this.inputs = describeIO(manifest.inputs);
     this.outputs = describeIO(manifest.outputs);
     this.model = manifest.model ?? '';
+    this.lastRun = null;
     this.#describe(hardware, impl);
     if (device) this.#lost = device.lost.then((info) => this.#fallBack(device, info));
   }
@@ -120,13 +151,60 @@ class Session {
     this.kernels = this.#manifest.kernels.map((k, i) => {
       const { form, variant } = impl.forms[i];
       return { id: k.id, family: k.family, signature: k.signature, config: form.config ?? null,
-        variant: variant ? form.device : null };
+        variant: variant ? form.device : null, tuned: null };
     });
+  }
+
+  /** Sets up the JIT (jit.js) for this backend: applies the cached choices, and starts
+   * tuning in the background when the session was loaded with tune: 'background'. */
+  async startTuning() {
+    const impl = this.#impl;
+    if (!impl?.ops) return;
+    const opts = this.#opts;
+    const cache = await openTuningCache(opts.tuneCache, this.device.fingerprint, impl.threads);
+    const tuner = new Tuner({ manifest: this.#manifest, backend: this.backend, ops: impl.ops, forms: impl.forms,
+      bundle: this.#bundle, device: this.device, threads: impl.threads, budgetMs: opts.tuneBudgetMs, cache,
+      queue: (task) => this.#queued(task),
+      emit: (type, detail) => this.dispatchEvent(new CustomEvent(type, { detail })),
+      swapped: (kernel, form, how) => Object.assign(this.kernels[kernel], { config: form.config ?? null,
+        variant: null, tuned: how }) });
+    this.#tuner = tuner;
+    await tuner.applyCache();
+    if (opts.tune === 'background') tuner.start('background');
+  }
+
+  /** The JIT's progress: {state ('off', 'ready', 'waiting', 'tuning', 'done', 'cancelled',
+   * 'failed'), note, budget_ms, spent_ms, kernels_total, kernels_done, kernels_cached,
+   * candidates_total, candidates_measured, candidates_failed, swaps, slices,
+   * longest_slice_ms, cache, kernels: [{kernel, family, state, current_ms, best_ms, speedup, ...}]}. */
+  get tuning() {
+    return this.#tuner?.status() ?? { state: 'off', note: `the ${this.backend} backend has no kernel timer here` };
+  }
+
+  /** Tunes now (without waiting for runs to capture the kernels' arguments) until every hot
+   * kernel is tuned or the budget is spent; resolves to session.tuning. Run the session once first. */
+  async tune() {
+    if (this.#released) throw new WebjitError('this session was released; load the bundle again to tune it');
+    const tuner = this.#tuner;
+    if (!tuner || tuner.progress.state === 'off') throw nothingToTune(tuner);
+    if (this.#manifest.inputs.length && !this.#ran) {
+      throw new WebjitError('run the session once before tuning: the JIT measures kernels on the inputs of a run');
+    }
+    return tuner.start('demand');
+  }
+
+  /** What the JIT measured and remembered on this device, as a schedules/ database file
+   * ({format, format_version, device, records}) for `webjit schedules merge`. */
+  exportTuningRecords() {
+    if (!this.#tuner) return { format: 'webjit-schedules', format_version: 1, device: this.device.fingerprint, records: [] };
+    return this.#tuner.exportRecords();
   }
 
   /** Moves the session to WASM once its GPU device is lost (unless it was released). */
   #fallBack(device, info) {
     if (this.#released || this.gpuDevice !== device) return;
+    this.#tuner?.cancel(lossText(info));
+    this.#tuner = null;
     this.backend = 'wasm';
     this.backendNote = lossText(info);
     this.gpuDevice = null;
@@ -139,22 +217,37 @@ class Session {
     this.#wasm.catch(() => {});  // reported by the runs that wait for it
   }
 
-  /** Runs the model on `feeds` ({name: array or {data, shape}}); resolves to the outputs. */
+  /** Runs the model on `feeds` ({name: array or {data, shape}}); resolves to the outputs.
+   * Afterwards `lastRun` is {wait_ms, run_ms}: how long it waited in the queue (for earlier
+   * runs or a slice of tuning) and how long it ran. */
   async run(feeds) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to run it');
     const checked = checkFeeds(this.#manifest.inputs, feeds);
-    const result = this.#tail.then(() => this.#runNow(checked));
+    const queued = globalThis.performance.now();
+    let started = queued;
+    const result = this.#tail.then(async () => {
+      // While tuning, a run starts on a fresh turn of the event loop: the tuner's fetches and
+      // compiles go on even where a page runs in a loop that never yields.
+      if (this.#tuner?.running) await nextTurn();
+      started = globalThis.performance.now();
+      return this.#runNow(checked);
+    }).finally(() => this.#tuner?.ran());
     this.#tail = result.catch(() => {});
     const outputs = await result;
+    this.lastRun = { wait_ms: started - queued, run_ms: globalThis.performance.now() - started };
     this.#ran = true;
     return outputs;
   }
 
   async #runNow(checked) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to run it');
+    const tuner = this.#tuner;
+    const capture = tuner?.wantsCapture() ?? null;
     if (this.#impl && this.backend === 'webgpu') {
       try {
-        return await this.#impl.run(checked);
+        const outputs = await this.#impl.run(checked, capture);
+        if (capture) tuner.captured(capture);
+        return outputs;
       } catch (err) {
         if (this.#released) {
           throw new WebjitError('this session was released while it ran; load the bundle again to run it');
@@ -162,7 +255,11 @@ class Session {
         if (!await this.#deviceWasLost()) throw err;
       }
     }
-    return (this.#impl ?? await this.#wasm).run(checked);
+    const impl = this.#impl ?? await this.#wasm;
+    const mine = capture && this.#tuner === tuner ? capture : null;  // not after a device loss
+    const outputs = await impl.run(checked, mine);
+    if (mine) tuner.captured(mine);
+    return outputs;
   }
 
   /** After a failed GPU run: true once the session has moved to WASM because of a loss. */
@@ -220,6 +317,7 @@ class Session {
 
   /** Stops worker threads, frees the memory and the GPU device; the session cannot run afterwards. */
   release() {
+    this.#tuner?.cancel('the session was released');
     this.#released = true;
     this.#impl?.release();
     this.#impl = null;

@@ -81,12 +81,20 @@ function checkLayout(m) {
 
 const isPayload = (p) => typeof p?.file === 'string' && Number.isInteger(p.bytes) && typeof p.sha256 === 'string';
 
-/** A kernel's default form and its per-device variants each name a payload and what it requires. */
+/** A kernel's default form, its per-device variants and its JIT candidates each name a
+ * payload and what it requires. */
 function checkForms(part, i) {
   if (!isPayload(part)) throw invalid(`kernel ${i} names no kernel file`);
-  const variants = part.variants ?? [];
+  const variants = part.variants ?? [], candidates = part.candidates ?? [];
   if (!Array.isArray(variants)) throw invalid(`kernel ${i} has malformed variants`);
-  for (const form of [part, ...variants]) {
+  if (!Array.isArray(candidates)) throw invalid(`kernel ${i} has malformed JIT candidates`);
+  for (const c of candidates) {
+    if (!isPayload(c) || typeof c.config !== 'object' || c.config === null ||
+        (c.threads !== undefined && !(Array.isArray(c.threads) && c.threads.every((t) => isCount(t, 1))))) {
+      throw invalid(`a JIT candidate of kernel ${i} is malformed`);
+    }
+  }
+  for (const form of [part, ...variants, ...candidates]) {
     if (!isPayload(form)) throw invalid(`a variant of kernel ${i} names no kernel file`);
     if (form.requires !== undefined && (!Array.isArray(form.requires) ||
         form.requires.some((r) => typeof r !== 'string'))) {
@@ -168,7 +176,7 @@ export function checkWebgpuLayout(m) {
   }
   m.kernels.forEach((k, i) => {
     const g = k.webgpu;
-    for (const form of [g, ...(g.variants ?? [])]) {
+    for (const form of [g, ...(g.variants ?? []), ...(g.candidates ?? [])]) {
       if (typeof form.file !== 'string' || typeof (form.entry ?? 'main') !== 'string') {
         throw invalid(`kernel ${i} has no WGSL file or entry point`);
       }

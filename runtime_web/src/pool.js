@@ -42,7 +42,8 @@ async function spawn() {
 /**
  * Starts `nthreads` workers; resolves once every worker has instantiated the kernels (or
  * rejects, after terminating them, when any cannot) to
- * {run({from, to, timed}), time(slot, args, reps, inner), add(slot, module), use(kernel, slot), terminate()}.
+ * {run({from, to, timed}), time(slot, args, reps, inner), add(slot, module), use(kernel, slot),
+ * drop(slot), terminate()}.
  * `clock` is a SharedArrayBuffer of Float64 in which thread 0 keeps the times of timed tasks.
  */
 export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock }) {
@@ -52,6 +53,12 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
   let adding = null;  // the kernel being added: {slot, resolve, reject, acks}
   let broken = null;
   let nextId = 0;
+  let holding = 0;  // tasks and additions in flight: Node must not exit while workers owe a reply
+  const hold = (change) => {
+    holding += change;
+    for (const w of workers) w.hold(holding > 0);
+  };
+  let added = Promise.resolve();  // additions one at a time (they may overlap tasks)
 
   const terminate = () => { for (const w of workers) w.terminate(); workers.length = 0; };
   let startup;
@@ -72,7 +79,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     if (!pending?.done || (pending.failed && !pending.error)) return;
     const { resolve, reject, error } = pending;
     pending = null;
-    for (const w of workers) w.hold(false);
+    hold(-1);
     if (error) reject(error); else resolve();
   }
 
@@ -116,7 +123,8 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
       pending = { id: nextId++, resolve, reject, done: false, failed: false, error: null };
       // The seq-cst store orders the main thread's input writes before the workers' reads.
       Atomics.store(control, FAILED, 0);
-      for (const w of workers) { w.hold(true); w.post({ task: { ...task, id: pending.id } }); }
+      hold(1);
+      for (const w of workers) w.post({ task: { ...task, id: pending.id } });
     });
   }
 
@@ -124,14 +132,22 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     run: ({ from = 0, to = steps.length, timed = false } = {}) => submit({ from, to, timed }),
     time: (slot, args, reps, inner = 1) => submit({ slot, args, reps, inner }),
     add(slot, module) {
-      if (broken) return Promise.reject(broken);
-      return new Promise((resolve, reject) => {
-        adding = { slot, resolve, reject, acks: 0 };
-        for (const w of workers) { w.hold(true); w.post({ add: { slot, module } }); }
-      }).finally(() => { for (const w of workers) w.hold(false); });
+      const next = added.then(() => {
+        if (broken) throw broken;
+        return new Promise((resolve, reject) => {
+          adding = { slot, resolve, reject, acks: 0 };
+          hold(1);
+          for (const w of workers) w.post({ add: { slot, module } });
+        }).finally(() => hold(-1));
+      });
+      added = next.catch(() => {});
+      return next;
     },
     use(kernel, slot) {
       for (const w of workers) w.post({ use: { kernel, slot } });
+    },
+    drop(slot) {
+      for (const w of workers) w.post({ drop: slot });
     },
     terminate,
   };

@@ -43,24 +43,22 @@ export async function profileKernels(manifest, ops, repeat = 1) {
     skipped: ops.skipped };
 }
 
-/** Byte ranges of a step's arguments: [{arg, tensor, bytes, output, dtype}]. */
-function argRanges(manifest, stepIndex) {
+/** Byte ranges of a step's arguments: [{arg, tensor, bytes, output, dtype, arena}]. */
+export function argRanges(manifest, stepIndex) {
   const step = manifest.steps[stepIndex];
   const kernel = manifest.kernels[step.kernel];
   return step.args.map((tensor, arg) => ({
     arg, tensor, bytes: 4 * kernel.args[arg].size, output: kernel.args[arg].output,
-    dtype: kernel.args[arg].dtype,
+    dtype: kernel.args[arg].dtype, arena: manifest.tensors[tensor].region === 'arena',
   }));
 }
+
+/** The arena arguments of a step (weights never change, so a snapshot leaves them out). */
+export const snapshotRanges = (manifest, stepIndex) => argRanges(manifest, stepIndex).filter((r) => r.arena);
 
 function sentinelBytes(range) {
   const words = new Uint32Array(range.bytes / 4).fill(range.dtype === 'f32' ? F32_SENTINEL : I32_SENTINEL);
   return new Uint8Array(words.buffer);
-}
-
-async function restore(ops, ranges, snapshot, fill) {
-  for (const r of ranges) await ops.write(r.tensor, 0, snapshot[r.arg]);
-  if (fill) for (const r of ranges) if (r.output) await ops.write(r.tensor, 0, sentinelBytes(r));
 }
 
 async function readOutputs(ops, ranges) {
@@ -100,7 +98,7 @@ const MAX_INNER = 1024;
 
 /** Samples of a kernel for ~minTimeMs after a warm-up, within [minReps, maxReps] samples of
  * enough calls each to last SAMPLE_MS (found by doubling); the minimum and median per call. */
-async function timeSlot(ops, slot, stepIndex, { minTimeMs = 20, minReps = 3, maxReps = 50 } = {}) {
+export async function timeSlot(ops, slot, stepIndex, { minTimeMs = 20, minReps = 3, maxReps = 50 } = {}) {
   let inner = 1, total = 0;
   for (;;) {  // the first pass is also the warm-up
     total = (await ops.timeKernel(slot, stepIndex, 1, inner))[0] * inner;
@@ -119,87 +117,162 @@ function median(values) {
 }
 
 /**
+ * One kernel on one step's data, for measuring other code of the same kernel against it:
+ * the arena arguments of the kernel's first step as the model leaves them just before that
+ * step (`snapshot`, {arg: bytes}, e.g. captured during a run; without one the steps before
+ * it are run on the inputs of the session's last run), and the current kernel's outputs on
+ * them, computed twice: with its outputs filled with a sentinel (elements a kernel fails to
+ * write stay the sentinel) and with them as the model left them (for kernels that read their
+ * outputs, an in-place epilogue). Each method restores the snapshot first, so runs of the
+ * model may come between calls (the JIT runs one call per slice of the run queue).
+ */
+export class Trial {
+  static async open(manifest, ops, kernelId, { snapshot = null, columns = false } = {}) {
+    const kernel = manifest.kernels[kernelId];
+    if (!kernel) throw new WebjitError(`this bundle has no kernel ${kernelId}`);
+    const stepIndex = manifest.steps.findIndex((s) => s.kernel === kernelId);
+    if (stepIndex < 0) throw new WebjitError(`kernel ${kernelId} runs in no step`);
+    const trial = new Trial(manifest, ops, kernelId, stepIndex);
+    if (!snapshot) {
+      await ops.runSteps(0, stepIndex);  // the step's inputs as the model computes them
+      if (columns && trial.columnsStep !== undefined) {  // also where an implicit form skips it
+        await ops.runKernel(ops.slotOf(manifest.steps[trial.columnsStep].kernel), trial.columnsStep);
+      }
+      snapshot = {};
+      for (const r of trial.ranges) snapshot[r.arg] = await ops.read(r.tensor, 0, r.bytes);
+    }
+    trial.snapshot = snapshot;
+    for (const fill of [true, false]) {
+      await trial.restore(fill);
+      await ops.runKernel(trial.current, stepIndex);
+      trial.reference[fill] = await readOutputs(ops, trial.ranges);
+    }
+    return trial;
+  }
+
+  constructor(manifest, ops, kernelId, stepIndex) {
+    this.manifest = manifest;
+    this.ops = ops;
+    this.kernel = kernelId;
+    this.step = stepIndex;
+    this.current = ops.slotOf(kernelId);
+    this.ranges = snapshotRanges(manifest, stepIndex);
+    this.columnsStep = manifest.steps[stepIndex].source;
+    this.snapshot = null;
+    this.reference = {};
+    this.currentTimes = [];
+  }
+
+  /** Puts the snapshot back; with `fill`, the outputs become the sentinel. */
+  async restore(fill = false) {
+    for (const r of this.ranges) await this.ops.write(r.tensor, 0, this.snapshot[r.arg]);
+    if (fill) for (const r of this.ranges) if (r.output) await this.ops.write(r.tensor, 0, sentinelBytes(r));
+  }
+
+  /** A full timing of the current kernel; the best of all such timings is `best`. */
+  async timeCurrent(timing) {
+    await this.restore();
+    const time = await timeSlot(this.ops, this.current, this.step, timing);
+    this.currentTimes.push(time);
+    return time;
+  }
+
+  get best() {
+    return this.currentTimes.reduce((a, b) => (b.min_ms < a.min_ms ? b : a));
+  }
+
+  /** Why code `slot` disagrees with the current kernel on this step, or null when it agrees. */
+  async check(slot) {
+    for (const fill of [true, false]) {
+      await this.restore(fill);
+      await this.ops.runKernel(slot, this.step);
+      const wrong = compareOutputs(await readOutputs(this.ops, this.ranges), this.reference[fill]);
+      if (wrong) return wrong;
+    }
+    return null;
+  }
+
+  /** Checks code `slot` (see compiled()) and, when it agrees, takes one quick sample of it:
+   * {config, file, ok, slot, min_ms, ...} or {ok: false, stage: 'check' | 'run', error}. */
+  async measure(slot, candidate) {
+    const result = { config: candidate.config, file: candidate.file, ok: false };
+    try {
+      const wrong = await this.check(slot);
+      if (wrong) return { ...result, stage: 'check', error: wrong };
+      await this.restore();
+      return { ...result, ok: true, slot, ...await timeSlot(this.ops, slot, this.step, QUICK) };
+    } catch (err) {
+      return { ...result, stage: 'run', error: String(err?.message ?? err) };
+    }
+  }
+
+  /** A full timing of a measured candidate; its min_ms becomes the better of both. */
+  async refine(result, timing) {
+    await this.restore();
+    const full = await timeSlot(this.ops, result.slot, this.step, timing);
+    Object.assign(result, full, { min_ms: Math.min(result.min_ms, full.min_ms), refined: true });
+    return result;
+  }
+
+  /** The time of the step's Im2Col step (a convolution's columns), or null without one. */
+  async columnsMs(timing) {
+    if (this.columnsStep === undefined) return null;
+    const slot = this.ops.slotOf(this.manifest.steps[this.columnsStep].kernel);
+    return (await timeSlot(this.ops, slot, this.columnsStep, timing)).min_ms;
+  }
+}
+
+/** A candidate read (its sha256 checked) from `source` and compiled and added as a new slot of
+ * kernel `kernelId`: {slot} or {error} (stage 'compile'). Touches no tensor: it may run while
+ * the session runs. */
+export async function compiled(ops, kernelId, candidate, source) {
+  try {
+    const bytes = await readVerified(source, candidate);
+    return { slot: await ops.add(await ops.compile(bytes, candidate.file, kernelId, candidate)) };
+  } catch (err) {
+    return { error: String(err?.message ?? err) };
+  }
+}
+
+/**
  * Measures candidates of kernel `kernelId` against the code it runs now, on the inputs its
- * first step sees in the session's last run. `candidates` are {file, bytes, sha256, config,
- * dispatch?, entry?} read through `source` (a bundle reader). Each candidate is compiled
- * and run twice on the step's arguments, once with its outputs filled with a sentinel
- * (elements it fails to write stay the sentinel) and once with them as the model left them
- * (for kernels that read their outputs, an in-place epilogue), and must agree with the
- * current kernel both times; only then is it timed: one quick sample each, then full
- * timing for the `refine` (default 4) quickest. The current kernel is timed in full before
- * and after the candidates (the machine's load drifts) and its better time counts.
+ * first step sees in the session's last run (a Trial). `candidates` are {file, bytes,
+ * sha256, config, dispatch?, entry?} read through `source` (a bundle reader). Each candidate
+ * is compiled and checked both ways (Trial) and only then timed: one quick sample each,
+ * then full timing for the `refine` (default 4) quickest. The current kernel is timed in
+ * full before and after the candidates (the machine's load drifts) and its better time counts.
  * A convolution's GEMM (a step with a `source`, its Im2Col step) is compared whole: forms
  * that read the columns are charged the Im2Col step's time, implicit forms pack their own.
  * Options: minTimeMs (of a full timing), maxReps, refine, budgetMs, currentConfig.
  * Returns {kernel, step, current: {min_ms, ...}, columns_ms, results: [{config, ok, error?, min_ms?}]}.
  */
 export async function measureCandidates(manifest, ops, kernelId, candidates, source, options = {}) {
-  const kernel = manifest.kernels[kernelId];
-  if (!kernel) throw new WebjitError(`this bundle has no kernel ${kernelId}`);
-  const stepIndex = manifest.steps.findIndex((s) => s.kernel === kernelId);
-  if (stepIndex < 0) throw new WebjitError(`kernel ${kernelId} runs in no step`);
   const deadline = options.budgetMs ? globalThis.performance.now() + options.budgetMs : Infinity;
-  const current = ops.slotOf(kernelId);
-  await ops.runSteps(0, stepIndex);  // the step's inputs as the model computes them
-  const columnsStep = manifest.steps[stepIndex].source;
-  const columnsSlot = columnsStep === undefined ? null : ops.slotOf(manifest.steps[columnsStep].kernel);
-  if (columnsSlot !== null) await ops.runKernel(columnsSlot, columnsStep);  // also where an implicit form skips it
-  const ranges = argRanges(manifest, stepIndex);
-  const snapshot = {};
-  for (const r of ranges) snapshot[r.arg] = await ops.read(r.tensor, 0, r.bytes);
-  const reference = {};
-  for (const fill of [true, false]) {
-    await restore(ops, ranges, snapshot, fill);
-    await ops.runKernel(current, stepIndex);
-    reference[fill] = await readOutputs(ops, ranges);
-  }
+  const trial = await Trial.open(manifest, ops, kernelId, { columns: true });
   const timing = { minTimeMs: options.minTimeMs, maxReps: options.maxReps };
-  const currentTimes = [await timeSlot(ops, current, stepIndex, timing)];
+  await trial.timeCurrent(timing);
   const results = [];
   for (const candidate of candidates) {
     if (globalThis.performance.now() > deadline) {
       results.push({ config: candidate.config, ok: false, skipped: true, error: 'the time budget ran out' });
       continue;
     }
-    results.push(await measureOne(ops, kernelId, candidate, source, { stepIndex, ranges, snapshot, reference }));
+    const { slot, error } = await compiled(ops, kernelId, candidate, source);
+    results.push(error ? { config: candidate.config, file: candidate.file, ok: false, stage: 'compile', error }
+      : await trial.measure(slot, candidate));
   }
   const quickest = results.filter((r) => r.ok).sort((a, b) => a.min_ms - b.min_ms).slice(0, options.refine ?? 4);
   for (const result of quickest) {
     if (globalThis.performance.now() > deadline) break;
-    const full = await timeSlot(ops, result.slot, stepIndex, timing);
-    Object.assign(result, full, { min_ms: Math.min(result.min_ms, full.min_ms), refined: true });
+    await trial.refine(result, timing);
   }
-  await restore(ops, ranges, snapshot, false);
-  currentTimes.push(await timeSlot(ops, current, stepIndex, timing));  // before and after: load drifts
-  const best = currentTimes.reduce((a, b) => (b.min_ms < a.min_ms ? b : a));
-  let columnsMs = null;
-  if (columnsSlot !== null) {
-    columnsMs = (await timeSlot(ops, columnsSlot, columnsStep, timing)).min_ms;
+  await trial.timeCurrent(timing);  // before and after: load drifts
+  const best = { ...trial.best };
+  const columnsMs = await trial.columnsMs(timing);
+  if (columnsMs !== null) {
     const charge = (entry, config) => { if (!config?.implicit) entry.min_ms += columnsMs; };
     charge(best, options.currentConfig);
     for (const result of results) if (result.ok) charge(result, result.config);
   }
-  return { kernel: kernelId, step: stepIndex, current: best, columns_ms: columnsMs, results };
-}
-
-async function measureOne(ops, kernelId, candidate, source, { stepIndex, ranges, snapshot, reference }) {
-  const result = { config: candidate.config, file: candidate.file, ok: false };
-  let slot;
-  try {
-    const bytes = await readVerified(source, candidate);
-    slot = await ops.add(await ops.compile(bytes, candidate.file, kernelId, candidate));
-  } catch (err) {
-    return { ...result, stage: 'compile', error: String(err?.message ?? err) };
-  }
-  try {
-    for (const fill of [true, false]) {
-      await restore(ops, ranges, snapshot, fill);
-      await ops.runKernel(slot, stepIndex);
-      const wrong = compareOutputs(await readOutputs(ops, ranges), reference[fill]);
-      if (wrong) return { ...result, stage: 'check', error: wrong };
-    }
-    return { ...result, ok: true, slot, ...await timeSlot(ops, slot, stepIndex, QUICK) };
-  } catch (err) {
-    return { ...result, stage: 'run', error: String(err?.message ?? err) };
-  }
+  return { kernel: kernelId, step: trial.step, current: best, columns_ms: columnsMs, results };
 }

@@ -1,8 +1,8 @@
 // The WebAssembly backend: one linear memory [control | weights | arena], the kernels
 // compiled once, and the steps run on the main thread or on a pool of workers. Beside
-// `run` it offers the kernel operations of the timer (`ops`): compile and add a candidate
-// kernel, run a range of steps, run or time one kernel on a step's real arguments, read and
-// write tensor bytes, and swap the code a kernel runs.
+// `run` it offers the kernel operations of the timer (`ops`): compile, add and drop a
+// candidate kernel, run a range of steps, run or time one kernel on a step's real
+// arguments, read and write tensor bytes, and swap the code a kernel runs.
 import { WebjitError } from './errors.js';
 import { readVerified } from './source.js';
 import { memoryPages, planSteps, tensorAddress } from './manifest.js';
@@ -71,6 +71,12 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
       slots[kernel] = slot;
       pool?.use(kernel, slot);
     },
+    /** Frees a candidate's code (never one a kernel runs). */
+    drop(slot) {
+      if (slot < modules.length || slots.includes(slot)) return;
+      if (pool) pool.drop(slot);
+      else if (runs) runs[slot] = undefined;
+    },
     runSteps,
     /** Per-step milliseconds of one run of every step (the model's inputs of the last run). */
     async profileSteps() {
@@ -112,9 +118,18 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
     threadNote: plan.note,
     forms,
     ops,
-    async run(checked) {
+    /** Runs the model; `capture` ([{step, ranges}], ascending steps) receives in each entry's
+     * `bytes` ({arg: bytes}) its ranges as they are just before that step runs. */
+    async run(checked, capture = null) {
       lastFeeds = checked;
-      await runSteps();
+      let at = 0;
+      for (const entry of capture ?? []) {
+        await runSteps(at, entry.step);
+        entry.bytes = {};
+        for (const r of entry.ranges) entry.bytes[r.arg] = await ops.read(r.tensor, 0, r.bytes);
+        at = entry.step;
+      }
+      await runSteps(at);
       return readOutputs(manifest, memory.buffer);
     },
     release() {

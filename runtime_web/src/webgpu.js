@@ -83,6 +83,8 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
       return slots.length - 1;
     },
     use(kernel, slot) { slotOf[kernel] = slot; },
+    /** Frees a candidate's pipeline (never one a kernel runs). */
+    drop(slot) { if (slot >= manifest.kernels.length && !slotOf.includes(slot)) slots[slot] = null; },
     async runSteps(from = 0, to = manifest.steps.length) {
       if (from === 0 && lastFeeds) writeInputs(lastFeeds);
       await submit(stepRange(from, to), 'webjit steps');
@@ -144,18 +146,27 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
     },
   };
 
-  async function run(checked) {
+  /** Runs the model; `capture` ([{step, ranges}], ascending steps) receives in each entry's
+   * `bytes` ({arg: bytes}) its ranges as they are just before that step runs: copied between
+   * the compute passes of the run's one submission. */
+  async function run(checked, capture = null) {
     lastFeeds = checked;
     writeInputs(checked);
-    const passes = stepRange(0, manifest.steps.length);
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: 'webjit run' });
-    encodePasses(encoder, passes);
+    const captured = capture?.length ? encodeCaptures(encoder, capture) : null;
+    encodePasses(encoder, stepRange(captured?.at ?? 0, manifest.steps.length));
     for (const { source, at, bytes } of readback.copies) {
       if (bytes) encoder.copyBufferToBuffer(source.buffer, source.offset, readback.staging, at, bytes);
     }
     device.queue.submit([encoder.finish()]);
-    const [error] = await Promise.all([device.popErrorScope(), readback.staging.mapAsync(READ)]);
+    const [error] = await Promise.all([device.popErrorScope(), readback.staging.mapAsync(READ),
+      captured?.staging.mapAsync(READ)]);
+    if (captured) {
+      const bytes = new Uint8Array(captured.staging.getMappedRange());
+      for (const { entry, r, at } of captured.copies) entry.bytes[r.arg] = bytes.slice(at, at + r.bytes);
+      captured.staging.destroy();
+    }
     try {
       if (error) throw new Error(`the WebGPU run failed: ${firstLine(error.message)}`);
       const bytes = readback.staging.getMappedRange();
@@ -165,6 +176,30 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
     } finally {
       readback.staging.unmap();
     }
+  }
+
+  /** Encodes the steps before each capture, then copies of its ranges into one staging buffer. */
+  function encodeCaptures(encoder, capture) {
+    let size = 0;
+    const copies = [];
+    for (const entry of capture) {
+      entry.bytes = {};
+      for (const r of entry.ranges) {
+        copies.push({ entry, r, at: size });
+        size += roundUp(r.bytes, 4);
+      }
+    }
+    const staging = device.createBuffer({ label: 'webjit capture', size: Math.max(size, 4), usage: MAP_READ | COPY_DST });
+    let at = 0;
+    for (const entry of capture) {
+      encodePasses(encoder, stepRange(at, entry.step));
+      at = entry.step;
+      for (const c of copies.filter((x) => x.entry === entry)) {
+        const { buffer, offset } = locate(c.r.tensor);
+        encoder.copyBufferToBuffer(buffer, offset, staging, c.at, roundUp(c.r.bytes, 4));
+      }
+    }
+    return { staging, copies, at };
   }
 
   const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';

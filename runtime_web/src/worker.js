@@ -50,6 +50,7 @@ function onMessage(message) {
   else if (message.task) task(message.task);
   else if (message.add) add(message.add);
   else if (message.use) thread.slots[message.use.kernel] = message.use.slot;
+  else if ('drop' in message) thread.runs[message.drop] = undefined;
 }
 
 if (IN_NODE) port.on('message', onMessage);

@@ -71,8 +71,9 @@ export const DEFAULT_WEBGPU_LIMITS = {
  * Writes a bundle to `dir` and returns its manifest.
  * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
  * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings},
- * variants?: [{device, wat, requires?, config?}]}] (a bundle whose kernels all have wgsl gets the WebGPU
- * part, for `webgpuLimits`; each kernel writes its last argument);
+ * variants?: [{device, wat, requires?, config?}], candidates?: [{wat | bytes, config, requires?, threads?}]}]
+ * (a bundle whose kernels all have wgsl gets the WebGPU part, for `webgpuLimits`; each kernel
+ * writes its last argument; candidates are the JIT's, `bytes` raw file contents);
  * inputs/outputs: [{name, dtype, shape, tensor}]; steps: [{kernel, args}].
  */
 export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity,
@@ -102,11 +103,13 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
     writeFileSync(join(dir, `weights-${k}.bin`), shard);
     weights.push({ file: `weights-${k}.bin`, bytes: shard.length, sha256: sha256(shard) });
   }
-  const kernelEntries = kernels.map(({ wat, nargs, family = 'test', wgsl, variants = [] }, id) => {
+  const kernelEntries = kernels.map(({ wat, nargs, family = 'test', wgsl, variants = [], candidates }, id) => {
     const file = (name, bytes) => {
       writeFileSync(join(dir, `kernels/${name}`), bytes);
       return { file: `kernels/${name}`, bytes: bytes.length, sha256: sha256(bytes) };
     };
+    const candidate = (c, j) => ({ ...file(`k${id}.c${j}.wasm`, c.bytes ?? assemble(c.wat)), config: c.config,
+      requires: c.requires ?? [], ...(c.threads ? { threads: c.threads } : {}) });
     const step = steps.find((s) => s.kernel === id);
     const args = Array.from({ length: nargs }, (_, a) => {
       const t = step ? tensors[step.args[a]] : { dtype: 'f32', size: 1 };
@@ -115,7 +118,8 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
     const entry = { id, family, signature: `test${id}`, nargs, args, flops: 0,
       wasm: { ...file(`k${id}.wasm`, assemble(wat)), config: {}, requires: [],
         variants: variants.map((v, j) => ({ device: v.device, ...file(`k${id}.v${j + 1}.wasm`, assemble(v.wat)),
-          config: v.config ?? { variant: j + 1 }, requires: v.requires ?? [] })) } };
+          config: v.config ?? { variant: j + 1 }, requires: v.requires ?? [] })),
+        ...(candidates ? { candidates: candidates.map(candidate) } : {}) } };
     if (wgsl) entry.webgpu = { ...writeWgsl(dir, id, wgsl), config: {}, requires: [], variants: [] };
     return entry;
   });
