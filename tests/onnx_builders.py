@@ -141,3 +141,48 @@ def check_close(name: str, got: np.ndarray, want: np.ndarray) -> None:
         worst = int(np.argmax(np.abs(g - r)))
         raise AssertionError(f"{name}: relative error {error:.3g} (limit {RELATIVE_TOLERANCE}); worst element "
                              f"got {g[worst]!r}, want {r[worst]!r}")
+
+
+def mlp_model(path, m=64, d=256, hidden=1024):
+    """x @ W1 + b1 -> GELU (erf) -> @ W2 + b2 -> LayerNorm -> Softmax: every tunable family."""
+    rng = np.random.default_rng(11)
+    init = [numpy_helper.from_array(a.astype(np.float32), name) for name, a in (
+        ("w1", rng.standard_normal((d, hidden)) / 16), ("b1", rng.standard_normal(hidden) / 4),
+        ("w2", rng.standard_normal((hidden, d)) / 32), ("b2", rng.standard_normal(d) / 4),
+        ("scale", 1 + rng.standard_normal(d) / 8), ("bias", rng.standard_normal(d) / 8),
+        ("half", np.array(0.5)), ("one", np.array(1.0)), ("rsqrt2", np.array(2 ** -0.5)))]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h0"]), helper.make_node("Add", ["h0", "b1"], ["h1"]),
+             helper.make_node("Mul", ["h1", "rsqrt2"], ["g0"]), helper.make_node("Erf", ["g0"], ["g1"]),
+             helper.make_node("Add", ["g1", "one"], ["g2"]), helper.make_node("Mul", ["h1", "g2"], ["g3"]),
+             helper.make_node("Mul", ["g3", "half"], ["g4"]),
+             helper.make_node("MatMul", ["g4", "w2"], ["o0"]), helper.make_node("Add", ["o0", "b2"], ["o1"]),
+             helper.make_node("LayerNormalization", ["o1", "scale", "bias"], ["n"], axis=-1),
+             helper.make_node("Softmax", ["n"], ["y"], axis=-1)]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, d])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, d])], init)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
+def onnxruntime_outputs(model, feeds):
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+
+
+def conv_model(path):
+    """Conv 3x3 (pad 1) + bias -> ReLU -> grouped conv 3x3 (stride 2, dilation 2, pads) + bias."""
+    rng = np.random.default_rng(5)
+    init = [numpy_helper.from_array(a.astype(np.float32), name) for name, a in (
+        ("w1", rng.standard_normal((16, 4, 3, 3)) / 6), ("b1", rng.standard_normal(16) / 4),
+        ("w2", rng.standard_normal((12, 8, 3, 3)) / 8), ("b2", rng.standard_normal(12) / 4))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r"]),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["y"], pads=[2, 1, 0, 2], strides=[2, 2], dilations=[2, 1],
+                              group=2)]
+    graph = helper.make_graph(nodes, "convs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 17, 15])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], init)
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                                                ir_version=8))
+    onnx.save(model, path)
+    return path

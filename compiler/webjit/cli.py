@@ -98,14 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip the whole-model run of the default against the tuned bundle")
     tune.set_defaults(command=tune_command)
 
+    bench = commands.add_parser("bench", help="benchmarks (results in files; docs/jit.md)")
+    benches = bench.add_subparsers(required=True, metavar="BENCH")
+    jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
+                                         "offline-tuned bundle, side by side in one session")
+    jit.add_argument("model", metavar="MODEL.onnx")
+    jit.add_argument("--shape", action="append", default=[], type=parse_shape, metavar="NAME=1x128",
+                     help="static shape of an input, as for compile (repeatable)")
+    jit.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm")
+    jit.add_argument("--budget", type=parse_seconds, default=30.0, metavar="30s",
+                     help="the JIT's tuning budget, and webjit tune's for the comparison (default 30s)")
+    jit.add_argument("--seconds", type=parse_seconds, default=45.0, metavar="45s",
+                     help="how long the page runs the model back to back while it tunes (default 45s)")
+    jit.add_argument("-o", "--output", metavar="DIR", default=None,
+                     help="write JSON, text and the time-to-fast chart (PNG) here")
+    jit.set_defaults(command=bench_jit_command)
+
     schedules = commands.add_parser("schedules", help="list or merge schedule databases")
     actions = schedules.add_subparsers(required=True, metavar="ACTION")
     list_ = actions.add_parser("list", help="print the records of schedule databases")
     list_.add_argument("folders", nargs="*", metavar="DIR", help="databases (default: schedules/ of the checkout)")
     list_.set_defaults(command=schedules_list_command)
-    merge = actions.add_parser("merge", help="merge databases into one (per kernel and device, the better record)")
-    merge.add_argument("folders", nargs="+", metavar="DIR")
-    merge.add_argument("-o", "--output", required=True, metavar="DIR")
+    merge = actions.add_parser("merge", help="merge databases, and record files a page's JIT exported, into one "
+                                             "(per kernel and device, the better record)")
+    merge.add_argument("folders", nargs="+", metavar="DIR|FILE.json")
+    merge.add_argument("-o", "--output", metavar="DIR",
+                       help="the database to add them to (default: schedules/ of the checkout)")
     merge.set_defaults(command=schedules_merge_command)
 
     serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
@@ -298,6 +316,23 @@ def tune_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_jit_command(args: argparse.Namespace) -> int:
+    from webjit.jit_bench import bench_jit, report_text
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise ModelError(f"model file {model} does not exist")
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+    result = bench_jit(model, shape_options(args.shape) or None, backend=args.backend, budget_s=args.budget,
+                       seconds=args.seconds, out_dir=args.output, progress=progress)
+    print(report_text(result))
+    return 0
+
+
 def schedules_list_command(args: argparse.Namespace) -> int:
     from webjit.schedule_db import SHIPPED, ScheduleDB
     folders = [Path(f) for f in args.folders] or [SHIPPED]
@@ -319,14 +354,17 @@ def schedules_list_command(args: argparse.Namespace) -> int:
 
 
 def schedules_merge_command(args: argparse.Namespace) -> int:
-    from webjit.schedule_db import ScheduleDB
-    for folder in args.folders:
-        if not Path(folder).is_dir():
-            raise RunError(f"schedule database {folder} is not a folder")
-    db = ScheduleDB.load(*args.folders, args.output)
-    written = db.save(args.output)
-    print(f"{len(db.records)} records for {len(db.devices())} devices in {args.output} "
-          f"({len(written)} files)")
+    from webjit.schedule_db import SHIPPED, ScheduleDB
+    for source in args.folders:
+        if not Path(source).exists():
+            raise RunError(f"schedule database {source} does not exist")
+    output = Path(args.output) if args.output else SHIPPED
+    added = ScheduleDB.load(*args.folders)
+    db = ScheduleDB.load(output)
+    db.merge(added)
+    written = db.save(output)
+    print(f"{len(added.records)} records read; {len(db.records)} records for {len(db.devices())} devices in "
+          f"{output} ({len(written)} files)")
     return 0
 
 

@@ -65,6 +65,36 @@ class Driver:
             raise RunError(reply.get("error", "the runtime failed without a message"))
         return reply["result"]
 
+    def reload(self) -> None:
+        """A fresh runtime: the page reloaded in the same browser profile (what a page keeps,
+        such as IndexedDB, stays), or a new Node process. Every session is gone."""
+        if self.browser == "node":
+            self._stop_node()
+            self._start_node()
+            return
+        try:
+            self._page.reload()
+            self._page.wait_for_selector("html[data-webjit=ready]", state="attached")
+        except self._error_type as err:
+            raise RunError(with_console(f"the driver page did not reload ({first_line(str(err))})",
+                                        self._messages)) from None
+
+    def chart(self, data: dict, path) -> None:
+        """Draws a latency chart (runtime_web/page/chart.js) in a page of its own and saves it
+        as a PNG at `path` (Chromium only)."""
+        if self.browser != "chromium":
+            raise RunError("charts are drawn in Chromium; use --browser chromium")
+        page = self._page.context.new_page()
+        try:
+            page.goto(f"{self._base}/runtime/page/chart.html")
+            page.wait_for_selector("html[data-webjit=ready]", state="attached")
+            page.evaluate("(data) => window.webjitChart(data)", data)
+            page.locator("#chart").screenshot(path=str(path))
+        except self._error_type as err:
+            raise RunError(f"the chart could not be drawn ({first_line(str(err))})") from None
+        finally:
+            page.close()
+
     # ---- Node --------------------------------------------------------------------------
     def _start_node(self) -> None:
         node = shutil.which("node")
@@ -143,7 +173,7 @@ class Driver:
             raise RunError(with_console(f"the browser failed during {command['command']} "
                                         f"({first_line(str(err))})", self._messages)) from None
 
-    def close(self) -> None:
+    def _stop_node(self) -> None:
         if getattr(self, "_process", None) is not None:
             try:
                 self._process.stdin.write(json.dumps({"command": "quit"}) + "\n")
@@ -152,6 +182,9 @@ class Driver:
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self._process.kill()
             self._process = None
+
+    def close(self) -> None:
+        self._stop_node()
         while self._stack:
             try:
                 self._stack.pop()()

@@ -73,17 +73,21 @@ class ScheduleDB:
     records: dict[tuple[str, str, str], Record] = field(default_factory=dict)  # (device, backend, signature)
 
     @classmethod
-    def load(cls, *folders) -> "ScheduleDB":
-        """Every *.json file of the folders (missing folders hold nothing)."""
+    def load(cls, *paths) -> "ScheduleDB":
+        """Every *.json file of the folders, and the files named themselves (such as what a
+        page's JIT exported); missing folders hold nothing."""
         db = cls()
-        for folder in folders:
-            folder = Path(folder)
-            if not folder.is_dir():
-                if folder.exists():
-                    raise ScheduleError(f"schedule database {folder} is not a folder")
+        for path in map(Path, paths):
+            if path.is_file():
+                files = [path]
+            elif path.is_dir():
+                files = sorted(path.glob("*.json"))
+            elif path.exists():
+                raise ScheduleError(f"schedule database {path} is neither a folder nor a file")
+            else:
                 continue
-            for path in sorted(folder.glob("*.json")):
-                for record in read_file(path):
+            for file in files:
+                for record in read_file(file):
                     db.add(record)
         return db
 

@@ -40,7 +40,7 @@ COMPARE_S = 30.0  # ... fewer (at least 3) where 10 would take longer than this
 # Compiling, checking and reading back one candidate, beside its runs: a WASM module
 # compiles in milliseconds, a WGSL pipeline in 0.1-2 s on SwiftShader.
 PER_CANDIDATE_OVERHEAD_S = {"wasm": 0.03, "webgpu": 0.15}
-CANDIDATE_CALLS = 4  # two checked runs, a warm-up and one quick sample (timer.js)
+CANDIDATE_CALLS = 5  # two checked runs, a warm-up and two quick samples (timer.js)
 REFINED = 4  # the quickest candidates of a kernel get a full timing of REPS_MS
 REPS_MS = 20
 

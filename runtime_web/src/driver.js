@@ -5,9 +5,11 @@
 //                                            -> {session, backend, device, kernels, tuning, ...}
 //   run {session, repeat}                    -> {latency_ms, min_ms, times_ms}
 //   runs {session, seconds, maxRuns, untilTuned, reference}
-//                                            -> runs for a while (the JIT tuning meanwhile):
+//                                            -> runs for a while (the JIT tuning meanwhile;
+//                                               untilTuned: until it ends or waits for idle):
 //                                               per run {at_ms, latency_ms, wait_ms, run_ms,
 //                                               difference, swaps, state}, and swap events
+//   idle {session, seconds}                  -> no runs until tuning ends: {idle_ms, tuning, kernels, swaps}
 //   tuning {session} / tune {session} / export {session}
 //                                            -> session.tuning / session.tune() /
 //                                               session.exportTuningRecords()
@@ -92,7 +94,10 @@ export function createDriver(loadOptions = {}) {
       const entry = session(id);
       const want = reference ? await readFolder(reference, Object.keys(entry.outputs ?? {})) : null;
       const start = now(), runs = [];
-      const ended = () => ['done', 'cancelled', 'failed', 'off'].includes(entry.session.tuning.state);
+      const ended = () => {  // tuning ended, or it measures the rest only while the page is idle
+        const t = entry.session.tuning;
+        return ['done', 'cancelled', 'failed', 'off'].includes(t.state) || t.waiting_for === 'idle';
+      };
       while (runs.length < maxRuns && now() - start < seconds * 1000 && !(untilTuned && ended())) {
         const latency = await timedRun(entry);
         const t = entry.session.tuning;
@@ -102,6 +107,12 @@ export function createDriver(loadOptions = {}) {
       return { runs, swaps: entry.swaps, tuning: entry.session.tuning, kernels: entry.session.kernels };
     },
     tuning: ({ session: id }) => session(id).session.tuning,
+    async idle({ session: id, seconds = 60 }) {  // no runs: the JIT measures what waits for an idle page
+      const entry = session(id), s = entry.session, start = now();
+      const ended = () => ['done', 'cancelled', 'failed', 'off'].includes(s.tuning.state);
+      while (!ended() && now() - start < seconds * 1000) await new Promise((resolve) => setTimeout(resolve, 50));
+      return { idle_ms: now() - start, tuning: s.tuning, kernels: s.kernels, swaps: entry.swaps };
+    },
     tune: ({ session: id }) => session(id).session.tune(),
     export: ({ session: id }) => session(id).session.exportTuningRecords(),
     async run({ session: id, repeat = 1 }) {

@@ -174,7 +174,7 @@ class Session extends EventTarget {
   }
 
   /** The JIT's progress: {state ('off', 'ready', 'waiting', 'tuning', 'done', 'cancelled',
-   * 'failed'), note, budget_ms, spent_ms, kernels_total, kernels_done, kernels_cached,
+   * 'failed'), waiting_for ('run' | 'idle' | null), note, budget_ms, spent_ms, kernels_total, kernels_done, kernels_cached,
    * candidates_total, candidates_measured, candidates_failed, swaps, slices,
    * longest_slice_ms, cache, kernels: [{kernel, family, state, current_ms, best_ms, speedup, ...}]}. */
   get tuning() {
@@ -218,23 +218,30 @@ class Session extends EventTarget {
   }
 
   /** Runs the model on `feeds` ({name: array or {data, shape}}); resolves to the outputs.
-   * Afterwards `lastRun` is {wait_ms, run_ms}: how long it waited in the queue (for earlier
-   * runs or a slice of tuning) and how long it ran. */
+   * Afterwards `lastRun` is {wait_ms, run_ms, tuning_slices}: how long it waited in the
+   * queue (for earlier runs or tuning) and how long it ran, and how many slices of tuning
+   * ended while it waited (at most one: tuning takes turns with runs). */
   async run(feeds) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to run it');
     const checked = checkFeeds(this.#manifest.inputs, feeds);
     const queued = globalThis.performance.now();
-    let started = queued;
+    const slices = () => this.#tuner?.progress.slices ?? 0;
+    const slicesBefore = slices();
+    let started = queued, slicesWaited = 0;
+    const tuner = this.#tuner;
+    tuner?.queued();
     const result = this.#tail.then(async () => {
       // While tuning, a run starts on a fresh turn of the event loop: the tuner's fetches and
       // compiles go on even where a page runs in a loop that never yields.
       if (this.#tuner?.running) await nextTurn();
       started = globalThis.performance.now();
+      slicesWaited = slices() - slicesBefore;
       return this.#runNow(checked);
-    }).finally(() => this.#tuner?.ran());
+    }).finally(() => tuner?.ran());
     this.#tail = result.catch(() => {});
     const outputs = await result;
-    this.lastRun = { wait_ms: started - queued, run_ms: globalThis.performance.now() - started };
+    this.lastRun = { wait_ms: started - queued, run_ms: globalThis.performance.now() - started,
+      tuning_slices: slicesWaited };
     this.#ran = true;
     return outputs;
   }

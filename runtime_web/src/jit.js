@@ -7,11 +7,13 @@
 //   cache       at load: the winners remembered for this device are swapped in before the
 //               first run, and kernels tuned before are not tuned again (tuning_cache.js)
 //   capture     the next run copies each pending kernel's arguments just before its step
-//   baseline    one slice per kernel: its current code's outputs and time on those arguments
-//   candidates  per kernel, hottest first, within its share of the budget: each compiled
-//               outside the run queue, then one slice: checked both ways, one quick sample
-//   refine      one slice each: full timings of the quickest and again of the current code
-//   swap        one slice: the winner becomes the kernel's code, between two runs
+//   baseline    two slices per kernel: its current code's outputs, then its time, on those arguments
+//   candidates  in two rounds: every kernel's cheapest-looking few, hottest first, between
+//               runs; then the rest within each kernel's share of the budget, while the page
+//               is idle (or on demand). Each compiled outside the run queue, then one slice:
+//               checked both ways, two quick samples
+//   refine      one slice each: full timings of a round's quickest and again of the current code
+//   swap        one slice: the round's winner becomes the kernel's code, between two runs
 import { WebjitError } from './errors.js';
 import { IN_NODE } from './source.js';
 import { Trial, compiled, snapshotRanges } from './timer.js';
@@ -20,8 +22,12 @@ import { recordsFile } from './tuning_cache.js';
 export const TUNE_MODES = ['off', 'background'];
 export const DEFAULT_BUDGET_MS = 30000;
 export const SWAP_MARGIN = 0.97;  // a winner must be at least 3% faster than the current code
-const FULL = { minTimeMs: 10, minReps: 3, maxReps: 40 };  // a full timing: ~10 ms of samples
-const REFINE = 3;  // the quickest candidates of a kernel get a full timing
+const FULL = { minTimeMs: 10, minReps: 2, maxReps: 40 };  // a full timing: ~10 ms of samples, 2 at least
+const REFINE = 4;  // the quickest candidates of a round get a full timing
+const FIRST_ROUND = 12;  // candidates (cheapest estimates first) of each kernel's first round
+// A second round measures only while the page is idle (no run for this long): its candidates
+// rarely win, and compiling them slows the page's runs while it is busy (docs/jit.md).
+const IDLE_MS = 250;
 const CAPTURE_BYTES = 64 * 2 ** 20;  // the arguments one run copies out at most
 
 const now = () => globalThis.performance.now();
@@ -79,14 +85,14 @@ export function nextTurn() {
  */
 export class Tuner {
   #o; #cancelled = null; #mode = 'background'; #wake = null; #running = null; #records = new Map();
-  #resume = null;
+  #resume = null; #runs = 0; #lastRun = -Infinity;
 
   constructor({ manifest, backend, ops, forms, bundle, device, threads, budgetMs, cache, queue, emit, swapped }) {
     this.#o = { manifest, backend, ops, bundle, device, threads, budgetMs, cache, queue, emit, swapped };
     this.entries = tuningPlan(manifest, backend, forms, device.features ?? [], threads).map((e) => ({
-      ...e, state: 'pending', snapshot: null, trial: null, results: [], failed: [], tried: 0,
-      current_ms: null, best_ms: null, work: null }));
-    this.progress = { state: this.entries.length ? 'ready' : 'off', note: this.entries.length ? '' :
+      ...e, original: e.current, state: 'pending', snapshot: null, trial: null, failed: [], tried: 0,
+      next: 0, round: 1, current_ms: null, best_ms: null, work: null }));
+    this.progress = { state: this.entries.length ? 'ready' : 'off', waiting_for: null, note: this.entries.length ? '' :
       'this bundle carries no JIT candidates for this backend; compile it with webjit compile --jit',
     budget_ms: budgetMs, spent_ms: 0, slices: 0, longest_slice_ms: 0,
     longest_ms: { baseline: 0, candidate: 0, refine: 0, swap: 0 }, kernels_total: this.entries.length,
@@ -182,10 +188,38 @@ export class Tuner {
     this.#wake?.();
   }
 
+  /** A run was queued: the page is not idle. */
+  queued() {
+    this.#runs++;
+  }
+
   /** After every run: the next slice may go (a page that runs in a loop without yielding
    * to the event loop would otherwise never let tuning take its turn). */
   ran() {
+    this.#runs--;
+    this.#lastRun = now();
     this.#resume?.();
+  }
+
+  /** No run queued or running, and none for IDLE_MS. */
+  get #idle() {
+    return this.#runs === 0 && now() - this.#lastRun >= IDLE_MS;
+  }
+
+  /** Before each step of a second round in the background: until the page is idle (or
+   * tuning is asked for on demand, or cancelled). */
+  async #untilIdle() {
+    if (this.#mode === 'demand' || this.#idle || this.#cancelled) return;
+    this.#set('waiting', 'every kernel had its first round; the rest is measured while the page is idle', 'idle');
+    while (this.#mode !== 'demand' && !this.#idle && !this.#cancelled) {
+      await new Promise((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, Math.max(1, IDLE_MS - (now() - this.#lastRun)));
+      });
+      this.#wake = null;
+    }
+    if (this.#cancelled) throw new Cancelled();
+    this.#set('tuning', '');
   }
 
   /** Between slices: the next turn of the event loop, or the end of the next run. */
@@ -201,9 +235,9 @@ export class Tuner {
     return recordsFile(this.#o.device.fingerprint, [...this.#records.values()]);
   }
 
-  #set(state, note = this.progress.note) {
-    const changed = state !== this.progress.state;
-    Object.assign(this.progress, { state, note });
+  #set(state, note = this.progress.note, waitingFor = null) {
+    const changed = state !== this.progress.state || waitingFor !== this.progress.waiting_for;
+    Object.assign(this.progress, { state, note, waiting_for: waitingFor });
     if (changed) this.#o.emit('tuning', this.status());
   }
 
@@ -227,11 +261,13 @@ export class Tuner {
         if (fresh) {
           await this.#baseline(fresh, fresh.snapshot);
         } else if (ready.length) {
-          await this.#tuneKernel(ready.reduce((a, b) => (b.work > a.work ? b : a)), pending);
+          const round = Math.min(...ready.map((e) => e.round));
+          const turn = ready.filter((e) => e.round === round).reduce((a, b) => (b.work > a.work ? b : a));
+          await this.#tuneRound(turn, pending);
         } else if (this.#mode === 'demand') {
           await this.#baseline(pending[0], null);  // runs the steps before it on the last run's inputs
         } else {
-          this.#set('waiting', 'waiting for a run to capture the kernels\' arguments');
+          this.#set('waiting', 'waiting for a run to capture the kernels\' arguments', 'run');
           await new Promise((resolve) => { this.#wake = resolve; });
           this.#wake = null;
           if (!this.#cancelled) this.#set('tuning', '');
@@ -273,34 +309,41 @@ export class Tuner {
    * inputs): reference outputs and a full timing. */
   async #baseline(e, snapshot) {
     const { manifest, ops } = this.#o;
-    await this.#slice('baseline', async () => {
-      e.trial = await Trial.open(manifest, ops, e.kernel, { snapshot });
-      await e.trial.timeCurrent(FULL);
-    });
+    await this.#slice('baseline', async () => { e.trial = await Trial.open(manifest, ops, e.kernel, { snapshot }); });
+    await this.#slice('baseline', () => e.trial.timeCurrent(FULL));
     e.snapshot = null;
     e.current_ms = e.trial.best.min_ms;
     e.work = e.calls * e.current_ms;
   }
 
-  /** Measures the kernel's candidates within its share of what is left of the budget
-   * (its share of the measured time of the kernels left), then keeps the fastest. */
-  async #tuneKernel(e, pending) {
+  /**
+   * One round of a kernel: round 1 measures its FIRST_ROUND cheapest-looking candidates (every
+   * kernel gets round 1, hottest first, before any gets round 2, so the big wins land early);
+   * round 2 the rest, within the kernel's share of what is left of the budget (its share of
+   * the measured time of the kernels left). Each round ends by timing the quickest in full
+   * and swapping in the fastest when it beats the current code by the margin.
+   */
+  async #tuneRound(e, pending) {
     const { ops, bundle, budgetMs } = this.#o;
     e.state = 'measuring';
     const measured = pending.filter((x) => x.work !== null);
     const share = e.work / Math.max(measured.reduce((n, x) => n + x.work, 0), 1e-9);
-    const until = this.progress.spent_ms + (budgetMs - this.progress.spent_ms) * share;
-    const more = () => this.progress.spent_ms < budgetMs && !(e.tried && this.progress.spent_ms >= until);
+    const first = e.round === 1;
+    const stop = first ? Math.min(e.candidates.length, e.next + FIRST_ROUND) : e.candidates.length;
+    const until = first ? Infinity : this.progress.spent_ms + (budgetMs - this.progress.spent_ms) * share;
+    const more = () => this.progress.spent_ms < budgetMs && this.progress.spent_ms < until;
+    const results = [];
     // Each candidate is fetched and compiled outside the run queue while the one before is
     // measured (runs go on meanwhile); only the wait for it counts as time spent.
     const prepare = (c) => compiled(ops, e.kernel, c, bundle);
-    let next = e.candidates.length ? prepare(e.candidates[0]) : null;
-    for (let j = 0; next && more(); j++) {
-      const c = e.candidates[j];
+    let next = e.next < stop ? prepare(e.candidates[e.next]) : null;
+    while (next && (more() || e.next === 0)) {
+      if (!first) await this.#untilIdle();
+      const c = e.candidates[e.next++];
       const start = now();
       const { slot, error } = await next;
       this.progress.spent_ms += now() - start;
-      next = j + 1 < e.candidates.length ? prepare(e.candidates[j + 1]) : null;
+      next = e.next < stop ? prepare(e.candidates[e.next]) : null;
       if (this.#cancelled) break;
       e.tried++;
       this.progress.candidates_measured++;
@@ -316,35 +359,54 @@ export class Tuner {
         throw err;
       }
       if (result.ok) {
-        e.results.push({ ...result, candidate: c });
+        results.push({ ...result, candidate: c });
       } else {
         ops.drop(slot);
         this.#failed(e, c, result.stage, result.error);
       }
     }
     next?.then(({ slot }) => { if (slot !== undefined) ops.drop(slot); });  // compiled, never measured
+    const dropAll = () => { for (const r of results) ops.drop(r.slot); };
     if (this.#cancelled) {
-      for (const r of e.results) ops.drop(r.slot);
+      dropAll();
       throw new Cancelled();
     }
-    const quickest = e.results.sort((a, b) => a.min_ms - b.min_ms).slice(0, REFINE);
-    for (const r of quickest) await this.#slice('refine', () => e.trial.refine(r, FULL));
-    await this.#slice('refine', () => e.trial.timeCurrent(FULL));  // before and after: the load drifts
+    const quickest = results.sort((a, b) => a.min_ms - b.min_ms).slice(0, REFINE);
+    try {
+      if (!first) await this.#untilIdle();
+      for (const r of quickest) await this.#slice('refine', () => e.trial.refine(r, FULL));
+      await this.#slice('refine', () => e.trial.timeCurrent(FULL));  // before and after: the load drifts
+    } catch (err) {
+      dropAll();
+      throw err;
+    }
     const before = e.trial.best.min_ms;
     const best = quickest.sort((a, b) => a.min_ms - b.min_ms)[0];
     const wins = best && best.min_ms < SWAP_MARGIN * before;
     if (wins) {
+      const replaced = e.trial.current;
       await this.#slice('swap', async () => ops.use(e.kernel, best.slot));
+      ops.drop(replaced);  // a candidate swapped in by round 1 (never the bundle's own code)
+      e.trial.adopt(best.slot, best);
       this.#o.swapped(e.kernel, best.candidate, 'jit');
       this.progress.swaps++;
       this.#o.emit('swap', { kernel: e.kernel, family: e.family, from: e.current.config ?? null,
         to: best.config, before_ms: before, after_ms: best.min_ms, speedup: before / best.min_ms });
+      e.current = best.candidate;
     }
-    for (const r of e.results) if (!wins || r !== best) ops.drop(r.slot);
-    const winner = wins ? best.candidate : e.current;
-    const record = this.#record(e, winner, wins ? best.min_ms : before, before);
-    Object.assign(e, { state: 'tuned', current_ms: before, best_ms: record.time_ms, results: [], trial: null,
-      current: winner });
+    for (const r of results) if (!wins || r !== best) ops.drop(r.slot);
+    e.best_ms = wins ? best.min_ms : before;
+    e.round++;
+    const finished = e.next >= e.candidates.length || e.round > 2 || this.progress.spent_ms >= budgetMs;
+    e.state = finished ? 'tuned' : 'pending';
+    if (finished) await this.#finish(e);
+    this.#o.emit('tuning', this.status());
+  }
+
+  /** A kernel is tuned: its record goes to the session's records and the cache. */
+  async #finish(e) {
+    const record = this.#record(e, e.current, e.best_ms);
+    e.trial = null;
     this.progress.kernels_done++;
     this.#records.set(e.signature, record);
     try {
@@ -352,7 +414,6 @@ export class Tuner {
     } catch (err) {
       this.progress.note = `the tuning cache could not be written (${err?.message ?? err})`;
     }
-    this.#o.emit('tuning', this.status());
   }
 
   #failed(e, candidate, stage, reason) {
@@ -360,14 +421,15 @@ export class Tuner {
     this.progress.candidates_failed++;
   }
 
-  /** A schedule database record (schedule_db.py) of what this kernel's tuning found. */
-  #record(e, winner, timeMs, beforeMs) {
+  /** A schedule database record (schedule_db.py) of what this kernel's tuning found: the
+   * winner against the code the kernel ran before tuning, timed in the same session. */
+  #record(e, winner, timeMs) {
     const { backend, device, threads, manifest } = this.#o;
     const target = backend === 'wasm'
       ? { threads: threadBucket(threads), relaxed_simd: (device.features ?? []).includes('relaxed-simd') } : {};
     return { device: device.fingerprint, backend, family: e.family, signature: e.signature,
       schedule_key: e.schedule_key, config: winner.config ?? {}, target, time_ms: timeMs,
-      default_config: e.current.config ?? {}, default_ms: beforeMs, candidates: e.tried, failed: e.failed,
+      default_config: e.original.config ?? {}, default_ms: e.current_ms, candidates: e.tried, failed: e.failed,
       compiler: `${manifest.compiler ?? 'webjit'} (runtime JIT)`, measured: new Date().toISOString(),
       sha256: winner.sha256 };
   }

@@ -93,7 +93,7 @@ export function compareOutputs(got, want) {
 }
 
 const SAMPLE_MS = 0.5;  // one sample lasts at least this long: far above the clock's resolution
-const QUICK = { minTimeMs: 0, minReps: 1, maxReps: 1 };  // the first sample of every candidate
+const QUICK = { minTimeMs: 0, minReps: 2, maxReps: 2 };  // the first samples of every candidate (min of 2)
 const MAX_INNER = 1024;
 
 /** Samples of a kernel for ~minTimeMs after a warm-up, within [minReps, maxReps] samples of
@@ -175,6 +175,13 @@ export class Trial {
     const time = await timeSlot(this.ops, this.current, this.step, timing);
     this.currentTimes.push(time);
     return time;
+  }
+
+  /** Code `slot` (a measured candidate, `timing` its full timing) becomes the current code:
+   * later candidates are timed against it (and still checked against the first's outputs). */
+  adopt(slot, timing) {
+    this.current = slot;
+    this.currentTimes = [{ ...timing }];
   }
 
   get best() {

@@ -132,6 +132,28 @@ for (const threads of [1, 2]) test(`background tuning swaps in the fastest corre
   assert.equal(again.tuning.slices, 0);
 });
 
+test('a second round waits for an idle page, then swaps in what it finds', async () => {
+  const dir = tempDir();
+  const medium = Array.from({ length: 12 }, (_, i) => ({ wat: slowAdd(32), config: { speed: `medium${i}` } }));
+  const w = jitBundle(dir, [...medium, fast]);
+  const session = await open(dir, { tune: 'background', tuneCache: false });
+  let runs = 0;
+  while (session.tuning.waiting_for !== 'idle' && session.tuning.state !== 'done' && runs++ < 5000) {
+    const x = Float32Array.from({ length: n }, (_, i) => i + runs);
+    check((await session.run({ x })).y.data, x, w);
+  }
+  assert.equal(session.tuning.waiting_for, 'idle', session.tuning.note);
+  assert.equal(session.tuning.kernels[0].tried, 12);  // the first round: the cheapest-looking twelve
+  assert.notDeepEqual(session.kernels[0].config, { speed: 'fast' });
+  const done = await new Promise((resolve) => session.addEventListener('tuning', (e) => {
+    if (e.detail.state === 'done') resolve(e.detail);
+  }));
+  assert.equal(done.kernels[0].tried, 13);
+  assert.deepEqual(session.kernels[0].config, { speed: 'fast' });
+  const x = Float32Array.from({ length: n }, (_, i) => -i);
+  check((await session.run({ x })).y.data, x, w);
+});
+
 test('on-demand tuning resolves when done; a kernel that stays fastest is not swapped', async () => {
   const dir = tempDir();
   const w = jitBundle(dir, [{ wat: slowAdd(256), config: { speed: 'slower' } }, wrong]);
