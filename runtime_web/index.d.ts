@@ -44,6 +44,105 @@ export interface LoadOptions {
    * {maxComputeInvocationsPerWorkgroup: 128}: bundles needing more are refused as on a weaker adapter.
    */
   limits?: Record<string, number>;
+  /**
+   * 'background': the JIT (docs/jit.md) measures the candidates a bundle compiled with
+   * `webjit compile --jit` carries, between runs and while the page is idle, and swaps faster
+   * checked code in. Default 'off' (session.tune() still tunes on demand).
+   */
+  tune?: 'off' | 'background';
+  /** Time the JIT may spend measuring, in milliseconds. Default 30000. */
+  tuneBudgetMs?: number;
+  /**
+   * Where the JIT remembers its choices per device: an IndexedDB database name (browsers) or a
+   * folder (Node; default ~/.cache/webjit/tuning), true for the default, false for none, or an
+   * object with records() and put(record). Default: on with tune 'background', off otherwise.
+   */
+  tuneCache?: string | boolean | TuningCache;
+}
+
+/** A record of the schedule database (schedules/README.md): what tuning found for one kernel. */
+export interface TuningRecord {
+  device: string;
+  backend: 'wasm' | 'webgpu';
+  family: string;
+  signature: string;
+  schedule_key: string;
+  /** The winner (the kernel's own config when nothing beat it). */
+  config: Record<string, number | boolean>;
+  target: Record<string, number | boolean>;
+  time_ms: number;
+  /** The code the kernel ran before tuning, and its time in the same session. */
+  default_config: Record<string, number | boolean>;
+  default_ms: number;
+  candidates: number;
+  failed: { config: unknown; stage: 'compile' | 'check' | 'run'; reason: string }[];
+  compiler: string;
+  measured: string;
+  /** The sha256 of the winner's code: a cached record applies only to the same code. */
+  sha256?: string;
+}
+
+/** A file of the schedule database: what `webjit schedules merge FILE` reads. */
+export interface TuningRecordsFile {
+  format: 'webjit-schedules';
+  format_version: 1;
+  device: string;
+  records: TuningRecord[];
+}
+
+export interface TuningCache {
+  records(): Promise<TuningRecord[]>;
+  put(record: TuningRecord): Promise<unknown>;
+  where?: string;
+}
+
+export interface KernelTuning {
+  kernel: number;
+  family: string;
+  calls: number;
+  state: 'pending' | 'measuring' | 'tuned' | 'cached' | 'untuned';
+  candidates: number;
+  tried: number;
+  failed: number;
+  /** Per call, the code it ran before tuning, and the best found (null until measured). */
+  current_ms: number | null;
+  best_ms: number | null;
+  speedup: number | null;
+  config: Record<string, number | boolean> | null;
+}
+
+export interface TuningStatus {
+  state: 'off' | 'ready' | 'waiting' | 'tuning' | 'done' | 'cancelled' | 'failed';
+  /** While waiting: for a run (to capture the kernels' arguments) or for an idle page. */
+  waiting_for?: 'run' | 'idle' | null;
+  /** Why it is off, waiting, done, cancelled or failed. */
+  note: string;
+  budget_ms?: number;
+  spent_ms?: number;
+  slices?: number;
+  longest_slice_ms?: number;
+  longest_ms?: { baseline: number; candidate: number; refine: number; swap: number };
+  kernels_total?: number;
+  kernels_done?: number;
+  kernels_cached?: number;
+  candidates_total?: number;
+  candidates_measured?: number;
+  candidates_failed?: number;
+  swaps?: number;
+  /** Where choices are remembered, or null. */
+  cache?: string | null;
+  kernels?: KernelTuning[];
+}
+
+/** The detail of a 'swap' event: kernel `kernel` runs `to` from now on. */
+export interface SwapDetail {
+  kernel: number;
+  family: string;
+  from: Record<string, number | boolean> | null;
+  to: Record<string, number | boolean>;
+  before_ms: number;
+  after_ms: number;
+  speedup: number;
 }
 
 export type FeedData =
@@ -83,6 +182,8 @@ export interface KernelInfo {
   config: Record<string, number | boolean> | null;
   /** The device fingerprint of the variant that runs, or null when the default runs. */
   variant: string | null;
+  /** 'jit' when the JIT swapped faster code in during this session, 'cache' when a cached choice was applied at load. */
+  tuned: 'jit' | 'cache' | null;
 }
 
 export interface KernelProfile {
@@ -148,7 +249,7 @@ export interface Measurement {
   results: CandidateResult[];
 }
 
-export interface Session {
+export interface Session extends EventTarget {
   /** The backend running now: a lost GPU device moves a webgpu session to 'wasm'. */
   readonly backend: 'wasm' | 'webgpu';
   /** Why the session runs on wasm although WebGPU was allowed (no adapter, limits, device lost), or null. */
@@ -164,8 +265,20 @@ export interface Session {
   readonly model: string;
   readonly device: DeviceInfo;
   readonly kernels: KernelInfo[];
-  /** Runs the model; concurrent calls are queued. */
+  /** Runs the model; concurrent calls are queued (with the JIT's slices of tuning). */
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
+  /** The last run: how long it waited in the queue, how long it ran, and how many slices of tuning it waited for (at most one). */
+  readonly lastRun: { wait_ms: number; run_ms: number; tuning_slices: number } | null;
+  /** The JIT's progress. */
+  readonly tuning: TuningStatus;
+  /** Tunes now until every hot kernel is tuned or the budget is spent (run once first); a WebjitError for a bundle without JIT candidates. */
+  tune(): Promise<TuningStatus>;
+  /** What the JIT measured and remembered here, for `webjit schedules merge FILE`. */
+  exportTuningRecords(): TuningRecordsFile;
+  addEventListener(type: 'swap', listener: (event: CustomEvent<SwapDetail>) => void): void;
+  addEventListener(type: 'tuning', listener: (event: CustomEvent<TuningStatus>) => void): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions): void;
   /** The time of every kernel on the inputs of the last run (run once first). */
   profile(options?: { repeat?: number }): Promise<Profile>;
   /**

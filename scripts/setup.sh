@@ -68,23 +68,25 @@ PYEOF
     python_ready || { say "error: Python packages still missing after pip install; see the pip output above"; exit 1; }
 fi
 
-# --- npm packages for runtime_web --------------------------------------------
-pkg="$ROOT/runtime_web/package.json"
+# --- npm packages: the runtime's (test-only) and the demo page's --------------------------
 has_npm_deps() {
     node -e 'const p = require(process.argv[1]);
              process.exit(Object.keys({...p.dependencies, ...p.devDependencies}).length ? 0 : 1)' "$1"
 }
-if [ -f "$pkg" ] && has_npm_deps "$pkg"; then
-    modules="$ROOT/runtime_web/node_modules"
-    if [ ! -d "$modules" ] || [ "$pkg" -nt "$modules" ]; then
-        say "npm install in runtime_web"
-        (cd "$ROOT/runtime_web" && npm install --no-audit --no-fund --loglevel=error)
-        touch "$modules"
+for dir in runtime_web examples/similarity; do
+    pkg="$ROOT/$dir/package.json"
+    if [ -f "$pkg" ] && has_npm_deps "$pkg"; then
+        modules="$ROOT/$dir/node_modules"
+        if [ ! -d "$modules" ] || [ "$pkg" -nt "$modules" ]; then
+            say "npm install in $dir"
+            (cd "$ROOT/$dir" && npm install --no-audit --no-fund --loglevel=error)
+            touch "$modules"
+        else
+            say "npm: $dir/node_modules up to date"
+        fi
     else
-        say "npm: runtime_web/node_modules up to date"
+        say "npm: $dir has no dependencies"
     fi
-else
-    say "npm: runtime_web has no dependencies"
-fi
+done
 
 say "done"

@@ -246,3 +246,21 @@ def test_background_tuning_in_chromium_on_webgpu(mlp, tmp_path):
     check_tuned_session(first, injected, records)
     check_reloaded(first, again, again_runs)
 
+
+
+@pytest.mark.slow
+def test_minilm_jit_in_chromium_against_the_offline_tuned_bundle(tmp_path):
+    """MiniLM-L6 (real weights, sequence 128) run back to back for 45 s with background tuning,
+    every run against onnxruntime; then the tuned session, the offline-tuned bundle of
+    `webjit tune` (same budget) and the default bundle side by side (`webjit bench jit`)."""
+    from webjit.jit_bench import bench_jit, report_text
+    from webjit.models import example_inputs, export_model
+    path = export_model("minilm", size="full", seq=128)
+    shapes = {k: v.shape for k, v in example_inputs("minilm", size="full", seq=128).items()}
+    result = bench_jit(path, shapes, backend="wasm", budget_s=30, seconds=45, out_dir=tmp_path)
+    print(report_text(result))
+    assert result.worst_difference <= TOLERANCE
+    assert result.tuning_after_use["swaps"] >= 1 and result.swaps
+    assert max(r["tuning_slices"] for r in result.runs) <= 1, "a run waited for more than one slice of tuning"
+    assert result.tuning["state"] == "done", result.tuning["note"]
+    assert (tmp_path / "jit-minilm-full-legacy-op17-b1-s128-wasm-chromium.png").stat().st_size > 10000

@@ -12,6 +12,7 @@ import re
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="auto")
     serve.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
     serve.add_argument("--verbose", action="store_true", help="print one line per request")
+    serve.add_argument("--page", metavar="DIR", help="serve this page folder at /page/ and open it (e.g. "
+                                                      "examples/similarity) instead of the runtime's run page")
+    serve.add_argument("--mount", action="append", default=[], type=parse_mount, metavar="/PREFIX/=DIR",
+                       help="also serve DIR at /PREFIX/ (repeatable), e.g. a page's tokenizer files")
     serve.set_defaults(command=serve_command)
     return parser
 
@@ -153,6 +158,16 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"{text!r} has a zero dimension; "
                                          "every dimension must be at least 1")
     return match["name"], dims
+
+
+def parse_mount(text: str) -> tuple[str, str]:
+    prefix, sep, folder = text.partition("=")
+    if not sep or not prefix.startswith("/") or not folder:
+        raise argparse.ArgumentTypeError(f"{text!r} must look like /PREFIX/=DIR")
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    if prefix in ("/runtime/", "/bundle/", "/inputs/", "/page/"):
+        raise argparse.ArgumentTypeError(f"{prefix} is webjit serve's own; choose another prefix")
+    return prefix, folder
 
 
 def parse_threads(text: str) -> int | str:
@@ -448,10 +463,16 @@ def serve_command(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.bundle)
     feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
     log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    for folder in [args.page, *(folder for _, folder in args.mount)]:
+        if folder is not None and not Path(folder).is_dir():
+            raise RunError(f"folder {folder} to serve does not exist")
     with tempfile.TemporaryDirectory(prefix="webjit-serve-") as inputs_dir:
         write_npy_folder(Path(inputs_dir), feeds)
-        mounts = {"/runtime/": runtime_dir(), "/bundle/": args.bundle, "/inputs/": inputs_dir}
+        mounts = {"/runtime/": runtime_dir(), "/bundle/": args.bundle, "/inputs/": inputs_dir, **dict(args.mount)}
         page = page_url("", args.backend, args.threads, 1)
+        if args.page:
+            mounts["/page/"] = args.page
+            page = f"/page/?{urllib.parse.urlencode({'backend': args.backend, 'threads': args.threads})}"
         with serve_folders(mounts, port=args.port, redirects={"/": page}, log=log) as base:
             print(f"serving {args.bundle} at {base}{page}", flush=True)
             print("press Ctrl-C to stop", file=sys.stderr, flush=True)

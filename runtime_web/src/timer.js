@@ -203,13 +203,29 @@ export class Trial {
    * {config, file, ok, slot, min_ms, ...} or {ok: false, stage: 'check' | 'run', error}. */
   async measure(slot, candidate) {
     const result = { config: candidate.config, file: candidate.file, ok: false };
+    const wrong = await this.verdict(slot);
+    if (wrong) return { ...result, ...wrong };
+    const timing = await this.sample(slot);
+    return timing.error ? { ...result, stage: 'run', error: timing.error } : { ...result, ok: true, slot, ...timing };
+  }
+
+  /** The check of code `slot` as {stage: 'check' | 'run', error}, or null when it agrees. */
+  async verdict(slot) {
     try {
       const wrong = await this.check(slot);
-      if (wrong) return { ...result, stage: 'check', error: wrong };
-      await this.restore();
-      return { ...result, ok: true, slot, ...await timeSlot(this.ops, slot, this.step, QUICK) };
+      return wrong ? { stage: 'check', error: wrong } : null;
     } catch (err) {
-      return { ...result, stage: 'run', error: String(err?.message ?? err) };
+      return { stage: 'run', error: String(err?.message ?? err) };
+    }
+  }
+
+  /** Quick samples of checked code `slot`: {min_ms, median_ms, reps, inner} or {error}. */
+  async sample(slot) {
+    try {
+      await this.restore();
+      return await timeSlot(this.ops, slot, this.step, QUICK);
+    } catch (err) {
+      return { error: String(err?.message ?? err) };
     }
   }
 
