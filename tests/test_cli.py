@@ -329,6 +329,37 @@ def test_serve_prints_the_page_url_and_stops_on_ctrl_c(tiny_bundle):
         server.communicate()
 
 
+def test_serve_a_page_of_your_own_with_extra_mounts(tiny_bundle, tmp_path, capsys):
+    import subprocess
+    import sys
+    import urllib.request
+    _, bundle = tiny_bundle
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "index.html").write_text("<!doctype html><p>my page</p>")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "vocab.json").write_text('{"a": 1}')
+    server = subprocess.Popen(
+        [sys.executable, "-m", "webjit.cli", "serve", str(bundle), "--page", str(tmp_path / "page"),
+         "--mount", f"/assets/={tmp_path / 'assets'}", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().split()[-1]
+        assert "/page/?backend=auto&threads=auto" in url
+        with urllib.request.urlopen(url.split("/page/")[0] + "/", timeout=10) as page:  # / redirects to it
+            assert b"my page" in page.read()
+        with urllib.request.urlopen(url.split("/page/")[0] + "/assets/vocab.json", timeout=10) as vocab:
+            assert json.loads(vocab.read()) == {"a": 1}
+    finally:
+        server.kill()
+        server.communicate()
+    for mount, why in (("assets", "must look like /PREFIX/=DIR"), ("/runtime/=x", "is webjit serve's own")):
+        with pytest.raises(SystemExit):
+            main(["serve", str(bundle), "--mount", mount])
+        assert why in capsys.readouterr().err
+    assert main(["serve", str(bundle), "--page", str(tmp_path / "absent")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
 # --- the Chromium plumbing, with a fake runtime page standing in for runtime_web ----------
 
 FAKE_PAGE = """<!doctype html><meta charset="utf-8"><script type="module" src="fake.js"></script>"""
