@@ -92,12 +92,15 @@ export class Tuner {
     this.entries = tuningPlan(manifest, backend, forms, device.features ?? [], threads).map((e) => ({
       ...e, original: e.current, state: 'pending', snapshot: null, trial: null, failed: [], tried: 0,
       next: 0, round: 1, current_ms: null, best_ms: null, work: null }));
-    this.progress = { state: this.entries.length ? 'ready' : 'off', waiting_for: null, note: this.entries.length ? '' :
-      'this bundle carries no JIT candidates for this backend; compile it with webjit compile --jit',
-    budget_ms: budgetMs, spent_ms: 0, slices: 0, longest_slice_ms: 0,
-    longest_ms: { baseline: 0, candidate: 0, refine: 0, swap: 0 }, kernels_total: this.entries.length,
-    kernels_done: 0, kernels_cached: 0, candidates_total: this.entries.reduce((n, e) => n + e.candidates.length, 0),
-    candidates_measured: 0, candidates_failed: 0, swaps: 0, cache: cache?.where ?? null };
+    const none = 'this bundle carries no JIT candidates for this backend; compile it with webjit compile --jit';
+    this.progress = {
+      state: this.entries.length ? 'ready' : 'off', waiting_for: null, note: this.entries.length ? '' : none,
+      budget_ms: budgetMs, spent_ms: 0, slices: 0, longest_slice_ms: 0,
+      longest_ms: { baseline: 0, candidate: 0, refine: 0, swap: 0 },
+      kernels_total: this.entries.length, kernels_done: 0, kernels_cached: 0,
+      candidates_total: this.entries.reduce((n, e) => n + e.candidates.length, 0),
+      candidates_measured: 0, candidates_failed: 0, swaps: 0, cache: cache?.where ?? null,
+    };
   }
 
   /** A copy of the progress, with one line per kernel. */
