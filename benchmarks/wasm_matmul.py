@@ -37,7 +37,7 @@ SHAPES = ("197x768x3072", "128x768x3072", "128x3072x768", "128x384x1536", "128x1
 FEW = (DEFAULT, MatMulConfig(1, 8), MatMulConfig(2, 16), MatMulConfig(3, 12), MatMulConfig(4, 4),
        MatMulConfig(6, 4), MatMulConfig(4, 8, 2), MatMulConfig(4, 8, 1, 96), MatMulConfig(6, 8),
        MatMulConfig(4, 8, 1, 0, 256), MatMulConfig(4, 8, fma=True), MatMulConfig(6, 8, fma=True))
-ROW_PAD = 16  # floats the compiler adds to constant bmat rows whose pitch is a multiple of 4 KiB
+ROW_PAD = WasmTarget().row_pad  # floats the compiler adds to constant bmat rows whose pitch is a multiple of 4 KiB
 
 # Times each module in one Node process for about `seconds`.
 NODE_TIMER = r"""

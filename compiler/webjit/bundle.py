@@ -7,8 +7,6 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import __version__
 from .errors import BundleError, CompileError
 from .kernels import flops, schedule_key, signature, spec_from_json, spec_to_json
@@ -16,18 +14,27 @@ from .lower import Program
 from .plan import MemoryPlan
 from .schedule import choose
 from .targets import Targets
+from .weights import ALIGN, WeightStore
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONTROL_BYTES = 256
-SHARD_BYTES = 128 * 1024 * 1024 - 1024 * 1024  # under the smallest common maxStorageBufferBindingSize
+SHARD_BYTES = 128 * 1024 * 1024 - 1024 * 1024  # default shard size: under common static hosts' file limits
 
 
 @dataclass
 class Bundle:
     manifest: dict
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> payload
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes by kind: weights (shards), kernels, JIT candidates, manifest."""
+        found = {"weights": 0, "kernels": 0, "candidates": 0}
+        for rel, payload in self.files.items():
+            found["weights" if rel.startswith("weights-") else rel.split("/")[0]] += len(payload)
+        found["manifest"] = len(json.dumps(self.manifest, indent=1)) + 1
+        return found
 
     def save(self, directory) -> None:
         """Write the bundle folder (manifest last, so a half-written bundle has none)."""
@@ -40,6 +47,20 @@ class Bundle:
         with open(os.path.join(directory, "manifest.json"), "w") as f:
             json.dump(self.manifest, f, indent=1)
             f.write("\n")
+
+
+def size_text(sizes: dict[str, int], model_bytes: int | None = None) -> str:
+    """One line of bundle bytes by kind (what the first load fetches, then the JIT's
+    candidates), against the ONNX file's size when known."""
+    loaded = sizes["weights"] + sizes["kernels"] + sizes["manifest"]
+    against = f" ({100 * loaded / model_bytes:.1f}% of the {megabytes(model_bytes)} ONNX file)" if model_bytes else ""
+    jit = f"; JIT candidates {megabytes(sizes['candidates'])} more, fetched when tuning starts" if sizes["candidates"] else ""
+    return (f"bundle {megabytes(loaded)}{against}: weights {megabytes(sizes['weights'])}, "
+            f"kernels {megabytes(sizes['kernels'])}, manifest {megabytes(sizes['manifest'])}{jit}\n")
+
+
+def megabytes(count: int) -> str:
+    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} KB"
 
 
 def _entry(rel: str, payload: bytes) -> dict:
@@ -55,20 +76,19 @@ class EmittedKernel:
     code: dict  # backend -> [(schedule.Choice, WasmKernel | WgslKernel)]
 
 
-def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel], model_name: str,
-                 targets, backends: tuple[str, ...], candidates: dict | None = None) -> Bundle:
-    """Assemble manifest and payloads from the lowered program, its memory plan and kernel
-    code; `candidates` ({backend: {kernel index: [jit.Candidate]}}) are the JIT's."""
+def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels: list[EmittedKernel],
+                 model_name: str, targets, backends: tuple[str, ...], candidates: dict | None = None,
+                 shard_bytes: int = SHARD_BYTES) -> Bundle:
+    """Assemble manifest and payloads from the lowered program, its memory plan, the stored
+    weights and kernel code; `candidates` ({backend: {kernel index: [jit.Candidate]}}) are
+    the JIT's."""
+    if shard_bytes < ALIGN or shard_bytes % ALIGN:
+        raise CompileError(f"a weight shard must be a positive multiple of {ALIGN} bytes, not {shard_bytes}")
     files: dict[str, bytes] = {}
-    weights = bytearray(plan.weights_bytes)
-    for b in program.buffers:
-        if b.region == "weights":
-            raw = np.ascontiguousarray(b.data).tobytes()
-            weights[plan.offsets[b.id]:plan.offsets[b.id] + len(raw)] = raw
     shards = []
-    for i, start in enumerate(range(0, max(len(weights), 1), SHARD_BYTES)):
+    for i, start in enumerate(range(0, len(store.stream), shard_bytes)):
         rel = f"weights-{i}.bin"
-        files[rel] = bytes(weights[start:start + SHARD_BYTES])
+        files[rel] = store.stream[start:start + shard_bytes]
         shards.append(_entry(rel, files[rel]))
     kernel_entries = [_kernel_entry(i, emitted, files) for i, emitted in enumerate(kernels)]
     for backend, by_kernel in (candidates or {}).items():
@@ -86,7 +106,8 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel
     weights_base = CONTROL_BYTES
     arena_base = weights_base + plan.weights_bytes
     tensors = [{"id": b.id, "name": b.name, "dtype": b.dtype, "size": b.size, "region": b.region,
-                "offset": plan.offsets[b.id]} for b in program.buffers]
+                "offset": plan.offsets[b.id], **({"stored": store.stored[b.id].to_json()} if b.id in store.stored else {})}
+               for b in program.buffers]
     io = lambda items: [dict({"name": x.name, "dtype": x.dtype, "shape": list(x.shape), "tensor": x.buffer.id},
                              **({"valid_range": list(x.valid_range)} if getattr(x, "valid_range", None) else {}))
                         for x in items]
@@ -96,7 +117,7 @@ def build_bundle(program: Program, plan: MemoryPlan, kernels: list[EmittedKernel
         "memory": {"control_bytes": CONTROL_BYTES, "weights_base": weights_base, "weights_bytes": plan.weights_bytes,
                    "arena_base": arena_base, "arena_bytes": plan.arena_bytes, "total_bytes": arena_base + plan.arena_bytes},
         "targets": {backend: targets.of(backend).to_json() for backend in backends},
-        "tensors": tensors, "weights": shards, "kernels": kernel_entries,
+        "weight_storage": store.encoding, "tensors": tensors, "weights": shards, "kernels": kernel_entries,
         **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
         "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name,
                    **({"source": step.source} if step.source is not None else {})}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from webjit.bundle import SHARD_BYTES, megabytes, size_text
 from webjit.errors import ModelError, RunError, ShapeError, WebjitError
 
 SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--jit", action="store_true",
                           help="add the hot kernels' schedule candidates, which the runtime measures on the "
                                "client when a page loads the bundle with tune: 'background' (docs/jit.md)")
+    compile_.add_argument("--weights", choices=("fp32", "fp16", "int8"), default="fp32",
+                          help="how the bundle stores weights: exact (fp32), as float16, or int8 with a scale per "
+                               "output channel for MatMul/Conv weights (float16 for the rest); the runtime widens "
+                               "them to f32 at load, so only the download shrinks (docs/bundle.md)")
+    compile_.add_argument("--shard-mib", type=positive_int, default=SHARD_BYTES >> 20, metavar="N",
+                          help=f"the largest weight file, in MiB (default {SHARD_BYTES >> 20}; "
+                               "some static hosts limit file sizes)")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
@@ -230,7 +238,8 @@ def compile_command(args: argparse.Namespace) -> int:
     for folder in args.schedules:
         if not Path(folder).is_dir():
             raise RunError(f"schedule database {folder} is not a folder")
-    options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit)
+    options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit,
+                      weights=args.weights, shard_bytes=args.shard_mib << 20)
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:
@@ -238,6 +247,7 @@ def compile_command(args: argparse.Namespace) -> int:
     bundle = compile_model(model, shapes or None, options)
     bundle.save(output)
     print_summary(bundle.manifest, output)
+    print(size_text(bundle.sizes(), model.stat().st_size), end="")
     return 0
 
 
@@ -267,15 +277,13 @@ def print_summary(manifest: dict, output: Path) -> None:
             hot = sum(1 for k in kernels if k.get(backend, {}).get("candidates"))
             print(f"JIT candidates ({backend}): {len(jit)} for {hot} hot kernels, "
                   f"{megabytes(sum(c['bytes'] for c in jit))} fetched only when tuning starts")
-    print(f"weights: {megabytes(weights)}, peak arena: {megabytes(memory.get('arena_bytes', 0))}")
+    storage = manifest.get("weight_storage", "fp32")
+    print(f"weights: {megabytes(weights)} in memory (stored {storage}), peak arena: "
+          f"{megabytes(memory.get('arena_bytes', 0))}")
     for kind in ("inputs", "outputs"):
         for spec in manifest.get(kind, []):
             print(f"{kind[:-1]}: {spec['name']} {spec['dtype']} {list(spec['shape'])}")
     print(f"bundle: {output}")
-
-
-def megabytes(count: int) -> str:
-    return f"{count / 1e6:.2f} MB" if count >= 1e5 else f"{count / 1e3:.1f} KB"
 
 
 def run_command(args: argparse.Namespace) -> int:

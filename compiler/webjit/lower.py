@@ -7,7 +7,7 @@ family of kernels.py. Buffers are placed later by plan.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,7 +20,6 @@ from .views import (Buffer, View, broadcast_strides, expand, full_view, read_con
                     reshape_strides, row_major, transpose)
 
 ANCHORS = ("MatMul", "Gemm", "Conv")
-ROW_PAD = 16  # floats added to constant MatMul rows whose pitch would alias in L1
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
@@ -63,22 +62,39 @@ class Program:
         return "\n".join(lines) + "\n"
 
 
-def lower(graph: Graph, max_binding_bytes: int | None = None) -> Program:
+def lower(graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0) -> Program:
     """Lower every node of `graph` to kernel steps; see the module docstring.
 
     `max_binding_bytes` (WebGPU's storage binding limit, when WebGPU kernels are wanted)
-    splits embedding tables too big to bind at once into row ranges."""
-    lowering = Lowering(graph, max_binding_bytes)
+    splits embedding tables too big to bind at once into row ranges; `row_pad` floats are
+    added to constant MatMul rows whose pitch is a multiple of 4 KiB (a WASM cache fact:
+    such rows all map to one L1 set). Buffers that no step ends up reading are dropped."""
+    lowering = Lowering(graph, max_binding_bytes, row_pad)
     for node in graph.nodes:
         lowering.lower_node(node)
     lowering.bind_outputs()
-    return lowering.program
+    return drop_unused_buffers(lowering.program)
+
+
+def drop_unused_buffers(program: Program) -> Program:
+    """The program without buffers that no step, input or output uses (a constant whose
+    padded, transposed or folded copy replaced it), the rest renumbered in order."""
+    used = {b.id for step in program.steps for b in step.buffers}
+    used |= {io.buffer.id for io in program.inputs + program.outputs}
+    kept = {}
+    for b in program.buffers:
+        if b.id in used:
+            kept[b.id] = replace(b, id=len(kept))
+    steps = [replace(step, buffers=tuple(kept[b.id] for b in step.buffers)) for step in program.steps]
+    io = lambda items: [replace(x, buffer=kept[x.buffer.id]) for x in items]
+    return Program(io(program.inputs), io(program.outputs), list(kept.values()), steps)
 
 
 class Lowering:
-    def __init__(self, graph: Graph, max_binding_bytes: int | None = None):
+    def __init__(self, graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0):
         self.graph = graph
         self.max_binding_bytes = max_binding_bytes
+        self.row_pad = row_pad
         self.producer = graph.producer()
         self.consumers = graph.consumers()
         self.program = Program(inputs=[], outputs=[], buffers=[])
@@ -98,7 +114,7 @@ class Lowering:
         self.program.buffers.append(buffer)
         return buffer
 
-    def weights(self, name: str, value: np.ndarray) -> View:
+    def weights(self, name: str, value: np.ndarray, rows: tuple[int, int] | None = None) -> View:
         value = np.asarray(value)
         if value.dtype.kind == "f":
             data = value.astype(np.float32)
@@ -107,7 +123,9 @@ class Lowering:
                 raise CompileError(f"constant '{name}' holds integers outside the int32 range, which the device cannot represent")
             data = value.astype(np.int32)
         data = np.array(data.reshape(-1) if data.size else np.zeros(1, data.dtype), order="C")
-        buffer = self.new_buffer(name, "f32" if data.dtype == np.float32 else "i32", data.size, "weights", data)
+        buffer = Buffer(len(self.program.buffers), name, "f32" if data.dtype == np.float32 else "i32", data.size,
+                        "weights", data, rows)
+        self.program.buffers.append(buffer)
         return full_view(buffer, value.shape)
 
     def view(self, name: str) -> View:
@@ -354,12 +372,12 @@ class Lowering:
         if view.shape[-1] != 1 and view.strides[-1] != 1:
             view = self.contiguous(view, f"{name}::rhs")
         n = view.shape[-1]
-        if view.buffer.region == "weights" and n * 4 % 4096 == 0 and len(view.shape) == 2:
-            k = view.shape[0]
-            padded = np.zeros((k, n + ROW_PAD), np.float32)
+        if self.row_pad and view.buffer.region == "weights" and n * 4 % 4096 == 0 and len(view.shape) == 2:
+            k, pitch = view.shape[0], n + self.row_pad
+            padded = np.zeros((k, pitch), np.float32)
             padded[:, :n] = read_constant(view)
-            buffer = self.weights(f"{name}::rhs", padded).buffer
-            view = View(buffer, (k, n), (n + ROW_PAD, 1), 0)
+            buffer = self.weights(f"{name}::rhs", padded, rows=(n, pitch)).buffer
+            view = View(buffer, (k, n), (pitch, 1), 0)
         return view
 
     def _gemm_operands(self, node):

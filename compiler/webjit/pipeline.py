@@ -1,12 +1,12 @@
 """The compiler, top to bottom: ONNX -> graph -> passes -> kernels -> schedules -> code
-(-> JIT candidates) -> plan -> bundle."""
+(-> JIT candidates) -> plan -> stored weights -> bundle."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .bundle import Bundle, EmittedKernel, build_bundle
+from .bundle import SHARD_BYTES, Bundle, EmittedKernel, build_bundle, size_text
 from .errors import CompileError
 from .frontend import import_onnx
 from .jit import hot_kernels, jit_candidates, jit_text
@@ -20,6 +20,7 @@ from .targets import Targets, WebgpuTarget
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 from .webgpu.kernel import Limits
+from .weights import store_weights
 
 BACKENDS = ("wasm", "webgpu")
 
@@ -33,6 +34,8 @@ class Options:
     targets: Targets = field(default_factory=Targets)  # what the kernels are generated for
     schedules: ScheduleDB = field(default_factory=ScheduleDB)  # tuned configs -> per-device variants
     jit: bool = False  # carry candidates of the hot kernels for the runtime's JIT (jit.py)
+    weights: str = "fp32"  # how weights are stored in the bundle: fp32, fp16 or int8 (weights.py)
+    shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
 
     @property
     def limits(self) -> Limits:
@@ -63,7 +66,8 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     dump("passes.txt", graph.to_text())
 
     report("lowering to kernels", 0.3)
-    program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None)
+    program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
+                    options.targets.wasm.row_pad if "wasm" in options.backends else 0)
     dump("lowered.txt", program.to_text())
 
     report("choosing schedules", 0.35)
@@ -86,12 +90,22 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     report("planning buffers", 0.85)
     plan = plan_buffers(program)
     check_plan(program, plan)
-    dump("plan.txt", plan.to_text(program))
+
+    report("storing weights", 0.88)
+    store = store_weights(program, options.weights)
+    dump("weights.txt", store.to_text(program))
 
     report("writing the bundle", 0.9)
-    bundle = build_bundle(program, plan, emitted, name, options.targets, options.backends, candidates)
+    bundle = build_bundle(program, plan, store, emitted, name, options.targets, options.backends, candidates,
+                          options.shard_bytes)
+    dump("plan.txt", plan.to_text(program) + size_text(bundle.sizes(), model_bytes(model)))
     report("done", 1.0)
     return bundle
+
+
+def model_bytes(model) -> int:
+    """The size of the ONNX model compiled: its file, or its serialized form."""
+    return os.path.getsize(model) if isinstance(model, (str, os.PathLike)) else model.ByteSize()
 
 
 def emit_kernel(kernel: Kernel, schedules: dict[str, Schedule], index: int, dump) -> EmittedKernel:

@@ -20,6 +20,7 @@ class WasmTarget:
     panel_bytes: int = 1 << 20  # an n-block's panel of bmat (k x nb floats) should stay in L2
     tlb_pages: int = 48  # 4 KiB pages one column strip of bmat may span (L1 dTLBs hold ~64)
     page_bytes: int = 4096
+    row_pad: int = 16  # floats added to constant bmat rows whose pitch is a multiple of page_bytes (one L1 set)
 
     def to_json(self) -> dict:
         return {"threads": self.threads, "relaxed_simd": self.relaxed_simd}

@@ -15,6 +15,7 @@ class Buffer:
     size: int  # elements
     region: str  # "arena" | "weights"
     data: np.ndarray | None = None
+    rows: tuple[int, int] | None = None  # weights stored as rows of rows[0] values, rows[1] apart (zeros between)
 
 
 @dataclass(frozen=True)

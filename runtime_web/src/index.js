@@ -141,6 +141,10 @@ class Session extends EventTarget {
     this.outputs = describeIO(manifest.outputs);
     this.model = manifest.model ?? '';
     this.lastRun = null;
+    // How the weights arrived: their storage, bytes fetched, bytes in memory, and the most
+    // bytes the loader held in JS at once (one shard, plus a decoded chunk on WebGPU).
+    this.weights = { storage: manifest.weight_storage, stored_bytes: impl.weights.stored_bytes,
+      memory_bytes: manifest.memory.weights_bytes, peak_held_bytes: impl.weights.peak_held_bytes };
     this.#describe(hardware, impl);
     if (device) this.#lost = device.lost.then((info) => this.#fallBack(device, info));
   }

@@ -1,9 +1,10 @@
-// Checks a parsed manifest.json against bundle format version 2 (docs/bundle.md) and
+// Checks a parsed manifest.json against bundle format version 3 (docs/bundle.md) and
 // derives what the runtime needs: tensor byte addresses and the plan of steps.
 import { WebjitError } from './errors.js';
+import { ENCODINGS } from './weights.js';
 
 export const FORMAT = 'webjit-bundle';
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 const MODEL_DTYPES = { float32: 'f32', int64: 'i32', int32: 'i32', bool: 'i32' };
 
 export function parseManifest(bytes, where) {
@@ -45,10 +46,10 @@ function checkLayout(m) {
       mem.total_bytes < mem.arena_base + mem.arena_bytes) {
     throw invalid('memory regions overlap or exceed total_bytes');
   }
+  m.weights.forEach((w, i) => {
+    if (!isPayload(w) || (i < m.weights.length - 1 && w.bytes % 4)) throw invalid(`weight shard ${i} is malformed`);
+  });
   const shardBytes = m.weights.reduce((sum, w) => sum + w.bytes, 0);
-  if (shardBytes !== mem.weights_bytes) {
-    throw invalid(`weight shards hold ${shardBytes} bytes but memory.weights_bytes is ${mem.weights_bytes}`);
-  }
   m.tensors.forEach((t, i) => {
     if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}`);
     const limit = t.region === 'weights' ? mem.weights_bytes : t.region === 'arena' ? mem.arena_bytes : -1;
@@ -57,6 +58,8 @@ function checkLayout(m) {
     if (t.offset % 4 || t.offset + 4 * t.size > limit) {
       throw invalid(`tensor ${i} lies outside its ${t.region} region`);
     }
+    if (t.region === 'weights') checkStored(t, shardBytes);
+    else if (t.stored !== undefined) throw invalid(`tensor ${i} is not weights but says how it is stored`);
   });
   m.kernels.forEach((k, i) => {
     if (k.id !== i) throw invalid(`kernels[${i}] has id ${k.id}`);
@@ -77,6 +80,33 @@ function checkLayout(m) {
     }
   });
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
+}
+
+/** A weights tensor's stored values (weights.js) lie in the shards and fill no more than the tensor. */
+function checkStored(t, shardBytes) {
+  const s = t.stored;
+  if (!s || typeof s !== 'object') throw invalid(`weights tensor ${t.id} does not say how it is stored`);
+  const size = ENCODINGS[s.encoding];
+  if (!size || (s.encoding === 'i32') !== (t.dtype === 'i32')) {
+    throw invalid(`weights tensor ${t.id} (${t.dtype}) is stored as ${JSON.stringify(s.encoding)}`);
+  }
+  if (!isCount(s.count) || !isCount(s.at) || s.at % 4 || s.bytes !== s.count * size || s.at + s.bytes > shardBytes) {
+    throw invalid(`the stored values of weights tensor ${t.id} lie outside the weight shards`);
+  }
+  if (s.rows !== undefined) {
+    const [cols, pitch] = Array.isArray(s.rows) ? s.rows : [];
+    if (!isCount(cols, 1) || !isCount(pitch, cols) || s.count % cols || s.count / cols * pitch > t.size) {
+      throw invalid(`the rows of weights tensor ${t.id} do not fit it`);
+    }
+  } else if (s.count > t.size) {
+    throw invalid(`weights tensor ${t.id} stores more values than it holds`);
+  }
+  if (s.encoding === 'i8') {
+    const { at, channels, inner } = s.scales ?? {};
+    if (!isCount(at) || at % 4 || !isCount(channels, 1) || !isCount(inner, 1) || at + 4 * channels > s.at) {
+      throw invalid(`the int8 scales of weights tensor ${t.id} are malformed`);
+    }
+  }
 }
 
 const isPayload = (p) => typeof p?.file === 'string' && Number.isInteger(p.bytes) && typeof p.sha256 === 'string';

@@ -12,6 +12,7 @@ import { runSingle, stepTask } from './steps.js';
 import { startPool } from './pool.js';
 import { chooseThreads } from './threads.js';
 import { chooseForm } from './device.js';
+import { streamWeights } from './weights.js';
 
 export const MAX_REPS = 256;  // repetitions one timing task may ask for
 const now = () => globalThis.performance.now();
@@ -25,7 +26,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   const plan = await chooseThreads(threads, device.cores);
   const shared = plan.threads > 1;
   const memory = allocateMemory(manifest, shared);
-  await loadWeights(bundle, manifest, memory, onProgress);
+  const weights = await streamWeights(bundle, manifest, { view: (t) => tensorView(manifest, memory, t) }, onProgress);
   const modules = await loadKernels(bundle, manifest, forms, shared, onProgress);
   const steps = planSteps(manifest, forms);
   const clockLength = Math.max(steps.length, MAX_REPS) + 1;
@@ -118,6 +119,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
     threadNote: plan.note,
     forms,
     ops,
+    weights,
     /** Runs the model; `capture` ([{step, ranges}], ascending steps) receives in each entry's
      * `bytes` ({arg: bytes}) its ranges as they are just before that step runs. */
     async run(checked, capture = null) {
@@ -165,19 +167,9 @@ function allocateMemory(manifest, shared) {
   }
 }
 
-async function loadWeights(bundle, manifest, memory, onProgress) {
-  const total = manifest.memory.weights_bytes;
-  let loaded = 0, at = manifest.memory.weights_base;
-  onProgress({ stage: 'weights', loaded, total });
-  for (const shard of manifest.weights) {
-    const bytes = await readVerified(bundle, shard, (n) => {
-      loaded += n;
-      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
-    });
-    // Copied once at load; the kernels read weights in place.
-    new Uint8Array(memory.buffer, at, bytes.length).set(bytes);
-    at += bytes.length;
-  }
+/** The typed array over a weights tensor's place in memory; the loader writes it in place. */
+function tensorView(manifest, memory, t) {
+  return new (t.dtype === 'i32' ? Int32Array : Float32Array)(memory.buffer, tensorAddress(manifest, t.id), t.size);
 }
 
 async function loadKernels(bundle, manifest, forms, shared, onProgress) {

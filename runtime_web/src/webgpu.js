@@ -11,6 +11,7 @@ import { fromDevice, toDevice } from './feeds.js';
 import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
 import { chooseForm } from './device.js';
 import { createGpuClock } from './gpu_clock.js';
+import { streamWeights } from './weights.js';
 
 // The spec's fixed values of GPUBufferUsage and GPUMapMode: Node callers need not install
 // the webgpu package's globals for the runtime to work.
@@ -203,7 +204,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   }
 
   const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';
-  return { threads: 1, threadNote, forms, ops, run, release: () => clock?.destroy() };
+  return { threads: 1, threadNote, forms, ops, run, weights: buffers.stats, release: () => clock?.destroy() };
 }
 
 function encodePasses(encoder, passes) {
@@ -257,34 +258,28 @@ async function captured(device, what, make) {
   return value;
 }
 
-/** Reads the weight shards, then creates the arena and one buffer per weights tensor. */
+/** Creates the arena and one buffer per weights tensor, then streams the weights into them. */
 async function uploadBuffers(bundle, manifest, device, onProgress) {
-  const total = manifest.memory.weights_bytes;
-  const all = new Uint8Array(total);
-  let loaded = 0;
-  onProgress({ stage: 'weights', loaded, total });
-  for (const shard of manifest.weights) {
-    const at = loaded;
-    const bytes = await readVerified(bundle, shard, (n) => {
-      loaded += n;
-      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
-    });
-    all.set(bytes, at);
-    loaded = at + bytes.length;
-  }
-  return captured(device, 'creating the GPU buffers', () => {
+  const buffers = await captured(device, 'creating the GPU buffers', () => {
     const arena = device.createBuffer({ label: 'webjit arena', size: arenaBufferBytes(manifest),
       usage: STORAGE | COPY_SRC | COPY_DST });
     const weights = new Map();
     for (const id of usedWeights(manifest)) {
       const t = manifest.tensors[id];
-      const buffer = device.createBuffer({ label: `webjit weight ${t.name ?? id}`,
-        size: roundUp(Math.max(4 * t.size, 16), 16), usage: STORAGE | COPY_SRC | COPY_DST });
-      device.queue.writeBuffer(buffer, 0, all, t.offset, 4 * t.size);
-      weights.set(id, buffer);
+      weights.set(id, device.createBuffer({ label: `webjit weight ${t.name ?? id}`,
+        size: roundUp(Math.max(4 * t.size, 16), 16), usage: STORAGE | COPY_SRC | COPY_DST }));
     }
     return { arena, weights };
   });
+  const write = (t, element, array) => {
+    const buffer = buffers.weights.get(t.id);
+    if (buffer) device.queue.writeBuffer(buffer, 4 * element, array);
+  };
+  device.pushErrorScope('validation');
+  const stats = await streamWeights(bundle, manifest, { write }, onProgress);
+  const error = await device.popErrorScope();
+  if (error) throw unusable(`writing the weights failed on WebGPU (${firstLine(error.message)})`, REBUILD);
+  return { ...buffers, stats };
 }
 
 function usedWeights(manifest) {

@@ -26,7 +26,7 @@ test('wrong format_version asks for a recompile', async () => {
   addBundle(dir);
   editManifest(dir, (m) => { m.format_version = 1; });
   await rejectsWith(webjit.load(dir),
-    /^this bundle has format version 1; this runtime reads version 2, recompile it$/);
+    /^this bundle has format version 1; this runtime reads version 3, recompile it$/);
 });
 
 test('a corrupted weight byte is a sha256 mismatch naming the file', async () => {

@@ -69,7 +69,8 @@ export const DEFAULT_WEBGPU_LIMITS = {
 
 /**
  * Writes a bundle to `dir` and returns its manifest.
- * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array}] (weights get the weights region);
+ * tensors: [{dtype: 'f32'|'i32', size, weight?: typed array, stored?: {encoding, values, rows?, scales?, inner?}}]
+ * (weights get the weights region; `stored` gives their stored form, else they are stored as they are);
  * kernels: [{wat, nargs, family?, wgsl?: {source, workgroup, dispatch, bindings},
  * variants?: [{device, wat, requires?, config?}], candidates?: [{wat | bytes, config, requires?, threads?}]}]
  * (a bundle whose kernels all have wgsl gets the WebGPU part, for `webgpuLimits`; each kernel
@@ -79,24 +80,37 @@ export const DEFAULT_WEBGPU_LIMITS = {
 export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, shardBytes = Infinity,
   webgpuLimits = DEFAULT_WEBGPU_LIMITS }) {
   mkdirSync(join(dir, 'kernels'), { recursive: true });
-  let weightsBytes = 0, arenaBytes = 0;
-  const weightParts = [];
+  let weightsBytes = 0, arenaBytes = 0, streamBytes = 0;
+  const parts = [];
+  const put = (bytes) => {  // appends to the stored stream at a multiple of 16; returns where
+    const at = streamBytes;
+    parts.push(bytes, new Uint8Array(align16(bytes.length) - bytes.length));
+    streamBytes += align16(bytes.length);
+    return at;
+  };
   const tensorEntries = tensors.map((t, id) => {
-    const region = t.weight ? 'weights' : 'arena';
-    let offset;
-    if (t.weight) {
-      offset = weightsBytes;
-      const bytes = new Uint8Array(align16(4 * t.size));
-      bytes.set(new Uint8Array(t.weight.buffer, t.weight.byteOffset, 4 * t.size));
-      weightParts.push(bytes);
-      weightsBytes += bytes.length;
+    const region = t.weight || t.stored ? 'weights' : 'arena';
+    const entry = { id, name: `t${id}`, dtype: t.dtype, size: t.size, region };
+    if (region === 'weights') {
+      entry.offset = weightsBytes;
+      weightsBytes += align256(4 * t.size);
+      if (t.stored) {  // {encoding, values: typed array, rows?, scales?: Float32Array, inner?}
+        const { encoding, values, rows, scales, inner } = t.stored;
+        const scalesAt = scales ? put(new Uint8Array(scales.buffer)) : undefined;
+        const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+        entry.stored = { encoding, at: put(raw), bytes: raw.length, count: values.length,
+          ...(rows ? { rows } : {}), ...(scales ? { scales: { at: scalesAt, channels: scales.length, inner } } : {}) };
+      } else {
+        const raw = new Uint8Array(t.weight.buffer, t.weight.byteOffset, 4 * t.size);
+        entry.stored = { encoding: t.dtype, at: put(raw), bytes: raw.length, count: t.size };
+      }
     } else {
-      offset = arenaBytes;
+      entry.offset = arenaBytes;
       arenaBytes += align256(4 * t.size);
     }
-    return { id, name: `t${id}`, dtype: t.dtype, size: t.size, region, offset };
+    return entry;
   });
-  const allWeights = concat(weightParts, weightsBytes);
+  const allWeights = concat(parts, streamBytes);
   const weights = [];
   for (let at = 0, k = 0; at < allWeights.length; at += shardBytes, k++) {
     const shard = allWeights.subarray(at, Math.min(at + shardBytes, allWeights.length));
@@ -127,8 +141,8 @@ export function writeBundle(dir, { tensors, kernels, inputs, outputs, steps, sha
   const memory = { control_bytes: control, weights_base: control, weights_bytes: weightsBytes,
     arena_base: control + weightsBytes, arena_bytes: arenaBytes, total_bytes: control + weightsBytes + arenaBytes };
   const backends = ['wasm', ...(kernels.length && kernels.every((k) => k.wgsl) ? ['webgpu'] : [])];
-  const manifest = { format: 'webjit-bundle', format_version: 2, compiler: 'webjit test', model: 'test',
-    backends, inputs, outputs, memory, tensors: tensorEntries, weights, kernels: kernelEntries,
+  const manifest = { format: 'webjit-bundle', format_version: 3, compiler: 'webjit test', model: 'test',
+    backends, inputs, outputs, memory, weight_storage: 'fp32', tensors: tensorEntries, weights, kernels: kernelEntries,
     steps: steps.map((s, i) => ({ name: `step${i}`, ...s })) };
   if (kernels.length && kernels.every((k) => k.wgsl)) manifest.webgpu = { limits: webgpuLimits };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));

@@ -57,6 +57,42 @@ test('two steps, several weight shards, file:// URL', async () => {
   session.release();
 });
 
+test('stored weights: float16, int8 with per-channel scales and padded rows, split across shards', async () => {
+  const dir = tempDir();
+  const n = 64;
+  const wat = splitKernel({ n, nargs: 3, value: `(f32.add ${f32(0)} ${f32(1)})` });
+  const patterns = [0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000, 0x7bff, 0xfbff, 0x8000, 0x7c00, 0x3555];
+  const halves = Uint16Array.from({ length: n }, (_, i) => patterns[i % patterns.length] ^ (i >> 3));
+  const q = Int8Array.from({ length: n }, (_, i) => ((i * 37) % 255) - 127);
+  const scales = Float32Array.of(0.5, 0.25, 2, 1 / 3);
+  const dense = Float32Array.from({ length: 48 }, (_, i) => i / 7 - 3);  // 8 rows of 6, pitch 8
+  const stored = [{ encoding: 'f16', values: halves }, { encoding: 'i8', values: q, scales, inner: 2 },
+    { encoding: 'f32', values: dense, rows: [6, 8] }];
+  writeBundle(dir, {
+    tensors: [{ dtype: 'f32', size: n }, ...stored.map((s) => ({ dtype: 'f32', size: n, stored: s })),
+      { dtype: 'f32', size: n }, { dtype: 'f32', size: n }, { dtype: 'f32', size: n }],
+    kernels: [{ wat, nargs: 3 }],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [n], tensor: 0 }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [n], tensor: 6 }],
+    steps: [{ kernel: 0, args: [0, 1, 4] }, { kernel: 0, args: [4, 2, 5] }, { kernel: 0, args: [5, 3, 6] }],
+    shardBytes: 52,  // every stored tensor spans shards, and shards end inside values
+  });
+  const half = (h) => {
+    const e = (h >> 10) & 31, f = h & 1023, sign = h & 0x8000 ? -1 : 1;
+    return e === 0 ? sign * f * 2 ** -24 : e === 31 ? (f ? NaN : sign * Infinity) : sign * (1 + f / 1024) * 2 ** (e - 15);
+  };
+  const w16 = Array.from(halves, half);
+  const w8 = Array.from(q, (v, i) => Math.fround(v * scales[Math.floor(i / 2) % 4]));
+  const wrows = Array.from({ length: n }, (_, i) => (i % 8 < 6 ? dense[Math.floor(i / 8) * 6 + (i % 8)] : 0));
+  const session = await webjit.load(dir, { threads: 1 });
+  assert.deepEqual(session.weights, { storage: 'fp32', stored_bytes: 400, memory_bytes: 768, peak_held_bytes: 52 });
+  const x = Float32Array.from({ length: n }, (_, i) => i - 20.5);
+  const { y } = await session.run({ x });
+  const expected = Array.from(x, (v, i) => Math.fround(Math.fround(Math.fround(v + w16[i]) + w8[i]) + wrows[i]));
+  assert.deepEqual(Array.from(y.data), expected);
+  session.release();
+});
+
 test('threaded (2 workers) and single-threaded runs agree bit for bit', async () => {
   const dir = tempDir();
   const n = 4096;

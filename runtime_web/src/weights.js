@@ -1,0 +1,135 @@
+// Weight loading (docs/bundle.md): the shards stream in one at a time and each weights
+// tensor's stored values are decoded into their place: f32 and i32 copied, f16 widened,
+// int8 multiplied by its channel's scale, padded rows spread to their pitch. The loader
+// holds one shard, and for a sink without direct memory one decoded chunk, at a time.
+import { readVerified } from './source.js';
+
+export const ENCODINGS = { f32: 4, i32: 4, f16: 2, i8: 1 };  // bytes per stored value
+const CHUNK = 1 << 21;  // values decoded at once for a sink that takes copies (8 MiB of f32)
+
+/**
+ * Streams the bundle's weights into `sink` and reports progress; resolves to
+ * {stored_bytes, peak_held_bytes}. A sink has either `view(tensor)` (a typed array over
+ * the tensor's memory, written in place) or `write(tensor, element, array)` (a copy of
+ * consecutive memory elements starting at `element`).
+ */
+export async function streamWeights(bundle, manifest, sink, onProgress) {
+  const stored = manifest.tensors.filter((t) => t.stored).sort((a, b) => a.stored.at - b.stored.at);
+  const total = manifest.weights.reduce((n, w) => n + w.bytes, 0);
+  const scales = new Map();  // tensor id -> Float32Array of its int8 scales, filled as they arrive
+  let loaded = 0, start = 0, peak = 0;
+  onProgress({ stage: 'weights', loaded, total });
+  for (const shard of manifest.weights) {
+    const bytes = await readVerified(bundle, shard, (n) => {
+      loaded += n;
+      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
+    });
+    const end = start + bytes.length;
+    let held = bytes.length;
+    for (const t of stored) {
+      const s = t.stored;
+      if (s.scales) copyScales(t, bytes, start, end, scales);
+      const from = Math.max(s.at, start), to = Math.min(s.at + s.bytes, end);
+      if (from >= to) continue;
+      const size = ENCODINGS[s.encoding];
+      const first = (from - s.at) / size, last = (to - s.at) / size;
+      held = Math.max(held, bytes.length + decodeRange(t, bytes, from - start, first, last, scales.get(t.id), sink));
+    }
+    peak = Math.max(peak, held);
+    start = end;
+  }
+  return { stored_bytes: total, peak_held_bytes: peak };
+}
+
+function copyScales(t, bytes, start, end, scales) {
+  const { at, channels } = t.stored.scales;
+  const from = Math.max(at, start), to = Math.min(at + 4 * channels, end);
+  if (from >= to) return;
+  if (!scales.has(t.id)) scales.set(t.id, new Float32Array(channels));
+  const into = scales.get(t.id);
+  new Uint8Array(into.buffer, from - at, to - from).set(bytes.subarray(from - start, to - start));
+}
+
+/** Where memory element of stored value e lies: rows of `cols` values, `pitch` apart. */
+function place(stored) {
+  if (!stored.rows) return (e) => e;
+  const [cols, pitch] = stored.rows;
+  return (e) => Math.floor(e / cols) * pitch + (e % cols);
+}
+
+/**
+ * Decodes stored values [first, last) of tensor t, whose bytes start at `offset` in
+ * `bytes`; returns the bytes of the scratch copy it needed (0 when written in place).
+ */
+function decodeRange(t, bytes, offset, first, last, scales, sink) {
+  const s = t.stored, at = place(s), size = ENCODINGS[s.encoding];
+  if (sink.view) {
+    decodeInto(s, bytes, offset, first, last, scales, sink.view(t), 0, at);
+    return 0;
+  }
+  if (!s.rows && (s.encoding === 'f32' || s.encoding === 'i32')) {  // already its memory form
+    sink.write(t, first, bytes.subarray(offset, offset + (last - first) * 4));
+    return 0;
+  }
+  let scratch = 0;
+  for (let e = first; e < last; e += CHUNK) {
+    const end = Math.min(last, e + CHUNK), base = at(e);
+    const out = new (t.dtype === 'i32' ? Int32Array : Float32Array)(at(end - 1) + 1 - base);
+    decodeInto(s, bytes, offset + (e - first) * size, e, end, scales, out, base, at);
+    sink.write(t, base, out);
+    scratch = Math.max(scratch, out.byteLength);
+  }
+  return scratch;
+}
+
+/** out[at(e) - base] = value e, for stored values [first, last) read from bytes[offset...]. */
+function decodeInto(s, bytes, offset, first, last, scales, out, base, at) {
+  const n = last - first, o = at(first) - base;
+  if (!s.rows && (s.encoding === 'f32' || s.encoding === 'i32')) {
+    new Uint8Array(out.buffer, out.byteOffset + 4 * o, 4 * n).set(bytes.subarray(offset, offset + 4 * n));
+    return;
+  }
+  let value;
+  if (s.encoding === 'f32' || s.encoding === 'i32') {
+    const values = typed(s.encoding === 'f32' ? Float32Array : Int32Array, bytes, offset, n);
+    value = (i) => values[i];
+  } else if (s.encoding === 'f16') {
+    const half = halfTable(), words = typed(Uint16Array, bytes, offset, n);
+    if (!s.rows) {
+      for (let i = 0; i < n; i++) out[o + i] = half[words[i]];
+      return;
+    }
+    value = (i) => half[words[i]];
+  } else {
+    const q = new Int8Array(bytes.buffer, bytes.byteOffset + offset, n);
+    const { channels, inner } = s.scales;
+    value = (i) => q[i] * scales[Math.floor((first + i) / inner) % channels];
+    if (!s.rows) {
+      for (let i = 0; i < n; i++) out[o + i] = value(i);
+      return;
+    }
+  }
+  for (let i = 0; i < n; i++) out[at(first + i) - base] = value(i);
+}
+
+/** n values of type Ctor at bytes[offset...], copied only when they are not aligned for it. */
+function typed(Ctor, bytes, offset, n) {
+  const start = bytes.byteOffset + offset, size = Ctor.BYTES_PER_ELEMENT;
+  if (start % size === 0) return new Ctor(bytes.buffer, start, n);
+  return new Ctor(bytes.slice(offset, offset + n * size).buffer);
+}
+
+let HALF = null;
+
+/** f32 value of every float16 bit pattern. */
+export function halfTable() {
+  if (HALF) return HALF;
+  HALF = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 31, fraction = h & 1023;
+    HALF[h] = exponent === 0 ? sign * fraction * 2 ** -24
+      : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+        : sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+  }
+  return HALF;
+}
