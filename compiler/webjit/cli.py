@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="how the bundle stores weights: exact (fp32), as float16, or int8 with a scale per "
                                "output channel for MatMul/Conv weights (float16 for the rest); the runtime widens "
                                "them to f32 at load, so only the download shrinks (docs/bundle.md)")
+    compile_.add_argument("--no-deflate", action="store_true",
+                          help="store weights without lossless compression (larger download, faster load)")
     compile_.add_argument("--shard-mib", type=positive_int, default=SHARD_BYTES >> 20, metavar="N",
                           help=f"the largest weight file, in MiB (default {SHARD_BYTES >> 20}; "
                                "some static hosts limit file sizes)")
@@ -239,7 +241,7 @@ def compile_command(args: argparse.Namespace) -> int:
         if not Path(folder).is_dir():
             raise RunError(f"schedule database {folder} is not a folder")
     options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit,
-                      weights=args.weights, shard_bytes=args.shard_mib << 20)
+                      weights=args.weights, deflate=not args.no_deflate, shard_bytes=args.shard_mib << 20)
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:

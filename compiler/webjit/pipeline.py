@@ -35,6 +35,7 @@ class Options:
     schedules: ScheduleDB = field(default_factory=ScheduleDB)  # tuned configs -> per-device variants
     jit: bool = False  # carry candidates of the hot kernels for the runtime's JIT (jit.py)
     weights: str = "fp32"  # how weights are stored in the bundle: fp32, fp16 or int8 (weights.py)
+    deflate: bool = True  # large weights deflated losslessly (smaller download, a little more load time)
     shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
 
     @property
@@ -92,7 +93,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     check_plan(program, plan)
 
     report("storing weights", 0.88)
-    store = store_weights(program, options.weights)
+    store = store_weights(program, options.weights, options.deflate)
     dump("weights.txt", store.to_text(program))
 
     report("writing the bundle", 0.9)

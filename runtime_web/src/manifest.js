@@ -90,9 +90,11 @@ function checkStored(t, shardBytes) {
   if (!size || (s.encoding === 'i32') !== (t.dtype === 'i32')) {
     throw invalid(`weights tensor ${t.id} (${t.dtype}) is stored as ${JSON.stringify(s.encoding)}`);
   }
-  if (!isCount(s.count) || !isCount(s.at) || s.at % 4 || s.bytes !== s.count * size || s.at + s.bytes > shardBytes) {
+  const span = s.deflate ? isCount(s.bytes) : s.bytes === s.count * size;
+  if (!isCount(s.count) || !isCount(s.at) || s.at % 4 || !span || s.at + s.bytes > shardBytes) {
     throw invalid(`the stored values of weights tensor ${t.id} lie outside the weight shards`);
   }
+  if (s.deflate !== undefined) checkBlocks(t, s);
   if (s.rows !== undefined) {
     const [cols, pitch] = Array.isArray(s.rows) ? s.rows : [];
     if (!isCount(cols, 1) || !isCount(pitch, cols) || s.count % cols || s.count / cols * pitch > t.size) {
@@ -107,6 +109,19 @@ function checkStored(t, shardBytes) {
       throw invalid(`the int8 scales of weights tensor ${t.id} are malformed`);
     }
   }
+}
+
+/** A deflated tensor's blocks follow each other inside its span, one per `values` values. */
+function checkBlocks(t, s) {
+  const { values, blocks } = s.deflate ?? {};
+  let at = s.at;
+  const fits = isCount(values, 1) && Array.isArray(blocks) && blocks.length === Math.ceil(s.count / values) &&
+    blocks.every((b) => {
+      const ok = Array.isArray(b) && b[0] === at && isCount(b[1], 1);
+      at += ok ? b[1] : 0;
+      return ok;
+    }) && at <= s.at + s.bytes;
+  if (!fits) throw invalid(`the deflated blocks of weights tensor ${t.id} are malformed`);
 }
 
 const isPayload = (p) => typeof p?.file === 'string' && Number.isInteger(p.bytes) && typeof p.sha256 === 'string';

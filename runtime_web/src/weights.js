@@ -1,8 +1,11 @@
 // Weight loading (docs/bundle.md): the shards stream in one at a time and each weights
 // tensor's stored values are decoded into their place: f32 and i32 copied, f16 widened,
-// int8 multiplied by its channel's scale, padded rows spread to their pitch. The loader
-// holds one shard, and for a sink without direct memory one decoded chunk, at a time.
+// int8 multiplied by its channel's scale, padded rows spread to their pitch; a deflated
+// tensor is inflated block by block (DecompressionStream, native in browsers and Node) and
+// its bytes put back in order. The loader holds one shard, a block being inflated, and for
+// a sink without direct memory one decoded chunk, at a time.
 import { readVerified } from './source.js';
+import { WebjitError } from './errors.js';
 
 export const ENCODINGS = { f32: 4, i32: 4, f16: 2, i8: 1 };  // bytes per stored value
 const CHUNK = 1 << 21;  // values decoded at once for a sink that takes copies (8 MiB of f32)
@@ -17,6 +20,7 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
   const stored = manifest.tensors.filter((t) => t.stored).sort((a, b) => a.stored.at - b.stored.at);
   const total = manifest.weights.reduce((n, w) => n + w.bytes, 0);
   const scales = new Map();  // tensor id -> Float32Array of its int8 scales, filled as they arrive
+  const pending = new Map();  // "tensor/block" -> bytes of a deflated block that spans shards
   let loaded = 0, start = 0, peak = 0;
   onProgress({ stage: 'weights', loaded, total });
   for (const shard of manifest.weights) {
@@ -29,6 +33,10 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
     for (const t of stored) {
       const s = t.stored;
       if (s.scales) copyScales(t, bytes, start, end, scales);
+      if (s.deflate) {
+        held = Math.max(held, bytes.length + await inflateBlocks(t, bytes, start, pending, scales.get(t.id), sink));
+        continue;
+      }
       const from = Math.max(s.at, start), to = Math.min(s.at + s.bytes, end);
       if (from >= to) continue;
       const size = ENCODINGS[s.encoding];
@@ -39,6 +47,65 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
     start = end;
   }
   return { stored_bytes: total, peak_held_bytes: peak };
+}
+
+/** Inflates and decodes the blocks of deflated tensor t that end in this shard; returns
+ * the most bytes it held at once beside the shard. */
+async function inflateBlocks(t, bytes, start, pending, scales, sink) {
+  const s = t.stored, end = start + bytes.length, per = s.deflate.values, size = ENCODINGS[s.encoding];
+  let held = 0;
+  for (let j = 0; j < s.deflate.blocks.length; j++) {
+    const [at, length] = s.deflate.blocks[j];
+    if (at + length <= start || at >= end) continue;
+    let data;
+    if (at >= start && at + length <= end) {
+      data = bytes.subarray(at - start, at + length - start);
+    } else {  // the block spans shards: gather its pieces
+      const key = `${t.id}/${j}`;
+      if (!pending.has(key)) pending.set(key, new Uint8Array(length));
+      const from = Math.max(at, start), to = Math.min(at + length, end);
+      pending.get(key).set(bytes.subarray(from - start, to - start), from - at);
+      if (at + length > end) continue;
+      data = pending.get(key);
+      pending.delete(key);
+    }
+    const first = j * per, last = Math.min(s.count, first + per);
+    const planes = await inflate(data, t);
+    if (planes.length !== (last - first) * size) {
+      throw new WebjitError(`deflated block ${j} of weights tensor ${t.id} inflates to ${planes.length} bytes, ` +
+        `not ${(last - first) * size}; rebuild the bundle`);
+    }
+    const values = interleave(planes, size);
+    held = Math.max(held, data.length + planes.length + values.length +
+      decodeRange(t, values, 0, first, last, scales, sink));
+  }
+  return held;
+}
+
+async function inflate(data, t) {
+  try {
+    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (err) {
+    throw new WebjitError(`weights tensor ${t.id} does not inflate (${err.message}); rebuild the bundle`, { cause: err });
+  }
+}
+
+/** The values' bytes back in order from their planes (byte 0 of every value, then byte 1, ...). */
+function interleave(planes, size) {
+  if (size === 1) return planes;
+  const n = planes.length / size, out = new Uint8Array(planes.length);
+  if (size === 4 && out.byteOffset % 4 === 0) {
+    const words = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) {  // little-endian, as WASM and WebGPU memory
+      words[i] = planes[i] | (planes[n + i] << 8) | (planes[2 * n + i] << 16) | (planes[3 * n + i] << 24);
+    }
+    return out;
+  }
+  for (let p = 0; p < size; p++) {
+    for (let i = 0; i < n; i++) out[i * size + p] = planes[p * n + i];
+  }
+  return out;
 }
 
 function copyScales(t, bytes, start, end, scales) {
