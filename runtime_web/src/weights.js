@@ -4,11 +4,12 @@
 // tensor is inflated block by block (DecompressionStream, native in browsers and Node) and
 // its bytes put back in order. The loader holds one shard, a block being inflated, and for
 // a sink without direct memory one decoded chunk, at a time.
-import { readVerified } from './source.js';
+import { IN_NODE, readVerified } from './source.js';
 import { WebjitError } from './errors.js';
 
 export const ENCODINGS = { f32: 4, i32: 4, f16: 2, i8: 1 };  // bytes per stored value
 const CHUNK = 1 << 21;  // values decoded at once for a sink that takes copies (8 MiB of f32)
+const INFLATE_AHEAD = 3;  // deflated blocks in flight at once
 
 /**
  * Streams the bundle's weights into `sink` and reports progress; resolves to
@@ -53,37 +54,54 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
  * the most bytes it held at once beside the shard. */
 async function inflateBlocks(t, bytes, start, pending, scales, sink) {
   const s = t.stored, end = start + bytes.length, per = s.deflate.values, size = ENCODINGS[s.encoding];
-  let held = 0;
-  for (let j = 0; j < s.deflate.blocks.length; j++) {
-    const [at, length] = s.deflate.blocks[j];
-    if (at + length <= start || at >= end) continue;
-    let data;
+  const ready = [];  // [block index, its deflated bytes]
+  s.deflate.blocks.forEach(([at, length], j) => {
+    if (at + length <= start || at >= end) return;
     if (at >= start && at + length <= end) {
-      data = bytes.subarray(at - start, at + length - start);
-    } else {  // the block spans shards: gather its pieces
-      const key = `${t.id}/${j}`;
-      if (!pending.has(key)) pending.set(key, new Uint8Array(length));
-      const from = Math.max(at, start), to = Math.min(at + length, end);
-      pending.get(key).set(bytes.subarray(from - start, to - start), from - at);
-      if (at + length > end) continue;
-      data = pending.get(key);
+      ready.push([j, bytes.subarray(at - start, at + length - start)]);
+      return;
+    }
+    const key = `${t.id}/${j}`;  // the block spans shards: gather its pieces
+    if (!pending.has(key)) pending.set(key, new Uint8Array(length));
+    const from = Math.max(at, start), to = Math.min(at + length, end);
+    pending.get(key).set(bytes.subarray(from - start, to - start), from - at);
+    if (at + length <= end) {
+      ready.push([j, pending.get(key)]);
       pending.delete(key);
     }
+  });
+  // A few blocks inflate ahead (off the main thread in Node) while the current one is decoded.
+  const inflating = ready.slice(0, INFLATE_AHEAD).map(([, data]) => inflate(data, t));
+  let held = 0;
+  for (let k = 0; k < ready.length; k++) {
+    const [j, data] = ready[k];
+    const planes = await inflating[k];
+    if (k + INFLATE_AHEAD < ready.length) inflating.push(inflate(ready[k + INFLATE_AHEAD][1], t));
+    inflating[k] = null;
     const first = j * per, last = Math.min(s.count, first + per);
-    const planes = await inflate(data, t);
     if (planes.length !== (last - first) * size) {
       throw new WebjitError(`deflated block ${j} of weights tensor ${t.id} inflates to ${planes.length} bytes, ` +
         `not ${(last - first) * size}; rebuild the bundle`);
     }
     const values = interleave(planes, size);
-    held = Math.max(held, data.length + planes.length + values.length +
+    held = Math.max(held, INFLATE_AHEAD * (data.length + planes.length) + values.length +
       decodeRange(t, values, 0, first, last, scales, sink));
   }
   return held;
 }
 
+let nodeInflate = null;
+
+/** Raw inflate: DecompressionStream in browsers; node:zlib in Node, whose streams are five times slower. */
 async function inflate(data, t) {
   try {
+    if (IN_NODE) {
+      nodeInflate ??= import('node:zlib').then(({ inflateRaw }) => (bytes) => new Promise((resolve, reject) => {
+        inflateRaw(bytes, (err, out) => (err ? reject(err) : resolve(out)));
+      }));
+      const out = await (await nodeInflate)(data);
+      return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    }
     const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   } catch (err) {
