@@ -408,7 +408,23 @@ def describe_run(result, browser: str) -> str:
     note = f" ({result.thread_note})" if result.thread_note else ""
     backend_note = f"\n  note: {result.backend_note}" if getattr(result, "backend_note", None) else ""
     return (f"{browser} {result.backend}, {threads}{note}: "
-            f"load {result.load_ms:.1f} ms, run {result.latency_ms:.2f} ms{backend_note}")
+            f"load {result.load_ms:.1f} ms, run {result.latency_ms:.2f} ms{backend_note}{load_memory_text(result)}")
+
+
+def load_memory_text(result) -> str:
+    """How the weights arrived and the most memory loading took, where the runner measured it."""
+    memory = getattr(result, "load_memory", None)
+    if not memory or "stored_bytes" not in memory:
+        return ""
+    text = (f"\n  weights: {megabytes(memory['stored_bytes'])} fetched ({memory.get('storage')}), "
+            f"{megabytes(memory['memory_bytes'])} in memory; the loader held at most "
+            f"{megabytes(memory['peak_held_bytes'])} at once")
+    if "peak_js_bytes" in memory:
+        text += (f"\n  peak JS memory while loading: {megabytes(memory['peak_js_bytes'])} (heap + ArrayBuffers; "
+                 f"{megabytes(memory['js_before_bytes'])} before), peak RSS {megabytes(memory['peak_rss_bytes'])}")
+    elif "peak_js_heap_bytes" in memory:
+        text += f"\n  peak JS heap while loading: {megabytes(memory['peak_js_heap_bytes'])} (ArrayBuffers not included)"
+    return text
 
 
 def save_outputs(folder: Path, outputs: dict[str, np.ndarray]) -> None:

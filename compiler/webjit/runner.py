@@ -45,6 +45,7 @@ class RunResult:
     load_ms: float
     console: tuple[str, ...] = field(default=())
     backend_note: str | None = None  # why 'auto' ran on wasm, or why the GPU was left
+    load_memory: dict | None = None  # session.weights, and the peak JS memory seen while loading
 
 
 def runtime_dir() -> Path:
@@ -152,7 +153,7 @@ def run_node(bundle_dir: Path, inputs_dir: Path, outputs_dir: Path, manifest: Ma
     return RunResult(read_npy_outputs(outputs_dir, manifest), result["backend"],
                      int(result["threads"]), result.get("threadNote"),
                      float(result["latency_ms"]), float(result["load_ms"]),
-                     backend_note=result.get("backendNote"))
+                     backend_note=result.get("backendNote"), load_memory=result.get("load_memory"))
 
 
 def page_url(base: str, backend: str, threads, repeat: int) -> str:
@@ -209,7 +210,8 @@ def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend:
     outputs = decode_outputs(result.get("outputs", {}), manifest)
     return RunResult(outputs, result["backend"], int(result["threads"]),
                      result.get("threadNote"), float(result["latency_ms"]),
-                     float(result["load_ms"]), tuple(messages), result.get("backendNote"))
+                     float(result["load_ms"]), tuple(messages), result.get("backendNote"),
+                     result.get("load_memory"))
 
 
 def wait_for_result(page, url: str, timeout_s: float, messages: list[str],

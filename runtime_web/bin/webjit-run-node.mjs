@@ -2,7 +2,8 @@
 // Runs a webjit bundle in Node on .npy inputs and writes .npy outputs:
 //   node bin/webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR
 //        [--backend wasm|webgpu|auto] [--threads N] [--repeat N]
-// Prints one JSON line: {"backend", "backendNote", "threads", "threadNote", "latency_ms", "load_ms"}.
+// Prints one JSON line: {"backend", "backendNote", "threads", "threadNote", "latency_ms", "load_ms",
+// "load_memory": session.weights and the peak JS memory and RSS seen while loading}.
 // WebGPU comes from the webgpu package (Dawn); on Linux without a GPU it needs
 // LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -105,9 +106,21 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const start = performance.now();
   const { gpu, note } = args.backend === 'wasm' ? {} : await nodeGpu(args.backend);
-  const session = await load(args.bundle, { backend: args.backend, threads: args.threads, gpu, limits: args.limits })
+  // JS memory (heap + ArrayBuffers and other external memory), sampled at every progress event.
+  const before = process.memoryUsage();
+  let peakJs = 0, peakRss = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakJs = Math.max(peakJs, m.heapUsed + m.external);
+    peakRss = Math.max(peakRss, m.rss);
+  };
+  const session = await load(args.bundle, { backend: args.backend, threads: args.threads, gpu, limits: args.limits,
+    onProgress: sample })
     .catch((err) => { throw err.reason?.startsWith('no WebGPU adapter') ? noAdapter(err.reason) : err; });
+  sample();
   const loadMs = performance.now() - start;
+  const loadMemory = { ...session.weights, js_before_bytes: before.heapUsed + before.external,
+    peak_js_bytes: peakJs, peak_rss_bytes: peakRss };
   const backendNote = note ?? session.backendNote;
   try {
     const feeds = {};
@@ -118,7 +131,7 @@ async function main() {
       await writeFile(join(args.outputs, `${name}.npy`), writeNpy(tensor));
     }
     const report = { backend: session.backend, backendNote, threads: session.threads,
-      threadNote: session.threadNote, latency_ms, load_ms: loadMs };
+      threadNote: session.threadNote, latency_ms, load_ms: loadMs, load_memory: loadMemory };
     console.log(JSON.stringify(report));
   } finally {
     session.release();

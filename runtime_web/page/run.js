@@ -48,12 +48,17 @@ async function main() {
   const options = readParams(new URLSearchParams(location.search));
   status('loading');
   const start = performance.now();
+  let peakHeap = 0;  // Chromium's performance.memory: the JS heap, ArrayBuffers not included
   const session = await load(options.bundle, {
     backend: options.backend,
     threads: options.threads,
-    onProgress: ({ stage, loaded, total }) => status(`loading ${stage}: ${loaded} / ${total} bytes`),
+    onProgress: ({ stage, loaded, total }) => {
+      peakHeap = Math.max(peakHeap, performance.memory?.usedJSHeapSize ?? 0);
+      status(`loading ${stage}: ${loaded} / ${total} bytes`);
+    },
   });
   const loadMs = performance.now() - start;
+  const loadMemory = { ...session.weights, ...(peakHeap ? { peak_js_heap_bytes: peakHeap } : {}) };
   try {
     const feeds = {};
     for (const { name } of session.inputs) feeds[name] = await fetchInput(options.inputs, name);
@@ -66,7 +71,7 @@ async function main() {
     }
     // Read after the runs: a lost GPU device moves the session to wasm mid-way.
     return { backend: session.backend, backendNote: session.backendNote, threads: session.threads,
-      threadNote: session.threadNote, latency_ms, load_ms: loadMs, outputs: encoded };
+      threadNote: session.threadNote, latency_ms, load_ms: loadMs, load_memory: loadMemory, outputs: encoded };
   } finally {
     session.release();
   }
