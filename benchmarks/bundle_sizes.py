@@ -4,6 +4,7 @@ onnxruntime and its load time: the table of docs/bundle.md.
     python benchmarks/bundle_sizes.py                                # the five models, all storages
     python benchmarks/bundle_sizes.py --model minilm --weights fp16 -o /tmp/sizes.json
 
+Storages: fp32, fp16, int8 (`compile --weights`, deflated), and fp32-raw (`--no-deflate`).
 Each model is compiled for both backends (as `webjit compile` does by default), run once on
 WASM in Node (2 threads) on the models' example inputs, and compared with onnxruntime
 (CPU) on the same inputs: the error is max |webjit - onnxruntime| / max |onnxruntime| over
@@ -29,7 +30,7 @@ from webjit.runner import run_bundle
 MODELS = {  # name -> export arguments
     "minilm": dict(seq=128), "bert": dict(seq=128), "gpt2": dict(seq=128), "vit": dict(), "resnet50": dict(),
 }
-STORAGES = ("fp32", "fp16", "int8")
+STORAGES = ("fp32", "fp32-raw", "fp16", "int8")  # fp32-raw: --weights fp32 --no-deflate
 
 
 def onnxruntime_outputs(path: Path, feeds: dict) -> dict[str, np.ndarray]:
@@ -52,7 +53,8 @@ def measure(name: str, storage: str, loads: int, folder: Path) -> dict:
     inputs = example_inputs(name, **MODELS[name])
     shapes = {k: v.shape for k, v in inputs.items()}
     started = time.perf_counter()
-    bundle = webjit.compile(path, shapes, webjit.Options(weights=storage))
+    options = webjit.Options(weights=storage.removesuffix("-raw"), deflate=not storage.endswith("-raw"))
+    bundle = webjit.compile(path, shapes, options)
     compile_s = time.perf_counter() - started
     target = folder / f"{name}-{storage}"
     bundle.save(target)

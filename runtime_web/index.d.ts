@@ -269,6 +269,10 @@ export interface Session extends EventTarget {
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
   /** The last run: how long it waited in the queue, how long it ran, and how many slices of tuning it waited for (at most one). */
   readonly lastRun: { wait_ms: number; run_ms: number; tuning_slices: number } | null;
+  /** How the weights arrived: their storage (compile --weights), the bytes fetched, the
+   * bytes they take in memory, and the most bytes the loader held in JS at once. */
+  readonly weights: { storage: 'fp32' | 'fp16' | 'int8'; stored_bytes: number; memory_bytes: number;
+    peak_held_bytes: number };
   /** The JIT's progress. */
   readonly tuning: TuningStatus;
   /** Tunes now until every hot kernel is tuned or the budget is spent (run once first); a WebjitError for a bundle without JIT candidates. */

@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 
 import webjit
+from webjit.bundle import SHARD_BYTES
 from webjit.errors import WebjitError
 from webjit.frontend import import_onnx
 from webjit.lower import lower
@@ -142,3 +143,20 @@ def test_a_block_that_does_not_inflate_is_one_sentence(deflated, tmp_path):
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WebjitError, match="does not inflate|inflates to"):
         run_bundle(target, {"x": np.zeros((8, 256), np.float32)}, backend="wasm", browser="node")
+
+
+@pytest.mark.slow
+def test_gpt2_loads_on_webgpu_in_node_within_its_weights_in_js_memory(tmp_path):
+    """The WebGPU loader streams shards into the GPU buffers: JS memory while loading GPT-2
+    stays below the weights' size plus one shard (docs/bundle.md)."""
+    path = export_model("gpt2", seq=128)
+    feeds = example_inputs("gpt2", seq=128)
+    webjit.compile(path, {k: v.shape for k, v in feeds.items()}, webjit.Options(backends=("webgpu",))).save(tmp_path / "b")
+    result = run_bundle(tmp_path / "b", feeds, backend="webgpu", browser="node", timeout_s=900)
+    memory = result.load_memory
+    assert memory["peak_held_bytes"] <= 2 * SHARD_BYTES
+    assert memory["peak_js_bytes"] <= memory["memory_bytes"] + SHARD_BYTES, memory
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    for out, want in expected.items():
+        assert_close(result.outputs[out], want, TOLERANCE["fp32"], f"gpt2 webgpu: {out}")

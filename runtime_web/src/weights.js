@@ -71,15 +71,19 @@ async function inflateBlocks(t, bytes, start, pending, scales, sink) {
     }
   });
   // A few blocks inflate ahead (off the main thread in Node) while the current one is decoded.
-  const inflating = ready.slice(0, INFLATE_AHEAD).map(([, data]) => inflate(data, t));
+  const bytesOf = (j) => (Math.min(s.count, (j + 1) * per) - j * per) * size;
+  const inflating = ready.slice(0, INFLATE_AHEAD).map(([j, data]) => inflate(data, bytesOf(j), t));
   let held = 0;
   for (let k = 0; k < ready.length; k++) {
     const [j, data] = ready[k];
     const planes = await inflating[k];
-    if (k + INFLATE_AHEAD < ready.length) inflating.push(inflate(ready[k + INFLATE_AHEAD][1], t));
+    if (k + INFLATE_AHEAD < ready.length) {
+      const [next, nextData] = ready[k + INFLATE_AHEAD];
+      inflating.push(inflate(nextData, bytesOf(next), t));
+    }
     inflating[k] = null;
     const first = j * per, last = Math.min(s.count, first + per);
-    if (planes.length !== (last - first) * size) {
+    if (planes.length !== bytesOf(j)) {
       throw new WebjitError(`deflated block ${j} of weights tensor ${t.id} inflates to ${planes.length} bytes, ` +
         `not ${(last - first) * size}; rebuild the bundle`);
     }
@@ -92,8 +96,10 @@ async function inflateBlocks(t, bytes, start, pending, scales, sink) {
 
 let nodeInflate = null;
 
-/** Raw inflate: DecompressionStream in browsers; node:zlib in Node, whose streams are five times slower. */
-async function inflate(data, t) {
+/** Raw inflate of one block into `expected` bytes: node:zlib in Node (its web streams are
+ * five times slower); DecompressionStream's own reader in browsers (three times faster
+ * than reading it through a Response). */
+async function inflate(data, expected, t) {
   try {
     if (IN_NODE) {
       nodeInflate ??= import('node:zlib').then(({ inflateRaw }) => (bytes) => new Promise((resolve, reject) => {
@@ -102,8 +108,20 @@ async function inflate(data, t) {
       const out = await (await nodeInflate)(data);
       return new Uint8Array(out.buffer, out.byteOffset, out.length);
     }
-    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    const stream = new DecompressionStream('deflate-raw');
+    const writer = stream.writable.getWriter();
+    writer.write(data).catch(() => {});  // a failure surfaces on the reader
+    writer.close().catch(() => {});
+    const reader = stream.readable.getReader(), out = new Uint8Array(expected);
+    let at = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (at + value.length > expected) return new Uint8Array(at + value.length);  // the caller says it is too long
+      out.set(value, at);
+      at += value.length;
+    }
+    return at === expected ? out : out.subarray(0, at);
   } catch (err) {
     throw new WebjitError(`weights tensor ${t.id} does not inflate (${err.message}); rebuild the bundle`, { cause: err });
   }
