@@ -193,9 +193,14 @@ function decodeInto(s, bytes, offset, first, last, scales, out, base, at) {
     return;
   }
   let value;
-  if (s.encoding === 'f32' || s.encoding === 'i32') {
-    const values = typed(s.encoding === 'f32' ? Float32Array : Int32Array, bytes, offset, n);
-    value = (i) => values[i];
+  if (s.encoding === 'f32' || s.encoding === 'i32') {  // padded rows: one copy per row piece
+    const cols = s.rows[0], into = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    for (let e = first; e < last;) {
+      const end = Math.min(last, (Math.floor(e / cols) + 1) * cols);
+      into.set(bytes.subarray(offset + 4 * (e - first), offset + 4 * (end - first)), 4 * (at(e) - base));
+      e = end;
+    }
+    return;
   } else if (s.encoding === 'f16') {
     const half = halfTable(), words = typed(Uint16Array, bytes, offset, n);
     if (!s.rows) {
