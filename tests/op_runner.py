@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import webjit
-from webjit.runner import node_env, write_npy_folder
+from webjit.runner import node_env, npy_file, write_npy_folder
 
 from onnx_builders import build_model, input_values, model_shapes, reference_outputs
 from op_cases import CASES, THREADS_CASES
@@ -76,7 +76,7 @@ def run_all(items: list[Prepared], root: Path, backend: str = "wasm", thread_cou
             item.results[threads] = report["error"]
         else:
             item.threads_used[threads] = report["threads"]
-            item.results[threads] = {name: np.load(out / f"{name}.npy") for name in item.case["outputs"]}
+            item.results[threads] = {name: np.load(out / npy_file(name)) for name in item.case["outputs"]}
 
 
 def outputs_of(item: Prepared, threads: int) -> dict:

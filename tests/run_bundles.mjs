@@ -7,7 +7,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load } from '../runtime_web/src/index.js';
-import { readNpy, writeNpy } from '../runtime_web/src/npy.js';
+import { npyFile, readNpy, writeNpy } from '../runtime_web/src/npy.js';
 
 let gpu = null;  // one Dawn instance for every WebGPU job (the package needs it kept alive)
 
@@ -27,13 +27,13 @@ async function runJob(job) {
   try {
     const feeds = {};
     for (const { name } of session.inputs) {
-      const path = join(job.inputs, `${name}.npy`);
+      const path = join(job.inputs, npyFile(name));
       feeds[name] = readNpy(new Uint8Array(await readFile(path)), path);
     }
     const outputs = await session.run(feeds);
     await mkdir(job.outputs, { recursive: true });
     for (const [name, tensor] of Object.entries(outputs)) {
-      await writeFile(join(job.outputs, `${name}.npy`), writeNpy(tensor));
+      await writeFile(join(job.outputs, npyFile(name)), writeNpy(tensor));
     }
     return session.threads;
   } finally {

@@ -190,7 +190,20 @@ def read_manifest(directory) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"bundle '{directory}' has format version {manifest.get('format_version')}; this webjit reads "
                           f"version {FORMAT_VERSION}, recompile it")
+    _check_io(manifest, path)
     return manifest
+
+
+def _check_io(manifest: dict, path: str) -> None:
+    """The parts of a manifest Python reads itself (the runtime checks the rest)."""
+    is_count = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    for kind in ("inputs", "outputs"):
+        items = manifest.get(kind)
+        if not isinstance(items, list) or not all(
+                isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("dtype"), str)
+                and isinstance(x.get("shape"), list) and all(map(is_count, x["shape"])) for x in items):
+            raise BundleError(f"'{path}' is invalid: its {kind} are not a list of names, dtypes and shapes; "
+                              f"rebuild the bundle")
 
 
 

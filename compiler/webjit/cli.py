@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare the outputs with onnxruntime on the same inputs")
     run.add_argument("--tol", type=float, default=1e-4,
                      help="largest allowed error relative to each output's max magnitude")
-    run.add_argument("--save-outputs", metavar="DIR", help="save each output as DIR/NAME.npy")
+    run.add_argument("--save-outputs", metavar="DIR", help="save each output as DIR/NAME.npy (characters other than letters, digits, _ and - "
+                          "written ~HH)")
     run.add_argument("--profile", action="store_true",
                      help="print the time of every kernel (calls, total, mean, share, GFLOP/s)")
     run.set_defaults(command=run_command)
@@ -428,14 +429,11 @@ def load_memory_text(result) -> str:
 
 
 def save_outputs(folder: Path, outputs: dict[str, np.ndarray]) -> None:
+    from webjit.runner import npy_file  # never a path built from a tensor name
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in outputs.items():
-        np.save(folder / f"{safe_file_name(name)}.npy", array, allow_pickle=False)
+        np.save(folder / npy_file(name), array, allow_pickle=False)
     print(f"outputs saved in {folder}")
-
-
-def safe_file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "output"
 
 
 def run_onnxruntime(model: str, feeds: dict[str, np.ndarray], names: list[str]) -> dict:

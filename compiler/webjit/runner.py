@@ -95,17 +95,24 @@ def load_manifest(bundle_dir: Path) -> dict:
     return read_manifest(bundle_dir)
 
 
+def npy_file(name: str) -> str:
+    """The file name a tensor's .npy travels under between Python and the runtime: letters,
+    digits, '_' and '-' kept, every other byte written ~HH, so no name is ever a path
+    (runtime_web/src/npy.js npyFile says the same)."""
+    return "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "_-") else f"~{b:02x}"
+                   for b in name.encode()) + ".npy"
+
+
 def write_npy_folder(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
-        path = folder / f"{name}.npy"
-        path.parent.mkdir(parents=True, exist_ok=True)  # names may contain '/'
-        np.save(path, array, allow_pickle=False)
+        np.save(folder / npy_file(name), array, allow_pickle=False)
 
 
 def read_npy_outputs(folder: Path, manifest: Mapping) -> dict[str, np.ndarray]:
     outputs = {}
     for spec in manifest["outputs"]:
-        path = folder / f"{spec['name']}.npy"
+        path = folder / npy_file(spec["name"])
         if not path.is_file():
             raise RunError(f"the runtime wrote no output {spec['name']!r} ({path})")
         outputs[spec["name"]] = np.load(path, allow_pickle=False)

@@ -9,7 +9,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load, WebjitError } from '../src/index.js';
-import { readNpy, writeNpy } from '../src/npy.js';
+import { npyFile, readNpy, writeNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
 
 const USAGE = 'usage: webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR ' +
@@ -91,7 +91,7 @@ function positive(flag, value) {
 }
 
 async function readInput(dir, name) {
-  const path = join(dir, `${name}.npy`);
+  const path = join(dir, npyFile(name));
   let bytes;
   try {
     bytes = new Uint8Array(await readFile(path));
@@ -128,7 +128,7 @@ async function main() {
     const { outputs, latency_ms } = await timeRuns(session, feeds, args.repeat);
     await mkdir(args.outputs, { recursive: true });
     for (const [name, tensor] of Object.entries(outputs)) {
-      await writeFile(join(args.outputs, `${name}.npy`), writeNpy(tensor));
+      await writeFile(join(args.outputs, npyFile(name)), writeNpy(tensor));
     }
     const report = { backend: session.backend, backendNote, threads: session.threads,
       threadNote: session.threadNote, latency_ms, load_ms: loadMs, load_memory: loadMemory };

@@ -5,7 +5,7 @@
 // WebGPU comes from navigator.gpu; headless Chromium has it only with --enable-unsafe-webgpu.
 // No inline script and no eval: it runs under script-src 'self' 'wasm-unsafe-eval'.
 import { load, WebjitError } from '../src/index.js';
-import { readNpy } from '../src/npy.js';
+import { npyFile, readNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
 
 const status = (text) => { document.getElementById('status').textContent = text; };
@@ -25,7 +25,7 @@ function readParams(params) {
 }
 
 async function fetchInput(folder, name) {
-  const url = new URL(`${encodeURIComponent(name)}.npy`, folder).href;
+  const url = new URL(npyFile(name), folder).href;
   const response = await fetch(url);
   if (!response.ok) {
     throw new WebjitError(`input '${name}' could not be fetched from ${url} (HTTP ${response.status})`);

@@ -20,7 +20,7 @@
 //   close {session}
 import { load, WebjitError } from './index.js';
 import { openBundle } from './source.js';
-import { readNpy } from './npy.js';
+import { npyFile, readNpy } from './npy.js';
 
 const now = () => globalThis.performance.now();
 
@@ -46,12 +46,12 @@ function difference(got, want) {
   return worst;
 }
 
-/** {name: {data, shape}} of `names` read from NAME.npy files in the folder `where`. */
+/** {name: {data, shape}} of `names` read from their .npy files (npyFile) in the folder `where`. */
 async function readFolder(where, names) {
   const reader = await openBundle(where);
   const arrays = {};
   for (const name of names) {
-    const { data, shape } = readNpy(await reader.read(`${name}.npy`), `${name}.npy`);
+    const { data, shape } = readNpy(await reader.read(npyFile(name)), npyFile(name));
     arrays[name] = { data, shape };
   }
   return arrays;

@@ -22,7 +22,13 @@ export function parseManifest(bytes, where) {
     throw new WebjitError(`this bundle has format version ${manifest.format_version}; ` +
       `this runtime reads version ${FORMAT_VERSION}, recompile it`);
   }
-  checkLayout(manifest);
+  try {
+    checkLayout(manifest);
+  } catch (err) {
+    if (err instanceof WebjitError) throw err;
+    // A shape no explicit check foresaw: still one sentence, never a TypeError.
+    throw invalid(`it is malformed (${err.message})`);
+  }
   return manifest;
 }
 
@@ -51,35 +57,75 @@ function checkLayout(m) {
   });
   const shardBytes = m.weights.reduce((sum, w) => sum + w.bytes, 0);
   m.tensors.forEach((t, i) => {
-    if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}`);
+    if (!t || typeof t !== 'object' || t.id !== i) throw invalid(`tensors[${i}] has id ${t?.id}`);
+    if (!isCount(t.size, 1) || !isCount(t.offset)) throw invalid(`tensor ${i} has no valid size or offset`);
     const limit = t.region === 'weights' ? mem.weights_bytes : t.region === 'arena' ? mem.arena_bytes : -1;
     if (limit < 0) throw invalid(`tensor ${i} has unknown region ${JSON.stringify(t.region)}`);
     if (t.dtype !== 'f32' && t.dtype !== 'i32') throw invalid(`tensor ${i} has device dtype ${t.dtype}`);
-    if (t.offset % 4 || t.offset + 4 * t.size > limit) {
+    if (t.offset % 4) throw invalid(`tensor ${i} has offset ${t.offset}, not a multiple of 4`);
+    if (t.offset + 4 * t.size > limit) {
       throw invalid(`tensor ${i} lies outside its ${t.region} region`);
     }
     if (t.region === 'weights') checkStored(t, shardBytes);
     else if (t.stored !== undefined) throw invalid(`tensor ${i} is not weights but says how it is stored`);
   });
   m.kernels.forEach((k, i) => {
-    if (k.id !== i) throw invalid(`kernels[${i}] has id ${k.id}`);
+    if (!k || typeof k !== 'object' || k.id !== i) throw invalid(`kernels[${i}] has id ${k?.id}`);
     if (!k.wasm && !k.webgpu) throw invalid(`kernel ${i} has no code for any backend`);
     if (!Number.isInteger(k.nargs) || k.nargs < 0) throw invalid(`kernel ${i} has no argument count`);
+    if (!Array.isArray(k.args) || k.args.length !== k.nargs ||
+        k.args.some((a) => !isCount(a?.size, 1) || (a.dtype !== 'f32' && a.dtype !== 'i32'))) {
+      throw invalid(`kernel ${i} does not describe its ${k.nargs} arguments`);
+    }
     for (const part of [k.wasm, k.webgpu]) if (part) checkForms(part, i);
   });
   m.steps.forEach((s, i) => {
-    const kernel = m.kernels[s.kernel];
-    if (!kernel) throw invalid(`step ${i} uses unknown kernel ${s.kernel}`);
-    if (s.args.length !== kernel.nargs) {
-      throw invalid(`step ${i} binds ${s.args.length} args to a kernel of ${kernel.nargs}`);
+    const kernel = Number.isInteger(s?.kernel) ? m.kernels[s.kernel] : undefined;
+    if (!kernel) throw invalid(`step ${i} uses unknown kernel ${s?.kernel}`);
+    if (!Array.isArray(s.args) || s.args.length !== kernel.nargs) {
+      throw invalid(`step ${i} binds ${s.args?.length} args to a kernel of ${kernel.nargs}`);
     }
-    if (s.args.some((id) => !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
+    if (s.args.some((id) => !Number.isInteger(id) || !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
+    s.args.forEach((id, a) => {  // a kernel reads and writes exactly the tensors its code was generated for
+      const t = m.tensors[id], want = kernel.args[a];
+      if (t.size !== want.size || t.dtype !== want.dtype) {
+        throw invalid(`step ${i} binds tensor ${id} (${t.dtype}[${t.size}]) to argument ${a} of kernel ` +
+          `${kernel.id}, which takes ${want.dtype}[${want.size}]`);
+      }
+    });
     if (s.source !== undefined && !(Number.isInteger(s.source) && s.source >= 0 && s.source < i &&
         m.kernels[m.steps[s.source].kernel].family === 'im2col')) {
       throw invalid(`step ${i} names step ${s.source} as its columns, which is no earlier im2col step`);
     }
   });
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
+  checkLiveOverlap(m);
+}
+
+/** Arena tensors that are live at the same step never share bytes (inputs are live from
+ * the first step, outputs until the last): else one step's result would clobber another's. */
+function checkLiveOverlap(m) {
+  const live = new Map();  // arena tensor id -> [first step, last step]
+  const use = (id, step) => {
+    if (m.tensors[id].region !== 'arena') return;
+    const span = live.get(id);
+    live.set(id, span ? [Math.min(span[0], step), Math.max(span[1], step)] : [step, step]);
+  };
+  m.steps.forEach((s, i) => s.args.forEach((id) => use(id, i)));
+  for (const io of m.inputs) use(io.tensor, -1);
+  for (const io of m.outputs) use(io.tensor, m.steps.length);
+  const spans = [...live].map(([id, [first, last]]) => {
+    const t = m.tensors[id];
+    return { id, first, last, start: t.offset, end: t.offset + 4 * t.size };
+  }).sort((a, b) => a.start - b.start);
+  for (let i = 0; i < spans.length; i++) {
+    for (let j = i + 1; j < spans.length && spans[j].start < spans[i].end; j++) {
+      const a = spans[i], b = spans[j];
+      if (a.first <= b.last && b.first <= a.last) {
+        throw invalid(`tensors ${a.id} and ${b.id} share arena bytes while both are live`);
+      }
+    }
+  }
 }
 
 /** A weights tensor's stored values (weights.js) lie in the shards and fill no more than the tensor. */
@@ -124,7 +170,16 @@ function checkBlocks(t, s) {
   if (!fits) throw invalid(`the deflated blocks of weights tensor ${t.id} are malformed`);
 }
 
-const isPayload = (p) => typeof p?.file === 'string' && Number.isInteger(p.bytes) && typeof p.sha256 === 'string';
+// A payload's file is a plain relative path inside the bundle: segments of letters, digits,
+// '_', '-' and '.', none of them '.' or '..'.
+const SAFE_PATH = /^(?!\.{1,2}(\/|$))[A-Za-z0-9_.-]+(\/(?!\.{1,2}(\/|$))[A-Za-z0-9_.-]+)*$/;
+const isPayload = (p) => {
+  if (typeof p?.file !== 'string' || !Number.isInteger(p.bytes) || p.bytes < 0 || typeof p.sha256 !== 'string') {
+    return false;
+  }
+  if (!SAFE_PATH.test(p.file)) throw invalid(`the file ${JSON.stringify(p.file)} is not a plain relative path inside the bundle`);
+  return true;
+};
 
 /** A kernel's default form, its per-device variants and its JIT candidates each name a
  * payload and what it requires. */
@@ -150,8 +205,12 @@ function checkForms(part, i) {
 }
 
 function checkBoundary(m, io) {
-  const tensor = m.tensors[io.tensor];
+  if (!io || typeof io.name !== 'string' || !Array.isArray(io.shape) || io.shape.some((d) => !isCount(d))) {
+    throw invalid('an input or output has no name or no shape');
+  }
+  const tensor = Number.isInteger(io.tensor) ? m.tensors[io.tensor] : undefined;
   if (!tensor) throw invalid(`${io.name} refers to unknown tensor ${io.tensor}`);
+  if (tensor.region !== 'arena') throw invalid(`${io.name} is not in the arena`);
   if (!(io.dtype in MODEL_DTYPES)) throw invalid(`${io.name} has unsupported dtype ${io.dtype}`);
   if (MODEL_DTYPES[io.dtype] !== tensor.dtype) {
     throw invalid(`${io.name} is ${io.dtype} but its tensor is ${tensor.dtype}`);
