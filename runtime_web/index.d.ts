@@ -34,7 +34,7 @@ export interface LoadOptions {
    * wasm (backendNote says why). Default 'auto'.
    */
   backend?: 'wasm' | 'webgpu' | 'auto';
-  /** Worker threads of the wasm backend; 'auto' is min(hardwareConcurrency, 4) in browsers and availableParallelism() in Node. */
+  /** Worker threads of the wasm backend; 'auto' is min(hardwareConcurrency, 4) in browsers and availableParallelism() in Node; a number above the cores is capped at them (threadNote says so). */
   threads?: 'auto' | number;
   onProgress?: (progress: Progress) => void;
   /** The WebGPU entry point; default navigator.gpu. In Node pass create([]) from the webgpu package. */
@@ -258,14 +258,15 @@ export interface Session extends EventTarget {
   readonly gpuDevice: unknown | null;
   /** Threads actually used (1 on webgpu). */
   readonly threads: number;
-  /** Why the session runs single-threaded, or null when it does not. */
+  /** Why the session runs single-threaded or on fewer threads than asked for, or null. */
   readonly threadNote: string | null;
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
   readonly model: string;
   readonly device: DeviceInfo;
   readonly kernels: KernelInfo[];
-  /** Runs the model; concurrent calls are queued (with the JIT's slices of tuning). */
+  /** Runs the model; concurrent calls are queued (with the JIT's slices of tuning). The feeds are
+   * checked and copied when run() is called (index inputs against their valid_range). */
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
   /** The last run: how long it waited in the queue, how long it ran, and how many slices of tuning it waited for (at most one). */
   readonly lastRun: { wait_ms: number; run_ms: number; tuning_slices: number } | null;

@@ -18,7 +18,8 @@ const ACCEPTS = {
 const withArticle = (noun) => `${/^[AEIOU]/.test(noun) ? 'an' : 'a'} ${noun}`;
 const shapeText = (shape) => `[${shape.join(',')}]`;
 
-/** Checks every feed and returns [{spec, values}] in manifest input order. */
+/** Checks every feed and returns [{spec, values}] in manifest input order, `values` a
+ * device-form copy made now: refilling an array after run() was called changes nothing. */
 export function checkFeeds(inputs, feeds) {
   if (feeds === null || typeof feeds !== 'object') {
     throw new WebjitError('session.run needs an object mapping input names to arrays');
@@ -33,8 +34,21 @@ export function checkFeeds(inputs, feeds) {
     if (!(spec.name in feeds)) {
       throw new WebjitError(`missing input '${spec.name}'; this bundle's inputs are ${names.join(', ')}`);
     }
-    return { spec, values: checkFeed(spec, feeds[spec.name]) };
+    const values = toDevice(spec, checkFeed(spec, feeds[spec.name]));
+    if (spec.valid_range) checkIndexRange(spec, values);
+    return { spec, values };
   });
+}
+
+/** An input the model indexes with stays inside what it indexes (negative counts from the end). */
+function checkIndexRange(spec, values) {
+  const [low, high] = spec.valid_range, least = Math.min(low, -high);
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] < least || values[i] >= high) {
+      throw new WebjitError(`input '${spec.name}' holds ${values[i]} at element ${i}, but the model indexes ` +
+        `with it and needs values in [${least}, ${high})`);
+    }
+  }
 }
 
 function checkFeed(spec, feed) {

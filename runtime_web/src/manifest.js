@@ -211,6 +211,10 @@ function checkBoundary(m, io) {
   const tensor = Number.isInteger(io.tensor) ? m.tensors[io.tensor] : undefined;
   if (!tensor) throw invalid(`${io.name} refers to unknown tensor ${io.tensor}`);
   if (tensor.region !== 'arena') throw invalid(`${io.name} is not in the arena`);
+  if (io.valid_range !== undefined && !(Array.isArray(io.valid_range) && io.valid_range.length === 2 &&
+      io.valid_range.every(Number.isInteger) && io.valid_range[0] < io.valid_range[1])) {
+    throw invalid(`the valid_range of ${io.name} is malformed`);
+  }
   if (!(io.dtype in MODEL_DTYPES)) throw invalid(`${io.name} has unsupported dtype ${io.dtype}`);
   if (MODEL_DTYPES[io.dtype] !== tensor.dtype) {
     throw invalid(`${io.name} is ${io.dtype} but its tensor is ${tensor.dtype}`);

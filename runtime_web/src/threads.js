@@ -17,6 +17,10 @@ export async function chooseThreads(requested, cores) {
   if (!IN_NODE && typeof Worker === 'undefined') {
     return single('this environment has no Web Workers, running single-threaded');
   }
+  if (requested !== 'auto' && requested > cores) {  // more workers than cores only slows every step's barrier
+    if (cores <= 1) return single(`threads: ${requested} was requested but this device reports one CPU core, running single-threaded`);
+    return { threads: cores, note: `threads: ${requested} was requested but this device reports ${cores} CPU cores, running ${cores} threads` };
+  }
   const threads = requested === 'auto' ? (IN_NODE ? cores : Math.min(cores, BROWSER_DEFAULT_MAX)) : requested;
   if (threads <= 1) return single('this device reports one CPU core, running single-threaded');
   return { threads, note: null };

@@ -98,3 +98,45 @@ test('a manifest whose tensors leave their region is refused', async () => {
   editManifest(dir, (m) => { m.tensors[2].offset = m.memory.arena_bytes; });
   await rejectsWith(webjit.load(dir), /manifest\.json is invalid: tensor 2 lies outside its arena region/);
 });
+
+test('index inputs outside their valid_range are refused; negative indices count from the end', async () => {
+  const dir = tempDir();
+  intBundle(dir, 6, 10);
+  editManifest(dir, (m) => { m.inputs[0].valid_range = [0, 10]; });
+  const session = await webjit.load(dir, { threads: 1 });
+  await rejectsWith(session.run({ ids: [1, 2, 3, 10, 4, 5] }),
+    /^input 'ids' holds 10 at element 3, but the model indexes with it and needs values in \[-10, 10\)$/);
+  await rejectsWith(session.run({ ids: BigInt64Array.of(0n, -11n, 0n, 0n, 0n, 0n) }), /holds -11 at element 1/);
+  const { emb } = await session.run({ ids: [0, 1, 2, 3, 4, 9] });
+  assert.deepEqual(Array.from(emb.data), [100, 101, 102, 103, 104, 109]);
+  session.release();
+});
+
+test('an absurd thread count runs on the cores there are, and says so', async () => {
+  const dir = tempDir();
+  addBundle(dir, 8);
+  const session = await webjit.load(dir, { threads: 10000 });
+  const cores = (await import('node:os')).availableParallelism();
+  assert.equal(session.threads, Math.max(1, Math.min(cores, 10000)));
+  assert.match(session.threadNote, /threads: 10000 was requested but this device reports \d+ CPU core/);
+  const { y } = await session.run({ x: Float32Array.from({ length: 8 }, (_, i) => i) });
+  assert.deepEqual(Array.from(y.data), Array.from({ length: 8 }, (_, i) => i + 0.5 * i));
+  session.release();
+});
+
+test('an input array refilled while its run waits in the queue does not change that run', async () => {
+  const dir = tempDir();
+  addBundle(dir, 8);
+  const session = await webjit.load(dir, { threads: 1 });
+  const x = Float32Array.from({ length: 8 }, () => 1);
+  const first = session.run({ x });
+  const second = session.run({ x });  // queued behind the first
+  x.fill(7);  // refilled before either run was awaited
+  const third = session.run({ x });
+  const [a, b, c] = await Promise.all([first, second, third]);
+  const w = (i) => 0.5 * i;
+  assert.deepEqual(Array.from(a.y.data), Array.from({ length: 8 }, (_, i) => 1 + w(i)));
+  assert.deepEqual(Array.from(b.y.data), Array.from({ length: 8 }, (_, i) => 1 + w(i)));
+  assert.deepEqual(Array.from(c.y.data), Array.from({ length: 8 }, (_, i) => 7 + w(i)));
+  session.release();
+});
