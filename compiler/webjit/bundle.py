@@ -19,6 +19,7 @@ from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 
 FORMAT_VERSION = 3
+MODEL_DTYPES = ("float32", "int64", "int32", "bool")  # the ONNX dtypes of a bundle's inputs and outputs
 CONTROL_BYTES = 256
 SHARD_BYTES = 128 * 1024 * 1024 - 1024 * 1024  # default shard size: under common static hosts' file limits
 
@@ -188,7 +189,7 @@ def read_manifest(directory) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != "webjit-bundle":
         raise BundleError(f"'{path}' is not a webjit bundle manifest; recompile the bundle")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle '{directory}' has format version {manifest.get('format_version')}; this webjit reads "
+        raise BundleError(f"bundle '{directory}' has format version {manifest.get('format_version')!r}; this webjit reads "
                           f"version {FORMAT_VERSION}, recompile it")
     _check_io(manifest, path)
     return manifest
@@ -200,9 +201,10 @@ def _check_io(manifest: dict, path: str) -> None:
     for kind in ("inputs", "outputs"):
         items = manifest.get(kind)
         if not isinstance(items, list) or not all(
-                isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("dtype"), str)
+                isinstance(x, dict) and isinstance(x.get("name"), str) and x.get("dtype") in MODEL_DTYPES
                 and isinstance(x.get("shape"), list) and all(map(is_count, x["shape"])) for x in items):
-            raise BundleError(f"'{path}' is invalid: its {kind} are not a list of names, dtypes and shapes; "
+            raise BundleError(f"'{path}' is invalid: its {kind} are not a list of names, dtypes "
+                              f"({', '.join(MODEL_DTYPES)}) and shapes; "
                               f"rebuild the bundle")
 
 

@@ -82,9 +82,8 @@ function checkLayout(m) {
   m.steps.forEach((s, i) => {
     const kernel = Number.isInteger(s?.kernel) ? m.kernels[s.kernel] : undefined;
     if (!kernel) throw invalid(`step ${i} uses unknown kernel ${s?.kernel}`);
-    if (!Array.isArray(s.args) || s.args.length !== kernel.nargs) {
-      throw invalid(`step ${i} binds ${s.args?.length} args to a kernel of ${kernel.nargs}`);
-    }
+    if (!Array.isArray(s.args)) throw invalid(`step ${i} has no argument list`);
+    if (s.args.length !== kernel.nargs) throw invalid(`step ${i} binds ${s.args.length} args to a kernel of ${kernel.nargs}`);
     if (s.args.some((id) => !Number.isInteger(id) || !m.tensors[id])) throw invalid(`step ${i} binds an unknown tensor`);
     s.args.forEach((id, a) => {  // a kernel reads and writes exactly the tensors its code was generated for
       const t = m.tensors[id], want = kernel.args[a];
