@@ -25,6 +25,9 @@ SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `webjit` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["-h"], ["--help"]):
+        argv.insert(1, "engines")  # `webjit bench [MODEL ...]` is the engines comparison
     args = build_parser().parse_args(argv)
     try:
         return args.command(args)
@@ -110,8 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip the whole-model run of the default against the tuned bundle")
     tune.set_defaults(command=tune_command)
 
-    bench = commands.add_parser("bench", help="benchmarks (results in files; docs/jit.md)")
+    bench = commands.add_parser("bench", help="benchmarks: webjit [MODEL ...] against onnxruntime-web "
+                                "(docs/benchmarks.md), or jit (docs/jit.md)")
     benches = bench.add_subparsers(required=True, metavar="BENCH")
+    engines = benches.add_parser("engines", help="webjit and onnxruntime-web side by side in one headless Chromium "
+                                                 "(also `webjit bench [MODEL ...]`)")
+    engines.add_argument("models", nargs="*", metavar="MODEL",
+                         help="test models (docs/models.md; default all five)")
+    engines.add_argument("--engines", type=lambda text: tuple(text.split(",")), metavar="webjit-wasm,ort-wasm,...",
+                         default=("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu"),
+                         help="engines to run (default webjit-wasm, webjit-webgpu, ort-wasm, ort-webgpu)")
+    engines.add_argument("--threads", type=lambda text: tuple(int(t) for t in text.split(",")), default=(1, 2),
+                         metavar="1,2", help="WASM thread counts (default 1,2)")
+    engines.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed runs per engine (default 20)")
+    engines.add_argument("--warmup", type=parse_seconds, default=5.0, metavar="5s",
+                         help="untimed runs before timing, per engine and model (default 5s)")
+    engines.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
+    engines.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                         help="folder for the JSON, markdown and PNG results (default benchmarks/results)")
+    engines.set_defaults(command=bench_engines_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
     jit.add_argument("model", metavar="MODEL.onnx")
@@ -339,6 +359,19 @@ def tune_command(args: argparse.Namespace) -> int:
                   budget_s=args.budget, db_dir=Path(args.db) if args.db else SHIPPED, threads=args.threads,
                   progress=progress, compare=not args.no_compare)
     print(report_text(report))
+    return 0
+
+
+def bench_engines_command(args: argparse.Namespace) -> int:
+    from webjit.engine_bench import bench
+    from webjit.models import MODEL_NAMES
+    unknown = [m for m in args.models if m not in MODEL_NAMES]
+    if unknown:
+        raise RunError(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
+    report = lambda line: print(line, flush=True)
+    bench(tuple(args.models) or MODEL_NAMES, args.engines, args.threads, args.runs, args.warmup, args.size,
+          args.output, report)
+    print(f"results in {args.output}/bench-{args.size}-chromium.{{json,md}} and -wasm.png / -webgpu.png")
     return 0
 
 

@@ -27,11 +27,13 @@ class Driver:
     `location(path)` turns a path inside one of them into what the runtime opens there
     (the path itself in Node, a URL of the local server in Chromium)."""
 
-    def __init__(self, browser: str, backend: str, folders: list[Path], timeout_s: float = 300.0):
+    def __init__(self, browser: str, backend: str, folders: list[Path], timeout_s: float = 300.0,
+                 page: str = "page/driver.html"):
         if browser not in BROWSERS:
             raise RunError(f"unknown browser {browser!r}; choose one of {', '.join(BROWSERS)}")
         self.browser, self.backend, self.timeout_s = browser, backend, timeout_s
         self.folders = [Path(f).resolve() for f in folders]
+        self.page = page  # under runtime_web/, in Chromium: a page exposing window.webjitDriver.call
         self._stack = []
         self._base = None
 
@@ -79,21 +81,21 @@ class Driver:
             raise RunError(with_console(f"the driver page did not reload ({first_line(str(err))})",
                                         self._messages)) from None
 
-    def chart(self, data: dict, path) -> None:
-        """Draws a latency chart (runtime_web/page/chart.js) in a page of its own and saves it
-        as a PNG at `path` (Chromium only)."""
+    def chart(self, data: dict, path, page: str = "page/chart.html") -> None:
+        """Draws a chart (runtime_web/page/chart.js, or the page given, which defines
+        window.webjitChart) in a page of its own and saves it as a PNG at `path` (Chromium only)."""
         if self.browser != "chromium":
             raise RunError("charts are drawn in Chromium; use --browser chromium")
-        page = self._page.context.new_page()
+        tab = self._page.context.new_page()
         try:
-            page.goto(f"{self._base}/runtime/page/chart.html")
-            page.wait_for_selector("html[data-webjit=ready]", state="attached")
-            page.evaluate("(data) => window.webjitChart(data)", data)
-            page.locator("#chart").screenshot(path=str(path))
+            tab.goto(f"{self._base}/runtime/{page}")
+            tab.wait_for_selector("html[data-webjit=ready]", state="attached")
+            tab.evaluate("(data) => window.webjitChart(data)", data)
+            tab.locator("#chart").screenshot(path=str(path))
         except self._error_type as err:
             raise RunError(f"the chart could not be drawn ({first_line(str(err))})") from None
         finally:
-            page.close()
+            tab.close()
 
     # ---- Node --------------------------------------------------------------------------
     def _start_node(self) -> None:
@@ -158,7 +160,7 @@ class Driver:
         page.on("crash", lambda _page: self._messages.append("the page crashed"))
         page.set_default_timeout(self.timeout_s * 1000)
         try:
-            page.goto(f"{self._base}/runtime/page/driver.html")
+            page.goto(f"{self._base}/runtime/{self.page}")
             page.wait_for_selector("html[data-webjit=ready]", state="attached")
         except PlaywrightError as err:
             raise RunError(with_console(f"the driver page did not start ({first_line(str(err))})",

@@ -12,7 +12,6 @@ const DESCRS = {
 };
 const DESCR_OF = { float32: '<f4', int32: '<i4', int64: '<i8', bool: '|b1', uint8: '|u1' };
 
-/** Parses .npy bytes into {dtype, shape, data}; `name` is used in error messages. */
 /** The file name a tensor's .npy travels under (as webjit.runner.npy_file): ASCII letters,
  * digits, '_' and '-' kept, every other UTF-8 byte written ~HH, so no name is ever a path. */
 export function npyFile(name) {
@@ -24,6 +23,7 @@ export function npyFile(name) {
   return `${out}.npy`;
 }
 
+/** Parses .npy bytes into {dtype, shape, data}; `name` is used in error messages. */
 export function readNpy(bytes, name = 'array') {
   const bad = (why) => new WebjitError(`${name} is not a .npy file webjit can read (${why})`);
   if (String.fromCharCode(...bytes.subarray(0, 6)) !== MAGIC) throw bad('no NUMPY magic');

@@ -1,0 +1,271 @@
+"""`webjit bench`: webjit against onnxruntime-web, side by side in one headless Chromium.
+
+For every model, every engine runs on the same inputs in the same page (cross-origin
+isolated, so both runtimes use threads), model by model: session creation, first run, a
+warm-up of several seconds (Chromium's first WASM runs are 2-3x slower), then timed runs;
+each engine's outputs are compared with onnxruntime (native, CPU) so a fast wrong answer
+shows. onnxruntime-web fixes its thread count when its WASM starts, so the page is
+reloaded for each thread count. The same session measures the SIMD roofline
+(roofline.py) and profiles webjit's WASM kernels against it. Results: JSON, a markdown
+table (docs/benchmarks.md) and PNG charts.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .driver import Driver
+from .errors import RunError
+from .models import MODEL_NAMES, example_inputs, export_model
+from .roofline import FLOPS_PER_ITERATION, roofline_module
+from .runner import write_npy_folder
+
+ENGINES = ("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu")
+ROOFLINE_ITERATIONS = 4_000_000
+QUIET_LOAD = 1.0  # load average (1 min) under which the machine counts as quiet
+MATMUL_FAMILIES = ("matmul",)  # convolutions run as matmuls (their Im2Col is separate)
+
+
+@dataclass
+class Model:
+    name: str
+    onnx: Path
+    bundle: Path
+    inputs: Path
+    reference: Path
+    compile_s: float
+    manifest: dict = field(default_factory=dict)
+
+
+def wait_for_quiet(report, limit_s: float = 60.0) -> list[float]:
+    """Waits (up to limit_s) for the 1-minute load average to drop under QUIET_LOAD; returns
+    the load averages seen at the start."""
+    start = time.monotonic()
+    while os.getloadavg()[0] >= QUIET_LOAD and time.monotonic() - start < limit_s:
+        time.sleep(5)
+    load = list(os.getloadavg())
+    if load[0] >= QUIET_LOAD:
+        report(f"the machine is not quiet (load average {load[0]:.2f}); measuring anyway")
+    return load
+
+
+def prepare(name: str, size: str, work: Path, report) -> Model:
+    """Export (cached), reference outputs from onnxruntime, and webjit's bundle (both backends)."""
+    import onnxruntime
+
+    import webjit
+    kwargs = {"size": size, **({"seq": 128 if size == "full" else 16} if name in ("bert", "gpt2", "minilm") else {})}
+    onnx_path = export_model(name, **kwargs)
+    feeds = example_inputs(name, **kwargs)
+    folder = work / name
+    write_npy_folder(folder / "inputs", feeds)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, feeds)
+    write_npy_folder(folder / "reference", {o.name: v for o, v in zip(session.get_outputs(), outputs)})
+    try:  # served from the bench's own folder (the driver serves no other)
+        os.link(onnx_path, folder / "model.onnx")
+    except OSError:
+        shutil.copyfile(onnx_path, folder / "model.onnx")
+    report(f"{name}: compiling")
+    started = time.perf_counter()
+    bundle = webjit.compile(onnx_path, {k: v.shape for k, v in feeds.items()})
+    compile_s = time.perf_counter() - started
+    bundle.save(folder / "bundle")
+    return Model(name, folder / "model.onnx", folder / "bundle", folder / "inputs", folder / "reference", compile_s,
+                 bundle.manifest)
+
+
+def summary(times: list[float]) -> dict:
+    return {"median_ms": statistics.median(times), "min_ms": min(times),
+            "spread": (max(times) - min(times)) / statistics.median(times), "runs": len(times)}
+
+
+def run_webjit(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    opened = driver.call("open", bundle=driver.location(model.bundle), backend=backend, threads=threads,
+                         inputs=driver.location(model.inputs))
+    session = opened["session"]
+    try:
+        if opened["backend"] != backend:
+            raise RunError(f"webjit ran {model.name} on {opened['backend']}, not {backend}: {opened.get('backendNote')}")
+        driver.call("runs", session=session, seconds=warmup_s, maxRuns=10 ** 6)
+        times = driver.call("run", session=session, repeat=runs)["times_ms"]
+        checked = driver.call("runs", session=session, seconds=600, maxRuns=1,
+                              reference=driver.location(model.reference))["runs"][0]
+        profile = driver.call("profile", session=session, repeat=3) if backend == "wasm" else None
+        memory = driver.call("memory")
+    finally:
+        driver.call("close", session=session)
+    return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(times), "times_ms": times,
+            "max_error": checked["difference"], "threads": opened["threads"],
+            "memory_bytes": model.manifest["memory"]["total_bytes"] if backend == "wasm" else None,
+            "gpu_bytes": (model.manifest["memory"]["weights_bytes"] + model.manifest["memory"]["arena_bytes"])
+            if backend == "webgpu" else None,
+            "js_heap_bytes": memory["js_heap_bytes"], "profile": profile and kernel_summary(profile)}
+
+
+def kernel_summary(profile: dict) -> dict:
+    """MatMul kernels' GFLOP/s (time-weighted) and the share of time outside them."""
+    kernels = profile["kernels"]
+    matmul = [k for k in kernels if k["family"] in MATMUL_FAMILIES and k["gflops"]]
+    time_in = sum(k["total_ms"] for k in matmul)
+    total = sum(k["total_ms"] for k in kernels)
+    weighted = sum(k["gflops"] * k["total_ms"] for k in matmul) / time_in if time_in else None
+    return {"matmul_gflops": weighted, "matmul_share": time_in / total if total else None,
+            "best_matmul_gflops": max((k["gflops"] for k in matmul), default=None)}
+
+
+def run_ort(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    opened = driver.call("ort_open", model=driver.location(model.onnx), inputs=driver.location(model.inputs),
+                         backend=backend, threads=threads)
+    try:
+        result = driver.call("ort_runs", session=opened["session"], seconds=warmup_s, runs=runs,
+                             reference=driver.location(model.reference))
+    finally:
+        driver.call("ort_close", session=opened["session"])
+    return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(result["times_ms"]),
+            "times_ms": result["times_ms"], "max_error": result["difference"], "threads": threads,
+            "js_heap_bytes": result["js_heap_bytes"]}
+
+
+def roofline(driver: Driver, threads_list) -> list[dict]:
+    rows = []
+    for fma in (False, True):
+        module = base64.b64encode(roofline_module(fma)).decode()
+        for threads in threads_list:
+            result = driver.call("roofline", module=module, threads=threads, iterations=ROOFLINE_ITERATIONS,
+                                 flops_per_iteration=FLOPS_PER_ITERATION)
+            rows.append({"kind": "relaxed fma" if fma else "mul+add", "threads": threads, "gflops": result["gflops"]})
+    return rows
+
+
+def bench(models=MODEL_NAMES, engines=ENGINES, threads_list=(1, 2), runs: int = 20, warmup_s: float = 5.0,
+          size: str = "full", out_dir=None, report: Callable[[str], None] = print) -> dict:
+    """Runs the comparison; returns the results (and writes them under out_dir when given)."""
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        raise RunError(f"unknown engine {', '.join(sorted(unknown))}; choose from {', '.join(ENGINES)}")
+    wants_gpu = any(e.endswith("webgpu") for e in engines)
+    with tempfile.TemporaryDirectory(prefix="webjit-bench-") as temp:
+        work = Path(temp)
+        prepared = [prepare(name, size, work, report) for name in models]
+        load_before = wait_for_quiet(report)
+        results = {"date": time.strftime("%Y-%m-%d %H:%M"), "size": size, "runs": runs, "warmup_s": warmup_s,
+                   "load_average_before": load_before, "machine": machine(), "rows": [],
+                   "compile_s": {m.name: round(m.compile_s, 2) for m in prepared}}
+        with Driver("chromium", "webgpu" if wants_gpu else "wasm", [work], timeout_s=3600,
+                    page="bench/bench.html") as driver:
+            results["roofline"] = roofline(driver, threads_list)
+            report("roofline: " + ", ".join(f"{r['kind']} {r['threads']}t {r['gflops']:.1f} GFLOP/s"
+                                            for r in results["roofline"]))
+            for t_index, threads in enumerate(threads_list):
+                driver.reload()
+                for model in prepared:
+                    for engine in engines:
+                        runtime, backend = engine.split("-")
+                        if backend == "webgpu" and t_index:
+                            continue  # one GPU measurement per model
+                        run = run_webjit if runtime == "webjit" else run_ort
+                        try:
+                            row = run(driver, model, backend, threads, runs, warmup_s)
+                        except RunError as err:
+                            row = {"error": str(err)}
+                        row.update(model=model.name, engine=engine, threads=threads if backend == "wasm" else None)
+                        results["rows"].append(row)
+                        report(row_text(row))
+            results["load_average_after"] = list(os.getloadavg())
+            if out_dir:
+                write_results(results, Path(out_dir), driver)
+    return results
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def row_text(row: dict) -> str:
+    where = f"{row['engine']}" + (f" {row['threads']}t" if row.get("threads") else "")
+    if "error" in row:
+        return f"{row['model']} {where}: {row['error']}"
+    return (f"{row['model']} {where}: load {row['load_ms']:.0f} ms, first {row['first_ms']:.1f} ms, "
+            f"median {row['median_ms']:.2f} ms, min {row['min_ms']:.2f} ms, error {row['max_error']:.1e}")
+
+
+def ratio_table(results: dict) -> str:
+    """Per model, backend and thread count: both engines' minimum and onnxruntime-web / webjit."""
+    rows = {(r["model"], r["engine"], r.get("threads")): r for r in results["rows"] if "error" not in r}
+    lines = ["| model | backend | threads | webjit min (ms) | onnxruntime-web min (ms) | ratio | webjit load (ms) | "
+             "ort session (ms) | webjit error | ort error |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    models = list(dict.fromkeys(r["model"] for r in results["rows"]))
+    for model in models:
+        for backend in ("wasm", "webgpu"):
+            for threads in sorted({r.get("threads") for r in results["rows"]} - {None}) if backend == "wasm" else [None]:
+                ours, theirs = rows.get((model, f"webjit-{backend}", threads)), rows.get((model, f"ort-{backend}", threads))
+                if not ours and not theirs:
+                    continue
+                cell = lambda r, k, f: f.format(r[k]) if r and r.get(k) is not None else "-"
+                ratio = f"{theirs['min_ms'] / ours['min_ms']:.2f}x" if ours and theirs else "-"
+                lines.append(f"| {model} | {backend} | {threads or '-'} | {cell(ours, 'min_ms', '{:.1f}')} | "
+                             f"{cell(theirs, 'min_ms', '{:.1f}')} | {ratio} | {cell(ours, 'load_ms', '{:.0f}')} | "
+                             f"{cell(theirs, 'load_ms', '{:.0f}')} | {cell(ours, 'max_error', '{:.1e}')} | "
+                             f"{cell(theirs, 'max_error', '{:.1e}')} |")
+    return "\n".join(lines) + "\n"
+
+
+def roofline_table(results: dict) -> str:
+    peak = {(r["kind"], r["threads"]): r["gflops"] for r in results["roofline"]}
+    lines = ["| model | threads | MatMul GFLOP/s (time-weighted) | of mul+add peak | of fma peak | time outside MatMul |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        p = r.get("profile")
+        if r["engine"] != "webjit-wasm" or not p or p["matmul_gflops"] is None:
+            continue
+        t = r["threads"]
+        lines.append(f"| {r['model']} | {t} | {p['matmul_gflops']:.1f} | {p['matmul_gflops'] / peak[('mul+add', t)]:.0%} | "
+                     f"{p['matmul_gflops'] / peak[('relaxed fma', t)]:.0%} | {1 - p['matmul_share']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict, out: Path, driver: Driver) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"bench-{results['size']}-chromium"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    text = (f"# webjit bench, {results['date']}\n\nmachine: {results['machine']}; load average before "
+            f"{results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}\n\n"
+            + ratio_table(results) + "\n" + roofline_table(results))
+    stem.with_suffix(".md").write_text(text)
+    models = list(dict.fromkeys(r["model"] for r in results["rows"]))
+    colors = {"webjit-wasm": "#1f6feb", "ort-wasm": "#d1242f", "webjit-webgpu": "#1f6feb", "ort-webgpu": "#d1242f"}
+    for backend in ("wasm", "webgpu"):  # one chart each: SwiftShader's times would dwarf the CPU's
+        series = []
+        for engine in (f"webjit-{backend}", f"ort-{backend}"):
+            for threads in sorted({r.get("threads") for r in results["rows"]} - {None}) if backend == "wasm" else [None]:
+                values = []
+                for model in models:
+                    row = next((r for r in results["rows"] if r["model"] == model and r["engine"] == engine
+                                and r.get("threads") == threads and "error" not in r), None)
+                    values.append(row["min_ms"] if row else None)
+                if any(v is not None for v in values):
+                    series.append({"label": engine + (f" {threads}t" if threads else ""), "values": values,
+                                   "color": colors[engine], "light": bool(threads and threads > 1)})
+        if series:
+            note = results["machine"] + ("; SwiftShader, a software GPU: predicts nothing about real GPUs"
+                                         if backend == "webgpu" else "")
+            driver.chart({"title": f"{backend}: minimum latency per model (ms, lower is better; each model to its own scale)",
+                          "groups": models, "series": series, "note": note},
+                         stem.with_name(f"{stem.name}-{backend}.png"), page="bench/bars.html")
