@@ -6,37 +6,53 @@ import { IN_NODE } from './source.js';
 
 const START_TIMEOUT_MS = 20000;
 
-/** Wraps a browser Worker or a Node worker_threads.Worker in one small interface. */
+/** Wraps a browser Worker or a Node worker_threads.Worker in one small interface. Errors
+ * before `listen` is called are kept and reported to it (a worker spawned early, while the
+ * weights load, may fail before the pool listens). */
 async function spawn() {
   const url = new URL('./worker.js', import.meta.url);
+  let onMessage = null, onError = null;
+  const early = [];
+  const error = (err) => (onError ? onError(err) : early.push(err));
+  const message = (m) => onMessage?.(m);
+  const listen = (messages, errors) => {
+    onMessage = messages;
+    onError = errors;
+    for (const err of early.splice(0)) errors(err);
+  };
   if (IN_NODE) {
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(url);
+    worker.on('message', message);
+    worker.on('error', error);
+    worker.on('exit', (code) => error(new Error(`a worker thread exited (code ${code})`)));
     return {
       post: (m) => worker.postMessage(m),
-      listen(onMessage, onError) {
-        worker.on('message', onMessage);
-        worker.on('error', onError);
-        worker.on('exit', (code) => onError(new Error(`a worker thread exited (code ${code})`)));
-      },
+      listen,
       hold: (held) => (held ? worker.ref() : worker.unref()),
       terminate: () => { worker.removeAllListeners('exit'); worker.terminate(); },
     };
   }
   const worker = new Worker(url, { type: 'module' });
-  return {
-    post: (m) => worker.postMessage(m),
-    listen(onMessage, onError) {
-      worker.addEventListener('message', (e) => onMessage(e.data));
-      worker.addEventListener('error', (e) => {
-        e.preventDefault?.();
-        onError(new Error(e.message || 'a worker failed to start'));
-      });
-      worker.addEventListener('messageerror', () => onError(new Error('a worker could not read its message')));
-    },
-    hold: () => {},
-    terminate: () => worker.terminate(),
-  };
+  worker.addEventListener('message', (e) => message(e.data));
+  worker.addEventListener('error', (e) => {
+    e.preventDefault?.();
+    error(new Error(e.message || `the worker ${url.href} failed to start`));
+  });
+  worker.addEventListener('messageerror', () => error(new Error('a worker could not read its message')));
+  return { post: (m) => worker.postMessage(m), listen, hold: () => {}, terminate: () => worker.terminate() };
+}
+
+/** Starts `n` workers now, so that their scripts load while the bundle does; pass the
+ * result to startPool, or to `dismiss` when the pool is not started after all. */
+export function spawnWorkers(n) {
+  const spawned = Array.from({ length: n }, () => spawn());
+  spawned.forEach((p) => p.catch(() => {}));  // reported by startPool
+  return spawned;
+}
+
+export function dismiss(spawned) {
+  for (const p of spawned ?? []) p.then((w) => w.terminate(), () => {});
 }
 
 /**
@@ -46,7 +62,7 @@ async function spawn() {
  * drop(slot), terminate()}.
  * `clock` is a SharedArrayBuffer of Float64 in which thread 0 keeps the times of timed tasks.
  */
-export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock }) {
+export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock, spawned = null }) {
   const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
   const workers = [];
   let pending = null;  // the task in flight: {id, resolve, reject, failed, error}
@@ -103,7 +119,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
 
   try {
     for (let tid = 0; tid < nthreads; tid++) {
-      const worker = await spawn();
+      const worker = await (spawned?.[tid] ?? spawn());
       workers.push(worker);
       worker.listen(onMessage, fail);
       worker.post({ init: { tid, nthreads, memory, modules, steps, controlBytes, clock } });
@@ -113,6 +129,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     await started.finally(() => clearTimeout(timeout));
   } catch (err) {
     fail(err);
+    dismiss(spawned?.slice(workers.length));
     throw err;
   }
   for (const w of workers) w.hold(false);

@@ -5,7 +5,7 @@ import { WebjitError } from './errors.js';
 
 export const IN_NODE = typeof process !== 'undefined' && Boolean(process.versions?.node);
 
-/** A reader for the bundle at `url`: {describe(file), read(file, onBytes)}. */
+/** A reader for the bundle at `url`: {describe(file), read(file, onBytes, expected bytes)}. */
 export async function openBundle(url) {
   if (typeof url !== 'string' && !(url instanceof URL)) {
     throw new WebjitError('webjit.load needs the bundle URL or path as a string');
@@ -15,7 +15,7 @@ export async function openBundle(url) {
   const base = new URL(text + '/', globalThis.location?.href);
   return {
     describe: (file) => new URL(file, base).href,
-    read: (file, onBytes) => fetchBytes(new URL(file, base).href, file, onBytes),
+    read: (file, onBytes, expected) => fetchBytes(new URL(file, base).href, file, onBytes, expected),
   };
 }
 
@@ -44,7 +44,7 @@ function missing(file, where) {
   return new WebjitError(`bundle file ${file} is missing (${where}); rebuild or re-download the bundle`);
 }
 
-async function fetchBytes(href, file, onBytes) {
+async function fetchBytes(href, file, onBytes, expected) {
   let response;
   try {
     response = await fetch(href);
@@ -57,19 +57,21 @@ async function fetchBytes(href, file, onBytes) {
     throw new WebjitError(`could not fetch bundle file ${file}: HTTP ${response.status} from ${href}`);
   }
   if (!response.body || !onBytes) return new Uint8Array(await response.arrayBuffer());
-  const chunks = [];
-  let length = 0;
+  // Chunks go straight into one buffer of the size the manifest states (when it states one).
+  let bytes = new Uint8Array(expected ?? 0), length = 0;
   for (const reader = response.body.getReader(); ;) {
     const { done, value } = await reader.read();
     if (done) break;
-    chunks.push(value);
+    if (length + value.length > bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * bytes.length, length + value.length));
+      grown.set(bytes.subarray(0, length));
+      bytes = grown;
+    }
+    bytes.set(value, length);
     length += value.length;
     onBytes(value.length);
   }
-  const bytes = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
-  return bytes;
+  return length === bytes.length ? bytes : bytes.slice(0, length);
 }
 
 /** Hex sha256 of `bytes` (WebCrypto, present in browsers and Node 20). */
@@ -80,14 +82,28 @@ export async function sha256Hex(bytes) {
 
 /** Reads one payload ({file, bytes, sha256} from the manifest) and checks its size and hash. */
 export async function readVerified(bundle, payload, onBytes) {
-  const bytes = await bundle.read(payload.file, onBytes);
+  const { bytes, verified } = await readChecking(bundle, payload, onBytes);
+  await verified;
+  return bytes;
+}
+
+/**
+ * Reads one payload and checks its size; resolves to {bytes, verified}, `verified` a promise
+ * of the sha256 check (WebCrypto hashes off the main thread, so a caller may decode the
+ * bytes meanwhile, as long as nothing uses them before `verified` resolves).
+ */
+export async function readChecking(bundle, payload, onBytes) {
+  const bytes = await bundle.read(payload.file, onBytes, payload.bytes);
   if (bytes.length !== payload.bytes) {
     throw new WebjitError(`bundle file ${payload.file} is corrupt (${bytes.length} bytes, ` +
       `manifest says ${payload.bytes}); rebuild or re-download the bundle`);
   }
-  if (await sha256Hex(bytes) !== String(payload.sha256).toLowerCase()) {
-    throw new WebjitError(`bundle file ${payload.file} is corrupt (sha256 mismatch); ` +
-      'rebuild or re-download the bundle');
-  }
-  return bytes;
+  const verified = sha256Hex(bytes).then((hex) => {
+    if (hex !== String(payload.sha256).toLowerCase()) {
+      throw new WebjitError(`bundle file ${payload.file} is corrupt (sha256 mismatch); ` +
+        'rebuild or re-download the bundle');
+    }
+  });
+  verified.catch(() => {});  // awaited by the caller
+  return { bytes, verified };
 }

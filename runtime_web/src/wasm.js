@@ -9,7 +9,7 @@ import { memoryPages, planSteps, tensorAddress } from './manifest.js';
 import { unshareMemoryImport } from './wasm_patch.js';
 import { readOutputs, writeFeeds } from './feeds.js';
 import { runSingle, stepTask } from './steps.js';
-import { startPool } from './pool.js';
+import { dismiss, spawnWorkers, startPool } from './pool.js';
 import { chooseThreads } from './threads.js';
 import { chooseForm } from './device.js';
 import { streamWeights } from './weights.js';
@@ -25,9 +25,19 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   const forms = manifest.kernels.map((kernel) => pickForm(kernel, device));
   const plan = await chooseThreads(threads, device.cores);
   const shared = plan.threads > 1;
-  const memory = allocateMemory(manifest, shared);
-  const weights = await streamWeights(bundle, manifest, { view: (t) => tensorView(manifest, memory, t) }, onProgress);
-  const modules = await loadKernels(bundle, manifest, forms, shared, onProgress);
+  // Workers start, and kernels compile (on the engine's background threads), while the
+  // weights stream in.
+  const spawned = shared ? spawnWorkers(plan.threads) : null;
+  let memory, weights, modules;
+  try {
+    memory = allocateMemory(manifest, shared);
+    [weights, modules] = await Promise.all([
+      streamWeights(bundle, manifest, { view: (t) => tensorView(manifest, memory, t) }, onProgress),
+      loadKernels(bundle, manifest, forms, shared, onProgress)]);
+  } catch (err) {
+    dismiss(spawned);
+    throw err;
+  }
   const steps = planSteps(manifest, forms);
   const clockLength = Math.max(steps.length, MAX_REPS) + 1;
   const clockBuffer = shared ? new SharedArrayBuffer(8 * clockLength) : new ArrayBuffer(8 * clockLength);
@@ -36,7 +46,8 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   if (shared) {
     try {
       const controlBytes = Math.floor(manifest.memory.control_bytes / 4) * 4;
-      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes, clock: clockBuffer });
+      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes, clock: clockBuffer,
+        spawned });
     } catch (err) {
       plan.threads = 1;
       plan.note = `worker threads could not start (${err.message}), running single-threaded`;

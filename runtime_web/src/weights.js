@@ -4,12 +4,12 @@
 // tensor is inflated block by block (DecompressionStream, native in browsers and Node) and
 // its bytes put back in order. The loader holds one shard, a block being inflated, and for
 // a sink without direct memory one decoded chunk, at a time.
-import { IN_NODE, readVerified } from './source.js';
+import { IN_NODE, readChecking } from './source.js';
 import { WebjitError } from './errors.js';
 
 export const ENCODINGS = { f32: 4, i32: 4, f16: 2, i8: 1 };  // bytes per stored value
 const CHUNK = 1 << 21;  // values decoded at once for a sink that takes copies (8 MiB of f32)
-const INFLATE_AHEAD = 3;  // deflated blocks in flight at once
+const INFLATE_AHEAD = 4;  // deflated blocks in flight at once
 
 /**
  * Streams the bundle's weights into `sink` and reports progress; resolves to
@@ -23,73 +23,83 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
   const scales = new Map();  // tensor id -> Float32Array of its int8 scales, filled as they arrive
   const pending = new Map();  // "tensor/block" -> bytes of a deflated block that spans shards
   let loaded = 0, start = 0, peak = 0;
+  const checks = [];
   onProgress({ stage: 'weights', loaded, total });
   for (const shard of manifest.weights) {
-    const bytes = await readVerified(bundle, shard, (n) => {
+    // Decoded while its sha256 is computed; the session is not made unless every shard checks out.
+    const { bytes, verified } = await readChecking(bundle, shard, (n) => {
       loaded += n;
       onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
     });
+    checks.push(verified);
     const end = start + bytes.length;
-    let held = bytes.length;
-    for (const t of stored) {
-      const s = t.stored;
-      if (s.scales) copyScales(t, bytes, start, end, scales);
-      if (s.deflate) {
-        held = Math.max(held, bytes.length + await inflateBlocks(t, bytes, start, pending, scales.get(t.id), sink));
-        continue;
-      }
-      const from = Math.max(s.at, start), to = Math.min(s.at + s.bytes, end);
-      if (from >= to) continue;
-      const size = ENCODINGS[s.encoding];
-      const first = (from - s.at) / size, last = (to - s.at) / size;
-      held = Math.max(held, bytes.length + decodeRange(t, bytes, from - start, first, last, scales.get(t.id), sink));
+    let held;
+    try {
+      held = await decodeShard(stored, bytes, start, pending, scales, sink);
+    } catch (err) {
+      await verified;  // a corrupt shard says so, rather than how its bytes failed to decode
+      throw err;
     }
     peak = Math.max(peak, held);
     start = end;
   }
+  await Promise.all(checks);
   return { stored_bytes: total, peak_held_bytes: peak };
 }
 
-/** Inflates and decodes the blocks of deflated tensor t that end in this shard; returns
- * the most bytes it held at once beside the shard. */
-async function inflateBlocks(t, bytes, start, pending, scales, sink) {
-  const s = t.stored, end = start + bytes.length, per = s.deflate.values, size = ENCODINGS[s.encoding];
-  const ready = [];  // [block index, its deflated bytes]
-  s.deflate.blocks.forEach(([at, length], j) => {
+/** [tensor, block index, deflated bytes] of tensor t's blocks that end in this shard
+ * (a block that spans shards is gathered in `pending` until its last piece arrives). */
+function readyBlocks(t, bytes, start, pending) {
+  const end = start + bytes.length, ready = [];
+  t.stored.deflate.blocks.forEach(([at, length], j) => {
     if (at + length <= start || at >= end) return;
     if (at >= start && at + length <= end) {
-      ready.push([j, bytes.subarray(at - start, at + length - start)]);
+      ready.push([t, j, bytes.subarray(at - start, at + length - start)]);
       return;
     }
-    const key = `${t.id}/${j}`;  // the block spans shards: gather its pieces
+    const key = `${t.id}/${j}`;
     if (!pending.has(key)) pending.set(key, new Uint8Array(length));
     const from = Math.max(at, start), to = Math.min(at + length, end);
     pending.get(key).set(bytes.subarray(from - start, to - start), from - at);
     if (at + length <= end) {
-      ready.push([j, pending.get(key)]);
+      ready.push([t, j, pending.get(key)]);
       pending.delete(key);
     }
   });
-  // A few blocks inflate ahead (off the main thread in Node) while the current one is decoded.
-  const bytesOf = (j) => (Math.min(s.count, (j + 1) * per) - j * per) * size;
-  const inflating = ready.slice(0, INFLATE_AHEAD).map(([j, data]) => inflate(data, bytesOf(j), t));
+  return ready;
+}
+
+/** Inflates and decodes `blocks`, a few ahead of the one being decoded (inflating runs off
+ * the main thread in Node and in the browser's stream machinery); returns the most bytes
+ * it held at once beside the shard. */
+async function inflateBlocks(blocks, scales, sink) {
+  const bytesOf = (t, j) => {
+    const s = t.stored, per = s.deflate.values;
+    return (Math.min(s.count, (j + 1) * per) - j * per) * ENCODINGS[s.encoding];
+  };
+  const start = (k) => inflate(blocks[k][2], bytesOf(blocks[k][0], blocks[k][1]), blocks[k][0]);
+  const inflating = blocks.slice(0, INFLATE_AHEAD).map((_, k) => start(k));
   let held = 0;
-  for (let k = 0; k < ready.length; k++) {
-    const [j, data] = ready[k];
+  for (let k = 0; k < blocks.length; k++) {
+    const [t, j, data] = blocks[k];
     const planes = await inflating[k];
-    if (k + INFLATE_AHEAD < ready.length) {
-      const [next, nextData] = ready[k + INFLATE_AHEAD];
-      inflating.push(inflate(nextData, bytesOf(next), t));
-    }
     inflating[k] = null;
-    const first = j * per, last = Math.min(s.count, first + per);
-    if (planes.length !== bytesOf(j)) {
+    if (k + INFLATE_AHEAD < blocks.length) inflating.push(start(k + INFLATE_AHEAD));
+    const s = t.stored, size = ENCODINGS[s.encoding], first = j * s.deflate.values;
+    if (planes.length !== bytesOf(t, j)) {
       throw new WebjitError(`deflated block ${j} of weights tensor ${t.id} inflates to ${planes.length} bytes, ` +
-        `not ${(last - first) * size}; rebuild the bundle`);
+        `not ${bytesOf(t, j)}; rebuild the bundle`);
+    }
+    const last = first + planes.length / size;
+    if (sink.view && !s.rows && (s.encoding === 'f32' || s.encoding === 'i32')) {  // straight into memory
+      const view = sink.view(t);
+      interleave(planes, size, new Uint8Array(view.buffer, view.byteOffset + 4 * first, planes.length));
+      held = Math.max(held, INFLATE_AHEAD * (data.length + planes.length));
+      continue;
     }
     const values = interleave(planes, size);
     held = Math.max(held, INFLATE_AHEAD * (data.length + planes.length) + values.length +
-      decodeRange(t, values, 0, first, last, scales, sink));
+      decodeRange(t, values, 0, first, last, scales.get(t.id), sink));
   }
   return held;
 }
@@ -102,10 +112,11 @@ let nodeInflate = null;
 async function inflate(data, expected, t) {
   try {
     if (IN_NODE) {
-      nodeInflate ??= import('node:zlib').then(({ inflateRaw }) => (bytes) => new Promise((resolve, reject) => {
-        inflateRaw(bytes, (err, out) => (err ? reject(err) : resolve(out)));
+      nodeInflate ??= import('node:zlib').then(({ inflateRaw }) => (bytes, size) => new Promise((resolve, reject) => {
+        // One output chunk of the expected size: no per-16-KiB callbacks, no concatenation.
+        inflateRaw(bytes, { chunkSize: Math.max(size, 64) }, (err, out) => (err ? reject(err) : resolve(out)));
       }));
-      const out = await (await nodeInflate)(data);
+      const out = await (await nodeInflate)(data, expected);
       return new Uint8Array(out.buffer, out.byteOffset, out.length);
     }
     const stream = new DecompressionStream('deflate-raw');
@@ -127,10 +138,16 @@ async function inflate(data, expected, t) {
   }
 }
 
-/** The values' bytes back in order from their planes (byte 0 of every value, then byte 1, ...). */
-function interleave(planes, size) {
-  if (size === 1) return planes;
-  const n = planes.length / size, out = new Uint8Array(planes.length);
+/** The values' bytes back in order from their planes (byte 0 of every value, then byte 1,
+ * ...), into `out` when given (bytes of the values' final place). */
+function interleave(planes, size, out = null) {
+  if (size === 1 && !out) return planes;
+  if (size === 1) {
+    out.set(planes);
+    return out;
+  }
+  const n = planes.length / size;
+  out ??= new Uint8Array(planes.length);
   if (size === 4 && out.byteOffset % 4 === 0) {
     const words = new Uint32Array(out.buffer, out.byteOffset, n);
     for (let i = 0; i < n; i++) {  // little-endian, as WASM and WebGPU memory
@@ -142,6 +159,28 @@ function interleave(planes, size) {
     for (let i = 0; i < n; i++) out[i * size + p] = planes[p * n + i];
   }
   return out;
+}
+
+/** Decodes every stored tensor (or piece of one) in this shard; returns the bytes held. */
+async function decodeShard(stored, bytes, start, pending, scales, sink) {
+  const end = start + bytes.length;
+  let held = bytes.length;
+  const blocks = [];  // deflated blocks complete in this shard, inflated together below
+  for (const t of stored) {
+    const s = t.stored;
+    if (s.scales) copyScales(t, bytes, start, end, scales);
+    if (s.deflate) {
+      blocks.push(...readyBlocks(t, bytes, start, pending));
+      continue;
+    }
+    const from = Math.max(s.at, start), to = Math.min(s.at + s.bytes, end);
+    if (from >= to) continue;
+    const size = ENCODINGS[s.encoding];
+    const first = (from - s.at) / size, last = (to - s.at) / size;
+    held = Math.max(held, bytes.length + decodeRange(t, bytes, from - start, first, last, scales.get(t.id), sink));
+  }
+  held = Math.max(held, bytes.length + await inflateBlocks(blocks, scales, sink));
+  return held;
 }
 
 function copyScales(t, bytes, start, end, scales) {
