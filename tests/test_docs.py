@@ -6,7 +6,7 @@ from pathlib import Path
 
 import webjit
 from webjit.kernels import schedule_key, signature, spec_from_json
-from webjit.schedule import families
+from webjit.schedule import accelerated_choice, choose, families
 from webjit.schedule_db import Record, ScheduleDB
 from webjit.targets import WasmTarget
 from test_cli import tiny_model
@@ -26,7 +26,9 @@ def test_bundle_md_example_is_what_the_compiler_writes(tmp_path):
     plain = webjit.compile(model, {"x": (3, 8)})
     spec = spec_from_json(plain.manifest["kernels"][0]["spec"])
     family = families("wasm")["matmul"]
-    fma = next(c for c in family.candidates(spec, WasmTarget(threads=2, relaxed_simd=True)) if c.fma)
+    anywhere = accelerated_choice(family, spec, choose(spec, "wasm", WasmTarget(), ScheduleDB()).default).config
+    default = family.default_config(spec, WasmTarget())
+    fma = next(c for c in family.candidates(spec, WasmTarget(threads=2, relaxed_simd=True)) if c not in (anywhere, default))
     db = ScheduleDB()
     db.add(Record("wasm/chromium-156/2-cores/relaxed-simd", "wasm", "matmul", signature(spec), schedule_key(spec),
                   family.config_to_json(fma), {"threads": 2, "relaxed_simd": True}, 0.0011,

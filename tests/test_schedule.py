@@ -3,6 +3,7 @@ per signature, pruning that names the constraint it applies, resolution that mer
 generating the same code, every surviving config computing the right numbers on both
 backends, the signature pinned as text, and the choice of defaults and database variants."""
 import dataclasses
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from webjit.errors import CompileError
 from webjit.family import describe
 from webjit.kernels import (Access, Arg, Elementwise, Expr, Gather, LayerNorm, Reduce, Softmax, schedule_key,
                             signature, spec_from_json, spec_to_json)
-from webjit.schedule import Kernel, choose, choose_schedules, schedule_text
+from webjit.schedule import ANY_DEVICE, Kernel, choose, choose_schedules, schedule_text
 from webjit.schedule_db import Record, ScheduleDB
 from webjit.targets import Targets, WasmTarget, WebgpuTarget
 from webjit.wasm.codegen import FAMILIES as WASM, wasm_kernel
@@ -297,6 +298,21 @@ def record(spec, backend, device, config, time_ms=1.0, default_ms=2.0, **fields)
                   time_ms, {}, default_ms, 12, **fields)
 
 
+def from_records(schedule):
+    """The variants that came from database records (not the any-device accelerated form)."""
+    return [v for v in schedule.variants if v.device != ANY_DEVICE]
+
+
+def test_every_wasm_matmul_ships_a_relaxed_simd_form_for_any_device_that_has_it():
+    for name, spec in MATMULS.items():
+        schedule = choose(spec, "wasm", WasmTarget(), ScheduleDB())
+        (form,) = [v for v in schedule.variants if v.device == ANY_DEVICE]
+        assert form.config.fma and form.requires == ("relaxed-simd",) and form.record is None, name
+        assert replace(form.config, fma=False) == schedule.default.config or form.config.mr == schedule.default.config.mr
+        assert not WASM["matmul"].violated(form.config, spec, form.target, hard_only=True)
+        assert not [v for v in choose(spec, "webgpu", WebgpuTarget(), ScheduleDB()).variants if v.device == ANY_DEVICE]
+
+
 def test_records_become_variants_and_defaults_stay():
     spec = MATMULS["bert-qkv"]
     fast = WASM["matmul"].candidates(spec, RELAXED)[0]
@@ -304,7 +320,7 @@ def test_records_become_variants_and_defaults_stay():
     db.add(record(spec, "wasm", "wasm/test-1/2-cores/relaxed-simd", fast))
     schedule = choose(spec, "wasm", WasmTarget(), db)
     assert schedule.default.source == "default" and not schedule.default.config.fma
-    (variant,) = schedule.variants
+    (variant,) = from_records(schedule)
     assert variant.device == "wasm/test-1/2-cores/relaxed-simd" and variant.config == fast
     assert variant.match == "signature" and variant.requires == (("relaxed-simd",) if fast.fma else ())
 
@@ -315,7 +331,7 @@ def test_a_record_serves_the_same_shape_in_another_model_by_schedule_key():
     config = WASM["matmul"].candidates(tuned, RELAXED)[1]
     db = ScheduleDB()
     db.add(record(tuned, "wasm", "wasm/x/2-cores/relaxed-simd", config))
-    (variant,) = choose(other, "wasm", WasmTarget(), db).variants
+    (variant,) = from_records(choose(other, "wasm", WasmTarget(), db))
     assert variant.match == "schedule key" and variant.config == config
 
 
@@ -327,7 +343,7 @@ def test_unusable_records_are_skipped_with_a_reason():
     fma = next(c for c in WASM["matmul"].candidates(spec, RELAXED) if c.fma)
     db.add(record(spec, "wasm", "wasm/b/2-cores/simd", fma, target={"threads": 2, "relaxed_simd": False}))
     schedule = choose(spec, "wasm", WasmTarget(), db)
-    assert not schedule.variants
+    assert not from_records(schedule)
     reasons = " | ".join(schedule.skipped)
     assert "no field colour" in reasons and "relaxed SIMD" in reasons
 

@@ -28,6 +28,11 @@ def mlp(tmp_path_factory):
     return mlp_model(tmp_path_factory.mktemp("mlp") / "mlp.onnx")
 
 
+def tuned_variants(part: dict) -> list[dict]:
+    """A backend part's variants from database records (not the any-device "*" forms)."""
+    return [v for v in part["variants"] if v["device"] != "*"]
+
+
 def assert_matches_onnxruntime(model, bundle_dir, backend="wasm", browser="node"):
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     feeds = make_inputs(manifest, {})
@@ -72,11 +77,11 @@ def test_records_change_the_config_of_the_next_compiled_bundle(tuned, mlp, tmp_p
     by_signature = {k["signature"]: k for k in bundle.manifest["kernels"]}
     changed = [r for r in report.kernels if r.best_config != r.default_config]
     for r in changed:
-        (variant,) = by_signature[r.signature]["wasm"]["variants"]
+        (variant,) = tuned_variants(by_signature[r.signature]["wasm"])
         assert variant["device"] == report.device and variant["config"] == r.best_config
     for r in report.kernels:
         if r.best_config == r.default_config:
-            assert not by_signature[r.signature]["wasm"]["variants"]
+            assert not tuned_variants(by_signature[r.signature]["wasm"])
     result = assert_matches_onnxruntime(mlp, tmp_path / "b")
     assert report.variants_used == len(changed) and result.backend == "wasm"
 
@@ -119,13 +124,16 @@ def test_a_variant_for_this_device_runs_here_and_one_for_another_does_not(mlp, t
     for device, runs_variant in ((here, True), (OTHER_DEVICE, False)):
         folder, kernel, config = forced_record_bundle(mlp, tmp_path, device)
         manifest = json.loads((folder / "manifest.json").read_text())
-        assert manifest["kernels"][kernel]["wasm"]["variants"][0]["config"] == config
+        assert tuned_variants(manifest["kernels"][kernel]["wasm"])[0]["config"] == config
         write_npy_folder(tmp_path / "in", make_inputs(manifest, {}))
         with Driver("node", "wasm", [tmp_path]) as driver:
             session = driver.call("open", bundle=str(folder), backend="wasm", inputs=str(tmp_path / "in"))
-        chosen = session["kernels"][kernel]
-        assert chosen["variant"] == (here if runs_variant else None)
-        assert chosen["config"] == (config if runs_variant else manifest["kernels"][kernel]["wasm"]["config"])
+        chosen, part = session["kernels"][kernel], manifest["kernels"][kernel]["wasm"]
+        # elsewhere: the any-device relaxed-SIMD form where the engine has it, else the default
+        anywhere = next((v for v in part["variants"] if v["device"] == "*"
+                         and set(v["requires"]) <= set(session["device"]["features"])), None)
+        assert chosen["variant"] == (here if runs_variant else anywhere and "*")
+        assert chosen["config"] == (config if runs_variant else (anywhere or part)["config"])
         assert_matches_onnxruntime(mlp, folder)
 
 
@@ -186,7 +194,7 @@ def test_cli_tune_list_merge_and_compile_with_schedules(mlp, tmp_path, capsys):
     assert main(["compile", str(mlp), "-o", str(tmp_path / "b"), "-q", "--schedules", str(tmp_path / "merged")]) == 0
     summary = capsys.readouterr().out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    variants = sum(len(k["wasm"]["variants"]) for k in manifest["kernels"])
+    variants = sum(len(tuned_variants(k["wasm"])) for k in manifest["kernels"])
     assert ("tuned variants" in summary) == (variants > 0)
     assert main(["schedules", "list", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
@@ -245,7 +253,7 @@ def test_tune_a_bundle_adds_variants_to_a_copy(mlp, tmp_path):
     changed = [r for r in report.kernels if r.best_config != r.default_config]
     if changed:  # else nothing was compared: no tuned copy is made
         tuned = json.loads((tmp_path / "work" / "tuned" / "manifest.json").read_text())
-        assert sum(len(k["wasm"]["variants"]) for k in tuned["kernels"]) == len(changed) == report.variants_used
+        assert sum(len(tuned_variants(k["wasm"])) for k in tuned["kernels"]) == len(changed) == report.variants_used
         assert report.difference < 1e-4
         assert_matches_onnxruntime(mlp, tmp_path / "work" / "tuned")
     assert report.records and report.kernels

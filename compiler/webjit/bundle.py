@@ -136,6 +136,12 @@ def _kernel_entry(index: int, emitted: EmittedKernel, files: dict[str, bytes]) -
         family = emitted.schedules[backend].family
         forms = [_form(f"kernels/k{index}" if j == 0 else f"kernels/k{index}.v{j}", backend, family, choice, kernel,
                        files) for j, (choice, kernel) in enumerate(code)]
+        seen: dict[str, str] = {}  # forms with the same code share one file
+        for form in forms:
+            first = seen.setdefault(form["sha256"], form["file"])
+            if first != form["file"]:
+                del files[form["file"]]
+                form["file"] = first
         if backend == "webgpu":
             default = code[0][1]
             forms[0]["bindings"] = [{"arg": b.arg, "start": b.start, "count": b.count, "write": b.write,
@@ -158,9 +164,10 @@ def _form(stem: str, backend: str, family, choice, kernel, files: dict[str, byte
         form.update(_entry(stem + ".wgsl", files[stem + ".wgsl"]), entry=kernel.entry,
                     workgroup=list(kernel.workgroup), dispatch=list(kernel.dispatch))
     if choice.device is not None:
-        record = choice.record
-        form = {"device": choice.device, **form,
-                "tuned": {"match": choice.match, "time_ms": record.time_ms, "default_ms": record.default_ms}}
+        form = {"device": choice.device, **form}
+        if choice.record is not None:
+            record = choice.record
+            form["tuned"] = {"match": choice.match, "time_ms": record.time_ms, "default_ms": record.default_ms}
     return form
 
 

@@ -291,8 +291,11 @@ def print_summary(manifest: dict, output: Path) -> None:
     memory = manifest.get("memory", {})
     weights = memory.get("weights_bytes", sum(w.get("bytes", 0) for w in manifest.get("weights", [])))
     kernels = manifest.get("kernels", [])
-    variants = sum(len(k.get(b, {}).get("variants", [])) for k in kernels for b in ("wasm", "webgpu"))
-    tuned = f", tuned variants: {variants}" if variants else ""
+    forms = [v for k in kernels for b in ("wasm", "webgpu") for v in k.get(b, {}).get("variants", [])]
+    variants = sum(1 for v in forms if v.get("device") != "*")
+    relaxed = len(forms) - variants
+    tuned = (f", tuned variants: {variants}" if variants else "") + (
+        f", relaxed-SIMD forms: {relaxed} (used where the engine validates relaxed SIMD)" if relaxed else "")
     print(f"kernels: {len(kernels)}, steps: {len(manifest.get('steps', []))}{tuned}")
     for backend in manifest.get("backends", []):
         jit = [c for k in kernels for c in k.get(backend, {}).get("candidates", [])]

@@ -39,6 +39,9 @@ class Family:
     emit: Callable[[Any, Any, Any], Any]  # (spec, resolved config, target) -> kernel
     cost: Callable[[Any, Any, Any], float] = lambda config, spec, target: 0.0  # lower is faster
     requires: Callable[[Any], tuple[str, ...]] = lambda config: ()  # engine features, e.g. "relaxed-simd"
+    # (config, target) -> (config, target): the same schedule using an optional engine
+    # feature, shipped as a form for every device that has it; None where there is none
+    accelerated: Callable[[Any, Any], tuple[Any, Any] | None] = lambda config, target: None
 
     def violated(self, config, spec, target, hard_only: bool = False) -> list[str]:
         """Names of the constraints `config` breaks on `spec` for `target`."""

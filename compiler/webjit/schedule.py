@@ -27,12 +27,15 @@ class Kernel:
     steps: tuple[int, ...]
 
 
+ANY_DEVICE = "*"  # a variant's device for a form every device with its required features runs
+
+
 @dataclass(frozen=True)
 class Choice:
     config: object  # resolved
-    source: str  # "default", or "db" for a database record
+    source: str  # "default", "db" for a database record, "feature" for an accelerated form
     target: object  # the target the config was resolved for
-    device: str | None = None  # the device fingerprint a variant is for (None: every device)
+    device: str | None = None  # the device fingerprint a variant is for (None: the default; "*": any device)
     record: Record | None = None
     match: str = ""  # "signature" or "schedule key" for db choices
     requires: tuple[str, ...] = ()
@@ -74,6 +77,7 @@ def choose(spec: KernelSpec, backend: str, target, db: ScheduleDB) -> Schedule:
     family = families(backend)[spec.family]
     default = Choice(family.default_config(spec, target), "default", target)
     default = _with_requires(family, default)
+    feature = accelerated_choice(family, spec, default)
     variants, skipped = [], []
     for record, match in db.lookup(backend, spec):
         try:
@@ -81,9 +85,25 @@ def choose(spec: KernelSpec, backend: str, target, db: ScheduleDB) -> Schedule:
         except ValueError as err:
             skipped.append(f"{record.device}: {err}")
             continue
-        if variant.config != default.config:  # the same resolved config is the same code
+        # the same resolved config is the same code: that device runs it without a variant
+        if variant.config != default.config and (feature is None or variant.config != feature.config):
             variants.append(variant)
+    if feature is not None:
+        variants.append(feature)
     return Schedule(family, default, tuple(variants), tuple(skipped))
+
+
+def accelerated_choice(family: Family, spec: KernelSpec, default: Choice) -> Choice | None:
+    """The default's schedule with an optional engine feature (family.accelerated), as a form
+    for every device ("*") whose engine has it; None where the family has none or it does not fit."""
+    found = family.accelerated(default.config, default.target)
+    if found is None:
+        return None
+    config, target = found
+    config = family.resolve(config, spec, target)
+    if config == default.config or family.violated(config, spec, target, hard_only=True):
+        return None
+    return _with_requires(family, Choice(config, "feature", target, device=ANY_DEVICE))
 
 
 def record_choice(family: Family, spec: KernelSpec, target, record: Record, match: str) -> Choice:
@@ -117,9 +137,9 @@ def schedule_text(kernels: list[Kernel], schedules: list[dict[str, Schedule]]) -
             lines.append(f"  {backend}: {describe(schedule.default.config)}  [default{_requires(schedule.default)}]")
             for variant in schedule.variants:
                 record = variant.record
-                lines.append(f"  {backend} on {variant.device}: {describe(variant.config)}  "
-                             f"[db by {variant.match}, {record.time_ms:.4g} ms vs default {record.default_ms:.4g} ms"
-                             f"{_requires(variant)}]")
+                why = (f"db by {variant.match}, {record.time_ms:.4g} ms vs default {record.default_ms:.4g} ms"
+                       if record else "any device with the feature")
+                lines.append(f"  {backend} on {variant.device}: {describe(variant.config)}  [{why}{_requires(variant)}]")
             for reason in schedule.skipped:
                 lines.append(f"  {backend}: record ignored: {reason}")
     return "\n".join(lines) + "\n"

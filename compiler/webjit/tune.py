@@ -256,7 +256,7 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
                 tuned_dir = _tuned_bundle(source, shapes, backend, default_dir, tuned_db, work, progress)
                 tuned = driver.call("open", bundle=driver.location(tuned_dir), backend=backend, threads=threads,
                                     inputs=driver.location(work / "inputs"))
-                report.variants_used = sum(1 for k in tuned["kernels"] if k["variant"])
+                report.variants_used = sum(1 for k in tuned["kernels"] if k["variant"] not in (None, "*"))
                 run_s = stats["profile"]["run_ms"] / 1000
                 report.rounds = max(3, min(COMPARE_ROUNDS, int(COMPARE_S / max(2 * run_s, 1e-3))))
                 progress(f"default vs tuned bundle, {report.rounds} interleaved runs each")

@@ -73,6 +73,9 @@ export async function webgpuDevice(adapter) {
  */
 export function chooseForm(part, device) {
   const usable = (form) => (form.requires ?? []).every((f) => device.features.includes(f));
-  const variant = (part.variants ?? []).find((v) => v.device === device.fingerprint && usable(v));
+  // A variant tuned for this very device first, then one for any device with its features ("*").
+  const variants = part.variants ?? [];
+  const variant = variants.find((v) => v.device === device.fingerprint && usable(v)) ??
+    variants.find((v) => v.device === '*' && usable(v));
   return { form: variant ?? part, variant: Boolean(variant), usable: usable(variant ?? part) };
 }

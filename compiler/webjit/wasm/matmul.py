@@ -428,4 +428,4 @@ class _Emitter:
 
 FAMILY = Family("matmul", "wasm", MatMulConfig, schedule.SPACE, schedule.CONSTRAINTS, schedule.default,
                 schedule.resolve, lambda spec, config, target: emit(spec, config), schedule.cost,
-                schedule.requires)
+                schedule.requires, schedule.accelerated)

@@ -160,6 +160,14 @@ def cost(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> float:
     return (madds * (1 + 0.5 * loads) * idle + packing) / (1.15 if config.fma else 1.0)
 
 
+def accelerated(config: MatMulConfig, target: WasmTarget):
+    """The same tiles with relaxed-SIMD fused multiply-adds, for engines that validate them
+    (about 20% faster here, docs/benchmarks.md); the runtime probes and picks."""
+    if config.fma:
+        return None
+    return replace(config, fma=True), replace(target, relaxed_simd=True)
+
+
 def requires(config: MatMulConfig) -> tuple[str, ...]:
     """Engine features a config's module needs."""
     return ("relaxed-simd",) if config.fma else ()
