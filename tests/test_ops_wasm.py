@@ -67,9 +67,16 @@ def test_run_bundle_two_threads(suite):
 def test_every_kernel_validates(suite):
     files = sorted(p for item in suite.values() if item.bundle_dir for p in (item.bundle_dir / "kernels").glob("*.wasm"))
     assert files, "no kernel was compiled"
+    relaxed = set()  # forms that require relaxed SIMD validate with it; every other form without
+    for item in suite.values():
+        if item.bundle_dir:
+            manifest = json.loads((item.bundle_dir / "manifest.json").read_text())
+            relaxed |= {item.bundle_dir / f["file"] for k in manifest["kernels"] for f in [k["wasm"], *k["wasm"]["variants"]]
+                        if "relaxed-simd" in f["requires"]}
     failures = []
     for path in files:
-        done = subprocess.run(["wasm-validate", "--enable-threads", str(path)], capture_output=True, text=True)
+        flags = ["--enable-threads"] + (["--enable-relaxed-simd"] if path in relaxed else [])
+        done = subprocess.run(["wasm-validate", *flags, str(path)], capture_output=True, text=True)
         if done.returncode != 0:
             failures.append(f"{path.parent.parent.parent.name}/{path.name}: {done.stderr.strip()[:300]}")
     assert not failures, "kernels failing wasm-validate:\n" + "\n".join(failures)
