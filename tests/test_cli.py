@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webjit.cli import compare, main, parse_shape
+from webjit.cli import main, parse_shape
+from webjit.cli_report import compare
 from webjit.errors import RunError
 from webjit.feeds import load_npy_inputs, make_inputs
 from webjit.runner import decode_outputs, page_url
