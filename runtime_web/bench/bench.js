@@ -8,8 +8,7 @@
 //   roofline {module, threads, iterations, flops_per_iteration} -> {gflops, ms}
 //   memory {}                                    -> {js_heap_bytes}
 //   any driver command (open, run, runs, close, ...)
-import { createDriver } from '../src/driver.js';
-import { npyFile, readNpy } from '../src/npy.js';
+import { createDriver, difference, readFolder } from '../src/driver.js';
 
 const driver = createDriver();
 const sessions = new Map();
@@ -29,31 +28,6 @@ async function ortFor(threads) {
   // onnxruntime-web fixes its thread count when its WASM starts: one count per page load.
   if (threads !== ortThreads) throw new Error(`onnxruntime-web started with ${ortThreads} threads in this page`);
   return ort;
-}
-
-async function readFolder(folder, names) {
-  const arrays = {};
-  for (const name of names) {
-    const response = await fetch(new URL(npyFile(name), folder));
-    if (!response.ok) throw new Error(`${name} could not be fetched (HTTP ${response.status})`);
-    arrays[name] = readNpy(new Uint8Array(await response.arrayBuffer()), name);
-  }
-  return arrays;
-}
-
-function difference(outputs, want) {
-  let worst = 0;
-  for (const [name, w] of Object.entries(want)) {
-    const got = outputs[name].data;
-    let scale = 0, err = 0;
-    for (let i = 0; i < w.data.length; i++) {
-      const b = Number(w.data[i]), a = Number(got[i]);
-      scale = Math.max(scale, Math.abs(b));
-      err = Math.max(err, Number.isNaN(a) !== Number.isNaN(b) ? Infinity : Math.abs(a - b) || 0);
-    }
-    worst = Math.max(worst, scale > 0 ? err / scale : err);
-  }
-  return worst;
 }
 
 const commands = {
@@ -89,7 +63,7 @@ const commands = {
     let diff = null;
     if (reference) {
       const want = await readFolder(reference, Object.keys(entry.outputs));
-      diff = difference(Object.fromEntries(Object.entries(entry.outputs).map(([k, v]) => [k, { data: v.data }])), want);
+      diff = difference(entry.outputs, want);  // onnxruntime-web tensors have .data too
     }
     return { times_ms: times, difference: diff, js_heap_bytes: heap() };
   },

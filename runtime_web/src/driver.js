@@ -31,7 +31,8 @@ function median(values) {
 }
 
 /** The largest |a - b| over every output, relative to the largest |b| of that output. */
-function difference(got, want) {
+/** Max |got - want| / max |want| over the outputs `want` names ({name: {data}} both). */
+export function difference(got, want) {
   let worst = 0;
   for (const [name, { data }] of Object.entries(want)) {
     const other = got[name].data;
@@ -46,14 +47,11 @@ function difference(got, want) {
   return worst;
 }
 
-/** {name: {data, shape}} of `names` read from their .npy files (npyFile) in the folder `where`. */
-async function readFolder(where, names) {
+/** {name: {dtype, data, shape}} of `names` read from their .npy files (npyFile) in the folder `where`. */
+export async function readFolder(where, names) {
   const reader = await openBundle(where);
   const arrays = {};
-  for (const name of names) {
-    const { data, shape } = readNpy(await reader.read(npyFile(name)), npyFile(name));
-    arrays[name] = { data, shape };
-  }
+  for (const name of names) arrays[name] = readNpy(await reader.read(npyFile(name)), npyFile(name));
   return arrays;
 }
 
