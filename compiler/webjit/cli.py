@@ -158,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the database to add them to (default: schedules/ of the checkout)")
     merge.set_defaults(command=schedules_merge_command)
 
+    fuzz = commands.add_parser("fuzz", help="compile and run random ONNX graphs against onnxruntime "
+                                            "(docs/reliability.md)")
+    fuzz.add_argument("--count", type=positive_int, default=500, metavar="N", help="graphs to try (default 500)")
+    fuzz.add_argument("--seed", type=int, default=1, metavar="S", help="the run's seed: S and an index name a graph "
+                                                                       "(default 1)")
+    fuzz.add_argument("--start", type=int, default=0, metavar="I", help="first graph index (default 0)")
+    fuzz.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm",
+                      help="the backend the bundles run on, in Node (default wasm)")
+    fuzz.add_argument("--jobs", type=positive_int, default=1, metavar="J", help="parallel processes (default 1)")
+    fuzz.add_argument("--cases", metavar="DIR", default="fuzz-cases",
+                      help="where minimised findings are saved as regression cases (default fuzz-cases; the test "
+                           "suite runs tests/fuzz_cases)")
+    fuzz.add_argument("-o", "--output", metavar="FILE.json", help="write the report as JSON")
+    fuzz.set_defaults(command=fuzz_command)
+
     serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
     serve.add_argument("bundle", metavar="BUNDLE")
     add_input_options(serve)
@@ -347,6 +362,25 @@ def bench_engines_command(args: argparse.Namespace) -> int:
           args.output, report)
     print(f"results in {args.output}/bench-{args.size}-chromium.{{json,md}} and -wasm.png / -webgpu.png")
     return 0
+
+
+def fuzz_command(args: argparse.Namespace) -> int:
+    from webjit.fuzz import BAD, run_fuzz
+
+    def progress(done, result, report):
+        if result.outcome in BAD:
+            print(f"  graph {result.index}: {result.outcome}: {result.message.splitlines()[0][:200]}"
+                  + (f" (saved {result.case})" if result.case else ""), flush=True)
+        if done % 50 == 0 or done == args.count:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items()))
+            print(f"{done}/{args.count} graphs: {counts}", flush=True)
+
+    report = run_fuzz(args.count, args.seed, args.backend, args.jobs, args.cases, args.start, progress)
+    print(report.summary())
+    if args.output:
+        Path(args.output).write_text(report.to_json())
+        print(f"report in {args.output}")
+    return 1 if report.bad else 0
 
 
 def bench_jit_command(args: argparse.Namespace) -> int:
