@@ -80,7 +80,7 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
         node = _import_node(onode, i, graph)
         if node is None:
             continue
-        for part in _legacy_softmax(node, graph) if opset < 13 else (node,):
+        for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
             _add_node(graph, part)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
@@ -115,6 +115,33 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
     return (Node("Reshape", f"{node.name}::flatten", (node.inputs[0], names["rows"]), (flat,)),
             Node(node.op, node.name, (flat,), (normed,), {"axis": -1}),
             Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
+
+
+def _layernorm_stats(node: Node, graph: Graph) -> tuple[Node, ...]:
+    """LayerNormalization's optional Mean and InvStdDev outputs, when asked for, as nodes of
+    their own (ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt, Reciprocal): the normalisation
+    kernel writes only Y."""
+    if node.op != "LayerNormalization" or not any(node.outputs[1:]):
+        return (node,)
+    shape = graph.types[node.inputs[0]].shape
+    axis = node.attrs.get("axis", -1) % max(len(shape), 1)
+    stem = f"{node.name}::stats"
+    consts = {"axes": np.array(list(range(axis, len(shape))), dtype=np.int64),
+              "epsilon": np.array(node.attrs.get("epsilon", 1e-5), dtype=np.float32)}
+    for tag, value in consts.items():
+        graph.constants[f"{stem}::{tag}"] = value
+        graph.types[f"{stem}::{tag}"] = TensorType(str(value.dtype), tuple(value.shape))
+    mean = node.outputs[1] or f"{stem}::mean"
+    x, axes, eps = node.inputs[0], f"{stem}::axes", f"{stem}::epsilon"
+    parts = [Node(node.op, node.name, node.inputs, node.outputs[:1], node.attrs),
+             Node("ReduceMean", f"{stem}::mean", (x, axes), (mean,), {"keepdims": 1})]
+    if len(node.outputs) > 2 and node.outputs[2]:
+        d, sq, var, shifted, std = (f"{stem}::{t}" for t in ("d", "sq", "var", "shifted", "std"))
+        parts += [Node("Sub", f"{stem}::sub", (x, mean), (d,)), Node("Mul", f"{stem}::square", (d, d), (sq,)),
+                  Node("ReduceMean", f"{stem}::var", (sq, axes), (var,), {"keepdims": 1}),
+                  Node("Add", f"{stem}::add", (var, eps), (shifted,)), Node("Sqrt", f"{stem}::sqrt", (shifted,), (std,)),
+                  Node("Reciprocal", f"{stem}::inv", (std,), (node.outputs[2],))]
+    return tuple(parts)
 
 
 def _to_array(tensor) -> np.ndarray:

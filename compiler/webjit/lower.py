@@ -347,15 +347,22 @@ class Lowering:
 
     def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
         strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
-        if strides is None or strides[-1] not in (0, 1):
+        if strides is None or strides[-1] not in (0, 1) or min(strides, default=0) < 0 or view.offset < 0:
             view = self.contiguous(view, f"{anchor.name}::epilogue")
             strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
-            if strides is None:
-                raise CompileError(f"internal error: cannot index the epilogue of '{anchor.name}'")
+        if strides is None:  # a broadcast the kernel's index cannot express: spelled out in full
+            full = full_view(self.new_buffer(f"{anchor.name}::epilogue", view.buffer.dtype, int(np.prod(shape))), shape)
+            self.copy(expand(view, shape), full, f"{anchor.name}::epilogue")
+            view, strides = full, reshape_strides(shape, full.strides, index_shape)
         return view, strides
 
+    def _forward(self, view: View, name: str) -> View:
+        """The view itself, or a contiguous copy when it walks backwards (a reversed Slice):
+        the MatMul kernels read forwards only."""
+        return self.contiguous(view, name) if min(view.strides, default=0) < 0 or view.offset < 0 else view
+
     def _matmul_operands(self, node):
-        a, b = self.view(node.inputs[0]), self.view(node.inputs[1])
+        a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
         if len(a.shape) == 1:
             a = reshape(a, (1,) + a.shape)
         if len(b.shape) == 1:
@@ -381,7 +388,7 @@ class Lowering:
         return view
 
     def _gemm_operands(self, node):
-        a, b = self.view(node.inputs[0]), self.view(node.inputs[1])
+        a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
         if node.attrs.get("transA", 0):
             a = transpose(a, (1, 0))
         if node.attrs.get("transB", 0):

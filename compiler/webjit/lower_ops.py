@@ -6,6 +6,7 @@ import numpy as np
 from . import kernels as K
 from .elementwise import const
 from .errors import UnsupportedError
+from .ops import slice_range
 from .views import View, broadcast_strides, expand, full_view, reshape, row_major, slice_view, transpose
 
 
@@ -49,9 +50,8 @@ def lower_slice(lw, node):
     steps = [1] * len(starts) if steps is None else steps
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis = int(axis) % len(view.shape)
-        first, _, _ = slice(int(start), int(end), int(step)).indices(view.shape[axis])
-        length = len(range(*slice(int(start), int(end), int(step)).indices(view.shape[axis])))
-        view = slice_view(view, axis, first if length else 0, length, int(step))
+        taken = slice_range(start, end, int(step), view.shape[axis])
+        view = slice_view(view, axis, taken.start if len(taken) else 0, len(taken), int(step))
     _alias(lw, node, view)
 
 
@@ -68,7 +68,8 @@ def lower_split(lw, node):
 def lower_cast(lw, node):
     src, dst = lw.graph.types[node.inputs[0]].dtype, lw.graph.types[node.outputs[0]].dtype
     same_device = lw.dtype_of(node.inputs[0]) == lw.dtype_of(node.outputs[0])
-    if node.op == "Identity" or same_device and (dst != "bool" or src == "bool"):
+    aliased = node.op == "Identity" or same_device and (dst != "bool" or src == "bool")
+    if aliased and node.inputs[0] not in lw.fused:  # a fused input exists only inside a kernel: compute it
         return _alias(lw, node, lw.view(node.inputs[0]))
     lw.lower_elementwise_root(node)
 
@@ -88,27 +89,72 @@ def lower_concat(lw, node):
 
 
 def lower_pad(lw, node):
+    """Pad as copies: negative pads crop the input first; constant mode fills the output and
+    copies the input into its middle; edge and reflect pad one axis at a time, each stage a
+    copy of the middle plus copies of edge rows (broadcast) or mirrored rows (stride -1)."""
     mode = node.attrs.get("mode", "constant")
-    if mode != "constant":
-        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; only constant padding is supported")
+    if mode not in ("constant", "edge", "reflect"):
+        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge or reflect")
     x = lw.view(node.inputs[0])
     pads = lw.const_input(node, 1, "pads")
     value = lw.const_input(node, 2, "value")
     axes = lw.const_input(node, 3, "axes")
     rank = len(x.shape)
     axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
-    if any(int(p) < 0 for p in pads):
-        raise UnsupportedError(f"Pad '{node.name}' has negative pads, which are not supported")
-    out = lw.output_view(node.outputs[0])
-    dt = out.buffer.dtype
-    fill = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
-    args = (K.Arg(dt, out.buffer.size, output=True),)
-    lw.emit(K.Elementwise(shape=out.shape, out=K.Access(0, out.strides), inputs=(), expr=const(fill, dt), args=args),
-            [out.buffer], f"{node.name}::fill")
-    inner = out
+    before, after = [0] * rank, [0] * rank
     for i, axis in enumerate(axes):
-        inner = slice_view(inner, axis, int(pads[i]), x.shape[axis])
-    lw.copy(x, inner, node.name)
+        before[axis], after[axis] = int(pads[i]), int(pads[i + len(axes)])
+    for axis in range(rank):  # negative pads crop
+        cut_before, cut_after = max(-before[axis], 0), max(-after[axis], 0)
+        if cut_before or cut_after:
+            x = slice_view(x, axis, cut_before, x.shape[axis] - cut_before - cut_after)
+            before[axis], after[axis] = max(before[axis], 0), max(after[axis], 0)
+    out = lw.output_view(node.outputs[0])
+    if mode == "constant":
+        fill = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
+        if out.size != x.size:
+            _fill_view(lw, out, fill, f"{node.name}::fill")
+        inner = out
+        for axis in range(rank):
+            inner = slice_view(inner, axis, before[axis], x.shape[axis])
+        if x.size:
+            lw.copy(x, inner, node.name)
+        return
+    padded = [a for a in range(rank) if before[a] or after[a]]
+    if x.size == 0 and out.size:
+        raise UnsupportedError(f"Pad '{node.name}' pads an empty tensor in {mode} mode, which has no values to repeat")
+    if mode == "reflect" and any(max(before[a], after[a]) >= x.shape[a] for a in padded):
+        raise UnsupportedError(f"Pad '{node.name}' reflects more rows than its input has")
+    current = x
+    for n, axis in enumerate(padded):
+        shape = list(current.shape)
+        shape[axis] += before[axis] + after[axis]
+        stage = out if n == len(padded) - 1 else \
+            full_view(lw.new_buffer(f"{node.name}::axis{axis}", out.buffer.dtype, int(np.prod(shape))), shape)
+        d = current.shape[axis]
+        lw.copy(current, slice_view(stage, axis, before[axis], d), node.name)
+        if before[axis]:
+            src = expand(slice_view(current, axis, 0, 1), _with(shape, axis, before[axis])) if mode == "edge" else \
+                slice_view(current, axis, before[axis], before[axis], -1)
+            lw.copy(src, slice_view(stage, axis, 0, before[axis]), node.name)
+        if after[axis]:
+            src = expand(slice_view(current, axis, d - 1, 1), _with(shape, axis, after[axis])) if mode == "edge" else \
+                slice_view(current, axis, d - 2, after[axis], -1)
+            lw.copy(src, slice_view(stage, axis, before[axis] + d, after[axis]), node.name)
+        current = stage
+    if not padded:
+        lw.copy(x, out, node.name)
+
+
+def _with(shape, axis: int, length: int) -> tuple[int, ...]:
+    return tuple(length if i == axis else d for i, d in enumerate(shape))
+
+
+def _fill_view(lw, out: View, value: float, name: str) -> None:
+    dt = out.buffer.dtype
+    args = (K.Arg(dt, out.buffer.size, output=True),)
+    lw.emit(K.Elementwise(shape=out.shape, out=K.Access(0, out.strides, out.offset), inputs=(),
+                          expr=const(value, dt), args=args), [out.buffer], name)
 
 
 def lower_tile(lw, node):
@@ -287,11 +333,25 @@ def lower_reduce(lw, node):
             axes = list(range(rank))
     if lw.dtype_of(node.inputs[0]) != "f32":
         raise UnsupportedError(f"{node.op} '{node.name}' on integer tensors is not supported")
+    if any(lw.shape_of(node.inputs[0])[a] == 0 for a in axes):
+        return _fill(lw, node, EMPTY_REDUCTION[REDUCE_KINDS[node.op]])
     x, outer, r, _ = _rows(lw, node, axes)
     out = lw.output_view(node.outputs[0])
     buffers = [x.buffer, out.buffer]
     args = (K.Arg("f32", x.buffer.size), K.Arg("f32", out.buffer.size, output=True))
     lw.emit(K.Reduce(kind=REDUCE_KINDS[node.op], outer=outer, r=r, args=args), buffers, node.name)
+
+
+# What a reduction over no elements gives (ONNX: the identity of the combine; max of nothing is -inf).
+EMPTY_REDUCTION = {"sum": 0.0, "sumsq": 0.0, "l1": 0.0, "l2": 0.0, "prod": 1.0, "mean": float("nan"),
+                   "max": -float("inf"), "min": float("inf"), "logsumexp": -float("inf")}
+
+
+def _fill(lw, node, value: float) -> None:
+    """The node's output, every element `value`."""
+    out = lw.output_view(node.outputs[0])
+    if out.size:
+        _fill_view(lw, out, value, node.name)
 
 
 def lower_argmax(lw, node):
@@ -307,7 +367,10 @@ def lower_argmax(lw, node):
     last = bool(node.attrs.get("select_last_index", 0))
     ranks = lw.weights(f"{node.name}::ranks", (np.arange(r) + 1 if last else r - np.arange(r)).astype(np.float32))
     score = lw.new_buffer(f"{node.name}::score", "f32", outer * r)
-    found = K.Expr("eq", "i32", (K.Expr("in", "f32", index=0), K.Expr("in", "f32", index=1)))
+    # The max propagates NaN, so a row holding NaN answers its first (last) NaN, as numpy does.
+    element = K.Expr("in", "f32", index=0)
+    found = K.Expr("or", "i32", (K.Expr("eq", "i32", (element, K.Expr("in", "f32", index=1))),
+                                 K.Expr("isnan", "i32", (element,))))
     expr = K.Expr("where", "f32", (found, K.Expr("in", "f32", index=2), const(0, "f32")))
     inputs = (K.Access(0, (r, 1)), K.Access(1, (1, 0)), K.Access(2, (0, 1)))
     args = (K.Arg("f32", x.buffer.size), K.Arg("f32", outer), K.Arg("f32", r), K.Arg("f32", outer * r, output=True))
@@ -336,9 +399,6 @@ def lower_softmax(lw, node):
 
 
 def lower_layernorm(lw, node):
-    for extra in node.outputs[1:]:
-        if extra and lw.consumers.get(extra):
-            raise UnsupportedError(f"LayerNormalization '{node.name}' output '{extra}' (mean or inverse std) is not supported")
     shape = lw.shape_of(node.inputs[0])
     axis = node.attrs.get("axis", -1) % len(shape)
     x, outer, r, _ = _rows(lw, node, list(range(axis, len(shape))))

@@ -208,14 +208,23 @@ def Split(x, split=None, *, axis=0, num_outputs=None):
     return tuple(np.take(x, np.arange(bounds[i], bounds[i + 1]), axis=axis) for i in range(len(split)))
 
 
+def slice_range(start: int, end: int, step: int, size: int) -> range:
+    """The indices ONNX Slice takes along an axis of `size`: negative bounds count from the
+    end, then clamp to [0, size] (step > 0) or start to [0, size - 1] and end to [-1, size - 1]
+    (step < 0). Python's slices differ: they clamp a start below -size to -1 going backwards."""
+    start, end = int(start), int(end)
+    start, end = start + size if start < 0 else start, end + size if end < 0 else end
+    if step > 0:
+        return range(min(max(start, 0), size), min(max(end, 0), size), step)
+    return range(min(max(start, 0), size - 1), min(max(end, -1), size - 1), step)
+
+
 def Slice(x, starts, ends, axes=None, steps=None):
     axes = range(len(starts)) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
-    index = [slice(None)] * x.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps):
-        # Python slices clamp out-of-range bounds exactly as ONNX Slice does.
-        index[int(axis)] = slice(int(start), int(end), int(step))
-    return (x[tuple(index)],)
+        x = np.take(x, list(slice_range(start, end, int(step), x.shape[int(axis)])), axis=int(axis))
+    return (np.array(x, order="C"),)
 
 
 def Gather(data, indices, *, axis=0):
@@ -257,6 +266,9 @@ def Pad(x, pads, value=None, axes=None, *, mode="constant"):
     widths = [(0, 0)] * rank
     for i, a in enumerate(axes):
         widths[a] = (int(pads[i]), int(pads[i + n]))
+    crop = tuple(slice(max(-lo, 0), x.shape[a] - max(-hi, 0)) for a, (lo, hi) in enumerate(widths))
+    x = x[crop]  # negative pads remove elements
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     if mode != "constant":
         return (np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge"}[mode]),)
     fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
@@ -347,7 +359,7 @@ def Gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):
     a = a.T if transA else a
     b = b.T if transB else b
     y = alpha * (a.astype(np.float64) @ b.astype(np.float64))
-    if c is not None:
+    if c is not None and beta != 0:  # beta 0 ignores C, inf and NaN included, as onnxruntime does
         y = y + beta * c
     return (y.astype(a.dtype),)
 

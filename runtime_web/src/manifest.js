@@ -218,7 +218,7 @@ function checkBoundary(m, io) {
   if (MODEL_DTYPES[io.dtype] !== tensor.dtype) {
     throw invalid(`${io.name} is ${io.dtype} but its tensor is ${tensor.dtype}`);
   }
-  if (elementCount(io.shape) !== tensor.size) {
+  if (Math.max(elementCount(io.shape), 1) !== tensor.size) {  // a zero-size tensor keeps one element
     throw invalid(`${io.name} has shape [${io.shape}] but its tensor holds ${tensor.size} elements`);
   }
 }

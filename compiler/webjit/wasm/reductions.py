@@ -287,7 +287,8 @@ def emit_softmax(spec: Softmax, config: RowConfig) -> Module:
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
         row = Row(f, module, spec.r, "f32", config.accumulators)
         x, out = ptrs
-        shift = finite_or_zero(f, row.reduce([x], None, "max", -INF))
+        # The row max itself, as onnxruntime shifts: a row holding +inf or NaN becomes all NaN.
+        shift = row.reduce([x], None, "max", -INF)
         if spec.log:
             # out = x - (shift + log(sum(exp(x - shift))))
             total = sum_exp(row, x, shift)

@@ -156,11 +156,12 @@ def emit_softmax(spec: Softmax, config: RowConfig, limits: Limits) -> WgslKernel
     """Softmax (or log-softmax) over rows of contiguous [outer, r]; args x, out."""
     width = config.workgroup
     x = "ld0(base + j)"
-    functions = (helper_functions(["bits", "max_f", "log"]) + FINITE_OR_ZERO
+    functions = (helper_functions(["bits", "max_f", "log"])
                  + tree_function("row_max", "f32", width, "max")
                  + tree_function("row_sum", "f32", width, "add"))
+    # The row max itself, as onnxruntime shifts: a row holding +inf or NaN becomes all NaN.
     body = (accumulate(width, spec.r, "f32", "max", -INF, "v", "peak")
-            + "  let shift = finite_or_zero(row_max(peak, lid));\n")
+            + "  let shift = row_max(peak, lid);\n")
     if spec.log:
         body += (accumulate(width, spec.r, "f32", "add", 0.0, "exp(v - shift)")
                  + "  let offset = shift + wj_log(row_sum(acc, lid));\n"
