@@ -20,6 +20,15 @@ ATTRS_TO_INPUTS = {
 }
 IGNORED_ATTRS = {"Dropout": (), "BatchNormalization": ("spatial", "is_test", "consumed_inputs")}
 SHAPE_ONLY_OPS = ("Shape", "Size")  # results depend on static shapes only: always folded
+# Inputs that decide an output's shape (or which elements it holds): they must be constants,
+# since every shape is fixed at compile time. A runtime value there is refused, never guessed.
+COMPILE_TIME_INPUTS = {
+    "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "ConstantOfShape": {0: "shape"}, "Unsqueeze": {1: "axes"},
+    "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
+    "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
+    "CumSum": {1: "axis"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+                                                         "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1")},
+}
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 
@@ -220,6 +229,12 @@ def _add_node(graph: Graph, node: Node) -> None:
     if any(name and name not in graph.types for name in node.inputs):
         missing = [name for name in node.inputs if name and name not in graph.types]
         raise ModelError(f"node '{node.name}' reads '{missing[0]}', which nothing defines before it")
+    for position, what in COMPILE_TIME_INPUTS.get(node.op, {}).items():
+        name = node.inputs[position] if position < len(node.inputs) else ""
+        if name and name not in graph.constants:
+            raise UnsupportedError(f"{node.op} '{node.name}' takes its {what} from '{name}', which is computed at "
+                                   "run time; webjit fixes every shape at compile time, so it must be a constant "
+                                   "of the model")
     if node.op in SHAPE_ONLY_OPS:
         values = evaluate(node, _placeholders(node, graph))
         graph.constants[node.outputs[0]] = values[0]

@@ -173,7 +173,7 @@ def Reshape(x, shape, *, allowzero=0):
 
 def Flatten(x, *, axis=1):
     axis = axis + x.ndim if axis < 0 else axis  # axis == rank is valid
-    return (x.reshape(int(np.prod(x.shape[:axis])), -1),)
+    return (x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:]))),)
 
 
 def Squeeze(x, axes=None):
