@@ -157,6 +157,16 @@ def test_sin_cos_accuracy(name):
     assert np.all(np.isnan(evaluate(name, np.array([np.inf, -np.inf, np.nan], np.float32))))
 
 
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos_of_large_arguments(name):
+    """The reduction by pi/2 is exact for every float32, up to 3.4e38 (not only small |x|)."""
+    rng = np.random.default_rng(4)
+    x = np.float32(np.concatenate([np.exp(rng.uniform(0, 88, 20_000)), -np.exp(rng.uniform(0, 88, 2_000)),
+                                   [1e6, -3e6, 3e9, 16777216, 1e20, np.finfo(np.float32).max, 102940.0]]))
+    got = evaluate(name, x)
+    assert max_abs(got, getattr(np, name)(x.astype(np.float64))) <= 1e-6
+
+
 def test_pow_positive_base():
     rng = np.random.default_rng(2)
     x = np.float32(np.exp(rng.uniform(-10, 10, 200_000)))
@@ -171,7 +181,8 @@ def test_pow_positive_base():
 def test_pow_special_cases():
     cases = [(0, 2), (0, -1), (0, 0), (-0.0, 3), (-0.0, -3), (-2, 3), (-2, 2), (-2, -1), (-2, 0.5),
              (-8, 1 / 3), (2, 0), (np.nan, 0), (1, np.nan), (1, np.inf), (-1, 3), (3, 2),
-             (-3, 16777216.0), (-np.inf, 3), (-np.inf, 2), (2, np.nan), (np.nan, 1), (4, 0.5)]
+             (-3, 16777216.0), (-np.inf, 3), (-np.inf, 2), (-np.inf, 0.5), (-np.inf, -0.25), (2, np.nan),
+             (np.nan, 1), (4, 0.5)]
     x, y = (np.array(c, np.float32) for c in zip(*cases))
     got = evaluate("pow", x, y)
     with np.errstate(all="ignore"):

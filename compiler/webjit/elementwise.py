@@ -87,9 +87,16 @@ def _gelu(node, a, dt):
 
 
 def _softplus(node, a, dt):
-    x = a[0]  # max(x, 0) + log(1 + exp(-|x|)) never overflows
-    tail = Expr("log", dt, (Expr("add", dt, (const(1, dt), Expr("exp", dt, (Expr("neg", dt, (Expr("abs", dt, (x,)),)),)))),))
-    return Expr("add", dt, (Expr("relu", dt, (x,)), tail))
+    """max(x, 0) + log1p(exp(-|x|)): never overflows, and keeps exp(x) for very negative x
+    (log(1 + u) alone rounds to 0 below u = 6e-8, so that Log(Softplus(-17)) was -inf)."""
+    x = a[0]
+    u = Expr("exp", dt, (Expr("neg", dt, (Expr("abs", dt, (x,)),)),))
+    w = Expr("add", dt, (const(1, dt), u))
+    # log1p(u) = log(w) * u / (w - 1), which cancels w's rounding; u itself where w rounds to 1
+    log1p = Expr("where", dt, (Expr("eq", "i32", (w, const(1, dt))), u,
+                               Expr("div", dt, (Expr("mul", dt, (Expr("log", dt, (w,)), u)),
+                                                Expr("sub", dt, (w, const(1, dt)))))))
+    return Expr("add", dt, (Expr("relu", dt, (x,)), log1p))
 
 
 def _leaky_relu(node, a, dt):

@@ -31,6 +31,12 @@ COS_P = (0.04166664555668831, -0.001388736767694354, 2.4438451873720624e-05)
 LOG2E = 1.4426950216293335
 LN2_HI, LN2_LO = 0.693359375, -0.00021219444170128554  # LN2_HI * n is exact for |n| < 2^15
 TWO_OVER_PI = 0.6366197466850281
+# 2/pi in 24-bit pieces, exact in float64: x * piece is exact for any float32 x, so
+# sum(x * piece mod 4) is x * 2/pi mod 4 to float64 precision for every float32 (Payne-Hanek).
+TWO_OVER_PI_24 = (10680707 * 2.0 ** -24, 7228996 * 2.0 ** -48, 1387004 * 2.0 ** -72, 2578385 * 2.0 ** -96,
+                  16069853 * 2.0 ** -120, 12639074 * 2.0 ** -144, 9804092 * 2.0 ** -168, 4427841 * 2.0 ** -192,
+                  16666979 * 2.0 ** -216)
+PIO2_F64 = 1.5707963267948966
 # pi/2 = PIO2_1 + PIO2_2 + PIO2_3; k * PIO2_1 and k * PIO2_2 are exact for |k| < 2^12.
 PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 0.0004838705062866211, -4.371138828673793e-08
 EXP_LOW, EXP_HIGH = -104.0, 89.0  # beyond these exp is 0 or inf in float32

@@ -121,6 +121,8 @@ def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
 def reshape(view: View, new_shape) -> View | None:
     if int(np.prod(new_shape, dtype=np.int64)) != view.size:
         return None
+    if view.size == 0:  # nothing to read: any layout will do
+        return View(view.buffer, tuple(new_shape), row_major(new_shape), 0)
     strides = reshape_strides(view.shape, view.strides, tuple(new_shape))
     if strides is None:
         return None

@@ -9,9 +9,11 @@ accuracy against float64 is asserted in tests/test_simdmath.py.
 """
 from __future__ import annotations
 
+import struct
+
 from webjit.mathconst import (EXP_Q, LOG_P, ERF_SMALL, ERFC_SCALED, ERF_SPLIT, ERF_ONE,
-                              TANH_SMALL, TANH_SPLIT, SIN_P, COS_P, LOG2E, LN2_HI, LN2_LO, TWO_OVER_PI, PIO2_1, PIO2_2,
-                              PIO2_3, EXP_LOW, EXP_HIGH, FLT_MIN, SQRT2, SIGN, INF, NAN)
+                              TANH_SMALL, TANH_SPLIT, SIN_P, COS_P, LOG2E, LN2_HI, LN2_LO, TWO_OVER_PI_24, PIO2_F64,
+                              EXP_LOW, EXP_HIGH, FLT_MIN, SQRT2, SIGN, INF, NAN)
 from webjit.wasm.encoder import V128, EncodeError, Func, Module, f32x4_const, i32x4_const
 
 NAMES = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "pow")
@@ -56,6 +58,9 @@ class _Emit:
 
     def f(self, value: float) -> None:
         self.fn.op("v128.const", f32x4_const(value))
+
+    def d(self, value: float) -> None:
+        self.fn.op("v128.const", struct.pack("<2d", value, value))
 
     def i(self, value: int) -> None:
         self.fn.op("v128.const", i32x4_const(value))
@@ -286,20 +291,54 @@ def build_sigmoid(e: _Emit) -> None:
     e("f32x4.add", "f32x4.div")
 
 
+def reduce_pio2(e: _Emit, x: int) -> tuple[int, int]:
+    """x = k pi/2 + r, |r| <= pi/4, exact for every float32 x: in float64, two lanes at a time,
+    x * 2/pi mod 4 summed over the 24-bit pieces of 2/pi (each product exact). Returns the
+    locals (r as f32x4, k as i32x4)."""
+    parts = []
+    for high in (False, True):
+        e.get(x)
+        if high:
+            e.get(x)
+            e.fn.op("i8x16.shuffle", *range(8, 16), *range(8, 16))
+        e("f64x2.promote_low_f32x4")
+        xd = e.new()
+        for j, piece in enumerate(TWO_OVER_PI_24):
+            e.get(xd)
+            e.d(piece)
+            e("f64x2.mul")
+            p = e.new()
+            e.get(p, p)
+            e.d(0.25)
+            e("f64x2.mul", "f64x2.floor")
+            e.d(4.0)
+            e("f64x2.mul", "f64x2.sub")  # p mod 4, exact
+            if j:
+                e("f64x2.add")
+        total = e.new()
+        e.get(total)
+        e("f64x2.nearest")
+        k = e.new()
+        e.get(total, k)
+        e("f64x2.sub")
+        e.d(PIO2_F64)
+        e("f64x2.mul", "f32x4.demote_f64x2_zero")
+        e.get(k)
+        e("i32x4.trunc_sat_f64x2_s_zero")
+        parts.append((e.new(), e.new()))  # (k, r): popped in reverse
+    (k_lo, r_lo), (k_hi, r_hi) = parts
+    joined = []
+    for lo, hi in ((r_lo, r_hi), (k_lo, k_hi)):
+        e.get(lo, hi)
+        e.fn.op("i8x16.shuffle", *range(0, 8), *range(16, 24))
+        joined.append(e.new())
+    return joined[0], joined[1]
+
+
 def build_sincos(e: _Emit, quadrant_shift: int) -> None:
     """sin(x + quadrant_shift * pi/2): x = k pi/2 + r with |r| <= pi/4, then the quadrant
     k + shift picks sin or cos of r and the sign."""
-    x = 0
-    e.get(x)
-    e.f(TWO_OVER_PI)
-    e("f32x4.mul", "f32x4.nearest")
-    k = e.new()
-    e.get(x)
-    for part in (PIO2_1, PIO2_2, PIO2_3):
-        e.get(k)
-        e.f(part)
-        e("f32x4.mul", "f32x4.sub")
-    r = e.new()
+    r, k = reduce_pio2(e, 0)
     e.get(r, r)
     e("f32x4.mul")
     t = e.new()
@@ -318,7 +357,6 @@ def build_sincos(e: _Emit, quadrant_shift: int) -> None:
     e("f32x4.mul", "f32x4.add", "f32x4.add")
     cos_r = e.new()
     e.get(k)
-    e("i32x4.trunc_sat_f32x4_s")
     if quadrant_shift:
         e.i(quadrant_shift)
         e("i32x4.add")
@@ -335,8 +373,8 @@ def build_sincos(e: _Emit, quadrant_shift: int) -> None:
 
 
 def build_pow(e: _Emit) -> None:
-    """exp(y log|x|), signed for negative x with odd integer y, NaN for negative x with
-    non-integer y, and 1 where y == 0 or x == 1."""
+    """exp(y log|x|), signed for negative x with odd integer y, NaN for finite negative x
+    with non-integer y, and 1 where y == 0 or x == 1."""
     x, y = 0, 1
     e.get(y)
     e.get(x)
@@ -368,6 +406,9 @@ def build_pow(e: _Emit) -> None:
     e.get(x)
     e.f(0.0)
     e("f32x4.lt")
+    e.get(x)
+    e.f(-INF)
+    e("f32x4.gt", "v128.and")  # a finite negative base: (-inf)^y is +-inf or +-0, as C's pow
     e.get(integral)
     e("v128.andnot", "v128.bitselect")
     e.set(result)

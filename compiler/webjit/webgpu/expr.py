@@ -102,14 +102,14 @@ HELPERS = {
   return select(v, -v, (q & 2) == 2);
 }}"""),
     "pow_f": (("log",), f"""fn wj_pow_f(x: f32, y: f32) -> f32 {{
-  // exp(y log|x|), negative for x < 0 with odd integer y, NaN for x < 0 with fractional y.
+  // exp(y log|x|), negative for x < 0 with odd integer y, NaN for finite x < 0 with fractional y.
   if (y == 0.0f || x == 1.0f) {{ return 1.0f; }}
   let m = exp(y * wj_log(abs(x)));
   let integral = round(y) == y;
   let odd = integral && abs(y) < 16777216.0f && (i32(y) & 1) == 1;
   let negative = (bitcast<u32>(x) & 0x80000000u) != 0u;
   if (negative && odd) {{ return -m; }}
-  if (x < 0.0f && !integral) {{ return {NAN}; }}
+  if (x < 0.0f && x > -{INF} && !integral) {{ return {NAN}; }}  // (-inf)^y is +-inf or +-0
   return m;
 }}"""),
     "pow_i": (("pow_f", "cast_f_i"), """fn wj_pow_i(a: i32, b: i32) -> i32 {

@@ -160,19 +160,22 @@ def emit_softmax(spec: Softmax, config: RowConfig, limits: Limits) -> WgslKernel
                  + tree_function("row_max", "f32", width, "max")
                  + tree_function("row_sum", "f32", width, "add"))
     # The row max itself, as onnxruntime shifts: a row holding +inf or NaN becomes all NaN.
+    # WGSL need not keep inf - inf a NaN, so such a row is made NaN by its max's bits.
     body = (accumulate(width, spec.r, "f32", "max", -INF, "v", "peak")
-            + "  let shift = row_max(peak, lid);\n")
+            + "  let shift = row_max(peak, lid);\n"
+            + "  let poisoned = (bitcast<u32>(shift) & 0x7f800000u) == 0x7f800000u;\n")
+    nan = "wj_f32_bits(0x7fc00000u)"
     if spec.log:
         body += (accumulate(width, spec.r, "f32", "add", 0.0, "exp(v - shift)")
                  + "  let offset = shift + wj_log(row_sum(acc, lid));\n"
-                 + row_loop(width, spec.r, f"    st1(base + j, {x} - offset);\n"))
+                 + row_loop(width, spec.r, f"    st1(base + j, select({x} - offset, {nan}, poisoned));\n"))
     else:
         # Each invocation rescales exactly the elements it wrote: no barrier needed between.
         body += ("  var acc = 0.0f;\n"
                  + row_loop(width, spec.r, f"    let e = exp({x} - shift);\n"
                                            "    st1(base + j, e);\n    acc = acc + e;\n")
                  + "  let scale = 1.0f / row_sum(acc, lid);\n"
-                 + row_loop(width, spec.r, "    st1(base + j, ld1(base + j) * scale);\n"))
+                 + row_loop(width, spec.r, f"    st1(base + j, select(ld1(base + j) * scale, {nan}, poisoned));\n"))
     return row_kernel(spec, "softmax", "f32", width, functions, body, limits)
 
 
