@@ -90,7 +90,8 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
         if node is None:
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            _add_node(graph, part)
+            for piece in _pairwise(part):
+                _add_node(graph, piece)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
@@ -124,6 +125,21 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
     return (Node("Reshape", f"{node.name}::flatten", (node.inputs[0], names["rows"]), (flat,)),
             Node(node.op, node.name, (flat,), (normed,), {"axis": -1}),
             Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
+
+
+def _pairwise(node: Node) -> tuple[Node, ...]:
+    """Sum, Max and Min of more than two inputs as a chain of two-input nodes, so that fusion
+    can split a wide one into kernels that bind few enough buffers."""
+    inputs = [name for name in node.inputs if name]
+    if node.op not in ("Sum", "Max", "Min") or len(inputs) <= 2:
+        return (node,)
+    op = "Add" if node.op == "Sum" else node.op
+    parts, last = [], inputs[0]
+    for i, name in enumerate(inputs[1:], 1):
+        out = node.outputs[0] if i == len(inputs) - 1 else f"{node.name}::{i}"
+        parts.append(Node(op, f"{node.name}::{i}" if out != node.outputs[0] else node.name, (last, name), (out,)))
+        last = out
+    return tuple(parts)
 
 
 def _layernorm_stats(node: Node, graph: Graph) -> tuple[Node, ...]:

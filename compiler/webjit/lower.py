@@ -23,6 +23,11 @@ ANCHORS = ("MatMul", "Gemm", "Conv")
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
+# The most tensors one fused kernel reads: WebGPU guarantees 8 storage buffers per shader
+# stage (maxStorageBuffersPerShaderStage), one of them the output. A bigger group is split.
+MAX_GROUP_INPUTS = 7
+
+
 def device_dtype(dtype: str) -> str:
     return "f32" if dtype in FLOAT_DTYPES else "i32"
 
@@ -239,7 +244,8 @@ class Lowering:
                     if len(roots) != 1:
                         continue
                     fused.add(name)
-                    if len(self._anchors(self._root(node, fused), fused)) > 1:
+                    root = self._root(node, fused)
+                    if len(self._anchors(root, fused)) > 1 or len(self._leaves(root, fused)) > MAX_GROUP_INPUTS:
                         fused.discard(name)
                         continue
                     changed = True
@@ -249,6 +255,17 @@ class Lowering:
         while node.outputs[0] in fused:
             node = self.consumers[node.outputs[0]][0]
         return node
+
+    def _leaves(self, node: Node, fused: set[str], seen=None) -> set[str]:
+        """The tensors the kernel of `node`'s group reads (an anchor's operands included)."""
+        seen = set() if seen is None else seen
+        found = set()
+        for name in node.inputs:
+            if not name or name in seen:
+                continue
+            seen.add(name)
+            found |= self._leaves(self.producer[name], fused, seen) if name in fused else {name}
+        return found
 
     def _anchors(self, node: Node, fused: set[str], seen=None) -> set[str]:
         seen = set() if seen is None else seen

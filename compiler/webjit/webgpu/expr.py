@@ -56,7 +56,11 @@ HELPERS = {
   return select(select(0i, 1i, x > 0i), -1i, x < 0i);
 }"""),
     "log": ((), f"""fn wj_log(x: f32) -> f32 {{
-  return select(select(log(x), -{INF}, x == 0.0f), {NAN}, x < 0.0f);
+  // WGSL's log need not keep inf and NaN (SwiftShader answers about 89): decided by the bits.
+  let bits = bitcast<u32>(x);
+  let special = select(select({NAN}, {INF}, bits == 0x7f800000u), -{INF}, (bits & 0x7fffffffu) == 0u);
+  return select(select(log(x), special, bits == 0x7f800000u || (bits & 0x7fffffffu) == 0u
+                       || (bits & 0x7fffffffu) > 0x7f800000u), {NAN}, x < 0.0f);
 }}"""),
     "sqrt": ((), f"""fn wj_sqrt(x: f32) -> f32 {{
   return select(sqrt(x), {NAN}, x < 0.0f);
