@@ -448,3 +448,13 @@ def test_missing_runtime_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "CHECKOUT", tmp_path)
     with pytest.raises(RunError, match="JS runtime is missing"):
         runner.runtime_dir()
+
+
+def test_check_agrees_on_equal_nan_and_inf_and_not_on_one_sided_ones():
+    from webjit.cli_report import compare
+    want = np.array([1, np.nan, np.inf, -np.inf], np.float32)
+    assert compare(want.copy(), want) == (0.0, 0.0)
+    for wrong in ([1, 0, np.inf, -np.inf], [1, np.nan, -np.inf, -np.inf], [1, np.nan, np.inf, 5]):
+        assert compare(np.array(wrong, np.float32), want)[1] == np.inf
+    abs_err, rel = compare(np.array([1.5, np.nan, np.inf, -np.inf], np.float32), want)
+    assert abs_err == 0.5 and rel == 0.5  # relative to the largest finite |reference|

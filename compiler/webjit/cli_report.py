@@ -113,14 +113,20 @@ def print_check(outputs: dict, reference: dict, tol: float) -> bool:
 
 
 def compare(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
-    """(max abs error, max abs error / max |want|); inf when shapes differ."""
+    """(max abs error, max abs error / max finite |want|); inf when shapes differ. Elements
+    equal in both (the same inf) or NaN in both agree; NaN or inf on one side only is an
+    infinite error."""
     if got.shape != want.shape:
         return float("inf"), float("inf")
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    if not got64.size:
+    same = (got64 == want64) | (np.isnan(got64) & np.isnan(want64))
+    if same.all():
         return 0.0, 0.0
-    abs_err = float(np.max(np.abs(got64 - want64)))
-    scale = float(np.max(np.abs(want64)))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(got64 - want64))
+    abs_err = float(np.max(np.nan_to_num(diff, nan=np.inf, posinf=np.inf)))
+    finite = np.abs(want64[np.isfinite(want64)])
+    scale = float(finite.max()) if finite.size else 0.0
     return abs_err, abs_err / scale if scale > 0 else abs_err
 
 
