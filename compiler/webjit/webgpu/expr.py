@@ -108,6 +108,9 @@ HELPERS = {
     "pow_f": (("log",), f"""fn wj_pow_f(x: f32, y: f32) -> f32 {{
   // exp(y log|x|), negative for x < 0 with odd integer y, NaN for finite x < 0 with fractional y.
   if (y == 0.0f || x == 1.0f) {{ return 1.0f; }}
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(y) & 0x7fffffffu) > 0x7f800000u) {{
+    return {NAN};  // WGSL's exp need not keep NaN
+  }}
   let m = exp(y * wj_log(abs(x)));
   let integral = round(y) == y;
   let odd = integral && abs(y) < 16777216.0f && (i32(y) & 1) == 1;
