@@ -37,6 +37,8 @@ TWO_OVER_PI_24 = (10680707 * 2.0 ** -24, 7228996 * 2.0 ** -48, 1387004 * 2.0 ** 
                   16069853 * 2.0 ** -120, 12639074 * 2.0 ** -144, 9804092 * 2.0 ** -168, 4427841 * 2.0 ** -192,
                   16666979 * 2.0 ** -216)
 PIO2_F64 = 1.5707963267948966
+# The same bits as 32-bit words (0.a2f9836e... = 2/pi), for WGSL's integer reduction.
+TWO_OVER_PI_WORDS = (0xa2f9836e, 0x4e441529, 0xfc2757d1, 0xf534ddc0, 0xdb629599, 0x3c439041, 0xfe5163ab)
 # pi/2 = PIO2_1 + PIO2_2 + PIO2_3; k * PIO2_1 and k * PIO2_2 are exact for |k| < 2^12.
 PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 0.0004838705062866211, -4.371138828673793e-08
 EXP_LOW, EXP_HIGH = -104.0, 89.0  # beyond these exp is 0 or inf in float32

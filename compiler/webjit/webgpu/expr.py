@@ -15,8 +15,8 @@ from typing import Callable
 
 from webjit.errors import CompileError
 from webjit.kernels import Expr
-from webjit.mathconst import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1,
-                                  PIO2_2, PIO2_3, SIN_P, TANH_SMALL, TANH_SPLIT, TWO_OVER_PI)
+from webjit.mathconst import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1, PIO2_2, PIO2_3,
+                              PIO2_F64, SIN_P, TANH_SMALL, TANH_SPLIT, TWO_OVER_PI, TWO_OVER_PI_WORDS)
 from webjit.webgpu.wgsl import PRELUDE, f32_literal, literal, runtime_f32, runtime_i32, wgsl_type
 
 Leaf = Callable[[Expr], str]
@@ -94,14 +94,63 @@ HELPERS = {
   let t = exp(-abs(x));
   return select(t / (1.0f + t), 1.0f / (1.0f + t), x >= 0.0f);
 }"""),
-    "sincos": ((), f"""fn wj_sincos(x: f32, shift: i32) -> f32 {{
+    "mul_wide": ((), """fn wj_mul_wide(a: u32, b: u32) -> vec2<u32> {
+  // a * b as (low word, high word), from 16-bit halves.
+  let p00 = (a & 0xffffu) * (b & 0xffffu);
+  let p01 = (a & 0xffffu) * (b >> 16u);
+  let p10 = (a >> 16u) * (b & 0xffffu);
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>((p00 & 0xffffu) | (mid << 16u), (a >> 16u) * (b >> 16u) + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}"""),
+    "reduce_large": (("mul_wide",), f"""fn wj_reduce_large(x: f32) -> vec2<f32> {{
+  // x = k pi/2 + r for finite |x| >= 4096, exactly (Payne-Hanek in 32-bit integers): with
+  // x = m 2^e, x 2/pi mod 4 = m * (96 bits of 2/pi from bit e - 1) / 2^94; returns (r, k).
+  var table = array<u32, 8>(0u, {", ".join(f"0x{w:08x}u" for w in TWO_OVER_PI_WORDS)});
+  let bits = bitcast<u32>(x);
+  let m = (bits & 0x7fffffu) | 0x800000u;
+  let s = ((bits >> 23u) & 0xffu) - 120u;  // e + 30 with e = exponent - 150, at least 19 here
+  let i = s >> 5u;
+  let o = s & 31u;
+  var f: array<u32, 3>;
+  for (var j = 0u; j < 3u; j++) {{
+    f[j] = select((table[i + j] << o) | (table[i + j + 1u] >> (32u - o)), table[i + j], o == 0u);
+  }}
+  let p0 = wj_mul_wide(m, f[2]);
+  let p1 = wj_mul_wide(m, f[1]);
+  let p2 = wj_mul_wide(m, f[0]);
+  let w1 = p1.x + p0.y;
+  let w2 = p2.x + p1.y + select(0u, 1u, w1 < p1.x);
+  var k = i32(w2 >> 30u);
+  var hi = (w2 << 2u) | (w1 >> 30u);
+  var lo = (w1 << 2u) | (p0.x >> 30u);
+  var sign = 1.0f;
+  if (hi >= 0x80000000u) {{  // the nearer multiple of pi/2 is the next one
+    k = k + 1;
+    lo = ~lo + 1u;
+    hi = ~hi + select(0u, 1u, lo == 0u);
+    sign = -1.0f;
+  }}
+  let r = sign * (f32(hi) * {f32_literal(2.0 ** -32)} + f32(lo) * {f32_literal(2.0 ** -64)}) * {f32_literal(PIO2_F64)};
+  return select(vec2<f32>(r, f32(k)), vec2<f32>(-r, f32(-k)), (bits >> 31u) == 1u);
+}}"""),
+    "sincos": (("reduce_large",), f"""fn wj_sincos(x: f32, shift: i32) -> f32 {{
   // x = k pi/2 + r with |r| <= pi/4; quadrant k + shift picks sin or cos of r and the sign.
-  let k = round(x * {f32_literal(TWO_OVER_PI)});
-  let r = x - k * {f32_literal(PIO2_1)} - k * {f32_literal(PIO2_2)} - k * {f32_literal(PIO2_3)};
+  if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) {{ return {NAN}; }}
+  var r: f32;
+  var k: i32;
+  if (abs(x) >= 4096.0f) {{
+    let reduced = wj_reduce_large(x);
+    r = reduced.x;
+    k = i32(reduced.y);
+  }} else {{  // k pi/2 in three parts, exact for |k| < 2^12
+    let kf = round(x * {f32_literal(TWO_OVER_PI)});
+    r = x - kf * {f32_literal(PIO2_1)} - kf * {f32_literal(PIO2_2)} - kf * {f32_literal(PIO2_3)};
+    k = i32(kf);
+  }}
   let t = r * r;
   let sin_r = r + r * t * ({horner("t", SIN_P)});
   let cos_r = 1.0f - 0.5f * t + t * t * ({horner("t", COS_P)});
-  let q = i32(k) + shift;
+  let q = k + shift;
   let v = select(sin_r, cos_r, (q & 1) == 1);
   return select(v, -v, (q & 2) == 2);
 }}"""),
