@@ -53,6 +53,12 @@ export interface LoadOptions {
   /** Time the JIT may spend measuring, in milliseconds. Default 30000. */
   tuneBudgetMs?: number;
   /**
+   * The watchdog of the WASM worker pool: a run (or a JIT measurement) still unfinished after
+   * this many milliseconds rejects, the workers are stopped and the next run starts fresh
+   * ones. Default 60000. (A single-threaded run cannot be interrupted: it runs on the caller's thread.)
+   */
+  runTimeoutMs?: number;
+  /**
    * Where the JIT remembers its choices per device: an IndexedDB database name (browsers) or a
    * folder (Node; default ~/.cache/webjit/tuning), true for the default, false for none, or an
    * object with records() and put(record). Default: on with tune 'background', off otherwise.

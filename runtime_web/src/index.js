@@ -17,9 +17,11 @@ export { WebjitError };
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 // After a failed GPU run, how long to wait for device.lost to tell whether the device died.
 const LOST_GRACE_MS = 2000;
+// The most one task of the WASM worker pool may take before the watchdog stops the pool.
+const DEFAULT_RUN_TIMEOUT_MS = 60000;
 
 function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits, tune = 'off',
-  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache } = {}) {
+  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache, runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
@@ -44,9 +46,13 @@ function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, lim
   if (!(typeof tuneBudgetMs === 'number' && tuneBudgetMs > 0)) {
     throw new WebjitError(`tuneBudgetMs must be a positive number of milliseconds, not ${JSON.stringify(tuneBudgetMs)}`);
   }
+  if (!(typeof runTimeoutMs === 'number' && runTimeoutMs > 0)) {
+    throw new WebjitError(`runTimeoutMs must be a positive number of milliseconds, not ${JSON.stringify(runTimeoutMs)}`);
+  }
   // The cache is on by default only where tuning is: a page that does not tune keeps the bundle's choices.
   const cache = tuneCache ?? (tune === 'off' ? false : true);
-  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: cache };
+  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: cache,
+    runTimeoutMs };
 }
 
 /** Loads the bundle at `url` and prepares it to run; resolves to a Session. */
@@ -56,7 +62,7 @@ export async function load(url, options) {
   const manifest = parseManifest(await bundle.read('manifest.json'), bundle.describe('manifest.json'));
   const cpu = await wasmDevice();
   // Re-reads the bundle: used when the GPU device is lost mid-session.
-  const quiet = { threads: opts.threads, onProgress: () => {}, device: cpu };
+  const quiet = { threads: opts.threads, onProgress: () => {}, device: cpu, runTimeoutMs: opts.runTimeoutMs };
   const buildWasm = () => createWasmBackend(bundle, manifest, quiet);
   let note = null;
   if (opts.backend !== 'wasm') {

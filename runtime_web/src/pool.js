@@ -3,6 +3,7 @@
 // one kernel for the timer) into one message round.
 import { FAILED, GENERATION } from './steps.js';
 import { IN_NODE } from './source.js';
+import { WebjitError } from './errors.js';
 
 const START_TIMEOUT_MS = 20000;
 
@@ -61,8 +62,12 @@ export function dismiss(spawned) {
  * {run({from, to, timed}), time(slot, args, reps, inner), add(slot, module), use(kernel, slot),
  * drop(slot), terminate()}.
  * `clock` is a SharedArrayBuffer of Float64 in which thread 0 keeps the times of timed tasks.
+ * A task that has not finished after `deadlineMs` (a stuck kernel: an endless loop, a barrier
+ * that never fills) is failed by the watchdog, which terminates the workers: the pool is then
+ * `broken` and its owner starts a fresh one.
  */
-export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock, spawned = null }) {
+export async function startPool({ nthreads, memory, modules, steps, controlBytes, clock, spawned = null,
+  deadlineMs = Infinity }) {
   const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
   const workers = [];
   let pending = null;  // the task in flight: {id, resolve, reject, failed, error}
@@ -85,6 +90,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     broken ??= err;
     terminate();
     startup?.reject(err);
+    clearTimeout(pending?.watchdog);
     pending?.reject(err);
     pending = null;
     adding?.reject(err);
@@ -93,7 +99,8 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
 
   function settle() {
     if (!pending?.done || (pending.failed && !pending.error)) return;
-    const { resolve, reject, error } = pending;
+    const { resolve, reject, error, watchdog } = pending;
+    clearTimeout(watchdog);
     pending = null;
     hold(-1);
     if (error) reject(error); else resolve();
@@ -138,6 +145,10 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
     if (broken) return Promise.reject(broken);
     return new Promise((resolve, reject) => {
       pending = { id: nextId++, resolve, reject, done: false, failed: false, error: null };
+      if (Number.isFinite(deadlineMs)) {
+        pending.watchdog = setTimeout(() => fail(new WebjitError(`a run did not finish within ${deadlineMs / 1000} s ` +
+          '(a kernel is stuck); its worker threads were stopped and the next run starts fresh ones')), deadlineMs);
+      }
       // The seq-cst store orders the main thread's input writes before the workers' reads.
       Atomics.store(control, FAILED, 0);
       hold(1);
@@ -146,6 +157,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
   }
 
   return {
+    get broken() { return broken !== null; },
     run: ({ from = 0, to = steps.length, timed = false } = {}) => submit({ from, to, timed }),
     time: (slot, args, reps, inner = 1) => submit({ slot, args, reps, inner }),
     add(slot, module) {

@@ -21,7 +21,7 @@ const now = () => globalThis.performance.now();
  * Builds the WASM backend for a parsed bundle on `device` (device.js): resolves to
  * {threads, threadNote, forms, run(checked) -> outputs, ops, release()}.
  */
-export async function createWasmBackend(bundle, manifest, { threads, onProgress, device }) {
+export async function createWasmBackend(bundle, manifest, { threads, onProgress, device, runTimeoutMs }) {
   const forms = manifest.kernels.map((kernel) => pickForm(kernel, device));
   const plan = await chooseThreads(threads, device.cores);
   const shared = plan.threads > 1;
@@ -43,11 +43,13 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   const clockBuffer = shared ? new SharedArrayBuffer(8 * clockLength) : new ArrayBuffer(8 * clockLength);
   const clock = new Float64Array(clockBuffer);
   let pool = null;
+  const controlBytes = Math.floor(manifest.memory.control_bytes / 4) * 4;
+  const added = new Map();  // slot -> module the JIT added: a restarted pool needs them too
+  const poolOptions = { nthreads: plan.threads, memory, steps, controlBytes, clock: clockBuffer,
+    deadlineMs: runTimeoutMs };
   if (shared) {
     try {
-      const controlBytes = Math.floor(manifest.memory.control_bytes / 4) * 4;
-      pool = await startPool({ nthreads: plan.threads, memory, modules, steps, controlBytes, clock: clockBuffer,
-        spawned });
+      pool = await startPool({ ...poolOptions, modules, spawned });
     } catch (err) {
       plan.threads = 1;
       plan.note = `worker threads could not start (${err.message}), running single-threaded`;
@@ -58,7 +60,16 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
   let slotCount = modules.length;
   let lastFeeds = null;
 
+  /** After the watchdog stopped a stuck pool: fresh workers over a cleared control area. */
+  async function restartPool() {
+    new Int32Array(memory.buffer, 0, controlBytes / 4).fill(0);
+    const all = Array.from({ length: slotCount }, (_, slot) => modules[slot] ?? added.get(slot));
+    pool = await startPool({ ...poolOptions, modules: all });
+    slots.forEach((slot, kernel) => { if (slot !== kernel) pool.use(kernel, slot); });
+  }
+
   async function runSteps(from = 0, to = steps.length, timed = false) {
+    if (pool?.broken) await restartPool();
     if (from === 0 && lastFeeds) writeFeeds(manifest, memory.buffer, lastFeeds);
     if (pool) await pool.run({ from, to, timed });
     else runSingle(stepTask(runs, slots, steps, from, to, timed ? clock : null));
@@ -75,6 +86,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
     },
     async add(module) {
       const slot = slotCount++;
+      added.set(slot, module);
       if (pool) await pool.add(slot, module);
       else runs[slot] = await instantiateOne(module, memory, file(slot));
       return slot;
@@ -86,6 +98,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
     /** Frees a candidate's code (never one a kernel runs). */
     drop(slot) {
       if (slot < modules.length || slots.includes(slot)) return;
+      added.delete(slot);
       if (pool) pool.drop(slot);
       else if (runs) runs[slot] = undefined;
     },

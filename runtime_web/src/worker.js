@@ -17,7 +17,7 @@ function instantiate(module, memory) {
 
 function init({ tid, nthreads, memory, modules, steps, controlBytes, clock }) {
   try {
-    const runs = modules.map((module) => instantiate(module, memory));
+    const runs = modules.map((module) => (module ? instantiate(module, memory) : undefined));  // dropped: none
     const control = new Int32Array(memory.buffer, 0, controlBytes / 4);
     const slots = modules.map((_, i) => i);  // kernel id -> index into runs
     thread = { tid, nthreads, runs, slots, steps, control, memory, clock: new Float64Array(clock) };

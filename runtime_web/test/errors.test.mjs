@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as webjit from '../src/index.js';
-import { addBundle, intBundle, tempDir } from './fixtures.mjs';
+import { addBundle, f32, intBundle, splitKernel, tempDir, writeBundle } from './fixtures.mjs';
 
 /** Asserts that `promise` rejects with a WebjitError whose message matches `pattern`. */
 async function rejectsWith(promise, pattern) {
@@ -139,4 +139,35 @@ test('an input array refilled while its run waits in the queue does not change t
   assert.deepEqual(Array.from(b.y.data), Array.from({ length: 8 }, (_, i) => 1 + w(i)));
   assert.deepEqual(Array.from(c.y.data), Array.from({ length: 8 }, (_, i) => 7 + w(i)));
   session.release();
+});
+
+test('the watchdog turns a stuck kernel into an error and the next run gets fresh workers', async () => {
+  const dir = tempDir();
+  const n = 64;
+  const w = Float32Array.from({ length: n }, (_, i) => i);
+  const locals = '(local $i i32) (local $end i32) (local $chunk i32)';
+  // Loops forever when x[0] > 0, else y = x + w.
+  const stuck = splitKernel({ n, nargs: 3, value: `(f32.add ${f32(0)} ${f32(1)})` }).replace(locals,
+    `${locals}\n    (if (f32.gt (f32.load (local.get $p0)) (f32.const 0)) (then (loop $forever (br $forever))))`);
+  writeBundle(dir, {
+    tensors: [{ dtype: 'f32', size: n }, { dtype: 'f32', size: n, weight: w }, { dtype: 'f32', size: n }],
+    kernels: [{ wat: stuck, nargs: 3 }],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [n], tensor: 0 }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [n], tensor: 2 }],
+    steps: [{ kernel: 0, args: [0, 1, 2] }],
+  });
+  const session = await webjit.load(dir, { backend: 'wasm', threads: 2, runTimeoutMs: 500 });
+  try {
+    assert.equal(session.threads, 2);
+    const began = performance.now();
+    await rejectsWith(session.run({ x: new Float32Array(n).fill(1) }),
+      /^a run did not finish within 0\.5 s \(a kernel is stuck\); its worker threads were stopped/);
+    assert.ok(performance.now() - began < 5000);
+    const x = Float32Array.from({ length: n }, (_, i) => -i);
+    const { y } = await session.run({ x });
+    assert.deepEqual(Array.from(y.data), Array.from({ length: n }, () => 0));
+  } finally {
+    session.release();
+  }
+  await rejectsWith(webjit.load(dir, { runTimeoutMs: 0 }), /^runTimeoutMs must be a positive number/);
 });
