@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--shard-mib", type=positive_int, default=SHARD_BYTES >> 20, metavar="N",
                           help=f"the largest weight file, in MiB (default {SHARD_BYTES >> 20}; "
                                "some static hosts limit file sizes)")
+    compile_.add_argument("--const", action="append", default=[], type=parse_const, metavar="NAME=VALUE",
+                          help="bind input NAME to a value folded into the model: numbers separated by commas "
+                               "(1,128 is a 1-d tensor of two; one number is a scalar) or an .npy file; for inputs "
+                               "that decide shapes, such as a Reshape's target (repeatable)")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
@@ -255,6 +259,39 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+def parse_const(text: str) -> tuple[str, object]:
+    """NAME=1,2,3 (a 1-d tensor), NAME=7 (a scalar) or NAME=values.npy; read in compile."""
+    import numpy as np
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} must look like NAME=1,128 or NAME=value.npy")
+    if value.endswith(".npy"):
+        return name, Path(value)
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must give numbers separated by commas, or an .npy file") from None
+    array = np.array(numbers if "," in value else numbers[0])
+    return name, array.astype(np.int64) if np.all(array == np.round(array)) and "." not in value else array
+
+
+def const_options(pairs) -> dict:
+    import numpy as np
+    values = {}
+    for name, value in pairs:
+        if name in values:
+            raise ShapeError(f"--const gives input {name!r} twice")
+        if isinstance(value, Path):
+            if not value.is_file():
+                raise ModelError(f"--const file {value} does not exist")
+            try:
+                value = np.load(value, allow_pickle=False)
+            except ValueError as exc:
+                raise ModelError(f"--const file {value} is not a readable .npy file ({exc})") from None
+        values[name] = value
+    return values
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
@@ -277,7 +314,8 @@ def compile_command(args: argparse.Namespace) -> int:
         if not Path(folder).is_dir():
             raise RunError(f"schedule database {folder} is not a folder")
     options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit,
-                      weights=args.weights, deflate=not args.no_deflate, shard_bytes=args.shard_mib << 20)
+                      weights=args.weights, deflate=not args.no_deflate, shard_bytes=args.shard_mib << 20,
+                      constants=const_options(args.const))
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:

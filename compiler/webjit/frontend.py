@@ -67,13 +67,15 @@ def check_supported(proto: onnx.ModelProto) -> None:
         raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
 
 
-def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
-    """ONNX model (path or proto) + static input shapes -> typed Graph with constants folded."""
+def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: dict | None = None) -> Graph:
+    """ONNX model (path or proto) + static input shapes -> typed Graph with constants folded.
+    `bound` maps input names to values that become constants of the model (--const)."""
     proto = load_model(model)
     check_supported(proto)
     shapes = dict(shapes or {})
     g = proto.graph
     constants = {t.name: _to_array(t) for t in g.initializer}
+    constants.update(_bind_inputs(g, constants, dict(bound or {}), shapes))
     types = {name: TensorType(str(v.dtype), tuple(v.shape)) for name, v in constants.items()}
     inputs = [value.name for value in g.input if value.name not in constants]
     unknown = sorted(set(shapes) - set(inputs))
@@ -99,6 +101,38 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None) -> Grap
 
 
 IO_DTYPES = ("float32", "int32", "int64", "bool")  # what the runtime reads and writes
+
+
+def _bind_inputs(g, constants: dict, bound: dict, shapes: dict) -> dict[str, np.ndarray]:
+    """The values of --const, checked against the inputs they bind and cast to their dtype."""
+    inputs = {value.name: value for value in g.input if value.name not in constants}
+    unknown = sorted(set(bound) - set(inputs))
+    if unknown:
+        raise ShapeError(f"--const names {', '.join(unknown)}, which the model does not have as inputs "
+                         f"(its inputs are {', '.join(inputs)})")
+    twice = sorted(set(bound) & set(shapes))
+    if twice:
+        raise ShapeError(f"--const and --shape both give input {twice[0]!r}; a bound input's shape is its value's")
+    values = {}
+    for name, value in bound.items():
+        ttype = inputs[name].type.tensor_type
+        dtype = ONNX_DTYPES.get(ttype.elem_type)
+        if dtype is None:
+            raise UnsupportedError(f"input '{name}' has an element type webjit does not support")
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and dtype not in FLOAT_TYPES and not np.all(value == np.round(value)):
+            raise ShapeError(f"--const gives input '{name}' fractional values, but it is {dtype}")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+        if ttype.HasField("shape") and (len(dims) != value.ndim or
+                                        any(d is not None and d != n for d, n in zip(dims, value.shape))):
+            declared = "x".join("?" if d is None else str(d) for d in dims) or "a scalar"
+            raise ShapeError(f"--const gives input '{name}' shape {'x'.join(map(str, value.shape)) or 'a scalar'}, "
+                             f"but the model declares {declared}")
+        values[name] = np.array(value.astype(dtype), order="C")
+    return values
+
+
+FLOAT_TYPES = ("float32", "float16", "float64")
 
 
 def _check_io_dtype(kind: str, name: str, dtype: str) -> None:
@@ -248,9 +282,11 @@ def _add_node(graph: Graph, node: Node) -> None:
     for position, what in COMPILE_TIME_INPUTS.get(node.op, {}).items():
         name = node.inputs[position] if position < len(node.inputs) else ""
         if name and name not in graph.constants:
-            raise UnsupportedError(f"{node.op} '{node.name}' takes its {what} from '{name}', which is computed at "
-                                   "run time; webjit fixes every shape at compile time, so it must be a constant "
-                                   "of the model")
+            source = f"model input '{name}'" if name in graph.inputs else f"'{name}', which is computed at run time"
+            hint = (f"; bind it with --const {name}=VALUE" if name in graph.inputs else
+                    ", so it must be a constant of the model (or depend only on inputs bound with --const)")
+            raise UnsupportedError(f"{node.op} '{node.name}' takes its {what} from {source}; webjit fixes every "
+                                   f"shape at compile time{hint}")
     if node.op in SHAPE_ONLY_OPS:
         values = evaluate(node, _placeholders(node, graph))
         graph.constants[node.outputs[0]] = values[0]

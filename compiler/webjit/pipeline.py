@@ -37,6 +37,7 @@ class Options:
     weights: str = "fp32"  # how weights are stored in the bundle: fp32, fp16 or int8 (weights.py)
     deflate: bool = True  # large weights deflated losslessly (smaller download, a little more load time)
     shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
+    constants: dict = field(default_factory=dict)  # input name -> value folded into the model (--const)
 
     @property
     def limits(self) -> Limits:
@@ -59,7 +60,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
 
     report("importing the ONNX model", 0.0)
-    graph = import_onnx(model, shapes)
+    graph = import_onnx(model, shapes, options.constants)
     dump("graph.txt", graph.to_text())
 
     report("running graph passes", 0.2)
