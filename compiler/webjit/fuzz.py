@@ -44,6 +44,7 @@ OUTCOMES = ("ok", "refused", "wrong", "internal", "traceback", "runtime", "hang"
 BAD = ("wrong", "internal", "traceback", "runtime", "hang")
 RTOL, ATOL, SCALED_ATOL = 1e-3, 1e-4, 1e-5  # |webjit - ort| <= ATOL + SCALED_ATOL * max|ort| + RTOL * |ort|
 TIMEOUT_S = {"wasm": 30.0, "webgpu": 90.0}
+INT64_STOP = "computed an int64 value outside the int32 range"  # runtime_web/src/steps.js
 
 
 @dataclass
@@ -142,8 +143,8 @@ class Checker:
                                         TIMEOUT_S[self.backend])
             except TimeoutError as exc:
                 return Verdict("hang", str(exc))
-            if error is not None:
-                return Verdict("runtime", error)
+            if error is not None:  # an int64 value beyond int32 stops the kernel: a refusal, in one sentence
+                return Verdict("refused" if INT64_STOP in error else "runtime", error)
             got = {name: np.load(work / "outputs" / npy_file(name)) for name in expected}
         finally:
             shutil.rmtree(work, ignore_errors=True)

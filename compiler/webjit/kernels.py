@@ -34,6 +34,11 @@ UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "recip", "erf", "tanh", "sigmoi
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "min", "max", "mod",
               "eq", "lt", "le", "gt", "ge", "and", "or", "xor")
 TERNARY_OPS = ("where",)
+# Ops of int64 model values (held in i32 on the device) that can leave the i32 range: their
+# checked forms stop the kernel (a WASM trap the runtime reports) instead of wrapping.
+CHECKED = {"add": "add_checked", "sub": "sub_checked", "mul": "mul_checked", "cast": "cast_checked"}
+UNARY_OPS += ("cast_checked",)
+BINARY_OPS += ("add_checked", "sub_checked", "mul_checked")
 
 
 @dataclass(frozen=True)

@@ -286,7 +286,11 @@ class Lowering:
         args = []
         for name in node.inputs:
             args.append(self.leaf_expr(name, group) if name else None)
-        return EXPRESSIONS[node.op](node, args, dt)
+        expr = EXPRESSIONS[node.op](node, args, dt)
+        if self.graph.types[node.outputs[0]].dtype == "int64" and expr.op in K.CHECKED:
+            # int64 values live in i32 on the device: the kernel stops rather than wrap
+            expr = K.Expr(K.CHECKED[expr.op], expr.dtype, expr.args, expr.index, expr.value)
+        return expr
 
     def leaf_expr(self, name: str, group: "Group") -> K.Expr:
         dt = self.dtype_of(name)

@@ -116,7 +116,7 @@ export async function startPool({ nthreads, memory, modules, steps, controlBytes
       adding.reject(new Error(`worker ${m.tid} could not instantiate a kernel: ${m.addError}`));
       adding = null;
     }
-    else if ('runError' in m && pending?.id === m.id) { pending.error ??= new Error(m.runError); settle(); }
+    else if ('runError' in m && pending?.id === m.id) { pending.error ??= new WebjitError(m.runError); settle(); }
     else if ('done' in m && pending?.id === m.done) {
       Atomics.load(control, GENERATION);  // pairs with the workers' atomics: their writes are visible
       Object.assign(pending, { done: true, failed: m.failed });

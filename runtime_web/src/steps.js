@@ -1,6 +1,8 @@
 // The step loop every thread runs, and the barrier that separates steps when several
 // threads share the memory. The barrier lives in the control area at the start of the
 // memory: Int32 words [generation, arrived, failed].
+import { WebjitError } from './errors.js';
+
 export const GENERATION = 0, ARRIVED = 1, FAILED = 2;
 const SPINS = 4000;  // brief spin first: most steps are short and waking from wait costs more
 
@@ -23,6 +25,11 @@ export function barrier(control, nthreads) {
 
 export function stepFailure(step, index, err) {
   const name = step.name ? ` (${step.name})` : '';
+  if (err instanceof WebAssembly.RuntimeError && /unreachable/.test(err.message)) {
+    // the only trap the compiler emits: an int64 result outside the i32 range (wasm/expr.py emit_checked)
+    return new WebjitError(`step ${index}${name} computed an int64 value outside the int32 range the device ` +
+      'holds integers in; webjit does not compute 64-bit integers, so it stopped instead of wrapping');
+  }
   const message = `step ${index}${name} failed in kernel ${step.kernel}: ${err?.message ?? err}`;
   return new Error(message, { cause: err });
 }

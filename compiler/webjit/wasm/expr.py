@@ -120,6 +120,20 @@ def emit_unary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> None
         emit_expr(f, module, arg, load_leaf)
         emit_cast(f, src, expr.dtype)
         return
+    if op == "cast_checked":  # f32 -> an int64 model value in i32: |x| >= 2^31 stops the kernel
+        emit_expr(f, module, arg, load_leaf)
+        x = f.local(V128)
+        f.op("local.tee", x)
+        f.op("f32x4.abs")
+        splat_const(f, "f32", 2147483648.0)
+        f.op("f32x4.ge")
+        f.op("v128.any_true")
+        f.op("if")
+        f.op("unreachable")
+        f.op("end")
+        f.op("local.get", x)
+        emit_cast(f, src, expr.dtype)
+        return
     if op == "recip" and src == "f32":
         splat_const(f, "f32", 1.0)
         emit_expr(f, module, arg, load_leaf)
@@ -206,7 +220,9 @@ def emit_binary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> Non
         return
     emit_expr(f, module, a, load_leaf)
     emit_expr(f, module, b, load_leaf)
-    if src == "f32" and op in F32_SIMPLE_BINARY:
+    if op.endswith("_checked"):
+        emit_checked(f, op, src)
+    elif src == "f32" and op in F32_SIMPLE_BINARY:
         f.op(F32_SIMPLE_BINARY[op])
     elif src == "i32" and op in I32_SIMPLE_BINARY:
         f.op(I32_SIMPLE_BINARY[op])
@@ -216,6 +232,49 @@ def emit_binary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> Non
         emit_int_pow(f, module)
     else:
         raise unsupported(expr)
+
+
+def emit_checked(f: Func, op: str, src: str) -> None:
+    """a op b on i32 lanes that hold int64 model values, trapping (unreachable) when a lane's
+    exact result leaves the i32 range; the runtime names the step. Lanes are always real
+    elements (a row's tail splats one element), so no padding can trap."""
+    if src != "i32":
+        f.op(F32_SIMPLE_BINARY[op.removesuffix("_checked")])  # float results need no check
+        return
+    a, b, r = f.local(V128), f.local(V128), f.local(V128)
+    f.op("local.set", b)
+    f.op("local.tee", a)
+    f.op("local.get", b)
+    if op == "mul_checked":  # the exact 64-bit products must equal the i32 products, widened
+        f.op("i32x4.mul")
+        f.op("local.set", r)
+        for half in ("low", "high"):
+            f.op("local.get", a)
+            f.op("local.get", b)
+            f.op(f"i64x2.extmul_{half}_i32x4_s")
+            f.op("local.get", r)
+            f.op(f"i64x2.extend_{half}_i32x4_s")
+            f.op("i64x2.eq")
+            f.op("i64x2.all_true")
+        f.op("i32.and")
+        f.op("i32.eqz")
+    else:  # add: a and b agree in sign and r does not; sub: a and b differ and r is not a's
+        f.op("i32x4.add" if op == "add_checked" else "i32x4.sub")
+        f.op("local.tee", r)
+        f.op("local.get", a)
+        f.op("v128.xor")
+        f.op("local.get", b if op == "add_checked" else a)
+        f.op("local.get", r if op == "add_checked" else b)
+        f.op("v128.xor")
+        if op == "sub_checked":
+            f.op("v128.and")  # (r ^ a) & (a ^ b)
+        else:
+            f.op("v128.and")  # (r ^ a) & (b ^ r)
+        f.op("i32x4.bitmask")
+    f.op("if")
+    f.op("unreachable")
+    f.op("end")
+    f.op("local.get", r)
 
 
 def emit_int_pow(f: Func, module: Module) -> None:

@@ -235,6 +235,8 @@ class Writer:
         return text
 
     def expr(self, e: Expr) -> str:
+        if e.op.endswith("_checked"):  # WGSL cannot stop a kernel: int64 overflow wraps here (docs/reliability.md)
+            e = Expr(e.op.removesuffix("_checked"), e.dtype, e.args, e.index, e.value)
         if e.op in ("in", "acc"):
             return self.leaf(e)
         if e.op == "const":
