@@ -120,6 +120,7 @@ def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels
         "targets": {backend: targets.of(backend).to_json() for backend in backends},
         "weight_storage": store.encoding, "tensors": tensors, "weights": shards, "kernels": kernel_entries,
         **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
+        **({"status": program.status.id} if program.status is not None else {}),
         "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name,
                    **({"source": step.source} if step.source is not None else {})}
                   for i, step in enumerate(program.steps)],

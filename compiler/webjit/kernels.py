@@ -38,6 +38,10 @@ TERNARY_OPS = ("where",)
 # checked forms stop the kernel (a WASM trap the runtime reports) instead of wrapping.
 CHECKED = {"add": "add_checked", "sub": "sub_checked", "mul": "mul_checked", "cast": "cast_checked"}
 UNARY_OPS += ("cast_checked",)
+
+
+def has_checked(expr: "Expr") -> bool:
+    return expr.op.endswith("_checked") or any(has_checked(a) for a in expr.args)
 BINARY_OPS += ("add_checked", "sub_checked", "mul_checked")
 
 
@@ -74,6 +78,7 @@ class Elementwise:
     inputs: tuple[Access, ...]
     expr: Expr
     args: tuple[Arg, ...]
+    status: int | None = None  # the arg (one i32) checked ops set to 1 where WGSL cannot stop a kernel
     family = "elementwise"
 
 

@@ -24,8 +24,9 @@ FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
 # The most tensors one fused kernel reads: WebGPU guarantees 8 storage buffers per shader
-# stage (maxStorageBuffersPerShaderStage), one of them the output. A bigger group is split.
-MAX_GROUP_INPUTS = 7
+# stage (maxStorageBuffersPerShaderStage), one of them the output and one the int64 status
+# word (lower_elementwise_root). A bigger group is split.
+MAX_GROUP_INPUTS = 6
 
 
 def device_dtype(dtype: str) -> str:
@@ -55,6 +56,7 @@ class Program:
     outputs: list[ModelIO]
     buffers: list[Buffer]
     steps: list[Step] = field(default_factory=list)
+    status: Buffer | None = None  # one i32 that kernels set when an int64 value leaves the i32 range
 
     def to_text(self) -> str:
         lines = [f"buffer b{b.id} {b.name}: {b.dtype}[{b.size}] {b.region}" for b in self.buffers]
@@ -92,7 +94,8 @@ def drop_unused_buffers(program: Program) -> Program:
             kept[b.id] = replace(b, id=len(kept))
     steps = [replace(step, buffers=tuple(kept[b.id] for b in step.buffers)) for step in program.steps]
     io = lambda items: [replace(x, buffer=kept[x.buffer.id]) for x in items]
-    return Program(io(program.inputs), io(program.outputs), list(kept.values()), steps)
+    status = kept.get(program.status.id) if program.status is not None else None
+    return Program(io(program.inputs), io(program.outputs), list(kept.values()), steps, status)
 
 
 class Lowering:
@@ -245,7 +248,9 @@ class Lowering:
                         continue
                     fused.add(name)
                     root = self._root(node, fused)
-                    if len(self._anchors(root, fused)) > 1 or len(self._leaves(root, fused)) > MAX_GROUP_INPUTS:
+                    anchors = self._anchors(root, fused)
+                    int64_root = self.graph.types[root.outputs[0]].dtype == "int64"  # checked ops stay out of tiles
+                    if len(anchors) > 1 or anchors and int64_root or len(self._leaves(root, fused)) > MAX_GROUP_INPUTS:
                         fused.discard(name)
                         continue
                     changed = True
@@ -333,8 +338,15 @@ class Lowering:
         args, buffers = _args_for(inputs, out.buffer)
         index = {id(b): i for i, b in enumerate(buffers)}
         accesses = tuple(K.Access(index[id(v.buffer)], broadcast_strides(v, shape), v.offset) for v in group.leaves)
-        spec = K.Elementwise(shape=shape, out=K.Access(len(buffers) - 1, row_major(shape)), inputs=accesses,
-                             expr=expr, args=args)
+        status = None
+        if K.has_checked(expr):  # after the output: the flag the WGSL kernel sets on int64 overflow
+            if self.program.status is None:
+                self.program.status = self.new_buffer("::int64_status", "i32", 1)
+            status = len(buffers)
+            buffers = buffers + [self.program.status]
+            args = args + (K.Arg("i32", 1, output=True),)
+        spec = K.Elementwise(shape=shape, out=K.Access(index[id(out.buffer)], row_major(shape)), inputs=accesses,
+                             expr=expr, args=args, status=status)
         self.emit(spec, buffers, node.name)
 
     # ---- matrix products -------------------------------------------------------------

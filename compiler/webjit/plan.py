@@ -71,6 +71,8 @@ def live_ranges(program: Program) -> dict[int, tuple[int, int]]:
                 live.setdefault(b.id, [i, i])[1] = i
     for io in program.outputs:
         live.setdefault(io.buffer.id, [last_step, last_step])[1] = last_step
+    if program.status is not None:  # cleared before the run, read after it
+        live[program.status.id] = [-1, last_step]
     return {k: (v[0], v[1]) for k, v in live.items()}
 
 

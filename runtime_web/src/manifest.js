@@ -98,6 +98,12 @@ function checkLayout(m) {
     }
   });
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
+  if (m.status !== undefined) {  // the int64 status word checked kernels set (webgpu.js reads it)
+    const t = Number.isInteger(m.status) ? m.tensors[m.status] : undefined;
+    if (!t || t.region !== 'arena' || t.dtype !== 'i32' || t.size !== 1) {
+      throw invalid('status is not a one-element i32 arena tensor');
+    }
+  }
   checkLiveOverlap(m);
 }
 
@@ -113,6 +119,7 @@ function checkLiveOverlap(m) {
   m.steps.forEach((s, i) => s.args.forEach((id) => use(id, i)));
   for (const io of m.inputs) use(io.tensor, -1);
   for (const io of m.outputs) use(io.tensor, m.steps.length);
+  if (m.status !== undefined) [-1, m.steps.length].forEach((step) => use(m.status, step));  // cleared, then read
   const spans = [...live].map(([id, [first, last]]) => {
     const t = m.tensors[id];
     return { id, first, last, start: t.offset, end: t.offset + 4 * t.size };

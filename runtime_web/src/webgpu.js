@@ -52,6 +52,9 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
       const { buffer, offset } = locate(spec.tensor);
       device.queue.writeBuffer(buffer, offset, toDevice(spec, values));
     }
+    if (readback.status) {  // cleared before every run; a checked kernel sets it
+      device.queue.writeBuffer(readback.status.source.buffer, readback.status.source.offset, new Int32Array(1));
+    }
   }
 
   /** Submits `passes` in one compute pass and waits until the GPU is done. */
@@ -171,8 +174,12 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
     try {
       if (error) throw new Error(`the WebGPU run failed: ${firstLine(error.message)}`);
       const bytes = readback.staging.getMappedRange();
+      if (readback.status && new Int32Array(bytes, readback.status.at, 1)[0] !== 0) {
+        throw new WebjitError('the run computed an int64 value outside the int32 range the device holds ' +
+          'integers in; webjit does not compute 64-bit integers, so it refused the outputs instead of wrapping');
+      }
       const outputs = {};
-      for (const { spec, at } of readback.copies) outputs[spec.name] = fromDevice(spec, bytes, at);
+      for (const { spec, at } of readback.copies) if (spec) outputs[spec.name] = fromDevice(spec, bytes, at);
       return outputs;
     } finally {
       readback.staging.unmap();
@@ -355,7 +362,8 @@ async function buildBindGroups(manifest, device, layouts, locate) {
   }));
 }
 
-/** Where each output is copied in the one MAP_READ staging buffer, created once. */
+/** Where each output is copied in the one MAP_READ staging buffer, created once; the int64
+ * status word (manifest.status: set by checked kernels) last, at `statusAt`. */
 async function planReadback(manifest, device, locate) {
   let size = 0;
   const copies = manifest.outputs.map((spec) => {
@@ -363,7 +371,13 @@ async function planReadback(manifest, device, locate) {
     size += copy.bytes;
     return copy;
   });
+  let status = null;
+  if (manifest.status !== undefined) {
+    status = { source: locate(manifest.status), at: size, bytes: 4 };
+    copies.push(status);
+    size += 4;
+  }
   const staging = await captured(device, 'creating the readback buffer', () => device.createBuffer({
     label: 'webjit outputs', size: roundUp(Math.max(size, 16), 16), usage: MAP_READ | COPY_DST }));
-  return { staging, copies };
+  return { staging, copies, status };
 }

@@ -36,7 +36,8 @@ def emit(spec: Elementwise, config: ElementwiseConfig, limits: Limits) -> WgslKe
     per_group = width * config.items
     groups = -(-total // per_group)
     grid = dispatch_grid(groups, limits)
-    source = (declarations + expr_functions(spec.expr) + element_function(spec)
+    flag = "" if spec.status is None else f"fn wj_flag() {{ st{spec.status}(0, 1i); }}\n"
+    source = (declarations + flag + expr_functions(spec.expr) + element_function(spec)
               + entry_point(width, main_body(total, groups, grid, width, config.items)))
     return WgslKernel(source, "main", (width, 1, 1), grid, bindings)
 

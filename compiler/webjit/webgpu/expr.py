@@ -133,6 +133,27 @@ HELPERS = {
   let r = sign * (f32(hi) * {f32_literal(2.0 ** -32)} + f32(lo) * {f32_literal(2.0 ** -64)}) * {f32_literal(PIO2_F64)};
   return select(vec2<f32>(r, f32(k)), vec2<f32>(-r, f32(-k)), (bits >> 31u) == 1u);
 }}"""),
+    # int64 model values held in i32: a result outside the i32 range sets the kernel's status
+    # word (wj_flag, declared by kernels whose spec has a status arg) instead of passing silently.
+    "add_checked": ((), """fn wj_add_checked(a: i32, b: i32) -> i32 {
+  let r = a + b;
+  if (((a ^ r) & (b ^ r)) < 0i) { wj_flag(); }
+  return r;
+}"""),
+    "sub_checked": ((), """fn wj_sub_checked(a: i32, b: i32) -> i32 {
+  let r = a - b;
+  if (((a ^ b) & (a ^ r)) < 0i) { wj_flag(); }
+  return r;
+}"""),
+    "mul_checked": ((), """fn wj_mul_checked(a: i32, b: i32) -> i32 {
+  let r = a * b;
+  if (a != 0i && (r / a != b || (a == -1i && b == bitcast<i32>(0x80000000u)))) { wj_flag(); }
+  return r;
+}"""),
+    "cast_checked": (("cast_f_i",), """fn wj_cast_checked(x: f32) -> i32 {
+  if (abs(x) >= 2147483648.0f) { wj_flag(); }
+  return wj_cast_f_i(x);
+}"""),
     "sincos": (("reduce_large",), f"""fn wj_sincos(x: f32, shift: i32) -> f32 {{
   // x = k pi/2 + r with |r| <= pi/4; quadrant k + shift picks sin or cos of r and the sign.
   if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) {{ return {NAN}; }}
@@ -235,8 +256,6 @@ class Writer:
         return text
 
     def expr(self, e: Expr) -> str:
-        if e.op.endswith("_checked"):  # WGSL cannot stop a kernel: int64 overflow wraps here (docs/reliability.md)
-            e = Expr(e.op.removesuffix("_checked"), e.dtype, e.args, e.index, e.value)
         if e.op in ("in", "acc"):
             return self.leaf(e)
         if e.op == "const":
@@ -266,6 +285,8 @@ class Writer:
         src, op, x = arg.dtype, e.op, self.expr(arg)
         if op == "cast":
             return self.cast(x, src, e.dtype)
+        if op == "cast_checked":  # the kernel defines wj_flag (elementwise.py): it marks the status word
+            return self.call("cast_checked", x)
         if op == "not":
             return f"select(0i, 1i, {x} == {zero(src)})"
         if op == "isnan":
@@ -317,6 +338,10 @@ class Writer:
         a_expr, b_expr = e.args
         src, op = a_expr.dtype, e.op
         a, b = self.expr(a_expr), self.expr(b_expr)
+        if op.endswith("_checked"):
+            if src == "f32":
+                return f"({a} {OPERATORS[op.removesuffix('_checked')]} {b})"
+            return self.call(op, a, b)
         if op in COMPARE:
             return f"select(0i, 1i, {a} {COMPARE[op]} {b})"
         if op in OPERATORS:
