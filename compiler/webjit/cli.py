@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm",
                       help="the backend the bundles run on, in Node (default wasm)")
     fuzz.add_argument("--jobs", type=positive_int, default=1, metavar="J", help="parallel processes (default 1)")
-    fuzz.add_argument("--cases", metavar="DIR", default="fuzz-cases",
-                      help="where minimised findings are saved as regression cases (default fuzz-cases; the test "
-                           "suite runs tests/fuzz_cases)")
+    fuzz.add_argument("--cases", metavar="DIR", default=None,
+                      help="where minimised findings are saved as regression cases (default: tests/fuzz_cases of "
+                           "the checkout, which the test suite runs; ./fuzz-cases outside one)")
     fuzz.add_argument("-o", "--output", metavar="FILE.json", help="write the report as JSON")
     fuzz.set_defaults(command=fuzz_command)
 
@@ -413,7 +413,9 @@ def fuzz_command(args: argparse.Namespace) -> int:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items()))
             print(f"{done}/{args.count} graphs: {counts}", flush=True)
 
-    report = run_fuzz(args.count, args.seed, args.backend, args.jobs, args.cases, args.start, progress)
+    from webjit.runner import CHECKOUT
+    cases = args.cases or str(CHECKOUT / "tests" / "fuzz_cases" if (CHECKOUT / "tests").is_dir() else Path("fuzz-cases"))
+    report = run_fuzz(args.count, args.seed, args.backend, args.jobs, cases, args.start, progress)
     print(report.summary())
     if args.output:
         Path(args.output).write_text(report.to_json())
