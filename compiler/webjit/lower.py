@@ -23,9 +23,10 @@ ANCHORS = ("MatMul", "Gemm", "Conv")
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
-# The most tensors one fused kernel reads: WebGPU guarantees 8 storage buffers per shader
-# stage (maxStorageBuffersPerShaderStage), one of them the output and one the int64 status
-# word (lower_elementwise_root). A bigger group is split.
+# The most tensors one fused elementwise kernel reads: WebGPU guarantees 8 storage buffers per
+# shader stage (maxStorageBuffersPerShaderStage), one of them the output and one the int64
+# status word (lower_elementwise_root). A wider group is split. (MatMul/Conv epilogues are
+# checked against the device's limit by the WGSL code generator.)
 MAX_GROUP_INPUTS = 6
 
 
@@ -250,7 +251,8 @@ class Lowering:
                     root = self._root(node, fused)
                     anchors = self._anchors(root, fused)
                     int64_root = self.graph.types[root.outputs[0]].dtype == "int64"  # checked ops stay out of tiles
-                    if len(anchors) > 1 or anchors and int64_root or len(self._leaves(root, fused)) > MAX_GROUP_INPUTS:
+                    too_wide = not anchors and len(self._leaves(root, fused)) > MAX_GROUP_INPUTS
+                    if len(anchors) > 1 or anchors and int64_root or too_wide:
                         fused.discard(name)
                         continue
                     changed = True
@@ -269,7 +271,11 @@ class Lowering:
             if not name or name in seen:
                 continue
             seen.add(name)
-            found |= self._leaves(self.producer[name], fused, seen) if name in fused else {name}
+            value = self.graph.constants.get(name)
+            if name in fused:
+                found |= self._leaves(self.producer[name], fused, seen)
+            elif value is None or value.size != 1:  # a one-element constant is inlined, not bound
+                found.add(name)
         return found
 
     def _anchors(self, node: Node, fused: set[str], seen=None) -> set[str]:
