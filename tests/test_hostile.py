@@ -140,6 +140,8 @@ def tensor_edits(m):
         ("weights stored beyond the shards", ["tensors", w, "stored", "at"], 10 ** 9),
         ("weights encoding unknown", ["tensors", w, "stored", "encoding"], "bf16"),
         ("weights count negative", ["tensors", w, "stored", "count"], -4),
+        ("status on the weights", ["status"], w), ("status a string", ["status"], "0"),
+        ("status unknown tensor", ["status"], 10 ** 6),
     ]
 
 

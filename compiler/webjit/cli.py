@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("-o", "--output", metavar="FILE.json", help="write the report as JSON")
     fuzz.set_defaults(command=fuzz_command)
 
+    conformance = commands.add_parser("conformance", help="ONNX's backend node cases through webjit and "
+                                                          "onnxruntime (docs/conformance.md)")
+    conformance.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm",
+                             help="the backend the bundles run on, in Node (default wasm)")
+    conformance.add_argument("-o", "--output", metavar="FILE.md", help="write the report (e.g. docs/conformance.md)")
+    conformance.set_defaults(command=conformance_command)
+
     serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
     serve.add_argument("bundle", metavar="BUNDLE")
     add_input_options(serve)
@@ -421,6 +428,20 @@ def fuzz_command(args: argparse.Namespace) -> int:
         Path(args.output).write_text(report.to_json())
         print(f"report in {args.output}")
     return 1 if report.bad else 0
+
+
+def conformance_command(args: argparse.Namespace) -> int:
+    from webjit.conformance import main_report
+
+    def progress(done, total, results):
+        passed = sum(1 for r in results if r.webjit == "pass")
+        print(f"{done}/{total} cases: {passed} pass", flush=True)
+
+    results, text = main_report(args.backend, args.output, progress)
+    print("\n".join(text.splitlines()[8:12]))
+    if args.output:
+        print(f"report in {args.output}")
+    return 0
 
 
 def bench_jit_command(args: argparse.Namespace) -> int:

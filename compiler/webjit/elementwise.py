@@ -34,6 +34,10 @@ def _fold(op):
 
 def _pow(node, a, dt):
     base, exponent = a
+    if base.dtype == "i32" and exponent.dtype == "f32":  # an integer power by a float exponent: in f32, truncated
+        return Expr("cast", "i32", (Expr("pow", "f32", (Expr("cast", "f32", (base,)), exponent)),))
+    if exponent.dtype != base.dtype:  # a float base by an integer exponent
+        exponent = const(exponent.value, base.dtype) if exponent.op == "const" else Expr("cast", base.dtype, (exponent,))
     if exponent.op == "const":
         e = exponent.value
         if e == 1:
@@ -119,7 +123,13 @@ def _elu(node, a, dt):
 def _mod(node, a, dt):
     if node.attrs.get("fmod", 0) and dt == "i32":
         raise UnsupportedError(f"Mod '{node.name}' with fmod=1 on integers is not supported")
-    return Expr("mod", dt, (a[0], a[1]))
+    r = Expr("mod", dt, (a[0], a[1]))  # f32: C's fmod (the dividend's sign); i32: the divisor's sign
+    if dt == "f32" and not node.attrs.get("fmod", 0):  # fmod=0 on floats: numpy's mod, the divisor's sign
+        zero = const(0, dt)
+        signs_differ = Expr("xor", "i32", (Expr("lt", "i32", (r, zero)), Expr("lt", "i32", (a[1], zero))))
+        fix = Expr("and", "i32", (Expr("not", "i32", (Expr("eq", "i32", (r, zero)),)), signs_differ))
+        r = Expr("where", dt, (fix, Expr("add", dt, (r, a[1])), r))
+    return r
 
 
 def _not_logic(op):

@@ -224,8 +224,8 @@ def _input_type(value, given) -> TensorType:
             if isinstance(d, int) and d != g:
                 raise ShapeError(f"--shape gives input '{value.name}' shape {'x'.join(map(str, given))} but the model "
                                  f"fixes it to {'x'.join(map(str, dims))}")
-        if any(g <= 0 for g in given):
-            raise ShapeError(f"--shape for input '{value.name}' must have positive dimensions")
+        if any(g < 0 for g in given):
+            raise ShapeError(f"--shape for input '{value.name}' must have dimensions of 0 or more")
         return TensorType(ONNX_DTYPES[ttype.elem_type], given)
     dynamic = [str(d) for d in dims if not isinstance(d, int)]
     if dynamic:
@@ -258,8 +258,25 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
         attrs.pop(ignored, None)
     inputs = list(onode.input)
     outputs = tuple(onode.output)
-    if onode.op_type == "Dropout":  # inference: identity, mask output unused
+    if onode.op_type == "Dropout":  # inference: identity, and a mask of ones
+        training = inputs[2] if len(inputs) > 2 else ""
+        if training and training not in graph.constants:
+            hint = f"; bind it with --const {training}=VALUE (0 for inference)" if training in graph.inputs else ""
+            raise UnsupportedError(f"Dropout '{name}' takes its training_mode from '{training}', which webjit "
+                                   f"needs at compile time{hint}")
+        if training and bool(np.asarray(graph.constants[training]).reshape(-1)[0]):
+            raise UnsupportedError(f"Dropout '{name}' runs in training mode (it drops values at random); webjit "
+                                   "runs models for inference")
+        if len(outputs) > 1 and outputs[1]:
+            shape = graph.types[inputs[0]].shape
+            graph.constants[outputs[1]] = np.ones(shape, dtype=bool)
+            graph.types[outputs[1]] = TensorType("bool", shape)
         return Node("Identity", name, (inputs[0],), outputs[:1])
+    if onode.op_type == "BatchNormalization" and (attrs.get("training_mode") or any(outputs[1:])):
+        raise UnsupportedError(f"BatchNormalization '{name}' in training mode (running mean and variance "
+                               "outputs) is not supported; webjit runs models for inference")
+    if onode.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
+        raise UnsupportedError(f"MaxPool '{name}' asks for its Indices output, which webjit does not compute")
     for position, attr in enumerate(ATTRS_TO_INPUTS.get(onode.op_type, ())):
         if attr in attrs:
             value = np.array(attrs.pop(attr), dtype=np.float32 if attr == "value" else np.int64)

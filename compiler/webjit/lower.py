@@ -295,7 +295,7 @@ class Lowering:
         if node.op == "BatchNormalization":
             return self._batchnorm_expr(node, group, dt)
         args = []
-        for name in node.inputs:
+        for name in node.inputs[:1] if node.op == "CastLike" else node.inputs:  # CastLike reads only its type
             args.append(self.leaf_expr(name, group) if name else None)
         expr = EXPRESSIONS[node.op](node, args, dt)
         if self.graph.types[node.outputs[0]].dtype == "int64" and expr.op in K.CHECKED:
