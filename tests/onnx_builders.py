@@ -46,6 +46,10 @@ def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
     elif kind == "range":  # integers in [low, high), e.g. indices
         low, high = spec["range"]
         values = rng.integers(low, high, shape)
+    elif kind == "specials":  # +inf, -inf and NaN among normal values
+        values = rng.standard_normal(shape)
+        flat = values.reshape(-1)
+        flat[::4], flat[1::4], flat[2::7] = np.inf, -np.inf, np.nan
     elif kind == "with_nan":  # every third element NaN
         values = rng.standard_normal(shape)
         values.reshape(-1)[::3] = np.nan

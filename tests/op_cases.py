@@ -73,7 +73,8 @@ def graph(name, inputs, nodes, outputs, opset=None):
 UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log": "positive", "Reciprocal": "positive",
                "Erf": None, "Tanh": None, "Sigmoid": None, "Relu": None, "Floor": "halves", "Ceil": "halves",
                "Round": "halves", "Sign": "ties", "Sin": None, "Cos": None, "Identity": None, "Softplus": None,
-               "Gelu": None, "Elu": None, "LeakyRelu": None, "HardSigmoid": None}
+               "Gelu": None, "Elu": None, "LeakyRelu": None, "HardSigmoid": None, "Selu": None, "Celu": None,
+               "ThresholdedRelu": None, "Softsign": None, "Mish": None, "HardSwish": "int", "Shrink": None}
 
 
 def elementwise_cases():
@@ -90,6 +91,15 @@ def elementwise_cases():
         op("LeakyRelu_alpha", "LeakyRelu", [x("x", (2, 7), fill="ties")], {"alpha": 0.1}),
         op("HardSigmoid_params", "HardSigmoid", [x("x", (2, 7), fill="int")], {"alpha": 0.3, "beta": 0.4}),
         op("Elu_alpha", "Elu", [x("x", (2, 7))], {"alpha": 0.7}),
+        op("Selu_params", "Selu", [x("x", (2, 7))], {"alpha": 1.5, "gamma": 0.8}),
+        op("Celu_alpha", "Celu", [x("x", (2, 7))], {"alpha": 2.0}),
+        op("ThresholdedRelu_alpha", "ThresholdedRelu", [x("x", (2, 7), fill="halves")], {"alpha": 0.5}),
+        op("Mish_wide", "Mish", [x("x", (3, 11), fill="int")]),
+        op("Shrink_bias", "Shrink", [x("x", (3, 11), fill="halves")], {"bias": 0.5, "lambd": 1.0}),
+        op("PRelu_channels", "PRelu", [x("x", (2, 3, 5)), x("slope", (3, 1), const=True)]),
+        op("PRelu_runtime_slope", "PRelu", [x("x", (2, 3, 5)), x("slope", (5,))]),
+        op("IsInf_mixed", "IsInf", [x("x", (2, 7), fill="specials")]),
+        op("IsInf_positive_only", "IsInf", [x("x", (2, 7), fill="specials")], {"detect_negative": 0}),
         op("IsNaN_no_nans", "IsNaN", [x("x", (3, 5))]),
         op("IsNaN_with_nans", "IsNaN", [x("x", (3, 7), fill="with_nan")]),
         op("Relu_keeps_nan", "Relu", [x("x", (3, 7), fill="with_nan")]),

@@ -220,6 +220,8 @@ def report(results: list[CaseResult], backend: str, seconds: float) -> str:
         "in Node and compared with the expected outputs onnx ships with it (the case's own tolerance or rtol",
         "1e-3 / atol 1e-5, whichever is looser); onnxruntime (CPU) runs the same cases through the same",
         "comparison. *fail* is a wrong answer; *refused* is one sentence saying what webjit does not do.",
+        "A model input that decides a shape (a Reshape's target, Slice bounds, axes ...) is bound from the",
+        "case's data, as `webjit compile --const` would; the other inputs stay runtime inputs.",
         "",
         "| cases | count | webjit passes | onnxruntime passes | webjit fails (wrong) | webjit refuses | webjit errors |",
         "|---|---|---|---|---|---|---|",

@@ -114,6 +114,77 @@ def _hard_sigmoid(node, a, dt):
     return Expr("min", dt, (Expr("max", dt, (x, const(0, dt))), const(1, dt)))
 
 
+def _select_sign(x, negative, positive, dt, strict=True):
+    """where(x > 0 (or >= 0), positive, negative)."""
+    return Expr("where", dt, (Expr("gt" if strict else "ge", "i32", (x, const(0, dt))), positive, negative))
+
+
+def _expm1_of_min0(x, dt, scale=1.0):
+    """exp(min(x, 0) * scale) - 1: the negative branch of ELU-like ops (never overflows)."""
+    m = Expr("min", dt, (x, const(0, dt)))
+    if scale != 1.0:
+        m = Expr("mul", dt, (m, const(scale, dt)))
+    return Expr("sub", dt, (Expr("exp", dt, (m,)), const(1, dt)))
+
+
+def _selu(node, a, dt):
+    x = a[0]
+    alpha, gamma = node.attrs.get("alpha", 1.67326319217681884765625), node.attrs.get("gamma", 1.05070102214813232421875)
+    inner = _select_sign(x, Expr("mul", dt, (const(alpha, dt), _expm1_of_min0(x, dt))), x, dt)
+    return Expr("mul", dt, (const(gamma, dt), inner))
+
+
+def _celu(node, a, dt):
+    x, alpha = a[0], node.attrs.get("alpha", 1.0)
+    negative = Expr("mul", dt, (const(alpha, dt), _expm1_of_min0(x, dt, 1.0 / alpha)))
+    return Expr("add", dt, (Expr("relu", dt, (x,)), Expr("min", dt, (const(0, dt), negative))))
+
+
+def _thresholded_relu(node, a, dt):
+    x = a[0]
+    return Expr("where", dt, (Expr("gt", "i32", (x, const(node.attrs.get("alpha", 1.0), dt))), x, const(0, dt)))
+
+
+def _softsign(node, a, dt):
+    x = a[0]
+    return Expr("div", dt, (x, Expr("add", dt, (const(1, dt), Expr("abs", dt, (x,))))))
+
+
+def _mish(node, a, dt):
+    return Expr("mul", dt, (a[0], Expr("tanh", dt, (_softplus(node, a, dt),))))
+
+
+def _hard_swish(node, a, dt):
+    x = a[0]
+    gate = Expr("add", dt, (Expr("mul", dt, (x, const(1 / 6, dt))), const(0.5, dt)))
+    return Expr("mul", dt, (x, Expr("min", dt, (Expr("max", dt, (gate, const(0, dt))), const(1, dt)))))
+
+
+def _shrink(node, a, dt):
+    x, bias, lambd = a[0], node.attrs.get("bias", 0.0), node.attrs.get("lambd", 0.5)
+    low = Expr("lt", "i32", (x, const(-lambd, dt)))
+    high = Expr("gt", "i32", (x, const(lambd, dt)))
+    return Expr("where", dt, (low, Expr("add", dt, (x, const(bias, dt))),
+                              Expr("where", dt, (high, Expr("sub", dt, (x, const(bias, dt))), const(0, dt)))))
+
+
+def _prelu(node, a, dt):
+    x, slope = a
+    return Expr("where", dt, (Expr("lt", "i32", (x, const(0, dt))), Expr("mul", dt, (x, slope)), x))
+
+
+def _is_inf(node, a, dt):
+    x = a[0]
+    found = []
+    if node.attrs.get("detect_positive", 1):
+        found.append(Expr("eq", "i32", (x, const(math.inf, x.dtype))))
+    if node.attrs.get("detect_negative", 1):
+        found.append(Expr("eq", "i32", (x, const(-math.inf, x.dtype))))
+    if not found:
+        return const(0, "i32")
+    return found[0] if len(found) == 1 else Expr("or", "i32", tuple(found))
+
+
 def _elu(node, a, dt):
     x = a[0]
     neg = Expr("mul", dt, (const(node.attrs.get("alpha", 1.0), dt), Expr("sub", dt, (Expr("exp", dt, (x,)), const(1, dt)))))
@@ -150,6 +221,8 @@ EXPRESSIONS = {
     "IsNaN": lambda node, a, dt: Expr("isnan", "i32", (a[0],)),
     "Where": lambda node, a, dt: Expr("where", dt, (a[0], a[1], a[2])),
     "Cast": _cast, "CastLike": _cast, "Clip": _clip, "Gelu": _gelu, "Softplus": _softplus,
-    "LeakyRelu": _leaky_relu, "HardSigmoid": _hard_sigmoid, "Elu": _elu,
+    "LeakyRelu": _leaky_relu, "HardSigmoid": _hard_sigmoid, "Elu": _elu, "Selu": _selu, "Celu": _celu,
+    "ThresholdedRelu": _thresholded_relu, "Softsign": _softsign, "Mish": _mish, "HardSwish": _hard_swish,
+    "Shrink": _shrink, "PRelu": _prelu, "IsInf": _is_inf,
     "Identity": lambda node, a, dt: a[0],
 }

@@ -133,6 +133,46 @@ def Elu(x, *, alpha=1.0):
     return (np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)).astype(x.dtype),)
 
 
+def Selu(x, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875):
+    x64 = x.astype(np.float64)
+    return ((gamma * np.where(x64 > 0, x64, alpha * (np.exp(np.minimum(x64, 0)) - 1))).astype(x.dtype),)
+
+
+def Celu(x, *, alpha=1.0):
+    x64 = x.astype(np.float64)
+    return ((np.maximum(x64, 0) + np.minimum(0, alpha * (np.exp(np.minimum(x64, 0) / alpha) - 1))).astype(x.dtype),)
+
+
+def ThresholdedRelu(x, *, alpha=1.0):
+    return (np.where(x > alpha, x, 0).astype(x.dtype),)
+
+
+def Softsign(x):
+    return ((x.astype(np.float64) / (1 + np.abs(x.astype(np.float64)))).astype(x.dtype),)
+
+
+def Mish(x):
+    x64 = x.astype(np.float64)
+    return ((x64 * np.tanh(np.logaddexp(0, x64))).astype(x.dtype),)
+
+
+def HardSwish(x):
+    x64 = x.astype(np.float64)
+    return ((x64 * np.clip(x64 / 6 + 0.5, 0, 1)).astype(x.dtype),)
+
+
+def Shrink(x, *, bias=0.0, lambd=0.5):
+    return (np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0)).astype(x.dtype),)
+
+
+def PRelu(x, slope):
+    return (np.where(x < 0, x * slope, x).astype(x.dtype),)
+
+
+def IsInf(x, *, detect_negative=1, detect_positive=1):
+    return (((np.isposinf(x) & bool(detect_positive)) | (np.isneginf(x) & bool(detect_negative))),)
+
+
 # ---- tensor ops ------------------------------------------------------------------
 
 def Shape(x, *, start=0, end=None):
@@ -472,7 +512,8 @@ OPS = {
     "Round": _unary(np.round), "Sign": _unary(np.sign), "Sin": _unary(np.sin), "Cos": _unary(np.cos),
     "IsNaN": lambda x: (np.isnan(x),), "Clip": Clip, "Where": Where, "Cast": Cast, "CastLike": CastLike,
     "Identity": Identity, "Gelu": Gelu, "Softplus": Softplus, "LeakyRelu": LeakyRelu,
-    "HardSigmoid": HardSigmoid, "Elu": Elu,
+    "HardSigmoid": HardSigmoid, "Elu": Elu, "Selu": Selu, "Celu": Celu, "ThresholdedRelu": ThresholdedRelu,
+    "Softsign": Softsign, "Mish": Mish, "HardSwish": HardSwish, "Shrink": Shrink, "PRelu": PRelu, "IsInf": IsInf,
     # tensor
     "Shape": Shape, "Size": Size, "Constant": Constant, "ConstantOfShape": ConstantOfShape, "Range": Range,
     "Reshape": Reshape, "Flatten": Flatten, "Squeeze": Squeeze, "Unsqueeze": Unsqueeze,
