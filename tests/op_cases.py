@@ -250,7 +250,8 @@ def pool_cases():
 def reduce_cases():
     cases = []
     kinds = {"ReduceSum": None, "ReduceMean": None, "ReduceMax": "ties", "ReduceMin": "ties", "ReduceProd": "positive",
-             "ReduceSumSquare": None, "ReduceL1": None, "ReduceL2": None}
+             "ReduceSumSquare": None, "ReduceL1": None, "ReduceL2": None, "ReduceLogSum": "positive",
+             "ReduceLogSumExp": None}
     for name, fill in kinds.items():
         cases += [
             op(f"{name}_last_keep", name, [x("x", (2, 3, 17), fill=fill), k("axes", [-1])]),
@@ -281,6 +282,14 @@ def reduce_cases():
         op("CumSum_exclusive_reverse", "CumSum", [x("x", (3, 7)), k("axis", -1)], {"exclusive": 1, "reverse": 1}),
         op("CumSum_int64", "CumSum", [x("x", (3, 7), "int64"), k("axis", 1, "int32")]),
         op("ArgMax_axis1", "ArgMax", [x("x", (3, 5, 4))], {"axis": 1}),
+        op("ArgMin_axis1", "ArgMin", [x("x", (3, 5, 4))], {"axis": 1}),
+        op("ArgMin_ties_last_index", "ArgMin", [x("x", (4, 9), fill="ties")], {"axis": -1, "select_last_index": 1}),
+        op("RMSNormalization_last", "RMSNormalization", [x("x", (2, 5, 16)), w("s", (16,))], {"epsilon": 1e-6},
+           opset=23),
+        op("RMSNormalization_axis1", "RMSNormalization", [x("x", (2, 3, 4)), w("s", (3, 4))], {"axis": 1}, opset=23),
+        op("LpNormalization_p2", "LpNormalization", [x("x", (3, 7))], {"axis": -1, "p": 2}),
+        op("LpNormalization_p1_axis0", "LpNormalization", [x("x", (3, 7))], {"axis": 0, "p": 1}),
+        op("Mean_three_broadcast", "Mean", [x("a", (2, 3)), x("b", (3,)), x("c", (2, 1))]),
         op("ArgMax_last_drop", "ArgMax", [x("x", (3, 7))], {"axis": -1, "keepdims": 0}),
         op("ArgMax_ties_first", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": 1}),
         op("ArgMax_ties_last_index", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": -1, "select_last_index": 1}),

@@ -27,7 +27,8 @@ COMPILE_TIME_INPUTS = {
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
     "CumSum": {1: "axis"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
-                                                         "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1")},
+                                                         "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
+                                                         "ReduceLogSum", "ReduceLogSumExp")},
 }
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
@@ -92,8 +93,9 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
         if node is None:
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            for piece in _pairwise(part):
-                _add_node(graph, piece)
+            for whole in _decompose(part, graph):
+                for piece in _pairwise(whole):
+                    _add_node(graph, piece)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
@@ -159,6 +161,50 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
     return (Node("Reshape", f"{node.name}::flatten", (node.inputs[0], names["rows"]), (flat,)),
             Node(node.op, node.name, (flat,), (normed,), {"axis": -1}),
             Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
+
+
+def _decompose(node: Node, graph: Graph) -> tuple[Node, ...]:
+    """Ops written as ops webjit has kernels for: ArgMin as ArgMax of -x, ReduceLogSum as Log of
+    ReduceSum, Mean as Sum over n, RMSNormalization and LpNormalization as reductions and
+    elementwise nodes. Each piece is typed (and folded) like any node."""
+    def const(tag, value):
+        name = f"{node.name}::{tag}"
+        graph.constants[name] = np.asarray(value)
+        graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
+        return name
+    t = lambda tag: f"{node.name}::{tag}"
+    if node.op == "ArgMin":
+        return (Node("Neg", t("neg"), node.inputs[:1], (t("neg"),)),
+                Node("ArgMax", node.name, (t("neg"),), node.outputs, node.attrs))
+    if node.op == "ReduceLogSum":
+        return (Node("ReduceSum", t("sum"), node.inputs, (t("sum"),), node.attrs),
+                Node("Log", node.name, (t("sum"),), node.outputs))
+    if node.op == "Mean":
+        inputs = [n for n in node.inputs if n]
+        dtype = graph.types[inputs[0]].dtype
+        return (*_pairwise(Node("Sum", t("sum"), tuple(inputs), (t("sum"),))),
+                Node("Div", node.name, (t("sum"), const("count", np.array(len(inputs), dtype=dtype))), node.outputs))
+    if node.op == "RMSNormalization":
+        rank = len(graph.types[node.inputs[0]].shape)
+        axis = node.attrs.get("axis", -1) % max(rank, 1)
+        x = node.inputs[0]
+        return (Node("Mul", t("square"), (x, x), (t("square"),)),
+                Node("ReduceMean", t("mean"), (t("square"), const("axes", np.arange(axis, rank, dtype=np.int64))),
+                     (t("mean"),), {"keepdims": 1}),
+                Node("Add", t("add"), (t("mean"), const("epsilon", np.float32(node.attrs.get("epsilon", 1e-5)))),
+                     (t("add"),)),
+                Node("Sqrt", t("sqrt"), (t("add"),), (t("sqrt"),)),
+                Node("Div", t("div"), (x, t("sqrt")), (t("div"),)),
+                Node("Mul", node.name, (t("div"), node.inputs[1]), node.outputs))
+    if node.op == "LpNormalization":
+        p = node.attrs.get("p", 2)
+        if p not in (1, 2):
+            raise UnsupportedError(f"LpNormalization '{node.name}' has p={p}; ONNX defines p 1 and 2")
+        axes = const("axes", np.array([node.attrs.get("axis", -1)], dtype=np.int64))
+        return (Node("ReduceL1" if p == 1 else "ReduceL2", t("norm"), (node.inputs[0], axes), (t("norm"),),
+                     {"keepdims": 1}),
+                Node("Div", node.name, (node.inputs[0], t("norm")), node.outputs))
+    return (node,)
 
 
 def _pairwise(node: Node) -> tuple[Node, ...]:

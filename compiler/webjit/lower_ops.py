@@ -318,6 +318,7 @@ def _rows(lw, node, axes):
 
 REDUCE_KINDS = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min",
                 "ReduceProd": "prod", "ReduceSumSquare": "sumsq", "ReduceL1": "l1", "ReduceL2": "l2",
+                "ReduceLogSumExp": "logsumexp",
                 "GlobalAveragePool": "mean", "GlobalMaxPool": "max"}
 
 

@@ -358,6 +358,42 @@ ReduceProd = _reduce(lambda x, a, k: np.prod(x.astype(np.float64), axis=a, keepd
 ReduceSumSquare = _reduce(lambda x, a, k: np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k))
 ReduceL2 = _reduce(lambda x, a, k: np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k)))
 ReduceL1 = _reduce(lambda x, a, k: np.sum(np.abs(x.astype(np.float64)), axis=a, keepdims=k))
+ReduceLogSum = _reduce(lambda x, a, k: np.log(np.sum(x.astype(np.float64), axis=a, keepdims=k)))
+
+
+def _logsumexp(x, a, k):
+    x64 = x.astype(np.float64)
+    if x64.size == 0:
+        return np.log(np.sum(np.exp(x64), axis=a, keepdims=k))
+    peak = np.max(x64, axis=a, keepdims=True)
+    shift = np.where(np.isfinite(peak), peak, 0)
+    total = np.log(np.sum(np.exp(x64 - shift), axis=a, keepdims=True)) + shift
+    return total if k else np.squeeze(total, axis=a)
+
+
+ReduceLogSumExp = _reduce(_logsumexp)
+
+
+def ArgMin(x, *, axis=0, keepdims=1, select_last_index=0):
+    return ArgMax(-x, axis=axis, keepdims=keepdims, select_last_index=select_last_index)
+
+
+def RMSNormalization(x, scale, *, axis=-1, epsilon=1e-5, stash_type=1):
+    axes = tuple(range(axis % x.ndim, x.ndim))
+    x64 = x.astype(np.float64)
+    return ((x64 / np.sqrt(np.mean(x64 * x64, axis=axes, keepdims=True) + epsilon) * scale).astype(x.dtype),)
+
+
+def LpNormalization(x, *, axis=-1, p=2):
+    x64 = x.astype(np.float64)
+    norm = np.sum(np.abs(x64), axis=axis, keepdims=True) if p == 1 else np.sqrt(np.sum(x64 * x64, axis=axis, keepdims=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((x64 / norm).astype(x.dtype),)
+
+
+def Mean(*xs):
+    total = sum(x.astype(np.float64) for x in xs)
+    return ((total / len(xs)).astype(xs[0].dtype),)
 
 
 def Softmax(x, *, axis=-1):
@@ -523,6 +559,8 @@ OPS = {
     # reductions and normalisation
     "ReduceMean": ReduceMean, "ReduceSum": ReduceSum, "ReduceMax": ReduceMax, "ReduceMin": ReduceMin,
     "ReduceProd": ReduceProd, "ReduceSumSquare": ReduceSumSquare, "ReduceL2": ReduceL2, "ReduceL1": ReduceL1,
+    "ReduceLogSum": ReduceLogSum, "ReduceLogSumExp": ReduceLogSumExp, "ArgMin": ArgMin,
+    "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean,
     "Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
     "BatchNormalization": BatchNormalization,
     # products, convolution, pooling
