@@ -201,9 +201,12 @@ def _decompose(node: Node, graph: Graph) -> tuple[Node, ...]:
         if p not in (1, 2):
             raise UnsupportedError(f"LpNormalization '{node.name}' has p={p}; ONNX defines p 1 and 2")
         axes = const("axes", np.array([node.attrs.get("axis", -1)], dtype=np.int64))
+        zero = const("zero", np.float32(0))
         return (Node("ReduceL1" if p == 1 else "ReduceL2", t("norm"), (node.inputs[0], axes), (t("norm"),),
                      {"keepdims": 1}),
-                Node("Div", node.name, (node.inputs[0], t("norm")), node.outputs))
+                Node("Div", t("div"), (node.inputs[0], t("norm")), (t("div"),)),
+                Node("Equal", t("empty"), (t("norm"), zero), (t("empty"),)),  # a zero vector stays zero
+                Node("Where", node.name, (t("empty"), zero, t("div")), node.outputs))
     return (node,)
 
 

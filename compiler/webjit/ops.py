@@ -388,7 +388,7 @@ def LpNormalization(x, *, axis=-1, p=2):
     x64 = x.astype(np.float64)
     norm = np.sum(np.abs(x64), axis=axis, keepdims=True) if p == 1 else np.sqrt(np.sum(x64 * x64, axis=axis, keepdims=True))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ((x64 / norm).astype(x.dtype),)
+        return (np.where(norm == 0, 0, x64 / norm).astype(x.dtype),)
 
 
 def Mean(*xs):
