@@ -298,6 +298,33 @@ def reduce_cases():
     return cases
 
 
+def resize_cases():
+    none = None  # an omitted optional input
+    image = lambda: x("x", (1, 2, 5, 6))
+    return [
+        op("Resize_nearest_scales", "Resize", [image(), none, k("scales", [1.0, 1.0, 2.0, 1.5], "float32")],
+           {"mode": "nearest"}, opset=19),
+        op("Resize_nearest_asymmetric_floor", "Resize", [image(), none, k("scales", [1.0, 1.0, 0.6, 2.0], "float32")],
+           {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}, opset=19),
+        op("Resize_linear_half_pixel_sizes", "Resize", [image(), none, none, k("sizes", [1, 2, 9, 4])],
+           {"mode": "linear"}, opset=19),
+        op("Resize_linear_align_corners", "Resize", [image(), none, k("scales", [1.0, 1.0, 1.6, 0.5], "float32")],
+           {"mode": "linear", "coordinate_transformation_mode": "align_corners"}, opset=19),
+        op("Resize_cubic_pytorch_half_pixel", "Resize", [image(), none, k("scales", [1.0, 1.0, 2.0, 2.0], "float32")],
+           {"mode": "cubic", "coordinate_transformation_mode": "pytorch_half_pixel"}, opset=19),
+        op("Resize_cubic_exclude_outside", "Resize", [image(), none, none, k("sizes", [1, 2, 7, 11])],
+           {"mode": "cubic", "exclude_outside": 1, "cubic_coeff_a": -0.5}, opset=19),
+        op("Resize_linear_antialias_down", "Resize", [image(), none, k("scales", [1.0, 1.0, 0.6, 0.5], "float32")],
+           {"mode": "linear", "antialias": 1}, opset=19),
+        op("Resize_tf_crop_extrapolate", "Resize",
+           [image(), k("roi", [0.0, 0.0, -0.2, 0.3, 1.0, 1.0, 0.8, 1.4], "float32"), none, k("sizes", [1, 2, 4, 5])],
+           {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 7.5},
+           opset=19),
+        op("Resize_axes_sizes", "Resize", [image(), none, none, k("sizes", [8, 3])], {"mode": "linear", "axes": [3, 2]},
+           opset=19),
+    ]
+
+
 # ---- tensor ops -------------------------------------------------------------------------------------
 
 def tensor_cases():
@@ -414,7 +441,8 @@ def multi_output_cases():
     ]
 
 
-CASES = elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + tensor_cases() + multi_output_cases()
+CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
+         + tensor_cases() + multi_output_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

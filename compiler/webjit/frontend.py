@@ -93,7 +93,7 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
         if node is None:
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            for whole in _decompose(part, graph):
+            for whole in _decompose(part, graph, opset):
                 for piece in _pairwise(whole):
                     _add_node(graph, piece)
     for name in graph.outputs:
@@ -163,7 +163,7 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
             Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
 
 
-def _decompose(node: Node, graph: Graph) -> tuple[Node, ...]:
+def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     """Ops written as ops webjit has kernels for: ArgMin as ArgMax of -x, ReduceLogSum as Log of
     ReduceSum, Mean as Sum over n, RMSNormalization and LpNormalization as reductions and
     elementwise nodes. Each piece is typed (and folded) like any node."""
@@ -173,6 +173,8 @@ def _decompose(node: Node, graph: Graph) -> tuple[Node, ...]:
         graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
         return name
     t = lambda tag: f"{node.name}::{tag}"
+    if node.op in ("Resize", "Upsample"):
+        return _resize_nodes(node, graph, const, t, 9 if node.op == "Upsample" else opset)
     if node.op == "ArgMin":
         return (Node("Neg", t("neg"), node.inputs[:1], (t("neg"),)),
                 Node("ArgMax", node.name, (t("neg"),), node.outputs, node.attrs))
@@ -208,6 +210,59 @@ def _decompose(node: Node, graph: Graph) -> tuple[Node, ...]:
                 Node("Equal", t("empty"), (t("norm"), zero), (t("empty"),)),  # a zero vector stays zero
                 Node("Where", node.name, (t("empty"), zero, t("div")), node.outputs))
     return (node,)
+
+
+def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node, ...]:
+    """Resize as a Gather (nearest) or a MatMul by a constant matrix per resized axis (resize.py).
+    Before opset 11 (and Upsample) the second input is the scales."""
+    from .resize import resize_maps
+    roles = ((1, "scales"),) if opset < 11 else ((1, "roi"), (2, "scales"), (3, "sizes"))
+    for position, what in roles:
+        name = node.inputs[position] if position < len(node.inputs) else ""
+        if name and name not in graph.constants:
+            hint = f"; bind it with --const {name}=VALUE" if name in graph.inputs else ""
+            raise UnsupportedError(f"Resize '{node.name}' takes its {what} from '{name}', which webjit needs at "
+                                   f"compile time{hint}")
+    x = node.inputs[0]
+    xt = graph.types[x]
+    value = lambda position: graph.constants.get(node.inputs[position]) if position < len(node.inputs) and \
+        node.inputs[position] else None
+    if opset < 11:
+        maps = resize_maps(node.name, xt.shape, None, value(1), None, node.attrs, opset)
+    else:
+        maps = resize_maps(node.name, xt.shape, value(1), value(2), value(3), node.attrs, opset)
+    if any(m.indices is None for m in maps) and xt.dtype != "float32":
+        raise UnsupportedError(f"Resize '{node.name}' interpolates {xt.dtype} values; webjit interpolates float32")
+    parts, current, shape = [], x, list(xt.shape)
+    for k, m in enumerate(maps):
+        result = node.outputs[0] if k == len(maps) - 1 else t(f"axis{m.axis}")
+        raw = result if m.outside is None else t(f"raw{m.axis}")
+        if m.indices is not None:
+            parts.append(Node("Gather", t(f"gather{m.axis}"), (current, const(f"idx{m.axis}", m.indices)), (raw,),
+                              {"axis": m.axis}))
+        elif m.axis == len(shape) - 1:
+            parts.append(Node("MatMul", t(f"mm{m.axis}"),
+                              (current, const(f"w{m.axis}", m.weights.T.astype(np.float32))), (raw,)))
+        else:
+            pre, post = int(np.prod(shape[:m.axis])), int(np.prod(shape[m.axis + 1:]))
+            rows = (t(f"rows{m.axis}"), t(f"mm{m.axis}"))
+            after = shape[:m.axis] + [m.size] + shape[m.axis + 1:]
+            parts += [Node("Reshape", t(f"in{m.axis}"),
+                           (current, const(f"s{m.axis}", np.array([pre, shape[m.axis], post], np.int64))), (rows[0],)),
+                      Node("MatMul", t(f"mm{m.axis}"), (const(f"w{m.axis}", m.weights.astype(np.float32)), rows[0]),
+                           (rows[1],)),
+                      Node("Reshape", t(f"out{m.axis}"), (rows[1], const(f"t{m.axis}", np.array(after, np.int64))),
+                           (raw,))]
+        shape[m.axis] = m.size
+        if m.outside is not None:  # tf_crop_and_resize: outside the input, the extrapolation value
+            mask = m.outside.reshape([-1 if d == m.axis else 1 for d in range(len(shape))])
+            parts.append(Node("Where", t(f"extrapolate{m.axis}"),
+                              (const(f"outside{m.axis}", mask), const(f"value{m.axis}", np.float32(m.extrapolation)), raw),
+                              (result,)))
+        current = result
+    if not maps:
+        parts.append(Node("Identity", node.name, (x,), node.outputs[:1]))
+    return tuple(parts)
 
 
 def _pairwise(node: Node) -> tuple[Node, ...]:

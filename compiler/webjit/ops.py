@@ -391,6 +391,26 @@ def LpNormalization(x, *, axis=-1, p=2):
         return (np.where(norm == 0, 0, x64 / norm).astype(x.dtype),)
 
 
+def Resize(x, roi=None, scales=None, sizes=None, **attrs):
+    """The numpy reference of Resize (opset 11 and later), from the same tables the import uses."""
+    from .resize import resize_maps
+    out = x.astype(np.float64)
+    for m in resize_maps("Resize", x.shape, roi, scales, sizes, attrs, 19):
+        moved = np.moveaxis(out, m.axis, -1) @ m.weights.T
+        if m.outside is not None:
+            moved = np.where(m.outside, m.extrapolation, moved)
+        out = np.moveaxis(moved, -1, m.axis)
+    return (out.astype(x.dtype),)
+
+
+def Upsample(x, scales, *, mode="nearest"):
+    from .resize import resize_maps
+    out = x.astype(np.float64)
+    for m in resize_maps("Upsample", x.shape, None, scales, None, {"mode": mode}, 9):
+        out = np.moveaxis(np.moveaxis(out, m.axis, -1) @ m.weights.T, -1, m.axis)
+    return (out.astype(x.dtype),)
+
+
 def Mean(*xs):
     total = sum(x.astype(np.float64) for x in xs)
     return ((total / len(xs)).astype(xs[0].dtype),)
@@ -560,7 +580,8 @@ OPS = {
     "ReduceMean": ReduceMean, "ReduceSum": ReduceSum, "ReduceMax": ReduceMax, "ReduceMin": ReduceMin,
     "ReduceProd": ReduceProd, "ReduceSumSquare": ReduceSumSquare, "ReduceL2": ReduceL2, "ReduceL1": ReduceL1,
     "ReduceLogSum": ReduceLogSum, "ReduceLogSumExp": ReduceLogSumExp, "ArgMin": ArgMin,
-    "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean,
+    "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean, "Resize": Resize,
+    "Upsample": Upsample,
     "Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
     "BatchNormalization": BatchNormalization,
     # products, convolution, pooling
