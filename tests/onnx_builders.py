@@ -33,6 +33,8 @@ def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
         values = rng.standard_normal(shape)
     elif kind == "positive":  # Log, Sqrt, Pow bases, variances
         values = rng.uniform(0.2, 3.0, shape)
+    elif kind == "above_one":  # Acosh
+        values = rng.uniform(1.0, 4.0, shape)
     elif kind == "unit":  # inside (-1, 1)
         values = rng.uniform(-0.95, 0.95, shape)
     elif kind == "ties":  # few distinct values: comparisons see equal elements

@@ -74,7 +74,8 @@ UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log":
                "Erf": None, "Tanh": None, "Sigmoid": None, "Relu": None, "Floor": "halves", "Ceil": "halves",
                "Round": "halves", "Sign": "ties", "Sin": None, "Cos": None, "Identity": None, "Softplus": None,
                "Gelu": None, "Elu": None, "LeakyRelu": None, "HardSigmoid": None, "Selu": None, "Celu": None,
-               "ThresholdedRelu": None, "Softsign": None, "Mish": None, "HardSwish": "int", "Shrink": None}
+               "ThresholdedRelu": None, "Softsign": None, "Mish": None, "HardSwish": "int", "Shrink": None,
+               "Tan": "unit", "Sinh": None, "Cosh": None, "Asinh": "int", "Acosh": "above_one", "Atanh": "unit"}
 
 
 def elementwise_cases():
@@ -99,6 +100,8 @@ def elementwise_cases():
         op("PRelu_channels", "PRelu", [x("x", (2, 3, 5)), x("slope", (3, 1), const=True)]),
         op("PRelu_runtime_slope", "PRelu", [x("x", (2, 3, 5)), x("slope", (5,))]),
         op("IsInf_mixed", "IsInf", [x("x", (2, 7), fill="specials")]),
+        op("Hardmax_axis1_ties", "Hardmax", [x("x", (3, 4, 5), fill="ties")], {"axis": 1}),
+        op("Hardmax_last", "Hardmax", [x("x", (2, 9))]),
         op("IsInf_positive_only", "IsInf", [x("x", (2, 7), fill="specials")], {"detect_negative": 0}),
         op("IsNaN_no_nans", "IsNaN", [x("x", (3, 5))]),
         op("IsNaN_with_nans", "IsNaN", [x("x", (3, 7), fill="with_nan")]),

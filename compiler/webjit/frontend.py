@@ -163,6 +163,9 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
             Node("Reshape", f"{node.name}::unflatten", (normed, names["shape"]), node.outputs))
 
 
+HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
+
+
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     """Ops written as ops webjit has kernels for: ArgMin as ArgMax of -x, ReduceLogSum as Log of
     ReduceSum, Mean as Sum over n, RMSNormalization and LpNormalization as reductions and
@@ -173,6 +176,56 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
         return name
     t = lambda tag: f"{node.name}::{tag}"
+    if node.op == "GatherElements" and node.inputs[1] not in graph.constants:
+        # runtime indices: a Gather from the flattened data at index * stride + the other coordinates
+        shape = graph.types[node.inputs[0]].shape
+        ishape = graph.types[node.inputs[1]].shape
+        itype = graph.types[node.inputs[1]].dtype
+        axis = node.attrs.get("axis", 0) % len(shape)
+        coords = list(np.indices(ishape))
+        coords[axis] = np.zeros(ishape, dtype=np.int64)
+        base = np.ravel_multi_index(tuple(coords), shape).astype(itype) if all(ishape) else np.zeros(ishape, itype)
+        stride = int(np.prod(shape[axis + 1:]))
+        i = node.inputs[1]
+        return (Node("Less", t("negative"), (i, const("zero", np.array(0, itype))), (t("negative"),)),
+                Node("Add", t("wrapped"), (i, const("n", np.array(shape[axis], itype))), (t("wrapped"),)),
+                Node("Where", t("index"), (t("negative"), t("wrapped"), i), (t("index"),)),
+                Node("Mul", t("scaled"), (t("index"), const("stride", np.array(stride, itype))), (t("scaled"),)),
+                Node("Add", t("flat"), (t("scaled"), const("base", base)), (t("flat"),)),
+                Node("Reshape", t("data"), (node.inputs[0], const("all", np.array([-1], np.int64))), (t("data"),)),
+                Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
+    if node.op in HYPERBOLIC:
+        x, y = node.inputs[0], node.outputs
+        dt = graph.types[x].dtype
+        one, half = const("one", np.array(1, dt)), const("half", np.array(0.5, dt))
+        if node.op == "Tan":
+            return (Node("Sin", t("sin"), (x,), (t("sin"),)), Node("Cos", t("cos"), (x,), (t("cos"),)),
+                    Node("Div", node.name, (t("sin"), t("cos")), y))
+        if node.op in ("Sinh", "Cosh"):  # (e^x -+ e^-x) / 2
+            return (Node("Exp", t("exp"), (x,), (t("exp"),)), Node("Neg", t("neg"), (x,), (t("neg"),)),
+                    Node("Exp", t("expneg"), (t("neg"),), (t("expneg"),)),
+                    Node("Sub" if node.op == "Sinh" else "Add", t("both"), (t("exp"), t("expneg")), (t("both"),)),
+                    Node("Mul", node.name, (t("both"), half), y))
+        if node.op in ("Asinh", "Acosh"):  # log(|x| + sqrt(x^2 -+ 1)), Asinh odd in x
+            parts = [Node("Mul", t("square"), (x, x), (t("square"),)),
+                     Node("Add" if node.op == "Asinh" else "Sub", t("shifted"), (t("square"), one), (t("shifted"),)),
+                     Node("Sqrt", t("root"), (t("shifted"),), (t("root"),))]
+            if node.op == "Acosh":
+                return (*parts, Node("Add", t("sum"), (x, t("root")), (t("sum"),)), Node("Log", node.name, (t("sum"),), y))
+            return (*parts, Node("Abs", t("abs"), (x,), (t("abs"),)), Node("Add", t("sum"), (t("abs"), t("root")), (t("sum"),)),
+                    Node("Log", t("log"), (t("sum"),), (t("log"),)), Node("Sign", t("sign"), (x,), (t("sign"),)),
+                    Node("Mul", node.name, (t("log"), t("sign")), y))
+        # Atanh: log((1 + x) / (1 - x)) / 2
+        return (Node("Add", t("up"), (one, x), (t("up"),)), Node("Sub", t("down"), (one, x), (t("down"),)),
+                Node("Div", t("ratio"), (t("up"), t("down")), (t("ratio"),)), Node("Log", t("log"), (t("ratio"),), (t("log"),)),
+                Node("Mul", node.name, (t("log"), half), y))
+    if node.op == "Hardmax":  # 1 where the first maximum of the axis is, else 0
+        shape = graph.types[node.inputs[0]].shape
+        axis = node.attrs.get("axis", -1) % len(shape)
+        positions = np.arange(shape[axis], dtype=np.int64).reshape([-1 if d == axis else 1 for d in range(len(shape))])
+        return (Node("ArgMax", t("argmax"), node.inputs[:1], (t("argmax"),), {"axis": axis, "keepdims": 1}),
+                Node("Equal", t("hit"), (const("positions", positions), t("argmax")), (t("hit"),)),
+                Node("Cast", node.name, (t("hit"),), node.outputs, {"to": 1}))
     if node.op in ("Resize", "Upsample"):
         return _resize_nodes(node, graph, const, t, 9 if node.op == "Upsample" else opset)
     if node.op == "ArgMin":

@@ -411,6 +411,13 @@ def Upsample(x, scales, *, mode="nearest"):
     return (out.astype(x.dtype),)
 
 
+def Hardmax(x, *, axis=-1):
+    axis %= x.ndim
+    hit = np.arange(x.shape[axis]).reshape([-1 if d == axis else 1 for d in range(x.ndim)]) == \
+        np.argmax(x, axis=axis, keepdims=True)
+    return (hit.astype(x.dtype),)
+
+
 def Mean(*xs):
     total = sum(x.astype(np.float64) for x in xs)
     return ((total / len(xs)).astype(xs[0].dtype),)
@@ -581,7 +588,9 @@ OPS = {
     "ReduceProd": ReduceProd, "ReduceSumSquare": ReduceSumSquare, "ReduceL2": ReduceL2, "ReduceL1": ReduceL1,
     "ReduceLogSum": ReduceLogSum, "ReduceLogSumExp": ReduceLogSumExp, "ArgMin": ArgMin,
     "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean, "Resize": Resize,
-    "Upsample": Upsample,
+    "Upsample": Upsample, "Hardmax": Hardmax,
+    **{name: _unary(getattr(np, fn)) for name, fn in (("Tan", "tan"), ("Sinh", "sinh"), ("Cosh", "cosh"),
+                                                      ("Asinh", "arcsinh"), ("Acosh", "arccosh"), ("Atanh", "arctanh"))},
     "Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
     "BatchNormalization": BatchNormalization,
     # products, convolution, pooling
