@@ -227,6 +227,14 @@ def conv_cases():
 def pool_cases():
     return [
         op("MaxPool_k3_s2_p1", "MaxPool", [x("x", (1, 2, 9, 9))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        op("MaxPool_1d", "MaxPool", [x("x", (2, 3, 11))], {"kernel_shape": [3], "strides": [2], "pads": [1, 0]}),
+        op("AveragePool_1d_include_pad", "AveragePool", [x("x", (2, 3, 10))],
+           {"kernel_shape": [4], "strides": [3], "pads": [2, 1], "count_include_pad": 1}),
+        op("Conv_1d_dilated_groups", "Conv", [x("x", (2, 4, 13)), w("w", (6, 2, 3)), w("b", (6,))],
+           {"dilations": [2], "group": 2, "pads": [1, 2], "strides": [2]}),
+        op("LpPool_p2", "LpPool", [x("x", (1, 2, 7, 7))], {"kernel_shape": [3, 3], "strides": [2, 2], "p": 2}),
+        op("LpPool_p3_pads", "LpPool", [x("x", (1, 2, 6, 6))], {"kernel_shape": [2, 2], "pads": [1, 1, 0, 0], "p": 3}),
+        op("GlobalLpPool_p1", "GlobalLpPool", [x("x", (2, 3, 4, 5))], {"p": 1}),
         op("MaxPool_k2_s2", "MaxPool", [x("x", (2, 3, 8, 6))], {"kernel_shape": [2, 2], "strides": [2, 2]}),
         op("MaxPool_ceil_mode", "MaxPool", [x("x", (1, 2, 8, 8))], {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
         op("MaxPool_dilations", "MaxPool", [x("x", (1, 2, 9, 9))], {"kernel_shape": [2, 2], "dilations": [2, 2]}),

@@ -93,9 +93,7 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
         if node is None:
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            for whole in _decompose(part, graph, opset):
-                for piece in _pairwise(whole):
-                    _add_node(graph, piece)
+            _add_decomposed(graph, part, opset)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
@@ -166,6 +164,17 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 
 
+def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
+    """Add `node`, or the nodes it is written as, each piece typed before the next is decomposed."""
+    parts = _decompose(node, graph, opset)
+    if len(parts) == 1 and parts[0] is node:
+        for piece in _pairwise(node):
+            _add_node(graph, piece)
+        return
+    for part in parts:
+        _add_decomposed(graph, part, opset)
+
+
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     """Ops written as ops webjit has kernels for: ArgMin as ArgMax of -x, ReduceLogSum as Log of
     ReduceSum, Mean as Sum over n, RMSNormalization and LpNormalization as reductions and
@@ -194,6 +203,25 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Add", t("flat"), (t("scaled"), const("base", base)), (t("flat"),)),
                 Node("Reshape", t("data"), (node.inputs[0], const("all", np.array([-1], np.int64))), (t("data"),)),
                 Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
+    if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
+        return _as_2d(node, graph, const, t)
+    if node.op == "Split" and not (len(node.inputs) > 1 and node.inputs[1]) and "num_outputs" not in node.attrs:
+        return (Node(node.op, node.name, node.inputs, node.outputs, {**node.attrs, "num_outputs": len(node.outputs)}),)
+    if node.op in ("LpPool", "GlobalLpPool"):
+        p = float(node.attrs.get("p", 2))
+        x = node.inputs[0]
+        rank = len(graph.types[x].shape)
+        parts = [Node("Abs", t("abs"), (x,), (t("abs"),)),
+                 Node("Pow", t("pow"), (t("abs"), const("p", np.float32(p))), (t("pow"),))]
+        if node.op == "GlobalLpPool":
+            parts.append(Node("ReduceSum", t("sum"), (t("pow"), const("axes", np.arange(2, rank, dtype=np.int64))),
+                              (t("sum"),), {"keepdims": 1}))
+        else:  # the window sum: the average with padding counted, times the window size
+            attrs = {k: v for k, v in node.attrs.items() if k != "p"}
+            size = float(np.prod(attrs.get("kernel_shape", [1])))
+            parts += [Node("AveragePool", t("avg"), (t("pow"),), (t("avg"),), {**attrs, "count_include_pad": 1}),
+                      Node("Mul", t("sum"), (t("avg"), const("size", np.float32(size))), (t("sum"),))]
+        return (*parts, Node("Pow", node.name, (t("sum"), const("inv_p", np.float32(1.0 / p))), node.outputs))
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype
@@ -316,6 +344,26 @@ def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node,
     if not maps:
         parts.append(Node("Identity", node.name, (x,), node.outputs[:1]))
     return tuple(parts)
+
+
+def _as_2d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """A 1-d Conv or pooling as the 2-d one over [N, C, 1, L] (and a [M, C/g, 1, k] filter)."""
+    a = dict(node.attrs)
+    for key, fill in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+        if key in a:
+            a[key] = [fill] + list(a[key])
+    if "pads" in a:
+        a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
+    inputs = [t("x2d")] + list(node.inputs[1:])
+    parts = [Node("Unsqueeze", t("unsqueeze"), (node.inputs[0], const("axis", np.array([2], np.int64))), (t("x2d"),))]
+    if node.op == "Conv":
+        w = node.inputs[1]
+        if w not in graph.constants:
+            raise UnsupportedError(f"Conv '{node.name}' needs its weights to be known at compile time, but they "
+                                   "depend on model inputs")
+        inputs[1] = const("w2d", np.expand_dims(graph.constants[w], 2))
+    return (*parts, Node(node.op, node.name, tuple(inputs), (t("y2d"),), a),
+            Node("Squeeze", t("squeeze"), (t("y2d"), const("axis_out", np.array([2], np.int64))), node.outputs[:1]))
 
 
 def _pairwise(node: Node) -> tuple[Node, ...]:

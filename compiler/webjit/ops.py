@@ -411,6 +411,17 @@ def Upsample(x, scales, *, mode="nearest"):
     return (out.astype(x.dtype),)
 
 
+def LpPool(x, *, p=2, **attrs):
+    size = float(np.prod(attrs.get("kernel_shape", [1])))
+    avg = AveragePool(np.abs(x.astype(np.float64)) ** p, count_include_pad=1, **attrs)[0]
+    return (((avg * size) ** (1.0 / p)).astype(x.dtype),)
+
+
+def GlobalLpPool(x, *, p=2):
+    total = np.sum(np.abs(x.astype(np.float64)) ** p, axis=tuple(range(2, x.ndim)), keepdims=True)
+    return ((total ** (1.0 / p)).astype(x.dtype),)
+
+
 def Hardmax(x, *, axis=-1):
     axis %= x.ndim
     hit = np.arange(x.shape[axis]).reshape([-1 if d == axis else 1 for d in range(x.ndim)]) == \
@@ -588,7 +599,7 @@ OPS = {
     "ReduceProd": ReduceProd, "ReduceSumSquare": ReduceSumSquare, "ReduceL2": ReduceL2, "ReduceL1": ReduceL1,
     "ReduceLogSum": ReduceLogSum, "ReduceLogSumExp": ReduceLogSumExp, "ArgMin": ArgMin,
     "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean, "Resize": Resize,
-    "Upsample": Upsample, "Hardmax": Hardmax,
+    "Upsample": Upsample, "Hardmax": Hardmax, "LpPool": LpPool, "GlobalLpPool": GlobalLpPool,
     **{name: _unary(getattr(np, fn)) for name, fn in (("Tan", "tan"), ("Sinh", "sinh"), ("Cosh", "cosh"),
                                                       ("Asinh", "arcsinh"), ("Acosh", "arccosh"), ("Atanh", "arctanh"))},
     "Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
