@@ -222,6 +222,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
             parts += [Node("AveragePool", t("avg"), (t("pow"),), (t("avg"),), {**attrs, "count_include_pad": 1}),
                       Node("Mul", t("sum"), (t("avg"), const("size", np.float32(size))), (t("sum"),))]
         return (*parts, Node("Pow", node.name, (t("sum"), const("inv_p", np.float32(1.0 / p))), node.outputs))
+    if node.op in ("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"):
+        return _loss_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype
@@ -344,6 +346,54 @@ def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node,
     if not maps:
         parts.append(Node("Identity", node.name, (x,), node.outputs[:1]))
     return tuple(parts)
+
+
+def _loss_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """NegativeLogLikelihoodLoss (and SoftmaxCrossEntropyLoss: LogSoftmax over the classes, then
+    it) as a gather of each target's value, its class weight, and a sum or weighted mean."""
+    scores, target = node.inputs[0], node.inputs[1]
+    weight = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+    dtype = graph.types[scores].dtype
+    parts = []
+    log_prob = scores
+    if node.op == "SoftmaxCrossEntropyLoss":
+        log_prob = node.outputs[1] if len(node.outputs) > 1 and node.outputs[1] else t("log_prob")
+        parts.append(Node("LogSoftmax", t("logsoftmax"), (scores,), (log_prob,), {"axis": 1}))
+    ignore = node.attrs.get("ignore_index")
+    ttype = graph.types[target].dtype
+    safe = target
+    if ignore is not None:
+        parts += [Node("Equal", t("ignored"), (target, const("ignore", np.array(ignore, ttype))), (t("ignored"),)),
+                  Node("Where", t("safe"), (t("ignored"), const("zero_index", np.array(0, ttype)), target), (t("safe"),))]
+        safe = t("safe")
+    parts += [Node("Unsqueeze", t("index"), (safe, const("axis", np.array([1], np.int64))), (t("index"),)),
+              Node("GatherElements", t("picked"), (log_prob, t("index")), (t("picked"),), {"axis": 1}),
+              Node("Squeeze", t("value"), (t("picked"), const("axis1", np.array([1], np.int64))), (t("value"),))]
+    weighted = t("value")
+    weights = None
+    if weight:
+        parts.append(Node("Gather", t("weights"), (weight, safe), (t("weights"),), {"axis": 0}))
+        weights = t("weights")
+    if ignore is not None:
+        parts.append(Node("Where", t("kept"), (t("ignored"), const("zero", np.array(0, dtype)),
+                                               weights or const("one", np.array(1, dtype))), (t("kept"),)))
+        weights = t("kept")
+    if weights:
+        parts.append(Node("Mul", t("weighted"), (t("value"), weights), (t("weighted"),)))
+        weighted = t("weighted")
+    reduction = node.attrs.get("reduction", "mean")
+    loss = node.outputs[0]
+    if reduction == "none":
+        return (*parts, Node("Neg", t("neg"), (weighted,), (loss,)))
+    parts.append(Node("Neg", t("neg"), (weighted,), (t("losses"),)))
+    if reduction == "sum" or (reduction == "mean" and weights is None):
+        op = "ReduceSum" if reduction == "sum" else "ReduceMean"
+        return (*parts, Node(op, t("reduce"), (t("losses"),), (loss,), {"keepdims": 0}))
+    if reduction != "mean":
+        raise UnsupportedError(f"{node.op} '{node.name}' has reduction {reduction!r}; ONNX defines none, sum and mean")
+    return (*parts, Node("ReduceSum", t("total"), (t("losses"),), (t("total"),), {"keepdims": 0}),
+            Node("ReduceSum", t("weight_total"), (weights,), (t("weight_total"),), {"keepdims": 0}),
+            Node("Div", t("mean"), (t("total"), t("weight_total")), (loss,)))
 
 
 def _as_2d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:

@@ -422,6 +422,26 @@ def GlobalLpPool(x, *, p=2):
     return ((total ** (1.0 / p)).astype(x.dtype),)
 
 
+def NegativeLogLikelihoodLoss(x, target, weight=None, *, ignore_index=None, reduction="mean"):
+    safe = np.where(target == ignore_index, 0, target) if ignore_index is not None else target
+    picked = np.take_along_axis(x.astype(np.float64), np.expand_dims(safe, 1), axis=1).squeeze(1)
+    w = np.ones_like(picked) if weight is None else weight.astype(np.float64)[safe]
+    if ignore_index is not None:
+        w = np.where(target == ignore_index, 0.0, w)
+    loss = -picked * w
+    if reduction == "none":
+        return (loss.astype(x.dtype),)
+    if reduction == "sum":
+        return (np.asarray(loss.sum()).astype(x.dtype),)
+    return (np.asarray(loss.sum() / w.sum()).astype(x.dtype),)
+
+
+def SoftmaxCrossEntropyLoss(scores, labels, weights=None, *, ignore_index=None, reduction="mean"):
+    log_prob = LogSoftmax(scores, axis=1)[0]
+    return (*NegativeLogLikelihoodLoss(log_prob, labels, weights, ignore_index=ignore_index, reduction=reduction),
+            log_prob)
+
+
 def Hardmax(x, *, axis=-1):
     axis %= x.ndim
     hit = np.arange(x.shape[axis]).reshape([-1 if d == axis else 1 for d in range(x.ndim)]) == \
@@ -599,7 +619,8 @@ OPS = {
     "ReduceProd": ReduceProd, "ReduceSumSquare": ReduceSumSquare, "ReduceL2": ReduceL2, "ReduceL1": ReduceL1,
     "ReduceLogSum": ReduceLogSum, "ReduceLogSumExp": ReduceLogSumExp, "ArgMin": ArgMin,
     "RMSNormalization": RMSNormalization, "LpNormalization": LpNormalization, "Mean": Mean, "Resize": Resize,
-    "Upsample": Upsample, "Hardmax": Hardmax, "LpPool": LpPool, "GlobalLpPool": GlobalLpPool,
+    "Upsample": Upsample, "Hardmax": Hardmax, "NegativeLogLikelihoodLoss": NegativeLogLikelihoodLoss,
+    "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss, "LpPool": LpPool, "GlobalLpPool": GlobalLpPool,
     **{name: _unary(getattr(np, fn)) for name, fn in (("Tan", "tan"), ("Sinh", "sinh"), ("Cosh", "cosh"),
                                                       ("Asinh", "arcsinh"), ("Acosh", "arccosh"), ("Atanh", "arctanh"))},
     "Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
