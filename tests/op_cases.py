@@ -239,6 +239,8 @@ def pool_cases():
            {"kernel_shape": [4], "strides": [3], "pads": [2, 1], "count_include_pad": 1}),
         op("Conv_1d_dilated_groups", "Conv", [x("x", (2, 4, 13)), w("w", (6, 2, 3)), w("b", (6,))],
            {"dilations": [2], "group": 2, "pads": [1, 2], "strides": [2]}),
+        op("Conv_runtime_filter", "Conv", [x("x", (2, 3, 7, 6)), x("w", (4, 3, 3, 2)), x("b", (4,))],
+           {"strides": [2, 1], "pads": [1, 0, 1, 1], "dilations": [1, 2]}),
         op("LpPool_p2", "LpPool", [x("x", (1, 2, 7, 7))], {"kernel_shape": [3, 3], "strides": [2, 2], "p": 2}),
         op("LpPool_p3_pads", "LpPool", [x("x", (1, 2, 6, 6))], {"kernel_shape": [2, 2], "pads": [1, 1, 0, 0], "p": 3}),
         op("GlobalLpPool_p1", "GlobalLpPool", [x("x", (2, 3, 4, 5))], {"p": 1}),

@@ -222,6 +222,9 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
             parts += [Node("AveragePool", t("avg"), (t("pow"),), (t("avg"),), {**attrs, "count_include_pad": 1}),
                       Node("Mul", t("sum"), (t("avg"), const("size", np.float32(size))), (t("sum"),))]
         return (*parts, Node("Pow", node.name, (t("sum"), const("inv_p", np.float32(1.0 / p))), node.outputs))
+    if (node.op == "Conv" and len(node.inputs) > 1 and node.inputs[1] not in graph.constants
+            and len(graph.types[node.inputs[0]].shape) == 4):
+        return _runtime_weight_conv(node, graph, const, t)
     if node.op in ("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"):
         return _loss_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
@@ -346,6 +349,46 @@ def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node,
     if not maps:
         parts.append(Node("Identity", node.name, (x,), node.outputs[:1]))
     return tuple(parts)
+
+
+def _runtime_weight_conv(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """A Conv whose filter is computed at run time: the image's columns gathered at constant
+    indices (im2col, over the zero-padded image), then a MatMul by the filter as a matrix."""
+    n, c, h, w = graph.types[node.inputs[0]].shape
+    m, cg, kh, kw = graph.types[node.inputs[1]].shape
+    a = node.attrs
+    group = a.get("group", 1)
+    if group != 1:
+        raise UnsupportedError(f"Conv '{node.name}' has groups and a filter computed at run time; webjit needs such "
+                               "a filter at compile time")
+    strides = tuple(a.get("strides") or (1, 1))
+    dilations = tuple(a.get("dilations") or (1, 1))
+    top, left, bottom, right = resolve_pads(a.get("auto_pad", "NOTSET"), a.get("pads"), (h, w), (kh, kw), strides,
+                                            dilations)
+    hp, wp = h + top + bottom, w + left + right
+    oh = (hp - dilations[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (wp - dilations[1] * (kw - 1) - 1) // strides[1] + 1
+    ci, ky, kx, oy, ox = np.meshgrid(np.arange(c), np.arange(kh), np.arange(kw), np.arange(oh), np.arange(ow),
+                                     indexing="ij")
+    index = ci * hp * wp + (oy * strides[0] + ky * dilations[0]) * wp + ox * strides[1] + kx * dilations[1]
+    index = index.reshape(c * kh * kw, oh * ow).astype(np.int64)
+    x = node.inputs[0]
+    parts = [Node("Pad", t("pad"), (x, const("pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))),
+                  (t("padded"),)),
+             Node("Reshape", t("flat"), (t("padded"), const("flat_shape", np.array([n, c * hp * wp], np.int64))),
+                  (t("flat"),)),
+             Node("Gather", t("columns"), (t("flat"), const("index", index)), (t("columns"),), {"axis": 1}),
+             Node("Reshape", t("filter"), (node.inputs[1], const("filter_shape", np.array([m, cg * kh * kw], np.int64))),
+                  (t("filter"),)),
+             Node("MatMul", t("mm"), (t("filter"), t("columns")), (t("mm"),))]
+    result = t("mm")
+    if len(node.inputs) > 2 and node.inputs[2]:
+        parts += [Node("Reshape", t("bias"), (node.inputs[2], const("bias_shape", np.array([m, 1], np.int64))),
+                       (t("bias"),)),
+                  Node("Add", t("biased"), (t("mm"), t("bias")), (t("biased"),))]
+        result = t("biased")
+    return (*parts, Node("Reshape", node.name, (result, const("out_shape", np.array([n, m, oh, ow], np.int64))),
+                         node.outputs))
 
 
 def _loss_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
