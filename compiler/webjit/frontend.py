@@ -61,7 +61,7 @@ def check_supported(proto: onnx.ModelProto) -> None:
     missing: dict[str, list[str]] = {}
     for i, node in enumerate(proto.graph.node):
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        if node.op_type not in OPS and node.op_type != "Dropout" or node.domain not in ("", "ai.onnx"):
+        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx"):
             missing.setdefault(key, []).append(node.name or f"#{i}")
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
@@ -162,6 +162,7 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
 
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
+DECOMPOSED_ONLY = ("Dropout", "Attention")  # supported ops with no reference of their own: always rewritten
 
 
 def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
@@ -227,6 +228,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return _runtime_weight_conv(node, graph, const, t)
     if node.op in ("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"):
         return _loss_nodes(node, graph, const, t)
+    if node.op == "Attention":
+        return _attention_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype
@@ -389,6 +392,132 @@ def _runtime_weight_conv(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
         result = t("biased")
     return (*parts, Node("Reshape", node.name, (result, const("out_shape", np.array([n, m, oh, ow], np.int64))),
                          node.outputs))
+
+
+def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """Attention (opset 23) as MatMul, Softmax and masks: 3-d inputs split into heads, past keys
+    and values concatenated (the present outputs), grouped kv heads repeated, the scale, softcap,
+    a bool or float mask and the causal mask (offset by the past) added, fully masked rows 0."""
+    a = node.attrs
+    ins = list(node.inputs) + [""] * (7 - len(node.inputs))
+    q, k, v, mask, past_k, past_v, nonpad = ins[:7]
+    if nonpad:
+        raise UnsupportedError(f"Attention '{node.name}' takes nonpad_kv_seqlen, which webjit does not support")
+    outs = list(node.outputs) + [""] * (4 - len(node.outputs))
+    qs, ks, vs = (graph.types[n].shape for n in (q, k, v))
+    parts = []
+    three_d = len(qs) == 3
+    if three_d:
+        hq, hkv = a.get("q_num_heads"), a.get("kv_num_heads")
+        if not hq or not hkv:
+            raise UnsupportedError(f"Attention '{node.name}' has 3-d inputs without q_num_heads and kv_num_heads")
+        heads = []
+        for name, shape, h, tag in ((q, qs, hq, "q"), (k, ks, hkv, "k"), (v, vs, hkv, "v")):
+            parts += [Node("Reshape", t(f"{tag}split"), (name, const(f"{tag}shape", np.array(
+                [shape[0], shape[1], h, shape[2] // h], np.int64))), (t(f"{tag}split"),)),
+                      Node("Transpose", t(f"{tag}heads"), (t(f"{tag}split"),), (t(f"{tag}heads"),), {"perm": [0, 2, 1, 3]})]
+            heads.append(t(f"{tag}heads"))
+        q, k, v = heads
+        batch, sq, d = qs[0], qs[1], qs[2] // hq
+        dv = vs[2] // hkv
+    else:
+        batch, hq, sq, d = qs
+        hkv, dv = ks[1], vs[3]
+    past = graph.types[past_k].shape[2] if past_k else 0
+    for name, past_name, out, tag in ((k, past_k, outs[1], "k"), (v, past_v, outs[2], "v")):
+        if past_name:
+            target = out or t(f"present_{tag}")
+            parts.append(Node("Concat", t(f"concat_{tag}"), (past_name, name), (target,), {"axis": 2}))
+        elif out:
+            parts.append(Node("Identity", t(f"present_{tag}"), (name,), (out,)))
+            target = out
+        else:
+            target = name
+        if tag == "k":
+            k = target
+        else:
+            v = target
+    skv = (ks[1] if three_d else ks[2]) + past
+    if hq != hkv:  # grouped kv heads: each serves hq / hkv query heads in turn
+        reps = hq // hkv
+        for tag in ("k", "v"):
+            name = k if tag == "k" else v
+            depth = d if tag == "k" else dv
+            parts += [Node("Unsqueeze", t(f"{tag}grp"), (name, const(f"{tag}grp_axis", np.array([2], np.int64))),
+                           (t(f"{tag}grp"),)),
+                      Node("Expand", t(f"{tag}rep"), (t(f"{tag}grp"), const(f"{tag}rep_shape", np.array(
+                          [batch, hkv, reps, skv, depth], np.int64))), (t(f"{tag}rep"),)),
+                      Node("Reshape", t(f"{tag}all"), (t(f"{tag}rep"), const(f"{tag}all_shape", np.array(
+                          [batch, hq, skv, depth], np.int64))), (t(f"{tag}all"),))]
+            if tag == "k":
+                k = t("kall")
+            else:
+                v = t("vall")
+    scale = a.get("scale") or 1.0 / np.sqrt(d)
+    parts += [Node("Transpose", t("kt"), (k,), (t("kt"),), {"perm": [0, 1, 3, 2]}),
+              Node("MatMul", t("qk"), (q, t("kt")), (t("qk"),)),
+              Node("Mul", t("scaled"), (t("qk"), const("scale", np.float32(scale))), (t("scaled"),))]
+    scores = t("scaled")
+    softcap = a.get("softcap", 0.0)
+    if softcap and softcap > 0:
+        parts += [Node("Div", t("capdiv"), (scores, const("cap", np.float32(softcap))), (t("capdiv"),)),
+                  Node("Tanh", t("captanh"), (t("capdiv"),), (t("captanh"),)),
+                  Node("Mul", t("capped"), (t("captanh"), const("cap2", np.float32(softcap))), (t("capped"),))]
+        scores = t("capped")
+    bias = None
+    if mask:
+        mshape = graph.types[mask].shape
+        maskf = mask
+        if graph.types[mask].dtype == "bool":
+            parts.append(Node("Where", t("maskf"), (mask, const("m0", np.float32(0)), const("minf", np.float32(-np.inf))),
+                              (t("maskf"),)))
+            maskf = t("maskf")
+        if mshape[-1] < skv:  # a mask shorter than the keys: the rest is masked
+            pads = [0] * len(mshape) * 2
+            pads[2 * len(mshape) - 1] = skv - mshape[-1]
+            parts.append(Node("Pad", t("maskpad"), (maskf, const("maskpads", np.array(pads, np.int64)),
+                                                    const("maskpadv", np.float32(-np.inf))), (t("maskpad"),)))
+            maskf = t("maskpad")
+        bias = maskf
+    left, right = a.get("left_window_size", -1), a.get("right_window_size", -1)
+    if a.get("is_causal", 0) or left >= 0 or right >= 0:  # constant: query i (after the past) sees key j
+        diff = np.arange(sq)[:, None] + past - np.arange(skv)[None, :]
+        allowed = diff >= 0 if a.get("is_causal", 0) else np.ones(diff.shape, dtype=bool)
+        if left >= 0:
+            allowed &= diff <= left
+        if right >= 0:
+            allowed &= -diff <= right
+        window = const("window", np.where(allowed, 0, -np.inf).astype(np.float32))
+        if bias:
+            parts.append(Node("Add", t("bias"), (bias, window), (t("bias"),)))
+            bias = t("bias")
+        else:
+            bias = window
+    qk_out = scores
+    if bias:
+        parts.append(Node("Add", t("biased"), (scores, bias), (t("biased"),)))
+        scores = t("biased")
+        if a.get("qk_matmul_output_mode", 0) == 2:
+            qk_out = scores
+    parts.append(Node("Softmax", t("softmax"), (scores,), (t("softmax"),), {"axis": -1}))
+    weights = t("softmax")
+    if bias:  # a row with every key masked gives zeros, not NaN
+        parts += [Node("ReduceMax", t("rowmax"), (bias, const("last", np.array([-1], np.int64))), (t("rowmax"),),
+                       {"keepdims": 1}),
+                  Node("Equal", t("allmasked"), (t("rowmax"), const("ninf", np.float32(-np.inf))), (t("allmasked"),)),
+                  Node("Where", t("weights"), (t("allmasked"), const("w0", np.float32(0)), weights), (t("weights"),))]
+        weights = t("weights")
+    if a.get("qk_matmul_output_mode", 0) == 3:
+        qk_out = weights
+    if outs[3]:
+        parts.append(Node("Identity", t("qk_out"), (qk_out,), (outs[3],)))
+    y = outs[0] if not three_d else t("y4")
+    parts.append(Node("MatMul", t("av"), (weights, v), (y,)))
+    if three_d:
+        parts += [Node("Transpose", t("ymerge"), (y,), (t("ymerge"),), {"perm": [0, 2, 1, 3]}),
+                  Node("Reshape", node.name, (t("ymerge"), const("yshape", np.array([batch, sq, hq * dv], np.int64))),
+                       (outs[0],))]
+    return tuple(parts)
 
 
 def _loss_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
