@@ -140,9 +140,14 @@ class Runner:
                 break
             except (UnsupportedError, ShapeError, ModelError) as exc:
                 wanted = re.search(r"bind it with --const (\S+)=VALUE", str(exc))
-                if not wanted or wanted.group(1) not in feeds0 or wanted.group(1) in bound:
+                if wanted and wanted.group(1) in feeds0 and wanted.group(1) not in bound:
+                    bound[wanted.group(1)] = feeds0[wanted.group(1)]
+                    continue
+                # a shape computed from the inputs: bind the small integer inputs it can come from
+                small = {n: v for n, v in feeds0.items() if n not in bound and v.dtype.kind in "iu" and v.size <= 8}
+                if "computed at run time" not in str(exc) or not small:
                     return "refused", _line(exc)
-                bound[wanted.group(1)] = feeds0[wanted.group(1)]
+                bound.update(small)
             except CompileError as exc:
                 return "error", f"internal: {_line(exc)}"
             except Exception as exc:
@@ -221,7 +226,8 @@ def report(results: list[CaseResult], backend: str, seconds: float) -> str:
         "1e-3 / atol 1e-5, whichever is looser); onnxruntime (CPU) runs the same cases through the same",
         "comparison. *fail* is a wrong answer; *refused* is one sentence saying what webjit does not do.",
         "A model input that decides a shape (a Reshape's target, Slice bounds, axes ...) is bound from the",
-        "case's data, as `webjit compile --const` would; the other inputs stay runtime inputs.",
+        "case's data, as `webjit compile --const` would (when the shape is computed from inputs, the small",
+        "integer inputs are bound); the other inputs stay runtime inputs.",
         "",
         "| cases | count | webjit passes | onnxruntime passes | webjit fails (wrong) | webjit refuses | webjit errors |",
         "|---|---|---|---|---|---|---|",

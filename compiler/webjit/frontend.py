@@ -162,7 +162,7 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
 
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention")  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad")  # supported ops with no reference of their own: always rewritten
 
 
 def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
@@ -255,6 +255,39 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return (Node("Add", t("up"), (one, x), (t("up"),)), Node("Sub", t("down"), (one, x), (t("down"),)),
                 Node("Div", t("ratio"), (t("up"), t("down")), (t("ratio"),)), Node("Log", t("log"), (t("ratio"),), (t("log"),)),
                 Node("Mul", node.name, (t("log"), half), y))
+    if node.op == "Swish":  # x * sigmoid(alpha x)
+        x = node.inputs[0]
+        return (Node("Mul", t("ax"), (x, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
+                Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", node.name, (x, t("sig")), node.outputs))
+    if node.op == "OneHot":
+        return _one_hot_nodes(node, graph, const, t)
+    if node.op == "CenterCropPad":
+        shape = list(graph.types[node.inputs[0]].shape)
+        target = node.inputs[1]
+        if target not in graph.constants:
+            hint = f"; bind it with --const {target}=VALUE" if target in graph.inputs else ""
+            raise UnsupportedError(f"CenterCropPad '{node.name}' takes its shape from '{target}', which webjit needs at "
+                                   f"compile time{hint}")
+        axes = [int(a) % len(shape) for a in node.attrs.get("axes", range(len(shape)))]
+        sizes = [int(v) for v in graph.constants[target]]
+        starts, ends, crop_axes, pads = [], [], [], [0] * (2 * len(shape))
+        for axis, size in zip(axes, sizes):
+            if size < shape[axis]:  # a centred window
+                start = (shape[axis] - size) // 2
+                starts.append(start), ends.append(start + size), crop_axes.append(axis)
+            elif size > shape[axis]:  # centred in zeros
+                pads[axis] = (size - shape[axis]) // 2
+                pads[axis + len(shape)] = size - shape[axis] - pads[axis]
+        current, parts = node.inputs[0], []
+        if crop_axes:
+            parts.append(Node("Slice", t("crop"), (current, const("starts", np.array(starts, np.int64)),
+                                                   const("ends", np.array(ends, np.int64)),
+                                                   const("axes", np.array(crop_axes, np.int64))), (t("cropped"),)))
+            current = t("cropped")
+        if any(pads):
+            parts.append(Node("Pad", t("pad"), (current, const("pads", np.array(pads, np.int64))), (t("padded"),)))
+            current = t("padded")
+        return (*parts, Node("Identity", node.name, (current,), node.outputs))
     if node.op == "Hardmax":  # 1 where the first maximum of the axis is, else 0
         shape = graph.types[node.inputs[0]].shape
         axis = node.attrs.get("axis", -1) % len(shape)
@@ -518,6 +551,29 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
                   Node("Reshape", node.name, (t("ymerge"), const("yshape", np.array([batch, sq, hq * dv], np.int64))),
                        (outs[0],))]
     return tuple(parts)
+
+
+def _one_hot_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """OneHot: the indices (negative ones counted from the end) compared with 0..depth-1 along
+    the new axis, picking on or off from `values`."""
+    indices, depth, values = node.inputs[:3]
+    if depth not in graph.constants:
+        hint = f"; bind it with --const {depth}=VALUE" if depth in graph.inputs else ""
+        raise UnsupportedError(f"OneHot '{node.name}' takes its depth from '{depth}', which webjit needs at compile "
+                               f"time{hint}")
+    d = int(np.asarray(graph.constants[depth]).reshape(-1)[0])
+    it = graph.types[indices]
+    rank = len(it.shape) + 1
+    axis = node.attrs.get("axis", -1) % rank
+    positions = np.arange(d).reshape([-1 if k == axis else 1 for k in range(rank)]).astype(it.dtype)
+    return (Node("Less", t("negative"), (indices, const("zero", np.array(0, it.dtype))), (t("negative"),)),
+            Node("Add", t("wrapped"), (indices, const("depth", np.array(d, it.dtype))), (t("wrapped"),)),
+            Node("Where", t("index"), (t("negative"), t("wrapped"), indices), (t("index"),)),
+            Node("Unsqueeze", t("expanded"), (t("index"), const("axis", np.array([axis], np.int64))), (t("expanded"),)),
+            Node("Equal", t("hit"), (t("expanded"), const("positions", positions)), (t("hit"),)),
+            Node("Gather", t("off"), (values, const("i0", np.array(0, np.int64))), (t("off"),), {"axis": 0}),
+            Node("Gather", t("on"), (values, const("i1", np.array(1, np.int64))), (t("on"),), {"axis": 0}),
+            Node("Where", node.name, (t("hit"), t("on"), t("off")), node.outputs))
 
 
 def _loss_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
