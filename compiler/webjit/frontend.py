@@ -162,7 +162,7 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
 
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad")  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding")  # supported ops with no reference of their own: always rewritten
 
 
 def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
@@ -261,6 +261,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", node.name, (x, t("sig")), node.outputs))
     if node.op == "OneHot":
         return _one_hot_nodes(node, graph, const, t)
+    if node.op == "RotaryEmbedding":
+        return _rotary_nodes(node, graph, const, t)
     if node.op == "CenterCropPad":
         shape = list(graph.types[node.inputs[0]].shape)
         target = node.inputs[1]
@@ -551,6 +553,60 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
                   Node("Reshape", node.name, (t("ymerge"), const("yshape", np.array([batch, sq, hq * dv], np.int64))),
                        (outs[0],))]
     return tuple(parts)
+
+
+def _rotary_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """RotaryEmbedding (opset 23): the first rotary_embedding_dim values of each head rotated
+    by the cached cos and sin of its position (halves, or interleaved pairs)."""
+    x, cos, sin = node.inputs[:3]
+    positions = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
+    shape = list(graph.types[x].shape)
+    a = node.attrs
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    parts = []
+    if len(shape) == 4:
+        b, h, sq, d = shape
+        parts.append(Node("Transpose", t("bshd"), (x,), (t("bshd"),), {"perm": [0, 2, 1, 3]}))
+    else:
+        h = a.get("num_heads")
+        if not h:
+            raise UnsupportedError(f"RotaryEmbedding '{node.name}' has a 3-d input without num_heads")
+        b, sq, d = shape[0], shape[1], shape[2] // h
+        parts.append(Node("Reshape", t("split"), (x, ints("heads", [b, sq, h, d])), (t("bshd"),)))
+    r = a.get("rotary_embedding_dim") or d
+    half = r // 2
+    slice_ = lambda tag, src, start, end, step=1: Node("Slice", t(tag), (src, ints(f"{tag}s", [start]), ints(
+        f"{tag}e", [end]), ints(f"{tag}a", [3]), ints(f"{tag}p", [step])), (t(tag),))
+    parts.append(slice_("rot", t("bshd"), 0, r))
+    for tag, cache in (("cos", cos), ("sin", sin)):
+        source = cache
+        if positions:
+            parts.append(Node("Gather", t(f"{tag}at"), (cache, positions), (t(f"{tag}at"),), {"axis": 0}))
+            source = t(f"{tag}at")
+        parts.append(Node("Unsqueeze", t(f"{tag}4"), (source, ints(f"{tag}axis", [2])), (t(f"{tag}4"),)))
+    if a.get("interleaved", 0):
+        parts += [slice_("x1", t("rot"), 0, r, 2), slice_("x2", t("rot"), 1, r, 2)]
+    else:
+        parts += [slice_("x1", t("rot"), 0, half), slice_("x2", t("rot"), half, r)]
+    mul = lambda tag, u, v: Node("Mul", t(tag), (t(u), t(v)), (t(tag),))
+    parts += [mul("c1", "cos4", "x1"), mul("s2", "sin4", "x2"), mul("s1", "sin4", "x1"), mul("c2", "cos4", "x2"),
+              Node("Sub", t("real"), (t("c1"), t("s2")), (t("real"),)),
+              Node("Add", t("imag"), (t("s1"), t("c2")), (t("imag"),))]
+    if a.get("interleaved", 0):
+        parts += [Node("Unsqueeze", t("re"), (t("real"), ints("last", [-1])), (t("re"),)),
+                  Node("Unsqueeze", t("im"), (t("imag"), ints("last2", [-1])), (t("im"),)),
+                  Node("Concat", t("pairs"), (t("re"), t("im")), (t("pairs"),), {"axis": -1}),
+                  Node("Reshape", t("rotated"), (t("pairs"), ints("rshape", [b, sq, h, r])), (t("rotated"),))]
+    else:
+        parts.append(Node("Concat", t("rotated"), (t("real"), t("imag")), (t("rotated"),), {"axis": -1}))
+    result = t("rotated")
+    if r < d:
+        parts += [slice_("rest", t("bshd"), r, d), Node("Concat", t("whole"), (t("rotated"), t("rest")), (t("whole"),),
+                                                          {"axis": -1})]
+        result = t("whole")
+    if len(shape) == 4:
+        return (*parts, Node("Transpose", node.name, (result,), node.outputs, {"perm": [0, 2, 1, 3]}))
+    return (*parts, Node("Reshape", node.name, (result, ints("out", shape)), node.outputs))
 
 
 def _one_hot_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
