@@ -251,6 +251,10 @@ def conv_cases():
 def pool_cases():
     return [
         op("MaxPool_k3_s2_p1", "MaxPool", [x("x", (1, 2, 9, 9))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        op("MaxPool_3d_pads_ceil", "MaxPool", [x("x", (1, 2, 5, 6, 7))],
+           {"kernel_shape": [2, 3, 2], "strides": [2, 2, 1], "pads": [1, 0, 1, 0, 1, 1], "ceil_mode": 1}),
+        op("AveragePool_3d_exclude_pad", "AveragePool", [x("x", (2, 1, 4, 5, 6))],
+           {"kernel_shape": [3, 2, 3], "pads": [1, 1, 0, 1, 0, 2], "count_include_pad": 0}),
         op("MaxPool_1d", "MaxPool", [x("x", (2, 3, 11))], {"kernel_shape": [3], "strides": [2], "pads": [1, 0]}),
         op("AveragePool_1d_include_pad", "AveragePool", [x("x", (2, 3, 10))],
            {"kernel_shape": [4], "strides": [3], "pads": [2, 1], "count_include_pad": 1}),

@@ -206,6 +206,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
         return _as_2d(node, graph, const, t)
+    if node.op in ("MaxPool", "AveragePool") and len(graph.types[node.inputs[0]].shape) == 5:
+        return _pool_3d(node, graph, const, t)
     if node.op == "Split" and not (len(node.inputs) > 1 and node.inputs[1]) and "num_outputs" not in node.attrs:
         return (Node(node.op, node.name, node.inputs, node.outputs, {**node.attrs, "num_outputs": len(node.outputs)}),)
     if node.op in ("LpPool", "GlobalLpPool"):
@@ -678,6 +680,48 @@ def _loss_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     return (*parts, Node("ReduceSum", t("total"), (t("losses"),), (t("total"),), {"keepdims": 0}),
             Node("ReduceSum", t("weight_total"), (weights,), (t("weight_total"),), {"keepdims": 0}),
             Node("Div", t("mean"), (t("total"), t("weight_total")), (loss,)))
+
+
+def _pool_3d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """A 3-d MaxPool or AveragePool as two 2-d ones: the window is a box, so the max (or the mean
+    over its valid elements) over (h, w) and then over d is the same as over the box."""
+    n, c, d, h, w = graph.types[node.inputs[0]].shape
+    a = dict(node.attrs)
+    k = list(a.get("kernel_shape"))
+    s = list(a.get("strides") or [1, 1, 1])
+    dil = list(a.get("dilations") or [1, 1, 1])
+    pads = list(a.get("pads") or [0] * 6)
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        for i, size in enumerate((d, h, w)):
+            out = -(-size // s[i])
+            total = max(0, (out - 1) * s[i] + dil[i] * (k[i] - 1) + 1 - size)
+            small, big = total // 2, total - total // 2
+            pads[i], pads[i + 3] = (small, big) if auto == "SAME_UPPER" else (big, small)
+    elif auto == "VALID":
+        pads = [0] * 6
+    common = {key: a[key] for key in ("ceil_mode", "count_include_pad") if key in a}
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    first = {**common, "kernel_shape": k[1:], "strides": s[1:], "dilations": dil[1:], "pads": [pads[1], pads[2], pads[4], pads[5]]}
+    second = {**common, "kernel_shape": [k[0], 1], "strides": [s[0], 1], "dilations": [dil[0], 1],
+              "pads": [pads[0], 0, pads[3], 0]}
+    if node.op == "AveragePool":
+        first.pop("dilations"), second.pop("dilations")
+        if dil != [1, 1, 1]:
+            raise UnsupportedError(f"AveragePool '{node.name}' has dilations, which webjit's pooling does not take")
+    out_hw = [t("hw")]
+    return (Node("Reshape", t("planes"), (node.inputs[0], ints("planes_shape", [n, c * d, h, w])), (t("planes"),)),
+            Node(node.op, t("hw"), (t("planes"),), tuple(out_hw), first),
+            Node("Shape", t("hw_shape"), (t("hw"),), (t("hw_shape"),)),
+            Node("Gather", t("hw_dims"), (t("hw_shape"), ints("hw_at", [2, 3])), (t("hw_dims"),), {"axis": 0}),
+            Node("ReduceProd", t("hw_size"), (t("hw_dims"), ints("hw_axes", [0])), (t("hw_size"),), {"keepdims": 1}),
+            Node("Concat", t("depth_shape"), (ints("nc_d", [n, c, d]), t("hw_size")), (t("depth_shape"),), {"axis": 0}),
+            Node("Reshape", t("depth"), (t("hw"), t("depth_shape")), (t("depth"),)),
+            Node(node.op, t("dhw"), (t("depth"),), (t("dhw"),), second),
+            Node("Shape", t("d_shape"), (t("dhw"),), (t("d_shape"),)),
+            Node("Gather", t("d_out"), (t("d_shape"), ints("d_at", [2])), (t("d_out"),), {"axis": 0}),
+            Node("Concat", t("out_shape"), (ints("nc", [n, c]), t("d_out"), t("hw_dims")), (t("out_shape"),), {"axis": 0}),
+            Node("Reshape", node.name, (t("dhw"), t("out_shape")), node.outputs[:1]))
 
 
 def _as_2d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
