@@ -361,6 +361,10 @@ def resize_cases():
            [image(), k("roi", [0.0, 0.0, -0.2, 0.3, 1.0, 1.0, 0.8, 1.4], "float32"), none, k("sizes", [1, 2, 4, 5])],
            {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 7.5},
            opset=19),
+        op("Upsample_nearest", "Upsample", [image(), k("scales", [1.0, 1.0, 2.0, 3.0], "float32")], {"mode": "nearest"},
+           opset=9),
+        op("Upsample_linear", "Upsample", [image(), k("scales", [1.0, 1.0, 1.5, 2.0], "float32")], {"mode": "linear"},
+           opset=9),
         op("Resize_axes_sizes", "Resize", [image(), none, none, k("sizes", [8, 3])], {"mode": "linear", "axes": [3, 2]},
            opset=19),
     ]
