@@ -7,4 +7,7 @@ def __getattr__(name):
     if name in ("compile", "Options"):
         from . import pipeline
         return getattr(pipeline, name)
+    if name == "run":  # webjit.run(bundle_dir, inputs, backend=..., browser=...) -> RunResult
+        from .runner import run_bundle
+        return run_bundle
     raise AttributeError(f"module 'webjit' has no attribute {name!r}")

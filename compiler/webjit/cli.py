@@ -18,7 +18,9 @@ from pathlib import Path
 from webjit.bundle import SHARD_BYTES, size_text
 from webjit.cli_report import (describe_array, describe_run, first_line, print_check, print_progress,
                                print_summary, run_onnxruntime, save_outputs)
+from webjit import __version__
 from webjit.errors import ModelError, RunError, ShapeError, WebjitError
+from webjit.shapes import CLI as CLI_WORDS
 
 SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 
@@ -46,12 +48,16 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webjit", description="Compile ONNX models to web "
                                      "bundles and run them on WebAssembly and WebGPU.")
+    parser.add_argument("--version", action="version", version=f"webjit {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     compile_ = commands.add_parser("compile", help="compile an ONNX model into a bundle")
-    compile_.add_argument("model", metavar="MODEL.onnx")
+    compile_.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
     compile_.add_argument("--shape", action="append", default=[], type=parse_shape,
                           metavar="NAME=1x128", help="static shape of an input (repeatable)")
+    compile_.add_argument("--dim", action="append", default=[], type=parse_dim, metavar="NAME=N",
+                          help="size of a named dynamic dimension, for every input that declares it "
+                               "(repeatable; e.g. --dim batch=1 --dim sequence=128)")
     compile_.add_argument("-o", "--output", metavar="BUNDLE",
                           help="bundle folder to write (default: MODEL.webjit next to the model)")
     compile_.add_argument("--dump", metavar="DIR", help="write every stage's text to DIR")
@@ -84,14 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(command=compile_command)
 
     run = commands.add_parser("run", help="run a bundle in headless Chromium or Node")
-    run.add_argument("bundle", metavar="BUNDLE")
+    run.add_argument("bundle", metavar="BUNDLE", help="a bundle folder written by webjit compile")
     add_input_options(run)
-    run.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="wasm")
-    run.add_argument("--browser", choices=("chromium", "node"), default="chromium")
-    run.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    add_runtime_options(run, default_backend="wasm")
     run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                      help="after one warm-up run, run N times and report the median latency")
-    run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="give up when the run has no result after this long (default 300)")
     run.add_argument("--check", metavar="MODEL.onnx",
                      help="compare the outputs with onnxruntime on the same inputs")
     run.add_argument("--tol", type=float, default=1e-4,
@@ -106,9 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("model", metavar="MODEL_OR_BUNDLE", help="an .onnx model (compiled with --shape) or a bundle")
     tune.add_argument("--shape", action="append", default=[], type=parse_shape, metavar="NAME=1x128",
                       help="static shape of an input, as for compile (repeatable)")
-    tune.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm")
-    tune.add_argument("--browser", choices=("chromium", "node"), default="chromium")
-    tune.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    tune.add_argument("--dim", action="append", default=[], type=parse_dim, metavar="NAME=N",
+                      help="size of a named dynamic dimension, as for compile (repeatable)")
+    add_runtime_options(tune, default_backend="wasm", backends=("wasm", "webgpu"))
     tune.add_argument("--budget", type=parse_seconds, default=30.0, metavar="30s",
                       help="time for profiling and measuring candidates (default 30s)")
     tune.add_argument("--db", metavar="DIR", default=None,
@@ -138,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     engines.set_defaults(command=bench_engines_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
-    jit.add_argument("model", metavar="MODEL.onnx")
+    jit.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
     jit.add_argument("--shape", action="append", default=[], type=parse_shape, metavar="NAME=1x128",
                      help="static shape of an input, as for compile (repeatable)")
-    jit.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm")
+    jit.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm", help="where the kernels run (default wasm)")
     jit.add_argument("--budget", type=parse_seconds, default=30.0, metavar="30s",
                      help="the JIT's tuning budget, and webjit tune's for the comparison (default 30s)")
     jit.add_argument("--seconds", type=parse_seconds, default=45.0, metavar="45s",
@@ -157,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_.set_defaults(command=schedules_list_command)
     merge = actions.add_parser("merge", help="merge databases, and record files a page's JIT exported, into one "
                                              "(per kernel and device, the better record)")
-    merge.add_argument("folders", nargs="+", metavar="DIR|FILE.json")
+    merge.add_argument("folders", nargs="+", metavar="DIR|FILE.json",
+                       help="schedule databases and record files exported by a page's JIT")
     merge.add_argument("-o", "--output", metavar="DIR",
                        help="the database to add them to (default: schedules/ of the checkout)")
     merge.set_defaults(command=schedules_merge_command)
@@ -184,12 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_argument("-o", "--output", metavar="FILE.md", help="write the report (e.g. docs/conformance.md)")
     conformance.set_defaults(command=conformance_command)
 
-    serve = commands.add_parser("serve", help="serve a bundle and the runtime page locally")
-    serve.add_argument("bundle", metavar="BUNDLE")
+    serve = commands.add_parser("serve", help="serve a bundle with the runtime's run page, or a folder of your own, "
+                                              "with the headers WASM threads need")
+    serve.add_argument("bundle", metavar="BUNDLE_OR_DIR",
+                       help="a bundle (opens the runtime's run page on it) or any folder, served at / with the JS "
+                            "runtime at /webjit/ (import '/webjit/src/index.js')")
     add_input_options(serve)
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="auto")
-    serve.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 serves other machines too)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
+    serve.add_argument("--backend", choices=("wasm", "webgpu", "auto"), default="auto",
+                       help="the run page's backend (default auto: WebGPU when the browser has it)")
+    serve.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N",
+                       help="the run page's WASM threads (default auto: as many as the page may use)")
     serve.add_argument("--verbose", action="store_true", help="print one line per request")
     serve.add_argument("--page", metavar="DIR", help="serve this page folder at /page/ and open it (e.g. "
                                                       "examples/similarity) instead of the runtime's run page")
@@ -197,6 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also serve DIR at /PREFIX/ (repeatable), e.g. a page's tokenizer files")
     serve.set_defaults(command=serve_command)
     return parser
+
+
+def add_runtime_options(parser: argparse.ArgumentParser, default_backend: str,
+                        backends: tuple[str, ...] = ("wasm", "webgpu", "auto")) -> None:
+    parser.add_argument("--backend", choices=backends, default=default_backend,
+                        help=f"where the kernels run (default {default_backend}"
+                             + ("; auto: WebGPU when there is an adapter, else WASM)" if "auto" in backends else ")"))
+    parser.add_argument("--browser", choices=("chromium", "node"), default="chromium",
+                        help="headless Chromium (default; needs the playwright package, pip install 'webjit[browser]') "
+                             "or Node.js on PATH")
+    parser.add_argument("--chromium", metavar="PATH", default=None,
+                        help="the Chromium executable (default: chromium, chromium-browser or google-chrome on PATH, "
+                             "else /usr/bin/chromium)")
+    parser.add_argument("--threads", type=parse_threads, default="auto", metavar="auto|N",
+                        help="WASM threads (default auto: as many as the runtime may use here)")
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -215,6 +243,27 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"{text!r} has a zero dimension; "
                                          "every dimension must be at least 1")
     return match["name"], dims
+
+
+def parse_dim(text: str) -> tuple[str, int]:
+    name, sep, size = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=N (e.g. sequence=128)")
+    if ".." in size:
+        raise argparse.ArgumentTypeError(f"{text!r}: a range of sizes needs symbolic dimensions, which webjit does not "
+                                         "compile yet; give one size")
+    if not size.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: the size must be a whole number of 0 or more")
+    return name, int(size)
+
+
+def dim_options(pairs) -> dict[str, int]:
+    dims = {}
+    for name, size in pairs:
+        if name in dims and dims[name] != size:
+            raise ShapeError(f"--dim gives dimension {name!r} twice ({dims[name]} and {size})")
+        dims[name] = size
+    return dims
 
 
 def parse_mount(text: str) -> tuple[str, str]:
@@ -322,12 +371,12 @@ def compile_command(args: argparse.Namespace) -> int:
             raise RunError(f"schedule database {folder} is not a folder")
     options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit,
                       weights=args.weights, deflate=not args.no_deflate, shard_bytes=args.shard_mib << 20,
-                      constants=const_options(args.const))
+                      constants=const_options(args.const), words=CLI_WORDS)
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:
         options = options.with_limits(dataclasses.replace(options.limits, **dict(args.limit)))
-    bundle = compile_model(model, shapes or None, options)
+    bundle = compile_model(model, shapes or None, options, dim_options(args.dim))
     bundle.save(output)
     print_summary(bundle.manifest, output)
     print(size_text(bundle.sizes(), model.stat().st_size), end="")
@@ -355,7 +404,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.profile:
         return profile_command(args, feeds)
     result = run_bundle(args.bundle, feeds, backend=args.backend, browser=args.browser,
-                        threads=args.threads, repeat=args.repeat, timeout_s=args.timeout)
+                        threads=args.threads, repeat=args.repeat, timeout_s=args.timeout, chromium=args.chromium)
     for name, array in result.outputs.items():
         print(describe_array(name, array))
     print(describe_run(result, args.browser))
@@ -370,27 +419,29 @@ def run_command(args: argparse.Namespace) -> int:
 def profile_command(args: argparse.Namespace, feeds: dict) -> int:
     from webjit.profile import profile_bundle, profile_text
     profile = profile_bundle(args.bundle, feeds, backend=args.backend, browser=args.browser,
-                             threads=args.threads, repeat=max(args.repeat, 3), timeout_s=args.timeout)
+                             threads=args.threads, repeat=max(args.repeat, 3), timeout_s=args.timeout,
+                             chromium=args.chromium)
     print(profile_text(profile))
     return 0
 
 
 def tune_command(args: argparse.Namespace) -> int:
-    from webjit.schedule_db import SHIPPED
+    from webjit.schedule_db import writable_records
     from webjit.tune import report_text, tune
 
     source = Path(args.model)
     if not source.exists():
         raise ModelError(f"{source} does not exist")
-    if source.is_dir() and args.shape:
-        raise ShapeError("--shape is for models; a bundle's shapes are fixed")
+    if source.is_dir() and (args.shape or args.dim):
+        raise ShapeError("--shape and --dim are for models; a bundle's shapes are fixed")
     started = time.perf_counter()
 
     def progress(line: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f}s] {line}", file=sys.stderr, flush=True)
 
-    report = tune(source, shape_options(args.shape) or None, backend=args.backend, browser=args.browser,
-                  budget_s=args.budget, db_dir=Path(args.db) if args.db else SHIPPED, threads=args.threads,
+    report = tune(source, shape_options(args.shape) or None, dims=dim_options(args.dim), chromium=args.chromium,
+                  backend=args.backend, browser=args.browser,
+                  budget_s=args.budget, db_dir=Path(args.db) if args.db else writable_records(), threads=args.threads,
                   progress=progress, compare=not args.no_compare)
     print(report_text(report))
     return 0
@@ -482,11 +533,11 @@ def schedules_list_command(args: argparse.Namespace) -> int:
 
 
 def schedules_merge_command(args: argparse.Namespace) -> int:
-    from webjit.schedule_db import SHIPPED, ScheduleDB
+    from webjit.schedule_db import ScheduleDB, writable_records
     for source in args.folders:
         if not Path(source).exists():
             raise RunError(f"schedule database {source} does not exist")
-    output = Path(args.output) if args.output else SHIPPED
+    output = Path(args.output) if args.output else writable_records()
     added = ScheduleDB.load(*args.folders)
     db = ScheduleDB.load(output)
     db.merge(added)
@@ -502,21 +553,30 @@ def serve_command(args: argparse.Namespace) -> int:
     from webjit.runner import page_url, runtime_dir, write_npy_folder
     from webjit.server import serve_folders
 
-    manifest = read_manifest(args.bundle)
-    feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
+    root = Path(args.bundle)
+    if not root.is_dir():
+        raise RunError(f"{root} to serve is not a folder")
     log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     for folder in [args.page, *(folder for _, folder in args.mount)]:
         if folder is not None and not Path(folder).is_dir():
             raise RunError(f"folder {folder} to serve does not exist")
     with tempfile.TemporaryDirectory(prefix="webjit-serve-") as inputs_dir:
-        write_npy_folder(Path(inputs_dir), feeds)
-        mounts = {"/runtime/": runtime_dir(), "/bundle/": args.bundle, "/inputs/": inputs_dir, **dict(args.mount)}
-        page = page_url("", args.backend, args.threads, 1)
-        if args.page:
-            mounts["/page/"] = args.page
-            page = f"/page/?{urllib.parse.urlencode({'backend': args.backend, 'threads': args.threads})}"
-        with serve_folders(mounts, port=args.port, redirects={"/": page}, log=log) as base:
-            print(f"serving {args.bundle} at {base}{page}", flush=True)
+        if (root / "manifest.json").is_file():  # a bundle: the runtime's run page (or --page) opens it
+            manifest = read_manifest(root)
+            write_npy_folder(Path(inputs_dir), make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed))
+            mounts = {"/runtime/": runtime_dir(), "/bundle/": root, "/inputs/": inputs_dir, **dict(args.mount)}
+            page = page_url("", args.backend, args.threads, 1)
+            if args.page:
+                mounts["/page/"] = args.page
+                page = f"/page/?{urllib.parse.urlencode({'backend': args.backend, 'threads': args.threads})}"
+            what, redirects = f"{root}", {"/": page}
+        else:  # a site of the user's own, with the runtime beside it
+            if args.input or args.page:
+                raise RunError(f"{root} is not a bundle (it has no manifest.json); --input and --page are for bundles")
+            mounts = {"/webjit/": runtime_dir(), **dict(args.mount), "/": root}
+            what, page, redirects = f"{root} (the JS runtime at /webjit/src/index.js)", "/", {}
+        with serve_folders(mounts, port=args.port, host=args.host, redirects=redirects, log=log) as base:
+            print(f"serving {what} at {base}{page}", flush=True)
             print("press Ctrl-C to stop", file=sys.stderr, flush=True)
             try:
                 while True:

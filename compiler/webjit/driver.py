@@ -28,12 +28,13 @@ class Driver:
     (the path itself in Node, a URL of the local server in Chromium)."""
 
     def __init__(self, browser: str, backend: str, folders: list[Path], timeout_s: float = 300.0,
-                 page: str = "page/driver.html"):
+                 page: str = "page/driver.html", chromium: str | None = None):
         if browser not in BROWSERS:
             raise RunError(f"unknown browser {browser!r}; choose one of {', '.join(BROWSERS)}")
         self.browser, self.backend, self.timeout_s = browser, backend, timeout_s
         self.folders = [Path(f).resolve() for f in folders]
         self.page = page  # under runtime_web/, in Chromium: a page exposing window.webjitDriver.call
+        self.chromium = chromium  # the browser's executable; found on PATH when None
         self._stack = []
         self._base = None
 
@@ -151,7 +152,7 @@ class Driver:
         self._profile = tempfile.TemporaryDirectory(prefix="webjit-driver-")
         self._stack.append(self._profile.cleanup)
         context = launch_chromium(playwright, Path(self._profile.name), self.backend in ("webgpu", "auto"),
-                                  PlaywrightError)
+                                  PlaywrightError, self.chromium)
         self._stack.append(context.close)
         self._messages: list[str] = []
         page = context.pages[0] if context.pages else context.new_page()

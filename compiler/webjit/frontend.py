@@ -11,6 +11,7 @@ from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
+from .shapes import PYTHON, Words, declared_dims, input_shapes
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
 ATTRS_TO_INPUTS = {
@@ -69,21 +70,20 @@ def check_supported(proto: onnx.ModelProto) -> None:
         raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
 
 
-def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: dict | None = None) -> Graph:
+def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: dict | None = None,
+                dims: dict[str, int] | None = None, words: Words = PYTHON) -> Graph:
     """ONNX model (path or proto) + static input shapes -> typed Graph with constants folded.
-    `bound` maps input names to values that become constants of the model (--const)."""
+    `dims` sizes named dimensions for every input that declares them (shapes.input_shapes;
+    errors speak `words`); `bound` maps input names to values that become constants of the
+    model (--const)."""
     proto = load_model(model)
     check_supported(proto)
-    shapes = dict(shapes or {})
     g = proto.graph
     constants = {t.name: _to_array(t) for t in g.initializer}
-    constants.update(_bind_inputs(g, constants, dict(bound or {}), shapes))
+    constants.update(_bind_inputs(g, constants, dict(bound or {}), dict(shapes or {})))
+    shapes = input_shapes(proto, shapes, dims, bound, words)
     types = {name: TensorType(str(v.dtype), tuple(v.shape)) for name, v in constants.items()}
     inputs = [value.name for value in g.input if value.name not in constants]
-    unknown = sorted(set(shapes) - set(inputs))
-    if unknown:
-        raise ShapeError(f"--shape names {', '.join(unknown)}, which the model does not have as inputs "
-                         f"(its inputs are {', '.join(inputs)})")
     for value in g.input:
         if value.name not in constants:
             types[value.name] = _input_type(value, shapes.get(value.name))
@@ -184,25 +184,8 @@ def _input_type(value, given) -> TensorType:
         raise UnsupportedError(f"input '{value.name}' has element type {onnx.TensorProto.DataType.Name(ttype.elem_type)}, "
                                "which webjit does not support")
     _check_io_dtype("input", value.name, ONNX_DTYPES[ttype.elem_type])
-    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim]
-    if given is not None:
-        given = tuple(int(d) for d in given)
-        if len(given) != len(dims):
-            raise ShapeError(f"--shape gives input '{value.name}' {len(given)} dimensions but the model declares {len(dims)} "
-                             f"({'x'.join(map(str, dims))})")
-        for d, g in zip(dims, given):
-            if isinstance(d, int) and d != g:
-                raise ShapeError(f"--shape gives input '{value.name}' shape {'x'.join(map(str, given))} but the model "
-                                 f"fixes it to {'x'.join(map(str, dims))}")
-        if any(g < 0 for g in given):
-            raise ShapeError(f"--shape for input '{value.name}' must have dimensions of 0 or more")
-        return TensorType(ONNX_DTYPES[ttype.elem_type], given)
-    dynamic = [str(d) for d in dims if not isinstance(d, int)]
-    if dynamic:
-        example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
-        raise ShapeError(f"input '{value.name}' has dynamic dimensions ({', '.join(dynamic)}); give its shape with "
-                         f"--shape {value.name}={example}")
-    return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(dims))
+    shape = given if given is not None else tuple(declared_dims(value))  # given: checked by shapes.input_shapes
+    return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(int(d) for d in shape))
 
 
 def _attr_value(attr):

@@ -16,6 +16,7 @@ from .passes import run_passes
 from .plan import check_plan, plan_buffers
 from .schedule import Kernel, Schedule, choose_schedules, distinct_kernels, schedule_text
 from .schedule_db import ScheduleDB
+from .shapes import PYTHON, Words
 from .targets import Targets, WebgpuTarget
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
@@ -38,6 +39,7 @@ class Options:
     deflate: bool = True  # large weights deflated losslessly (smaller download, a little more load time)
     shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
     constants: dict = field(default_factory=dict)  # input name -> value folded into the model (--const)
+    words: Words = PYTHON  # how shape errors name the shape arguments (the CLI's flags or compile()'s keywords)
 
     @property
     def limits(self) -> Limits:
@@ -48,8 +50,11 @@ class Options:
         return replace(self, targets=replace(self.targets, webgpu=WebgpuTarget(limits)))
 
 
-def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options = Options()) -> Bundle:
-    """Compile an ONNX model (path or ModelProto) with static input `shapes` into a Bundle."""
+def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options = Options(),
+            dims: dict[str, int] | None = None) -> Bundle:
+    """Compile an ONNX model (path or ModelProto) into a Bundle. Inputs with dynamic dimensions
+    get their static shape from `shapes` ({input: (1, 128)}) or, by dimension name, from
+    `dims` ({"sequence": 128} for every input that declares that dimension)."""
     report = options.progress or (lambda message, fraction: None)
     dump = _Dumper(options.dump_dir)
     unknown = set(options.backends) - set(BACKENDS)
@@ -60,7 +65,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
 
     report("importing the ONNX model", 0.0)
-    graph = import_onnx(model, shapes, options.constants)
+    graph = import_onnx(model, shapes, options.constants, dims, options.words)
     dump("graph.txt", graph.to_text())
 
     report("running graph passes", 0.2)

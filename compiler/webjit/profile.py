@@ -10,7 +10,7 @@ from .runner import write_npy_folder
 
 
 def profile_bundle(bundle_dir, feeds: dict, backend: str = "wasm", browser: str = "chromium",
-                   threads="auto", repeat: int = 3, timeout_s: float = 300.0) -> dict:
+                   threads="auto", repeat: int = 3, timeout_s: float = 300.0, chromium: str | None = None) -> dict:
     """The runtime's profile (per kernel: calls, total, mean, share, GFLOP/s; min over `repeat`
     profiled runs; the fastest profiled run whole and the sum of its steps) and, measured in
     the same session, the median latency of plain runs."""
@@ -18,7 +18,7 @@ def profile_bundle(bundle_dir, feeds: dict, backend: str = "wasm", browser: str 
     with tempfile.TemporaryDirectory(prefix="webjit-profile-") as temp:
         inputs = Path(temp) / "inputs"
         write_npy_folder(inputs, feeds)
-        with Driver(browser, backend, [Path(temp), bundle_dir], timeout_s) as driver:
+        with Driver(browser, backend, [Path(temp), bundle_dir], timeout_s, chromium=chromium) as driver:
             session = driver.call("open", bundle=driver.location(bundle_dir), backend=backend, threads=threads,
                                   inputs=driver.location(inputs))
             profile = driver.call("profile", session=session["session"], repeat=repeat)

@@ -24,7 +24,10 @@ from webjit.feeds import make_inputs, numpy_dtype
 from webjit.server import serve_folders
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+PACKAGED_RUNTIME = Path(__file__).resolve().parent / "runtime_web"  # where a wheel carries the JS runtime
+# Where Chromium is looked for when --chromium is not given: PATH names first, then Debian's path.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_DEFAULT = "/usr/bin/chromium"
 # Chromium's SwiftShader Vulkan driver: Dawn (the npm webgpu package) needs it in Node when
 # the machine has no GPU driver of its own.
 CHROMIUM_LIB = Path("/usr/lib/chromium")
@@ -49,25 +52,44 @@ class RunResult:
 
 
 def runtime_dir() -> Path:
-    """runtime_web/ of this checkout, or a RunError when the package was installed without it."""
-    folder = CHECKOUT / "runtime_web"
-    if not (folder / "src" / "index.js").is_file():
-        raise RunError(f"the JS runtime is missing ({folder / 'src' / 'index.js'}); run webjit "
-                       "from a source checkout that has runtime_web/")
-    return folder
+    """The JS runtime: the copy an installed wheel carries, else runtime_web/ of this checkout."""
+    for folder in (PACKAGED_RUNTIME, CHECKOUT / "runtime_web"):
+        if (folder / "src" / "index.js").is_file():
+            return folder
+    raise RunError(f"the JS runtime is missing (neither {PACKAGED_RUNTIME} nor {CHECKOUT / 'runtime_web'} "
+                   "has src/index.js); reinstall webjit from its wheel or run it from a source checkout")
+
+
+def find_chromium(explicit: str | None = None) -> str:
+    """The Chromium executable: `explicit` (--chromium) if given, else the first of
+    CHROMIUM_NAMES on PATH, else Debian's /usr/bin/chromium; a RunError when there is none."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise RunError(f"--chromium {explicit}: no executable file there")
+        return str(path)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.access(CHROMIUM_DEFAULT, os.X_OK):
+        return CHROMIUM_DEFAULT
+    raise RunError(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)} on PATH and {CHROMIUM_DEFAULT}); "
+                   "install Chromium, give its path with --chromium PATH, or use --browser node")
 
 
 def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "wasm",
                browser: str = "chromium", threads: int | str = "auto", repeat: int = 1,
                timeout_s: float = 300.0, limits: Mapping[str, int] | None = None,
-               gpu_in_browser: bool = True, isolated: bool = True) -> RunResult:
+               gpu_in_browser: bool = True, isolated: bool = True, chromium: str | None = None) -> RunResult:
     """Runs the bundle once (or, after a warm-up, `repeat` times, reporting the median latency) on `inputs`.
 
     Missing inputs are invented (see feeds.make_inputs); given ones are checked against
     the manifest first so that a wrong shape is one sentence, not a runtime failure.
     `limits` (Node only) forces WebGPU device limits lower than the adapter's, as a
     weaker GPU would have; `gpu_in_browser=False` starts Chromium without WebGPU;
-    `isolated=False` serves the page without COOP/COEP headers (no WASM threads).
+    `isolated=False` serves the page without COOP/COEP headers (no WASM threads);
+    `chromium` is the browser's executable (found on PATH when not given).
     """
     if limits and browser != "node":
         raise RunError("forcing WebGPU limits is supported with --browser node only")
@@ -87,7 +109,7 @@ def run_bundle(bundle_dir, inputs: Mapping[str, np.ndarray], backend: str = "was
             return run_node(bundle_dir, inputs_dir, Path(temp) / "outputs", manifest, backend,
                             threads, repeat, timeout_s, limits)
         return run_chromium(bundle_dir, inputs_dir, manifest, backend, threads, repeat,
-                            timeout_s, Path(temp) / "profile", gpu_in_browser, isolated)
+                            timeout_s, Path(temp) / "profile", gpu_in_browser, isolated, chromium)
 
 
 def load_manifest(bundle_dir: Path) -> dict:
@@ -176,19 +198,19 @@ def playwright_api():
         from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
         raise RunError("the Python package playwright is not installed; "
-                       "pip install playwright, or use --browser node") from None
-    if not Path(CHROMIUM).exists():
-        raise RunError(f"Chromium is not installed at {CHROMIUM}; install the chromium "
-                       "package or use --browser node")
+                       "pip install 'webjit[browser]', or use --browser node") from None
     return sync_playwright, PlaywrightError
 
 
-def launch_chromium(playwright, profile: Path, webgpu: bool, error_type: type[Exception]):
-    """Headless Debian Chromium with a fresh profile folder (a persistent context is the
-    only way to name one: no cache or tuning record leaks between runs)."""
+def launch_chromium(playwright, profile: Path, webgpu: bool, error_type: type[Exception],
+                    chromium: str | None = None):
+    """Headless Chromium (the system's: playwright never downloads one) with a fresh profile
+    folder (a persistent context is the only way to name one: no cache or tuning record leaks
+    between runs)."""
+    executable = find_chromium(chromium)
     args = CHROMIUM_ARGS + (["--enable-unsafe-webgpu"] if webgpu else [])
     try:
-        return playwright.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM,
+        return playwright.chromium.launch_persistent_context(str(profile), executable_path=executable,
                                                              headless=True, args=args)
     except error_type as err:
         raise RunError(f"Chromium did not start ({first_line(str(err))})") from None
@@ -196,13 +218,13 @@ def launch_chromium(playwright, profile: Path, webgpu: bool, error_type: type[Ex
 
 def run_chromium(bundle_dir: Path, inputs_dir: Path, manifest: Mapping, backend: str,
                  threads, repeat: int, timeout_s: float, profile: Path, gpu_in_browser: bool = True,
-                 isolated: bool = True) -> RunResult:
+                 isolated: bool = True, chromium: str | None = None) -> RunResult:
     sync_playwright, PlaywrightError = playwright_api()
     mounts = {"/runtime/": runtime_dir(), "/bundle/": bundle_dir, "/inputs/": inputs_dir}
     wants_gpu = gpu_in_browser and backend in ("webgpu", "auto")
     messages: list[str] = []
     with serve_folders(mounts, isolated=isolated) as base, sync_playwright() as playwright:
-        context = launch_chromium(playwright, profile, wants_gpu, PlaywrightError)
+        context = launch_chromium(playwright, profile, wants_gpu, PlaywrightError, chromium)
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.on("console", lambda msg: record_console(messages, msg))

@@ -19,7 +19,18 @@ from .kernels import KernelSpec, schedule_key, signature
 
 FORMAT = "webjit-schedules"
 FORMAT_VERSION = 1
-SHIPPED = Path(__file__).resolve().parents[2] / "schedules"  # records kept in the checkout
+CHECKOUT_RECORDS = Path(__file__).resolve().parents[2] / "schedules"  # the records the checkout keeps
+PACKAGED_RECORDS = Path(__file__).resolve().parent / "schedules"  # the copy a wheel carries (setup.py)
+# The records compile reads by default: an installed wheel's copy, else the checkout's.
+SHIPPED = PACKAGED_RECORDS if PACKAGED_RECORDS.is_dir() else CHECKOUT_RECORDS
+
+
+def writable_records() -> Path:
+    """Where tune and merge write when not told: the checkout's schedules/, never an installed package."""
+    if SHIPPED != CHECKOUT_RECORDS:
+        raise ScheduleError("this webjit is installed, not run from a checkout: give the schedule database to "
+                            "write with --db DIR (tune) or -o DIR (merge), and pass it to compile with --schedules DIR")
+    return SHIPPED
 
 
 class ScheduleError(WebjitError):

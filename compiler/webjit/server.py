@@ -154,25 +154,27 @@ class QuietServer(http.server.ThreadingHTTPServer):
 @contextlib.contextmanager
 def serve_folders(mounts: Mapping[str, str | os.PathLike], port: int = 0,
                   redirects: Mapping[str, str] | None = None, log=None,
-                  isolated: bool = True) -> Iterator[str]:
-    """Serves `mounts` ({"/prefix/": folder}) on 127.0.0.1 in a background thread.
+                  isolated: bool = True, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serves `mounts` ({"/prefix/": folder}) on `host` (127.0.0.1 unless given) in a background thread.
 
     Yields the base URL ("http://127.0.0.1:PORT", no trailing slash); port 0 picks a
     free port. `redirects` maps exact paths to URLs; `log` gets one line per request.
     `isolated=False` leaves out COOP/COEP, as an ordinary host would (no WASM threads).
+    Browsers isolate only secure contexts: plain http works on localhost, elsewhere it needs https.
     """
     handler = make_handler(normalise_mounts(mounts), dict(redirects or {}), log, isolated)
     try:
-        server = QuietServer(("127.0.0.1", port), handler)
+        server = QuietServer((host, port), handler)
     except OSError as err:
-        raise RunError(f"cannot listen on 127.0.0.1:{port} ({err.strerror}); "
-                       "choose another port") from None
+        raise RunError(f"cannot listen on {host}:{port} ({err.strerror}); "
+                       "choose another port or host") from None
     # A short poll interval makes shutdown (and so every test) quick.
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="webjit-server",
                               daemon=True)
     thread.start()
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{shown}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -217,21 +217,22 @@ def records_of(results: list[KernelResult], session: dict, backend: str, manifes
 
 def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "chromium", budget_s: float = 30.0,
          db_dir=None, threads="auto", progress: Callable[[str], None] = lambda line: None,
-         compare: bool = True, work_dir=None, planner=plan_candidates) -> TuneReport:
-    """Tunes a model (an .onnx file, compiled here with `shapes`) or a compiled bundle on
-    `backend` in `browser`, writes the records to `db_dir` and measures the tuned bundle."""
+         compare: bool = True, work_dir=None, planner=plan_candidates, dims=None,
+         chromium: str | None = None) -> TuneReport:
+    """Tunes a model (an .onnx file, compiled here with `shapes` and `dims`) or a compiled bundle
+    on `backend` in `browser`, writes the records to `db_dir` and measures the tuned bundle."""
     began = time.perf_counter()
     source = Path(model_or_bundle)
     temp = tempfile.TemporaryDirectory(prefix="webjit-tune-") if work_dir is None else None
     work = Path(work_dir or temp.name).resolve()
     try:
-        default_dir = _default_bundle(source, shapes, backend, work, progress)
+        default_dir = _default_bundle(source, shapes, dims, backend, work, progress)
         manifest = json.loads((default_dir / "manifest.json").read_text())
         if backend not in manifest.get("backends", []):
             raise RunError(f"bundle {source} has no {backend} kernels; compile it with --backends {backend}")
         write_npy_folder(work / "inputs", make_inputs(manifest, {}))
         (work / "candidates").mkdir(exist_ok=True)
-        with Driver(browser, backend, [work, default_dir]) as driver:
+        with Driver(browser, backend, [work, default_dir], chromium=chromium) as driver:
             progress(f"loading the bundle in {browser} ({backend})")
             session = driver.call("open", bundle=driver.location(default_dir), backend=backend, threads=threads,
                                   inputs=driver.location(work / "inputs"))
@@ -253,7 +254,7 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
                 tuned_db = ScheduleDB()
                 for record in records:
                     tuned_db.add(record)
-                tuned_dir = _tuned_bundle(source, shapes, backend, default_dir, tuned_db, work, progress)
+                tuned_dir = _tuned_bundle(source, shapes, dims, backend, default_dir, tuned_db, work, progress)
                 tuned = driver.call("open", bundle=driver.location(tuned_dir), backend=backend, threads=threads,
                                     inputs=driver.location(work / "inputs"))
                 report.variants_used = sum(1 for k in tuned["kernels"] if k["variant"] not in (None, "*"))
@@ -271,16 +272,16 @@ def tune(model_or_bundle, shapes=None, backend: str = "wasm", browser: str = "ch
             temp.cleanup()
 
 
-def _default_bundle(source: Path, shapes, backend: str, work: Path, progress) -> Path:
+def _default_bundle(source: Path, shapes, dims, backend: str, work: Path, progress) -> Path:
     if source.is_dir():
         return source.resolve()
     progress(f"compiling {source.name} for {backend}")
-    bundle = compile_model(source, shapes, Options(backends=(backend,)))
+    bundle = compile_model(source, shapes, Options(backends=(backend,)), dims)
     bundle.save(work / "default")
     return work / "default"
 
 
-def _tuned_bundle(source: Path, shapes, backend: str, default_dir: Path, db: ScheduleDB, work: Path,
+def _tuned_bundle(source: Path, shapes, dims, backend: str, default_dir: Path, db: ScheduleDB, work: Path,
                   progress) -> Path:
     """The default bundle with the records as variants: compiled again from the model with
     the records (the path `webjit compile --schedules` takes), or, for a bundle, the bundle
@@ -291,7 +292,7 @@ def _tuned_bundle(source: Path, shapes, backend: str, default_dir: Path, db: Sch
         add_variants(default_dir, target, db)
         return target
     progress("compiling the tuned bundle with the new records")
-    compile_model(source, shapes, Options(backends=(backend,), schedules=db)).save(target)
+    compile_model(source, shapes, Options(backends=(backend,), schedules=db), dims).save(target)
     return target
 
 

@@ -8,6 +8,7 @@
 // LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { load, WebjitError } from '../src/index.js';
 import { npyFile, readNpy, writeNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
@@ -69,7 +70,8 @@ async function nodeGpu(backendName) {
   } catch (err) {
     const reason = `the webgpu package is not installed (${err.code ?? err.message})`;
     if (backendName === 'webgpu') {
-      throw new WebjitError(`${reason}; run npm install in runtime_web, or use --backend wasm`);
+      const runtime = fileURLToPath(new URL('..', import.meta.url));
+      throw new WebjitError(`${reason}; run npm install webgpu@0.6.2 in ${runtime}, or use --backend wasm`);
     }
     return { note: `${reason}; running on WASM` };
   }
