@@ -15,12 +15,25 @@ import { timeRuns } from '../src/bench.js';
 
 const USAGE = 'usage: webjit-run-node.mjs BUNDLE_DIR --inputs DIR --outputs DIR ' +
   '[--backend wasm|webgpu|auto] [--threads N] [--repeat N] [--limits JSON]';
+const HELP = `${USAGE}
+
+Runs a webjit bundle on the .npy files of --inputs (one per model input, named as the input) and
+writes one .npy per output into --outputs; prints one JSON line with the backend, threads and times.
+  --backend   wasm (default), webgpu (needs the npm webgpu package) or auto
+  --threads   WASM threads: auto (default) or a number
+  --repeat    after a warm-up run, run N times and report the median latency (default 1)
+  --limits    WebGPU limits forced below the adapter's, as JSON: '{"maxComputeInvocationsPerWorkgroup": 64}'
+  --help      print this and exit`;
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 
 function parseArgs(argv) {
   const args = { backend: 'wasm', threads: 'auto', repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
+    if (flag === '--help' || flag === '-h') {
+      process.stdout.write(HELP + '\n');
+      process.exit(0);
+    }
     if (!flag.startsWith('--')) {
       if (args.bundle) throw new WebjitError(`unexpected argument ${flag}; ${USAGE}`);
       args.bundle = flag;

@@ -53,6 +53,13 @@ test('a WebjitError prints only its sentence and exits 2', () => {
   assert.match(usage.stderr, /^usage: webjit-run-node\.mjs BUNDLE_DIR/);
 });
 
+test('--help prints the usage and every option, and exits 0', () => {
+  const help = cli('--help');
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^usage: webjit-run-node\.mjs BUNDLE_DIR/);
+  for (const flag of ['--backend', '--threads', '--repeat', '--limits']) assert.match(help.stdout, new RegExp(`\n  ${flag} `));
+});
+
 test('--backend webgpu and auto run on Dawn and agree with wasm; no adapter is a sentence or a note', async (t) => {
   await nodeGpu();
   const dir = tempDir();
