@@ -134,3 +134,25 @@ def test_missing_mount_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         with serve_folders({"/x/": tmp_path / "absent"}):
             pass
+
+
+def test_a_pages_own_inline_scripts_are_allowed_by_hash(tmp_path):
+    import base64
+    import hashlib
+    importmap, module = b'{"imports": {"webjit": "/runtime/src/index.js"}}', b"\nimport 'webjit';\n"
+    (tmp_path / "index.html").write_bytes(b'<script type="importmap">' + importmap + b'</script>'
+                                          b'<script src="/app.js"></script><script type="module">' + module +
+                                          b'</SCRIPT >')
+    (tmp_path / "plain.html").write_bytes(b"<p>no scripts</p>")
+    digest = lambda body: f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+    with serve_folders({"/": tmp_path}) as base:
+        connection = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        response.read()
+        csp = response.getheader("Content-Security-Policy")
+        assert csp == f"script-src 'self' 'wasm-unsafe-eval' {digest(importmap)} {digest(module)}"
+        connection.request("GET", "/plain.html")
+        response = connection.getresponse()
+        response.read()
+        assert response.getheader("Content-Security-Policy") == "script-src 'self' 'wasm-unsafe-eval'"

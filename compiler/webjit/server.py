@@ -2,14 +2,18 @@
 
 WASM threads need a shared memory, which browsers only give to cross-origin isolated
 pages (COOP + COEP headers); the runtime also promises to work under a strict CSP, so
-every response carries both. Only files inside the mounted folders are ever served.
+every response carries both. A page's own inline scripts (an import map cannot be a file)
+are allowed by their hashes. Only files inside the mounted folders are ever served.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import http.server
 import os
 import posixpath
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -47,6 +51,16 @@ MIME_TYPES = {
     ".ico": "image/x-icon",
 }
 DEFAULT_MIME = "application/octet-stream"
+
+
+INLINE_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """CSP sources for the inline scripts of a page (an import map, a module of a few lines):
+    the page's own scripts run, and nothing injected does."""
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+            for attrs, body in INLINE_SCRIPT.findall(html) if b"src=" not in attrs.lower()]
 
 
 def mime_type(path: str) -> str:
@@ -122,7 +136,10 @@ def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
             except OSError:
                 self.send_status(404, b"not found\n", "text/plain; charset=utf-8", {}, send_body)
                 return
-            self.send_status(200, body, mime_type(file.name), {}, send_body)
+            extra = {}
+            if file.suffix.lower() == ".html" and (hashes := inline_script_hashes(body)):
+                extra["Content-Security-Policy"] = f"{SECURITY_HEADERS['Content-Security-Policy']} {' '.join(hashes)}"
+            self.send_status(200, body, mime_type(file.name), extra, send_body)
 
         def send_status(self, status: int, body: bytes, content_type: str,
                         extra: Mapping[str, str], send_body: bool) -> None:
