@@ -20,14 +20,15 @@ ATTRS_TO_INPUTS = {
     "Pad": ("pads", "value"),
 }
 IGNORED_ATTRS = {"Dropout": (), "BatchNormalization": ("spatial", "is_test", "consumed_inputs")}
-SHAPE_ONLY_OPS = ("Shape", "Size")  # results depend on static shapes only: always folded
+SHAPE_ONLY_OPS = ("Shape", "Size", "EyeLike")  # results depend on static shapes only: always folded
 # Inputs that decide an output's shape (or which elements it holds): they must be constants,
 # since every shape is fixed at compile time. A runtime value there is refused, never guessed.
 COMPILE_TIME_INPUTS = {
     "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "ConstantOfShape": {0: "shape"}, "Unsqueeze": {1: "axes"},
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
-    "CumSum": {1: "axis"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+    "CumSum": {1: "axis"}, "CumProd": {1: "axis"}, "Compress": {1: "condition"}, "NonZero": {0: "input"},
+    **{op: {0: "size"} for op in ("BlackmanWindow", "HannWindow", "HammingWindow")}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
                                                          "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
@@ -388,7 +389,8 @@ ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum"
                    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Neg", "Abs", "Sqrt", "Exp", "Log",
                    "Reciprocal", "Erf", "Tanh", "Sigmoid", "Relu", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
                    "IsNaN", "Where", "Cast", "Identity", "Gelu", "Softplus", "LeakyRelu", "HardSigmoid", "Elu",
-                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf")
+                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf",
+                   "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitCast", "Atan")
 
 SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
                "MaxPool": _window_type, "AveragePool": _window_type}

@@ -97,7 +97,8 @@ def lower_pad(lw, node):
         raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge or reflect")
     x = lw.view(node.inputs[0])
     pads = lw.const_input(node, 1, "pads")
-    value = lw.const_input(node, 2, "value")
+    runtime_value = len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in lw.graph.constants
+    value = None if runtime_value else lw.const_input(node, 2, "value")
     axes = lw.const_input(node, 3, "axes")
     rank = len(x.shape)
     axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
@@ -112,7 +113,10 @@ def lower_pad(lw, node):
     out = lw.output_view(node.outputs[0])
     if mode == "constant":
         fill = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
-        if out.size != x.size:
+        if out.size != x.size and runtime_value:  # a value computed at run time, broadcast to the border
+            v = lw.view(node.inputs[2])
+            lw.copy(View(v.buffer, out.shape, (0,) * rank, v.offset), out, f"{node.name}::fill")
+        elif out.size != x.size:
             _fill_view(lw, out, fill, f"{node.name}::fill")
         inner = out
         for axis in range(rank):
@@ -332,20 +336,34 @@ def lower_reduce(lw, node):
             if node.attrs.get("noop_with_empty_axes", 0):
                 return lower_identity(lw, node)
             axes = list(range(rank))
-    if lw.dtype_of(node.inputs[0]) != "f32":
+    dt = lw.dtype_of(node.inputs[0])
+    if dt != "f32" and REDUCE_KINDS[node.op] not in ("max", "min"):  # max and min of integers never overflow
         raise UnsupportedError(f"{node.op} '{node.name}' on integer tensors is not supported")
     if any(lw.shape_of(node.inputs[0])[a] == 0 for a in axes):
-        return _fill(lw, node, EMPTY_REDUCTION[REDUCE_KINDS[node.op]])
+        return _fill(lw, node, _empty_value(lw, node, dt))
     x, outer, r, _ = _rows(lw, node, axes)
     out = lw.output_view(node.outputs[0])
     buffers = [x.buffer, out.buffer]
-    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", out.buffer.size, output=True))
+    args = (K.Arg(dt, x.buffer.size), K.Arg(dt, out.buffer.size, output=True))
     lw.emit(K.Reduce(kind=REDUCE_KINDS[node.op], outer=outer, r=r, args=args), buffers, node.name)
 
 
 # What a reduction over no elements gives (ONNX: the identity of the combine; max of nothing is -inf).
 EMPTY_REDUCTION = {"sum": 0.0, "sumsq": 0.0, "l1": 0.0, "l2": 0.0, "prod": 1.0, "mean": float("nan"),
                    "max": -float("inf"), "min": float("inf"), "logsumexp": -float("inf")}
+
+
+def _empty_value(lw, node, dt: str) -> float:
+    """What the reduction of no elements gives; for integers the type's own extreme (False/True for bool)."""
+    kind = REDUCE_KINDS[node.op]
+    if dt == "f32":
+        return EMPTY_REDUCTION[kind]
+    dtype = np.dtype(lw.graph.types[node.inputs[0]].dtype)
+    value = bool(kind == "min") if dtype == np.bool_ else (np.iinfo(dtype).max if kind == "min" else np.iinfo(dtype).min)
+    if not -2**31 <= int(value) < 2**31:
+        raise UnsupportedError(f"{node.op} '{node.name}' reduces an empty set of {dtype} values, whose identity "
+                               "webjit cannot hold in int32")
+    return float(value)
 
 
 def _fill(lw, node, value: float) -> None:
@@ -440,8 +458,12 @@ def lower_cumsum(lw, node):
     outer = int(np.prod(x.shape[:axis], dtype=np.int64))
     inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
     args = (K.Arg(x.buffer.dtype, x.buffer.size), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
+    product = node.op == "CumProd"
+    if product and lw.graph.types[node.inputs[0]].dtype == "int64":
+        raise UnsupportedError(f"CumProd '{node.name}' multiplies int64 values, whose products webjit cannot keep "
+                               "within the int32 range it holds them in")
     spec = K.CumSum(outer=outer, r=x.shape[axis], inner=inner, exclusive=bool(node.attrs.get("exclusive", 0)),
-                    reverse=bool(node.attrs.get("reverse", 0)), args=args)
+                    reverse=bool(node.attrs.get("reverse", 0)), args=args, product=product)
     lw.emit(spec, [x.buffer, out.buffer], node.name)
 
 
@@ -451,5 +473,5 @@ LOWER = {
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
     "Gather": lower_gather, "GatherND": lower_gather_nd, "GatherElements": lower_gather_elements, "Trilu": lower_trilu, "ArgMax": lower_argmax, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
     "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
-    "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
+    "CumSum": lower_cumsum, "CumProd": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
 }

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .errors import UnsupportedError
+from .ops_more import MORE_OPS
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
@@ -352,8 +353,17 @@ def _reduce(fn):
 
 ReduceMean = _reduce(lambda x, a, k: np.mean(x.astype(np.float64), axis=a, keepdims=k))
 ReduceSum = _reduce(lambda x, a, k: np.sum(x.astype(np.float64), axis=a, keepdims=k))
-ReduceMax = _reduce(lambda x, a, k: np.max(x, axis=a, keepdims=k))
-ReduceMin = _reduce(lambda x, a, k: np.min(x, axis=a, keepdims=k))
+def _lowest(dtype, highest=False):
+    """The identity of max (min with highest=True) over `dtype`: -inf, the integer minimum, False."""
+    if np.issubdtype(dtype, np.floating):
+        return np.inf if highest else -np.inf
+    if dtype == np.bool_:
+        return highest
+    return np.iinfo(dtype).max if highest else np.iinfo(dtype).min
+
+
+ReduceMax = _reduce(lambda x, a, k: np.max(x, axis=a, keepdims=k, initial=_lowest(x.dtype)))
+ReduceMin = _reduce(lambda x, a, k: np.min(x, axis=a, keepdims=k, initial=_lowest(x.dtype, True)))
 ReduceProd = _reduce(lambda x, a, k: np.prod(x.astype(np.float64), axis=a, keepdims=k))
 ReduceSumSquare = _reduce(lambda x, a, k: np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k))
 ReduceL2 = _reduce(lambda x, a, k: np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k)))
@@ -628,4 +638,5 @@ OPS = {
     # products, convolution, pooling
     "MatMul": MatMul, "Gemm": Gemm, "Conv": Conv, "MaxPool": MaxPool, "AveragePool": AveragePool,
     "GlobalAveragePool": GlobalAveragePool, "GlobalMaxPool": GlobalMaxPool,
+    **MORE_OPS,  # bitwise, Atan/Asin/Acos, layout, windows, normalisation, Det (ops_more.py)
 }
