@@ -535,6 +535,9 @@ def bitwise_layout_norm_cases():
            {"epsilon": 1e-3}),
         op("InstanceNormalization_offset_values", "InstanceNormalization",
            [x("a", (1, 2, 3, 7), fill="positive"), w("s", (2,)), x("b", (2,))]),
+        graph("InstanceNormalization_large_mean", [x("a", (2, 3, 5, 7)), k("shift", 1000.0, "float32"), w("s", (3,)),
+                                                   w("b", (3,))],  # the variance from centred values: no cancellation
+              [("Add", ["a", "shift"], ["big"]), ("InstanceNormalization", ["big", "s", "b"], ["y"])], ["y"]),
         dict(op("GroupNormalization_opset21", "GroupNormalization", [x("a", (2, 6, 3, 4)), w("s", (6,)), w("b", (6,))],
                 {"num_groups": 3}, opset=21), output_types={"y": ("float32", (2, 6, 3, 4))}),
         dict(op("GroupNormalization_3d_offset", "GroupNormalization", [x("a", (2, 4, 5), fill="positive"),
@@ -559,6 +562,7 @@ def bitwise_layout_norm_cases():
         op("Mod_fmod_int64", "Mod", [x("a", (3, 7), "int64", fill="int"), x("b", (3, 1), "int64", fill="nonzero")],
            {"fmod": 1}),
         op("Pad_runtime_value", "Pad", [x("a", (2, 3)), k("p", [1, 0, 0, 2]), x("v", ())]),
+        op("Pad_wrap", "Pad", [x("a", (2, 3, 4), "int32"), k("p", [0, 2, 1, 1, 3, 4])], {"mode": "wrap"}, opset=19),
         graph("NonZero_constant_folded", [k("c", [[1, 0, 2], [0, 3, 0]]), x("a", (2, 3), "int64")],
               [("NonZero", ["c"], ["nz"]), ("Add", ["nz", "a"], ["y"])], ["y"]),
         op("Compress_constant_condition", "Compress", [x("a", (3, 4)), k("c", [True, False, True, True], "bool")],

@@ -93,8 +93,8 @@ def lower_pad(lw, node):
     copies the input into its middle; edge and reflect pad one axis at a time, each stage a
     copy of the middle plus copies of edge rows (broadcast) or mirrored rows (stride -1)."""
     mode = node.attrs.get("mode", "constant")
-    if mode not in ("constant", "edge", "reflect"):
-        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge or reflect")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge, reflect or wrap")
     x = lw.view(node.inputs[0])
     pads = lw.const_input(node, 1, "pads")
     runtime_value = len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in lw.graph.constants
@@ -129,6 +129,8 @@ def lower_pad(lw, node):
         raise UnsupportedError(f"Pad '{node.name}' pads an empty tensor in {mode} mode, which has no values to repeat")
     if mode == "reflect" and any(max(before[a], after[a]) >= x.shape[a] for a in padded):
         raise UnsupportedError(f"Pad '{node.name}' reflects more rows than its input has")
+    if mode == "wrap" and any(max(before[a], after[a]) > x.shape[a] for a in padded):
+        raise UnsupportedError(f"Pad '{node.name}' wraps around more rows than its input has")
     current = x
     for n, axis in enumerate(padded):
         shape = list(current.shape)
@@ -137,11 +139,17 @@ def lower_pad(lw, node):
             full_view(lw.new_buffer(f"{node.name}::axis{axis}", out.buffer.dtype, int(np.prod(shape))), shape)
         d = current.shape[axis]
         lw.copy(current, slice_view(stage, axis, before[axis], d), node.name)
-        if before[axis]:
+        if before[axis] and mode == "wrap":  # the last rows, in order
+            lw.copy(slice_view(current, axis, d - before[axis], before[axis]), slice_view(stage, axis, 0, before[axis]),
+                    node.name)
+        elif before[axis]:
             src = expand(slice_view(current, axis, 0, 1), _with(shape, axis, before[axis])) if mode == "edge" else \
                 slice_view(current, axis, before[axis], before[axis], -1)
             lw.copy(src, slice_view(stage, axis, 0, before[axis]), node.name)
-        if after[axis]:
+        if after[axis] and mode == "wrap":  # the first rows
+            lw.copy(slice_view(current, axis, 0, after[axis]), slice_view(stage, axis, before[axis] + d, after[axis]),
+                    node.name)
+        elif after[axis]:
             src = expand(slice_view(current, axis, d - 1, 1), _with(shape, axis, after[axis])) if mode == "edge" else \
                 slice_view(current, axis, d - 2, after[axis], -1)
             lw.copy(src, slice_view(stage, axis, before[axis] + d, after[axis]), node.name)

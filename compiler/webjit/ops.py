@@ -311,7 +311,7 @@ def Pad(x, pads, value=None, axes=None, *, mode="constant"):
     x = x[crop]  # negative pads remove elements
     widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     if mode != "constant":
-        return (np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge"}[mode]),)
+        return (np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode]),)
     fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
     return (np.pad(x, widths, constant_values=fill),)
 
