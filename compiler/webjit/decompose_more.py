@@ -2,7 +2,8 @@
 Acos (Atan), SpaceToDepth and DepthToSpace (Reshape, Transpose), InstanceNormalization and
 GroupNormalization (the LayerNormalization kernel), MeanVarianceNormalization (reductions),
 LRN (a channel-window AveragePool), ReverseSequence (GatherElements), Det of 1x1 to 3x3
-matrices (cofactors), and the refusals of BitCast between sizes webjit does not hold."""
+matrices (cofactors), BatchNormalization with runtime statistics or in training mode, GatherND
+with runtime indices, and the refusals of BitCast between sizes webjit does not hold."""
 from __future__ import annotations
 
 import itertools
@@ -65,6 +66,11 @@ def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | Non
         return _reverse_sequence(node, graph, const, t)
     if node.op == "Det":
         return _det(node, graph, const, t)
+    if node.op == "BatchNormalization" and (node.attrs.get("training_mode", 0) or
+                                            any(name not in graph.constants for name in node.inputs[1:5])):
+        return _batchnorm(node, graph, const, t)
+    if node.op == "GatherND" and (node.inputs[1] not in graph.constants or node.attrs.get("batch_dims", 0)):
+        return _gather_nd(node, graph, const, t)
     if node.op == "Compress" and node.inputs[1] in graph.constants and node.inputs[0] not in graph.constants:
         keep = np.nonzero(np.asarray(graph.constants[node.inputs[1]]).reshape(-1))[0].astype(np.int64)
         axis = node.attrs.get("axis")
@@ -186,3 +192,77 @@ def _det(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     if n == 1:
         return (*parts, Node("Identity", node.name, (total,), node.outputs))
     return tuple(parts)
+
+
+def _batchnorm(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """BatchNormalization with runtime statistics or parameters, as elementwise nodes over
+    per-channel [1, C, 1, ...] values; in training mode the statistics are the batch's own
+    (mean, then the variance of the centred values) and the running mean and variance
+    outputs are input * momentum + batch * (1 - momentum), as ONNX defines."""
+    x, scale, bias, mean, var = node.inputs[:5]
+    shape = list(graph.types[x].shape)
+    channel = const("channel", np.array([1, shape[1]] + [1] * (len(shape) - 2), np.int64))
+    eps = const("eps", np.float32(node.attrs.get("epsilon", 1e-5)))
+    parts = [Node("Reshape", t(f"{tag}_r"), (name, channel), (t(f"{tag}_c"),))
+             for tag, name in (("scale", scale), ("bias", bias), ("mean", mean), ("var", var))]
+    training = node.attrs.get("training_mode", 0)
+    mean_c, var_c = t("mean_c"), t("var_c")
+    if training:
+        axes = const("axes", np.array([0] + list(range(2, len(shape))), np.int64))
+        parts += [Node("ReduceMean", t("batch_mean"), (x, axes), (t("batch_mean"),), {"keepdims": 1}),
+                  Node("Sub", t("centred0"), (x, t("batch_mean")), (t("centred0"),)),
+                  Node("Mul", t("square"), (t("centred0"), t("centred0")), (t("square"),)),
+                  Node("ReduceMean", t("batch_var"), (t("square"), axes), (t("batch_var"),), {"keepdims": 1})]
+        mean_c, var_c = t("batch_mean"), t("batch_var")
+    parts += [Node("Sub", t("centred"), (x, mean_c), (t("centred"),)),
+              Node("Add", t("var_eps"), (var_c, eps), (t("var_eps"),)),
+              Node("Sqrt", t("std"), (t("var_eps"),), (t("std"),)),
+              Node("Div", t("normed"), (t("centred"), t("std")), (t("normed"),)),
+              Node("Mul", t("scaled"), (t("normed"), t("scale_c")), (t("scaled"),)),
+              Node("Add", node.name, (t("scaled"), t("bias_c")), node.outputs[:1])]
+    outputs = list(node.outputs) + [""] * 3
+    if training:
+        momentum = float(node.attrs.get("momentum", 0.9))
+        flat = const("flat", np.array([shape[1]], np.int64))
+        for k, (tag, running, batch) in enumerate((("mean", mean, t("batch_mean")), ("var", var, t("batch_var"))), 1):
+            if not outputs[k]:
+                continue
+            parts += [Node("Mul", t(f"old_{tag}"), (running, const(f"m_{tag}", np.float32(momentum))), (t(f"old_{tag}"),)),
+                      Node("Reshape", t(f"flat_{tag}"), (batch, flat), (t(f"flat_{tag}"),)),
+                      Node("Mul", t(f"new_{tag}"), (t(f"flat_{tag}"), const(f"1m_{tag}", np.float32(1 - momentum))),
+                           (t(f"new_{tag}"),)),
+                      Node("Add", t(f"running_{tag}"), (t(f"old_{tag}"), t(f"new_{tag}")), (outputs[k],))]
+    return tuple(parts)
+
+
+def _gather_nd(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """GatherND as a Gather from data flattened over its batch and indexed dimensions, at
+    batch offset + sum of each (wrapped) index component times its stride."""
+    data, indices = node.inputs[:2]
+    dshape = list(graph.types[data].shape)
+    ishape = list(graph.types[indices].shape)
+    it = graph.types[indices].dtype
+    b = int(node.attrs.get("batch_dims", 0))
+    depth = ishape[-1]
+    indexed = dshape[b:b + depth]
+    block = int(np.prod(indexed, dtype=np.int64))
+    strides = [int(np.prod(indexed[i + 1:], dtype=np.int64)) for i in range(depth)]
+    lead = ishape[:-1]
+    coords = np.indices(lead, dtype=np.int64)[:b] if b else []
+    batch_linear = np.zeros(lead, np.int64)
+    for axis in range(b):  # the batch position of each gathered item, in blocks of `block` rows
+        batch_linear = batch_linear * dshape[axis] + coords[axis]
+    ints = lambda tag, v: const(tag, np.array(v, np.int64))
+    parts, total = [], const("base", (batch_linear * block).astype(it))
+    for i in range(depth):
+        component = t(f"c{i}")
+        parts += [Node("Gather", t(f"pick{i}"), (indices, ints(f"at{i}", i)), (component,), {"axis": -1}),
+                  Node("Less", t(f"neg{i}"), (component, const(f"zero{i}", np.array(0, it))), (t(f"neg{i}"),)),
+                  Node("Add", t(f"up{i}"), (component, const(f"dim{i}", np.array(indexed[i], it))), (t(f"up{i}"),)),
+                  Node("Where", t(f"wrap{i}"), (t(f"neg{i}"), t(f"up{i}"), component), (t(f"w{i}"),)),
+                  Node("Mul", t(f"scale{i}"), (t(f"w{i}"), const(f"stride{i}", np.array(strides[i], it))), (t(f"s{i}"),)),
+                  Node("Add", t(f"sum{i}"), (total, t(f"s{i}")), (t(f"sum{i}"),))]
+        total = t(f"sum{i}")
+    rows = int(np.prod(dshape[:b + depth], dtype=np.int64))
+    return (*parts, Node("Reshape", t("rows"), (data, ints("rows_shape", [rows] + dshape[b + depth:])), (t("rows"),)),
+            Node("Gather", node.name, (t("rows"), total), node.outputs, {"axis": 0}))

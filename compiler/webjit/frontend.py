@@ -243,9 +243,9 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
             graph.constants[outputs[1]] = np.ones(shape, dtype=bool)
             graph.types[outputs[1]] = TensorType("bool", shape)
         return Node("Identity", name, (inputs[0],), outputs[:1])
-    if onode.op_type == "BatchNormalization" and (attrs.get("training_mode") or any(outputs[1:])):
-        raise UnsupportedError(f"BatchNormalization '{name}' in training mode (running mean and variance "
-                               "outputs) is not supported; webjit runs models for inference")
+    if onode.op_type == "BatchNormalization" and any(outputs[1:]) and not attrs.get("training_mode"):
+        raise UnsupportedError(f"BatchNormalization '{name}' asks for the saved statistics outputs of opsets before "
+                               "14, which webjit does not compute (opset 14's training_mode is supported)")
     if onode.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
         raise UnsupportedError(f"MaxPool '{name}' asks for its Indices output, which webjit does not compute")
     for position, attr in enumerate(ATTRS_TO_INPUTS.get(onode.op_type, ())):

@@ -282,8 +282,11 @@ def GatherElements(data, indices, *, axis=0):
 
 
 def GatherND(data, indices, *, batch_dims=0):
-    if batch_dims:
-        raise UnsupportedError("GatherND with batch_dims > 0 is not supported")
+    if batch_dims:  # each batch position gathers from its own slice of data
+        lead = indices.shape[:batch_dims]
+        parts = [GatherND(data[i], indices[i])[0] for i in np.ndindex(*lead)]
+        return (np.stack(parts).reshape(lead + parts[0].shape) if parts else
+                np.zeros(lead + indices.shape[batch_dims:-1] + data.shape[batch_dims + indices.shape[-1]:], data.dtype),)
     depth = indices.shape[-1]
     idx = np.where(indices < 0, indices + np.array(data.shape[:depth]), indices)
     flat = idx.reshape(-1, depth)
