@@ -28,7 +28,9 @@ COMPILE_TIME_INPUTS = {
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
     "CumSum": {1: "axis"}, "CumProd": {1: "axis"}, "Compress": {1: "condition"}, "NonZero": {0: "input"},
-    **{op: {0: "size"} for op in ("BlackmanWindow", "HannWindow", "HammingWindow")}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+    **{op: {0: "size"} for op in ("BlackmanWindow", "HannWindow", "HammingWindow")},
+    "MelWeightMatrix": {0: "num_mel_bins", 1: "dft_length", 2: "sample_rate", 3: "lower_edge_hertz",
+                        4: "upper_edge_hertz"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
                                                          "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
@@ -235,9 +237,11 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
             hint = f"; bind it with --const {training}=VALUE (0 for inference)" if training in graph.inputs else ""
             raise UnsupportedError(f"Dropout '{name}' takes its training_mode from '{training}', which webjit "
                                    f"needs at compile time{hint}")
-        if training and bool(np.asarray(graph.constants[training]).reshape(-1)[0]):
+        ratio = inputs[1] if len(inputs) > 1 else ""
+        if training and bool(np.asarray(graph.constants[training]).reshape(-1)[0]) and not _zero_ratio(graph, ratio):
+            hint = f"; if its ratio '{ratio}' is 0, bind it with --const {ratio}=VALUE" if ratio in graph.inputs else ""
             raise UnsupportedError(f"Dropout '{name}' runs in training mode (it drops values at random); webjit "
-                                   "runs models for inference")
+                                   f"runs models for inference{hint}")
         if len(outputs) > 1 and outputs[1]:
             shape = graph.types[inputs[0]].shape
             graph.constants[outputs[1]] = np.ones(shape, dtype=bool)
@@ -260,6 +264,11 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
     while inputs and inputs[-1] == "":
         inputs.pop()
     return Node(onode.op_type, name, tuple(inputs), outputs, attrs)
+
+
+def _zero_ratio(graph: Graph, ratio: str) -> bool:
+    """Whether a Dropout's ratio is the constant 0 (training mode then drops nothing)."""
+    return bool(ratio) and ratio in graph.constants and float(np.asarray(graph.constants[ratio]).reshape(-1)[0]) == 0
 
 
 def _add_node(graph: Graph, node: Node) -> None:
