@@ -67,6 +67,24 @@ def test_unsupported_ops_are_all_listed_before_code_generation(tmp_path, capsys,
         assert words in message
 
 
+@pytest.mark.parametrize("op, out_shape, words", [
+    ("NonZero", [2, "k"], ("NonZero 'n'", "input", "model input 'x'", "--const x=VALUE")),
+    ("Unique", ["k"], ("Unique 'n'", "model input 'x'", "--const x=VALUE")),
+    ("Det", [], ("Det 'n'", "4x4", "up to 3x3")),
+])
+def test_data_dependent_or_large_ops_on_runtime_inputs_are_refused(tmp_path, capsys, op, out_shape, words):
+    """An output shape decided by runtime values (or a determinant webjit does not expand) is one
+    sentence naming the node, never a guess."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT if op != "NonZero" else TensorProto.INT64, out_shape)
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], name="n")], "g", [x], [y])
+    path = save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    assert cli.main(["compile", path, "-o", str(tmp_path / "b")]) == 2
+    message = one_sentence(capsys)
+    for word in words:
+        assert word in message, message
+
+
 def test_missing_shape_for_a_dynamic_dimension(tmp_path, capsys):
     path = save(matmul_model(), tmp_path / "m.onnx")
     assert cli.main(["compile", path, "-o", str(tmp_path / "b")]) == 2

@@ -28,6 +28,7 @@ COMPILE_TIME_INPUTS = {
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
     "CumSum": {1: "axis"}, "CumProd": {1: "axis"}, "Compress": {1: "condition"}, "NonZero": {0: "input"},
+    "Unique": {0: "input"},
     **{op: {0: "size"} for op in ("BlackmanWindow", "HannWindow", "HammingWindow")},
     "MelWeightMatrix": {0: "num_mel_bins", 1: "dft_length", 2: "sample_rate", 3: "lower_edge_hertz",
                         4: "upper_edge_hertz"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",

@@ -173,6 +173,20 @@ def NonZero(x):
     return (np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1),)
 
 
+def Unique(x, *, axis=None, sorted=1):
+    """The distinct values (or slices along `axis`), their first indices, the inverse map and the counts;
+    sorted=0 keeps the order of first occurrence."""
+    values = x.reshape(-1) if axis is None else x
+    y, first, inverse, counts = np.unique(values, return_index=True, return_inverse=True, return_counts=True,
+                                          axis=None if axis is None else int(axis) % x.ndim)
+    inverse = inverse.reshape(-1)
+    if not sorted:
+        order = np.argsort(first, kind="stable")
+        y = np.take(y, order, axis=0 if axis is None else int(axis) % x.ndim)
+        first, counts, inverse = first[order], counts[order], np.argsort(order)[inverse]
+    return (y, *(np.asarray(v, np.int64) for v in (first, inverse, counts)))
+
+
 def Compress(x, condition, *, axis=None):
     keep = np.asarray(condition, dtype=bool).reshape(-1)
     if axis is None:
@@ -190,4 +204,5 @@ MORE_OPS = {
     "CumProd": CumProd, "ReverseSequence": ReverseSequence, "Det": Det,
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
+    "Unique": Unique,
 }
