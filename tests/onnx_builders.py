@@ -89,12 +89,15 @@ def build_model(case: dict, constants: dict[str, np.ndarray]) -> onnx.ModelProto
                     for s in case["inputs"] if s["name"] not in constants]
     initializers = [numpy_helper.from_array(v, name) for name, v in constants.items()]
     nodes = [helper.make_node(n["op"], list(n["inputs"]), list(n["outputs"]), name=f"{n['op']}_{i}",
-                              **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
+                              domain=n.get("domain", ""), **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
              for i, n in enumerate(case["nodes"])]
     opset = case.get("opset", DEFAULT_OPSET)
     untyped = [helper.make_empty_tensor_value_info(name) for name in case["outputs"]]
     graph = helper.make_graph(nodes, case["name"], graph_inputs, untyped, initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION)
+    domains = [helper.make_opsetid("", opset)]
+    if any(n.get("domain") == "ai.onnx.ml" for n in case["nodes"]):  # the ML ops (Binarizer ...)
+        domains.append(helper.make_opsetid("ai.onnx.ml", 3))
+    model = helper.make_model(graph, opset_imports=domains, ir_version=IR_VERSION)
     # onnx's own inference of some function ops fails (MeanVarianceNormalization): those cases type their outputs
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode="output_types" not in case, data_prop=True)
     known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}

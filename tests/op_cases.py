@@ -6,7 +6,7 @@ A case is a JSON-able dict:
            with seeded random values of that kind (see onnx_builders.fill); "const": True
            stores the random values as an initializer instead; "value" gives an initializer's
            exact values.
-  nodes    list of {"op", "inputs", "outputs", "attrs"}; "" marks an omitted optional input
+  nodes    list of {"op", "inputs", "outputs", "attrs"[, "domain"]}; "" marks an omitted optional input
   outputs  names of the graph outputs
   opset    the ONNX opset (18 unless given)
   output_types  optional {name: (dtype, shape)} for outputs onnx's shape inference leaves untyped
@@ -17,6 +17,7 @@ from __future__ import annotations
 # ONNX TensorProto element types, for Cast's `to`.
 FLOAT, INT32, INT64, BOOL = 1, 6, 7, 9
 INT_MAX = 2**63 - 1
+ML_OPS = ("Binarizer", "ArrayFeatureExtractor")  # ops of the ai.onnx.ml domain
 
 
 # ---- spec constructors: each returns plain dicts -------------------------------------------
@@ -62,8 +63,8 @@ def op(name, op_type, inputs, attrs=None, outputs=1, opset=None):
 def graph(name, inputs, nodes, outputs, opset=None):
     """A case of several nodes: nodes are (op, inputs, outputs[, attrs])."""
     case = {"name": name, "inputs": inputs, "outputs": list(outputs),
-            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {})}
-                      for n in nodes]}
+            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {}),
+                       **({"domain": "ai.onnx.ml"} if n[0] in ML_OPS else {})} for n in nodes]}
     if opset:
         case["opset"] = opset
     return case
@@ -595,6 +596,10 @@ def bitwise_layout_norm_cases():
            {"mode": "IDF", "min_gram_length": 2, "max_gram_length": 2, "max_skip_count": 1,
             "ngram_counts": [0, 0], "ngram_indexes": [0, 1, 2, 3], "pool_int64s": [1, 2, 0, 1, 2, 2, 1, 0],
             "weights": [0.5, 1.5, 2.0, 4.0]}, opset=9),
+        graph("Binarizer_ml_domain", [x("a", (3, 7), fill="halves")],
+              [("Binarizer", ["a"], ["y"], {"threshold": 0.5})], ["y"]),
+        graph("ArrayFeatureExtractor_ml_domain", [x("a", (2, 3, 5)), x("i", (4,), "int64", fill="range", range=[0, 5])],
+              [("ArrayFeatureExtractor", ["a", "i"], ["y"])], ["y"]),
         op("Compress_constant_condition", "Compress", [x("a", (3, 4)), k("c", [True, False, True, True], "bool")],
            {"axis": 1}),
         op("Compress_flattened", "Compress", [x("a", (2, 3)), k("c", [False, True, True, False, True], "bool")]),

@@ -74,6 +74,19 @@ def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | Non
         return _gather_nd(node, graph, const, t)
     if node.op == "TfIdfVectorizer" and node.inputs[0] not in graph.constants:
         return _tfidf(node, graph, const, t)
+    if node.op == "Binarizer":  # x > threshold as 1 or 0 of x's type
+        x = node.inputs[0]
+        return (Node("Greater", t("above"), (x, const("threshold", np.array(node.attrs.get("threshold", 0.0),
+                                                                          graph.types[x].dtype))), (t("above"),)),
+                Node("CastLike", node.name, (t("above"), x), y))
+    if node.op == "ArrayFeatureExtractor":
+        x, indices = node.inputs[:2]
+        flat = const("flat", np.array([-1], np.int64))
+        parts = [Node("Reshape", t("flat_idx"), (indices, flat), (t("idx"),))]
+        if len(graph.types[x].shape) == 1:
+            return (*parts, Node("Gather", t("pick"), (x, t("idx")), (t("picked"),), {"axis": -1}),
+                    Node("Unsqueeze", node.name, (t("picked"), const("row", np.array([0], np.int64))), y))
+        return (*parts, Node("Gather", node.name, (x, t("idx")), y, {"axis": -1}))
     if node.op == "Compress" and node.inputs[1] in graph.constants and node.inputs[0] not in graph.constants:
         keep = np.nonzero(np.asarray(graph.constants[node.inputs[1]]).reshape(-1))[0].astype(np.int64)
         axis = node.attrs.get("axis")

@@ -236,6 +236,16 @@ def Unique(x, *, axis=None, sorted=1):
     return (y, *(np.asarray(v, np.int64) for v in (first, inverse, counts)))
 
 
+def Binarizer(x, *, threshold=0.0):
+    return ((x > threshold).astype(x.dtype),)
+
+
+def ArrayFeatureExtractor(x, indices):
+    """Elements of the last axis at `indices` (a 1-d input gives one row), as onnxruntime does."""
+    y = np.take(x, np.asarray(indices).reshape(-1), axis=-1)
+    return (y.reshape(1, -1) if x.ndim == 1 else y,)
+
+
 def Compress(x, condition, *, axis=None):
     keep = np.asarray(condition, dtype=bool).reshape(-1)
     if axis is None:
@@ -253,5 +263,6 @@ MORE_OPS = {
     "CumProd": CumProd, "ReverseSequence": ReverseSequence, "Det": Det,
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
-    "Unique": Unique, "TfIdfVectorizer": TfIdfVectorizer,
+    "Unique": Unique, "TfIdfVectorizer": TfIdfVectorizer, "Binarizer": Binarizer,
+    "ArrayFeatureExtractor": ArrayFeatureExtractor,
 }
