@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .optimizers import OPTIMIZER_OPS, optimizer_nodes
 from .ops_more import space_depth_shapes, tfidf_distances, tfidf_grams, tfidf_output_weights
 
 BITCAST_PAIRS = {("float32", "int32"), ("int32", "float32"), ("float32", "float32"), ("int32", "int32")}
@@ -21,6 +22,8 @@ BITCAST_PAIRS = {("float32", "int32"), ("int32", "float32"), ("float32", "float3
 def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | None:
     """The nodes `node` is written as, or None when it is not one of this module's ops."""
     y = node.outputs
+    if node.op in OPTIMIZER_OPS:
+        return optimizer_nodes(node, graph, const, t)
     if node.op in ("Asin", "Acos"):
         x = node.inputs[0]
         dt = graph.types[x].dtype

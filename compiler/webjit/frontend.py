@@ -35,7 +35,8 @@ COMPILE_TIME_INPUTS = {
                                                          "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
-ML_OPS = ("Binarizer", "ArrayFeatureExtractor")
+OTHER_DOMAIN_OPS = {"ai.onnx.ml": ("Binarizer", "ArrayFeatureExtractor"),
+                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum")}
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 
@@ -67,8 +68,8 @@ def check_supported(proto: onnx.ModelProto) -> None:
     missing: dict[str, list[str]] = {}
     for i, node in enumerate(proto.graph.node):
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        ml = node.domain == "ai.onnx.ml" and node.op_type in ML_OPS  # the ai.onnx.ml ops webjit runs
-        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx") and not ml:
+        other = node.op_type in OTHER_DOMAIN_OPS.get(node.domain, ())  # the ops of other domains webjit runs
+        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx") and not other:
             missing.setdefault(key, []).append(node.name or f"#{i}")
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UnsupportedError
+from .optimizers import OPTIMIZER_OPS
 
 ONNX_TO_NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16,
                  11: np.float64}
@@ -264,5 +265,5 @@ MORE_OPS = {
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
     "Unique": Unique, "TfIdfVectorizer": TfIdfVectorizer, "Binarizer": Binarizer,
-    "ArrayFeatureExtractor": ArrayFeatureExtractor,
+    "ArrayFeatureExtractor": ArrayFeatureExtractor, **OPTIMIZER_OPS,
 }
