@@ -247,6 +247,46 @@ def ArrayFeatureExtractor(x, indices):
     return (y.reshape(1, -1) if x.ndim == 1 else y,)
 
 
+def _iou_above(a, b, center_point_box, threshold):
+    """Whether boxes a and b overlap by more than `threshold` (corners in either order, or centre + size)."""
+    if center_point_box:
+        (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+        a = (ay - ah / 2, ax - aw / 2, ay + ah / 2, ax + aw / 2)
+        b = (by - bh / 2, bx - bw / 2, by + bh / 2, bx + bw / 2)
+    lo_a, hi_a = np.minimum(a[:2], a[2:]), np.maximum(a[:2], a[2:])
+    lo_b, hi_b = np.minimum(b[:2], b[2:]), np.maximum(b[:2], b[2:])
+    sides = np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b)
+    if np.any(sides <= 0):
+        return False
+    inter = sides[0] * sides[1]
+    area_a, area_b = np.prod(hi_a - lo_a), np.prod(hi_b - lo_b)
+    union = area_a + area_b - inter
+    return bool(area_a > 0 and area_b > 0 and union > 0 and inter / union > threshold)
+
+
+def NonMaxSuppression(boxes, scores, max_output_boxes_per_class=None, iou_threshold=None, score_threshold=None, *,
+                      center_point_box=0):
+    """Per batch and class, boxes by descending score (first index on ties) above score_threshold, each
+    kept unless it overlaps a kept one by more than iou_threshold, at most max_output_boxes_per_class."""
+    first = lambda v, default: default if v is None or np.asarray(v).size == 0 else np.asarray(v).reshape(-1)[0]
+    limit = max(int(first(max_output_boxes_per_class, 0)), 0)
+    iou, floor = float(first(iou_threshold, 0.0)), first(score_threshold, None)
+    selected = []
+    for b in range(boxes.shape[0]):
+        for c in range(scores.shape[1]):
+            order = sorted(range(boxes.shape[1]), key=lambda i: (-scores[b, c, i], i))
+            kept = []
+            for i in order:
+                if len(kept) >= limit:
+                    break
+                if floor is not None and not scores[b, c, i] > floor:
+                    continue
+                if not any(_iou_above(boxes[b, i], boxes[b, j], center_point_box, iou) for j in kept):
+                    kept.append(i)
+                    selected.append((b, c, i))
+    return (np.array(selected, np.int64).reshape(-1, 3),)
+
+
 def Compress(x, condition, *, axis=None):
     keep = np.asarray(condition, dtype=bool).reshape(-1)
     if axis is None:
@@ -265,5 +305,5 @@ MORE_OPS = {
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
     "Unique": Unique, "TfIdfVectorizer": TfIdfVectorizer, "Binarizer": Binarizer,
-    "ArrayFeatureExtractor": ArrayFeatureExtractor, **OPTIMIZER_OPS,
+    "ArrayFeatureExtractor": ArrayFeatureExtractor, **OPTIMIZER_OPS, "NonMaxSuppression": NonMaxSuppression,
 }
