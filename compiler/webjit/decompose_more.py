@@ -167,7 +167,9 @@ def _reverse_sequence(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     along = lambda axis, values: values.reshape([-1 if d == axis else 1 for d in range(len(shape))])
     steps = along(time_axis, np.arange(shape[time_axis])).astype(lt)
     full = const("full", np.zeros(shape, lt))  # broadcasts the indices to x's shape
-    return (Node("Reshape", t("lens"), (lens, const("lens_shape", np.array(
+    return (Node("Clip", t("valid"), (lens, const("no_len", np.array(0, lt)), const("all_len", np.array(shape[time_axis], lt))),
+                 (t("lens_valid"),)),  # lengths beyond the time axis would index outside x
+            Node("Reshape", t("lens"), (t("lens_valid"), const("lens_shape", np.array(
                 [-1 if d == batch_axis else 1 for d in range(len(shape))], np.int64))), (t("lens_b"),)),
             Node("Less", t("inside"), (const("steps", steps), t("lens_b")), (t("inside"),)),
             Node("Sub", t("last"), (t("lens_b"), const("one", np.array(1, lt))), (t("last"),)),
