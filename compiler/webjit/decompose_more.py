@@ -14,6 +14,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph, Node
 from .optimizers import OPTIMIZER_OPS, optimizer_nodes
+from .roialign import roialign_nodes
 from .ops_more import space_depth_shapes, tfidf_distances, tfidf_grams, tfidf_output_weights
 
 BITCAST_PAIRS = {("float32", "int32"), ("int32", "float32"), ("float32", "float32"), ("int32", "int32")}
@@ -24,6 +25,8 @@ def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | Non
     y = node.outputs
     if node.op in OPTIMIZER_OPS:
         return optimizer_nodes(node, graph, const, t)
+    if node.op == "RoiAlign" and not all(name in graph.constants for name in node.inputs[:3]):
+        return roialign_nodes(node, graph, const, t)
     if node.op in ("Asin", "Acos"):
         x = node.inputs[0]
         dt = graph.types[x].dtype

@@ -7,6 +7,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .optimizers import OPTIMIZER_OPS
+from .roialign import RoiAlign
 
 ONNX_TO_NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16,
                  11: np.float64}
@@ -306,4 +307,5 @@ MORE_OPS = {
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
     "Unique": Unique, "TfIdfVectorizer": TfIdfVectorizer, "Binarizer": Binarizer,
     "ArrayFeatureExtractor": ArrayFeatureExtractor, **OPTIMIZER_OPS, "NonMaxSuppression": NonMaxSuppression,
+    "RoiAlign": RoiAlign,
 }
