@@ -71,7 +71,7 @@ def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | Non
         return _lrn(node, graph, const, t)
     if node.op == "ReverseSequence":
         return _reverse_sequence(node, graph, const, t)
-    if node.op == "Det":
+    if node.op == "Det" and node.inputs[0] not in graph.constants:  # a constant input folds, at any size
         return _det(node, graph, const, t)
     if node.op == "BatchNormalization" and (node.attrs.get("training_mode", 0) or
                                             any(name not in graph.constants for name in node.inputs[1:5])):
