@@ -3,8 +3,7 @@ Acos (Atan), SpaceToDepth and DepthToSpace (Reshape, Transpose), InstanceNormali
 GroupNormalization (the LayerNormalization kernel), MeanVarianceNormalization (reductions),
 LRN (a channel-window AveragePool), ReverseSequence (GatherElements), Det of 1x1 to 3x3
 matrices (cofactors), BatchNormalization with runtime statistics or in training mode, GatherND
-with runtime indices, TfIdfVectorizer (Slice, Equal, ReduceSum, MatMul), and the refusals of BitCast
-between sizes webjit does not hold."""
+with runtime indices, and the refusals of BitCast between sizes webjit does not hold."""
 from __future__ import annotations
 
 import itertools
@@ -15,7 +14,8 @@ from .errors import UnsupportedError
 from .ir import Graph, Node
 from .optimizers import OPTIMIZER_OPS, optimizer_nodes
 from .roialign import roialign_nodes
-from .ops_more import space_depth_shapes, tfidf_distances, tfidf_grams, tfidf_output_weights
+from .tfidf import tfidf_nodes
+from .ops_more import space_depth_shapes
 
 BITCAST_PAIRS = {("float32", "int32"), ("int32", "float32"), ("float32", "float32"), ("int32", "int32")}
 
@@ -79,7 +79,7 @@ def decompose_more(node: Node, graph: Graph, const, t) -> tuple[Node, ...] | Non
     if node.op == "GatherND" and (node.inputs[1] not in graph.constants or node.attrs.get("batch_dims", 0)):
         return _gather_nd(node, graph, const, t)
     if node.op == "TfIdfVectorizer" and node.inputs[0] not in graph.constants:
-        return _tfidf(node, graph, const, t)
+        return tfidf_nodes(node, graph, const, t)
     if node.op == "Binarizer":  # x > threshold as 1 or 0 of x's type
         x = node.inputs[0]
         return (Node("Greater", t("above"), (x, const("threshold", np.array(node.attrs.get("threshold", 0.0),
@@ -290,75 +290,3 @@ def _gather_nd(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     rows = int(np.prod(dshape[:b + depth], dtype=np.int64))
     return (*parts, Node("Reshape", t("rows"), (data, ints("rows_shape", [rows] + dshape[b + depth:])), (t("rows"),)),
             Node("Gather", node.name, (t("rows"), total), node.outputs, {"axis": 0}))
-
-
-def _tfidf(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
-    """TfIdfVectorizer over runtime integers: for each gram length and distance, the rows' windows
-    (Slices) compared with every gram's tokens at once (Equal against a constant [grams] vector,
-    And over the positions), summed over the row; a MatMul by a constant one-hot table puts each
-    gram's count at its output index, then the weighting."""
-    a = node.attrs
-    if a.get("pool_int64s") is None:
-        raise UnsupportedError(f"TfIdfVectorizer '{node.name}' counts strings (pool_strings); webjit counts integers")
-    x = node.inputs[0]
-    xt = graph.types[x]
-    if len(xt.shape) not in (1, 2):
-        raise UnsupportedError(f"TfIdfVectorizer '{node.name}' has a {len(xt.shape)}-d input; ONNX takes [C] or [N, C]")
-    width = xt.shape[-1]
-    size = max(a["ngram_indexes"]) + 1
-    ints = lambda tag, v: const(tag, np.array(v, np.int64))
-    parts, counts, order = [], [], []
-    for n, grams in tfidf_grams(a["ngram_counts"], a["pool_int64s"], a["min_gram_length"], a["max_gram_length"]):
-        total = None
-        for d in tfidf_distances(n, a["max_skip_count"]):
-            length = width - d * (n - 1)
-            if length <= 0:
-                continue
-            match = None
-            for k in range(n):
-                tag = f"n{n}d{d}k{k}"
-                tokens = np.array([g[0][k] for g in grams]).astype(xt.dtype)
-                parts += [Node("Slice", t(f"{tag}_slice"), (x, ints(f"{tag}_s", [k * d]), ints(f"{tag}_e", [k * d + length]),
-                                                            ints(f"{tag}_a", [-1])), (t(f"{tag}_window"),)),
-                          Node("Unsqueeze", t(f"{tag}_col"), (t(f"{tag}_window"), ints(f"{tag}_ax", [-1])), (t(f"{tag}_u"),)),
-                          Node("Equal", t(f"{tag}_eq"), (t(f"{tag}_u"), const(f"{tag}_tokens", tokens)), (t(f"{tag}_hit"),))]
-                if match is None:
-                    match = t(f"{tag}_hit")
-                else:
-                    parts.append(Node("And", t(f"{tag}_and"), (match, t(f"{tag}_hit")), (t(f"{tag}_all"),)))
-                    match = t(f"{tag}_all")
-            tag = f"n{n}d{d}"
-            parts += [Node("Cast", t(f"{tag}_float"), (match,), (t(f"{tag}_f"),), {"to": 1}),
-                      Node("ReduceSum", t(f"{tag}_sum"), (t(f"{tag}_f"), ints(f"{tag}_rows", [-2])), (t(f"{tag}_c"),),
-                           {"keepdims": 0})]
-            if total is None:
-                total = t(f"{tag}_c")
-            else:
-                parts.append(Node("Add", t(f"{tag}_add"), (total, t(f"{tag}_c")), (t(f"{tag}_t"),)))
-                total = t(f"{tag}_t")
-        if total is not None:
-            counts.append(total)
-            order += [gram_id for _, gram_id in grams]
-    lead = list(xt.shape[:-1])
-    if not counts:  # nothing can be counted: all zeros
-        return (Node("ConstantOfShape", node.name, (ints("zeros_shape", lead + [size]),), node.outputs,
-                     {"value": np.zeros(1, np.float32)}),)
-    table = np.zeros((len(order), size), np.float32)
-    for row, gram_id in enumerate(order):
-        table[row, a["ngram_indexes"][gram_id]] = 1
-    if len(counts) > 1:
-        parts.append(Node("Concat", t("concat"), tuple(counts), (t("counts"),), {"axis": -1}))
-        counts = [t("counts")]
-    mode = a["mode"]
-    weights = tfidf_output_weights(size, a["ngram_indexes"], a.get("weights"))
-    freq = node.outputs[0] if mode == "TF" else t("freq")
-    parts.append(Node("MatMul", t("place"), (counts[0], const("table", table)), (freq,)))
-    if mode == "IDF":
-        parts += [Node("Greater", t("seen"), (freq, const("zero", np.float32(0))), (t("seen"),)),
-                  Node("Where", node.name, (t("seen"), const("weights", weights), const("none", np.float32(0))),
-                       node.outputs)]
-    elif mode == "TFIDF":
-        parts.append(Node("Mul", node.name, (freq, const("weights", weights)), node.outputs))
-    elif mode != "TF":
-        raise UnsupportedError(f"TfIdfVectorizer '{node.name}' has mode {mode!r}; ONNX defines TF, IDF and TFIDF")
-    return tuple(parts)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-from .errors import UnsupportedError
 from .kernels import Expr
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .optimizers import OPTIMIZER_OPS
 from .roialign import RoiAlign
+from .tfidf import TfIdfVectorizer
 
 ONNX_TO_NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16,
                  11: np.float64}
@@ -175,55 +176,6 @@ def NonZero(x):
     return (np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1),)
 
 
-def tfidf_grams(ngram_counts, pool, min_gram_length, max_gram_length):
-    """[(n, [(tokens, gram id)])] for the gram lengths counted: the pool holds, from
-    ngram_counts[n - 1] on, the grams of length n back to back; ids number all grams from 0."""
-    found, gram_id = [], 0
-    for i, start in enumerate(ngram_counts):
-        n = i + 1
-        end = ngram_counts[i + 1] if i + 1 < len(ngram_counts) else len(pool)
-        grams = [(tuple(pool[start + g * n:start + (g + 1) * n]), gram_id + g) for g in range((end - start) // n)]
-        gram_id += len(grams)
-        if min_gram_length <= n <= max_gram_length and grams:
-            found.append((n, grams))
-    return found
-
-
-def tfidf_distances(n, max_skip_count):
-    """Unigrams are counted once; longer grams at every distance 1 .. max_skip_count + 1."""
-    return [1] if n == 1 else list(range(1, max_skip_count + 2))
-
-
-def tfidf_output_weights(size, ngram_indexes, weights):
-    """The weight at each output position: the i-th weight is the i-th n-gram's (ONNX's text and
-    onnxruntime; onnx's reference reads it by output position, the same when ngram_indexes is 0, 1, ...)."""
-    w = np.ones(size, np.float32)
-    if weights is not None:
-        w[np.asarray(ngram_indexes)] = np.asarray(weights, np.float32)
-    return w
-
-
-def TfIdfVectorizer(x, *, max_gram_length, max_skip_count, min_gram_length, mode, ngram_counts, ngram_indexes,
-                    pool_int64s=None, pool_strings=None, weights=None):
-    """Counts of each pool n-gram in each row (its items `distance` apart), at its ngram_indexes
-    position; TF the counts, IDF the weight (1) where counted, TFIDF counts times weights."""
-    if pool_int64s is None:
-        raise UnsupportedError("TfIdfVectorizer over strings (pool_strings) is not supported; webjit counts integers")
-    rows = x.reshape(1, -1) if x.ndim < 2 else x
-    size = max(ngram_indexes) + 1
-    freq = np.zeros((rows.shape[0], size))
-    for n, grams in tfidf_grams(ngram_counts, pool_int64s, min_gram_length, max_gram_length):
-        for d in tfidf_distances(n, max_skip_count):
-            length = rows.shape[1] - d * (n - 1)
-            for tokens, gram_id in grams:
-                if length > 0:
-                    hits = np.all([rows[:, k * d:k * d + length] == tokens[k] for k in range(n)], axis=0)
-                    freq[:, ngram_indexes[gram_id]] += hits.sum(axis=1)
-    w = tfidf_output_weights(size, ngram_indexes, weights)
-    y = freq if mode == "TF" else np.where(freq > 0, w, 0) if mode == "IDF" else freq * w
-    return (y.reshape(size) if x.ndim < 2 else y).astype(np.float32),
-
-
 def Unique(x, *, axis=None, sorted=1):
     """The distinct values (or slices along `axis`), their first indices, the inverse map and the counts;
     sorted=0 keeps the order of first occurrence."""
@@ -301,7 +253,8 @@ MORE_OPS = {
     "BitwiseNot": lambda x: (np.invert(x),), "BitCast": BitCast,
     "Atan": Atan, "Asin": lambda x: (np.arcsin(x).astype(x.dtype),), "Acos": lambda x: (np.arccos(x).astype(x.dtype),),
     "SpaceToDepth": SpaceToDepth, "DepthToSpace": DepthToSpace,
-    "MelWeightMatrix": MelWeightMatrix, "BlackmanWindow": BlackmanWindow, "HannWindow": HannWindow, "HammingWindow": HammingWindow, "EyeLike": EyeLike,
+    "MelWeightMatrix": MelWeightMatrix, "BlackmanWindow": BlackmanWindow, "HannWindow": HannWindow,
+    "HammingWindow": HammingWindow, "EyeLike": EyeLike,
     "CumProd": CumProd, "ReverseSequence": ReverseSequence, "Det": Det,
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
     "MeanVarianceNormalization": MeanVarianceNormalization, "LRN": LRN, "NonZero": NonZero, "Compress": Compress,
