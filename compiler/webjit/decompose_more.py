@@ -119,7 +119,7 @@ def _instance_group_norm(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
     ints = lambda tag, v: const(tag, np.array(v, np.int64))
     channel = [1, c] + [1] * (len(shape) - 2)
     parts = [Node("Reshape", t("rows"), (x, ints("rows_shape", rows)), (t("rows"),)),
-             Node("LayerNormalization", t("norm"), (t("rows"), const("ones", np.ones(rows[2:], np.float32))),
+             Node("LayerNormalization", t("norm"), (t("rows"), ""),  # no scale: the kernel only normalises
                   (t("normed"),), {"axis": 2, "epsilon": float(node.attrs.get("epsilon", 1e-5))}),
              Node("Reshape", t("back"), (t("normed"), ints("shape", shape)), (t("back"),))]
     params = []

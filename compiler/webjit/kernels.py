@@ -149,13 +149,19 @@ class Softmax:
 
 @dataclass(frozen=True)
 class LayerNorm:
-    """Normalise contiguous rows [outer, r], then * scale[r] (+ bias[r]); args x, scale, [bias], out."""
+    """Normalise contiguous rows [outer, r], then * scale[r] (+ bias[r]); args x, [scale], [bias], out.
+    Without a scale (InstanceNormalization, GroupNormalization) the rows are only normalised."""
     outer: int
     r: int
     epsilon: float
     has_bias: bool
     args: tuple[Arg, ...]
+    has_scale: bool = True
     family = "layernorm"
+
+    @property
+    def params(self) -> int:
+        return int(self.has_scale) + int(self.has_bias)
 
 
 @dataclass(frozen=True)
@@ -232,7 +238,8 @@ def spec_text(spec: KernelSpec) -> str:
     """One stable line describing a spec (used in dumps and, versioned, as the signature)."""
     fields = []
     for name in spec.__dataclass_fields__:
-        if name == "args" or (name == "im2col" and spec.im2col is None) or (name == "product" and not spec.product):
+        if name == "args" or (name == "im2col" and spec.im2col is None) or (name == "product" and not spec.product) \
+                or (name == "has_scale" and spec.has_scale):
             continue  # absent: the text of v1
         fields.append(f"{name}={getattr(spec, name)}")
     args = ",".join(f"{a.dtype}[{a.size}]{'!' if a.output else ''}" for a in spec.args)

@@ -438,7 +438,9 @@ def lower_layernorm(lw, node):
     out = lw.output_view(node.outputs[0])
     buffers = [x.buffer] + [p.buffer for p in params] + [out.buffer]
     args = tuple(K.Arg("f32", b.size, output=(b is out.buffer)) for b in buffers)
-    spec = K.LayerNorm(outer=outer, r=r, epsilon=float(node.attrs.get("epsilon", 1e-5)), has_bias=len(params) == 2, args=args)
+    has_scale = len(node.inputs) > 1 and bool(node.inputs[1])  # absent only in InstanceNorm's and GroupNorm's rows
+    spec = K.LayerNorm(outer=outer, r=r, epsilon=float(node.attrs.get("epsilon", 1e-5)),
+                       has_bias=len(params) == 1 + has_scale, args=args, has_scale=has_scale)
     lw.emit(spec, buffers, node.name)
 
 

@@ -484,7 +484,9 @@ def LayerNormalization(x, scale, bias=None, *, axis=-1, epsilon=1e-5, stash_type
     x64 = x.astype(np.float64)
     mean = x64.mean(axis=axes, keepdims=True)
     var = np.square(x64 - mean).mean(axis=axes, keepdims=True)
-    y = (x64 - mean) / np.sqrt(var + epsilon) * scale
+    y = (x64 - mean) / np.sqrt(var + epsilon)
+    if scale is not None:  # omitted only by webjit's own InstanceNormalization and GroupNormalization rows
+        y = y * scale
     if bias is not None:
         y = y + bias
     return (y.astype(x.dtype),)
