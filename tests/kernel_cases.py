@@ -374,16 +374,16 @@ def softmax_case(name, x, log, limits=None, config=None):
     add(Case(name, spec, [x, np.zeros_like(x)], [1], check, limits, {"webgpu": config} if config else None))
 
 
-def layernorm_case(name, r, has_bias, limits=None):
+def layernorm_case(name, r, has_bias, limits=None, has_scale=True):
     rng = np.random.default_rng(r)
     x = rng.standard_normal((OUTER, r)).astype(np.float32)
     x[1] += 1000.0  # a large mean: the two-pass variance must stay accurate
     scale = rng.uniform(0.5, 2.0, size=r).astype(np.float32)
     bias = rng.standard_normal(r).astype(np.float32)
-    args = [x, scale] + ([bias] if has_bias else []) + [np.zeros_like(x)]
+    args = [x] + ([scale] if has_scale else []) + ([bias] if has_bias else []) + [np.zeros_like(x)]
     spec = LayerNorm(OUTER, r, 1e-5, has_bias, tuple(Arg("f32", a.size, output=(i == len(args) - 1))
-                                                    for i, a in enumerate(args)))
-    ref = layernorm(x.astype(np.float64), scale, bias if has_bias else 0.0, 1e-5)
+                                                    for i, a in enumerate(args)), has_scale)
+    ref = layernorm(x.astype(np.float64), scale if has_scale else 1.0, bias if has_bias else 0.0, 1e-5)
 
     def check(got):
         normal = [0, 2, 3, 4]
@@ -418,6 +418,8 @@ def row_cases():
         for has_bias in (True, False):
             for r in rows:
                 layernorm_case(f"layernorm_{'bias_' if has_bias else ''}{r}{label}", r, has_bias, limits)
+        for r in rows:  # normalisation only (InstanceNormalization's and GroupNormalization's rows)
+            layernorm_case(f"layernorm_unscaled_{r}{label}", r, False, limits, has_scale=False)
     x = np.array([[-np.inf, -np.inf, -np.inf], [1.0, -np.inf, 2.0], [np.inf, 0.0, 1.0]], np.float32)
     reduce_case("logsumexp_infinite_rows", "logsumexp", x,
                 close([-np.inf, np.log(np.e + np.e ** 2), np.inf], rtol=1e-6, atol=0))

@@ -6,9 +6,10 @@ A case is a JSON-able dict:
            with seeded random values of that kind (see onnx_builders.fill); "const": True
            stores the random values as an initializer instead; "value" gives an initializer's
            exact values.
-  nodes    list of {"op", "inputs", "outputs", "attrs"}; "" marks an omitted optional input
+  nodes    list of {"op", "inputs", "outputs", "attrs"[, "domain"]}; "" marks an omitted optional input
   outputs  names of the graph outputs
   opset    the ONNX opset (18 unless given)
+  output_types  optional {name: (dtype, shape)} for outputs onnx's shape inference leaves untyped
 Runners build the model with tests/onnx_builders.py and compare with onnxruntime.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 # ONNX TensorProto element types, for Cast's `to`.
 FLOAT, INT32, INT64, BOOL = 1, 6, 7, 9
 INT_MAX = 2**63 - 1
+ML_OPS = ("Binarizer", "ArrayFeatureExtractor")  # ops of the ai.onnx.ml domain
 
 
 # ---- spec constructors: each returns plain dicts -------------------------------------------
@@ -61,8 +63,8 @@ def op(name, op_type, inputs, attrs=None, outputs=1, opset=None):
 def graph(name, inputs, nodes, outputs, opset=None):
     """A case of several nodes: nodes are (op, inputs, outputs[, attrs])."""
     case = {"name": name, "inputs": inputs, "outputs": list(outputs),
-            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {})}
-                      for n in nodes]}
+            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {}),
+                       **({"domain": "ai.onnx.ml"} if n[0] in ML_OPS else {})} for n in nodes]}
     if opset:
         case["opset"] = opset
     return case
@@ -75,7 +77,8 @@ UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log":
                "Round": "halves", "Sign": "ties", "Sin": None, "Cos": None, "Identity": None, "Softplus": None,
                "Gelu": None, "Elu": None, "LeakyRelu": None, "HardSigmoid": None, "Selu": None, "Celu": None,
                "ThresholdedRelu": None, "Softsign": None, "Mish": None, "HardSwish": "int", "Shrink": None,
-               "Tan": "unit", "Sinh": None, "Cosh": None, "Asinh": "int", "Acosh": "above_one", "Atanh": "unit"}
+               "Tan": "unit", "Sinh": None, "Cosh": None, "Asinh": "int", "Acosh": "above_one", "Atanh": "unit",
+               "Atan": "int", "Asin": "unit", "Acos": "unit"}
 
 
 def elementwise_cases():
@@ -486,8 +489,150 @@ def multi_output_cases():
     ]
 
 
+def bitwise_layout_norm_cases():
+    """BitShift and the bitwise ops, BitCast, Atan's range, layout, window, normalisation and Det."""
+    i32_all = {"fill": "range", "range": [-2**31, 2**31 - 1]}
+    shifts = {"fill": "range", "range": [-40, 70]}
+    cases = [
+        op("BitShift_left_int32", "BitShift", [x("a", (4, 9), "int32", **i32_all), x("b", (9,), "int32", **shifts)],
+           {"direction": "LEFT"}, opset=28),
+        op("BitShift_right_int32", "BitShift", [x("a", (4, 9), "int32", **i32_all), x("b", (4, 1), "int32", **shifts)],
+           {"direction": "RIGHT"}, opset=28),
+        op("BitShift_right_int64", "BitShift", [x("a", (3, 7), "int64", **i32_all), x("b", (7,), "int64", **shifts)],
+           {"direction": "RIGHT"}, opset=28),
+        op("BitShift_left_int64_fits", "BitShift", [x("a", (3, 7), "int64", fill="range", range=[-1000, 1000]),
+                                                    x("b", (7,), "int64", fill="range", range=[0, 21])],
+           {"direction": "LEFT"}, opset=28),
+        op("BitwiseAnd_int32", "BitwiseAnd", [x("a", (3, 8), "int32", **i32_all), x("b", (8,), "int32", **i32_all)]),
+        op("BitwiseOr_int64", "BitwiseOr", [x("a", (3, 8), "int64", **i32_all), x("b", (3, 1), "int64", **i32_all)]),
+        op("BitwiseXor_int32", "BitwiseXor", [x("a", (2, 3, 4), "int32", **i32_all), x("b", (4,), "int32", **i32_all)]),
+        op("BitwiseNot_int32", "BitwiseNot", [x("a", (5, 7), "int32", **i32_all)]),
+        op("BitwiseNot_int64", "BitwiseNot", [x("a", (5, 7), "int64", **i32_all)]),
+        op("BitCast_float_to_int32", "BitCast", [x("a", (3, 7))], {"to": INT32}, opset=26),
+        graph("BitCast_int32_to_float_add", [x("a", (3, 7), "int32", fill="range", range=[0x3f000000, 0x41000000])],
+              [("BitCast", ["a"], ["f"], {"to": FLOAT}), ("Add", ["f", "f"], ["y"])], ["y"], opset=26),
+        op("Atan_wide", "Atan", [x("a", (5, 13), fill="specials")]),
+        graph("Asin_Acos_edges", [x("a", (40,), fill="unit"),
+                                  k("e", [-1.0, 1.0, -0.9999999, 0.9999999, 0.5, -0.5, 1e-7, 0.0, 1.5, -2.0], "float32")],
+              [("Concat", ["a", "e"], ["c"], {"axis": 0}), ("Asin", ["c"], ["y0"]), ("Acos", ["c"], ["y1"])], ["y0", "y1"]),
+        op("SpaceToDepth_b2", "SpaceToDepth", [x("a", (2, 3, 4, 6))], {"blocksize": 2}),
+        op("DepthToSpace_DCR", "DepthToSpace", [x("a", (2, 8, 2, 3))], {"blocksize": 2, "mode": "DCR"}),
+        op("DepthToSpace_CRD", "DepthToSpace", [x("a", (1, 18, 2, 3))], {"blocksize": 3, "mode": "CRD"}),
+        graph("HannWindow_times_x", [k("n", 10), x("a", (3, 10))],
+              [("HannWindow", ["n"], ["w"]), ("Mul", ["w", "a"], ["y"])], ["y"]),
+        graph("HammingWindow_symmetric", [k("n", 7, "int32"), x("a", (7,))],
+              [("HammingWindow", ["n"], ["w"], {"periodic": 0}), ("Add", ["w", "a"], ["y"])], ["y"]),
+        graph("BlackmanWindow_times_x", [k("n", 12), x("a", (12,))],
+              [("BlackmanWindow", ["n"], ["w"]), ("Mul", ["w", "a"], ["y"])], ["y"]),
+        graph("MelWeightMatrix_matmul", [k("bins", 8), k("length", 16), k("rate", 8000), k("low", 0.0, "float32"),
+                                         k("high", 4000.0, "float32"), x("a", (3, 9))],
+              [("MelWeightMatrix", ["bins", "length", "rate", "low", "high"], ["m"]), ("MatMul", ["a", "m"], ["y"])],
+              ["y"], opset=17),
+        graph("EyeLike_k1_float_add", [x("e", (4, 5), "int32"), x("a", (4, 5))],
+              [("EyeLike", ["e"], ["i"], {"k": 1, "dtype": FLOAT}), ("Add", ["i", "a"], ["y"])], ["y"]),
+        op("CumProd_int32_axis1", "CumProd", [x("a", (3, 6), "int32", fill="ties"), k("axis", 1, "int32")], opset=26),
+        op("CumProd_exclusive_reverse", "CumProd", [x("a", (2, 5, 3)), k("axis", 1)], {"exclusive": 1, "reverse": 1},
+           opset=26),
+        op("ReverseSequence_time", "ReverseSequence",
+           [x("a", (5, 4, 3)), x("lens", (4,), "int64", fill="range", range=[1, 6])], {"batch_axis": 1, "time_axis": 0}),
+        op("ReverseSequence_batch", "ReverseSequence",
+           [x("a", (3, 6)), x("lens", (3,), "int64", fill="range", range=[1, 7])], {"batch_axis": 0, "time_axis": 1}),
+        op("Det_2x2_batch", "Det", [x("a", (3, 2, 2))]),
+        op("Det_3x3_batch", "Det", [x("a", (2, 4, 3, 3))]),
+        graph("Det_5x5_constant_folded", [w("m", (2, 5, 5)), x("a", (2,))], [("Det", ["m"], ["d"]), ("Mul", ["d", "a"], ["y"])],
+              ["y"]),
+        op("Det_1x1", "Det", [x("a", (3, 1, 1))]),
+        op("InstanceNormalization_4d", "InstanceNormalization", [x("a", (2, 3, 4, 5)), w("s", (3,)), w("b", (3,))],
+           {"epsilon": 1e-3}),
+        op("InstanceNormalization_offset_values", "InstanceNormalization",
+           [x("a", (1, 2, 3, 7), fill="positive"), w("s", (2,)), x("b", (2,))]),
+        graph("InstanceNormalization_large_mean", [x("a", (2, 3, 5, 7)), k("shift", 30.0, "float32"), w("s", (3,)),
+                                                   w("b", (3,))],  # the variance from centred values: no cancellation
+              [("Add", ["a", "shift"], ["big"]), ("InstanceNormalization", ["big", "s", "b"], ["y"])], ["y"]),
+        dict(op("GroupNormalization_opset21", "GroupNormalization", [x("a", (2, 6, 3, 4)), w("s", (6,)), w("b", (6,))],
+                {"num_groups": 3}, opset=21), output_types={"y": ["float32", [2, 6, 3, 4]]}),
+        dict(op("GroupNormalization_3d_offset", "GroupNormalization", [x("a", (2, 4, 5), fill="positive"),
+                                                                       w("s", (4,)), x("b", (4,))],
+                {"num_groups": 2, "epsilon": 1e-2}, opset=21), output_types={"y": ["float32", [2, 4, 5]]}),
+        dict(op("MeanVarianceNormalization_default", "MeanVarianceNormalization", [x("a", (3, 4, 2, 5))]),
+             output_types={"y": ["float32", [3, 4, 2, 5]]}),
+        dict(op("MeanVarianceNormalization_axes", "MeanVarianceNormalization", [x("a", (3, 4, 5))], {"axes": [1, 2]}),
+             output_types={"y": ["float32", [3, 4, 5]]}),
+        op("LRN_size3", "LRN", [x("a", (2, 5, 3, 3))], {"size": 3, "alpha": 0.01, "beta": 0.6, "bias": 1.5}),
+        op("LRN_size5_default", "LRN", [x("a", (1, 6, 2, 4))], {"size": 5}),
+        op("BatchNormalization_runtime_stats", "BatchNormalization",
+           [x("a", (2, 3, 4, 5)), x("s", (3,)), x("b", (3,)), x("m", (3,)), x("v", (3,), fill="positive")],
+           {"epsilon": 1e-3}),
+        op("BatchNormalization_training", "BatchNormalization",
+           [x("a", (2, 3, 4, 5)), w("s", (3,)), x("b", (3,)), w("m", (3,)), x("v", (3,), fill="positive")],
+           {"epsilon": 1e-2, "momentum": 0.8, "training_mode": 1}, outputs=3, opset=15),
+        op("GatherND_runtime_indices", "GatherND",
+           [x("a", (3, 4, 5)), x("i", (2, 3, 2), "int64", fill="range", range=[-3, 3])]),
+        op("GatherND_batch_dims1", "GatherND",
+           [x("a", (2, 3, 4), "int32"), x("i", (2, 5, 1), "int64", fill="range", range=[-3, 3])], {"batch_dims": 1}),
+        op("Dropout_training_zero_ratio", "Dropout", [x("a", (3, 4)), k("r", 0.0, "float32"), k("t", True, "bool")],
+           outputs=2),
+        op("ReduceMax_bool", "ReduceMax", [x("a", (4, 5), "bool"), k("axes", [1])], opset=20),
+        op("ReduceMin_bool", "ReduceMin", [x("a", (3, 4, 2), "bool"), k("axes", [0, 2])], {"keepdims": 0}, opset=20),
+        op("ReduceMax_int64", "ReduceMax", [x("a", (3, 5), "int64", fill="range", range=[-2**31, 2**31 - 1]),
+                                            k("axes", [1])], opset=20),
+        op("ReduceMin_int32_all", "ReduceMin", [x("a", (4, 3, 2), "int32", fill="range", range=[-2**31, 2**31 - 1])],
+           {"keepdims": 0}, opset=20),
+        op("ReduceMax_empty_set", "ReduceMax", [x("a", (2, 0, 4)), k("axes", [1])], opset=20),
+        op("ReduceMin_empty_set_int32", "ReduceMin", [x("a", (2, 0, 3), "int32"), k("axes", [1])], opset=20),
+        op("Mod_fmod_int32", "Mod", [x("a", (3, 7), "int32", fill="int"), x("b", (7,), "int32", fill="nonzero")],
+           {"fmod": 1}),
+        op("Mod_fmod_int64", "Mod", [x("a", (3, 7), "int64", fill="int"), x("b", (3, 1), "int64", fill="nonzero")],
+           {"fmod": 1}),
+        op("Pad_runtime_value", "Pad", [x("a", (2, 3)), k("p", [1, 0, 0, 2]), x("v", ())]),
+        op("Pad_wrap", "Pad", [x("a", (2, 3, 4), "int32"), k("p", [0, 2, 1, 1, 3, 4])], {"mode": "wrap"}, opset=19),
+        graph("NonZero_constant_folded", [k("c", [[1, 0, 2], [0, 3, 0]]), x("a", (2, 3), "int64")],
+              [("NonZero", ["c"], ["nz"]), ("Add", ["nz", "a"], ["y"])], ["y"]),
+        graph("Unique_constant_folded_not_sorted", [k("c", [4.0, 1.0, 4.0, 2.0, 1.0], "float32"), x("a", (3,)),
+                                                    x("b", (5,), "int64")],
+              [("Unique", ["c"], ["u", "first", "inverse", "counts"], {"sorted": 0}), ("Add", ["u", "a"], ["y0"]),
+               ("Add", ["inverse", "b"], ["y1"])], ["y0", "y1"]),
+        op("TfIdfVectorizer_tfidf_uni_bi_tri_skip", "TfIdfVectorizer",
+           [x("a", (3, 14), "int64", fill="range", range=[0, 4])],
+           {"mode": "TFIDF", "min_gram_length": 1, "max_gram_length": 3, "max_skip_count": 2,
+            "ngram_counts": [0, 3, 7], "ngram_indexes": [4, 0, 1, 2, 5, 3, 6],
+            "pool_int64s": [0, 1, 3, 0, 1, 2, 2, 3, 1, 1, 0, 2, 1], "weights": [0.5, 1.5, 2.0, 1.0, 3.0, 0.25, 2.5]},
+           opset=9),
+        op("TfIdfVectorizer_idf_bigrams_1d", "TfIdfVectorizer", [x("a", (11,), "int32", fill="range", range=[0, 3])],
+           {"mode": "IDF", "min_gram_length": 2, "max_gram_length": 2, "max_skip_count": 1,
+            "ngram_counts": [0, 0], "ngram_indexes": [0, 1, 2, 3], "pool_int64s": [1, 2, 0, 1, 2, 2, 1, 0],
+            "weights": [0.5, 1.5, 2.0, 4.0]}, opset=9),
+        graph("Binarizer_ml_domain", [x("a", (3, 7), fill="halves")],
+              [("Binarizer", ["a"], ["y"], {"threshold": 0.5})], ["y"]),
+        graph("ArrayFeatureExtractor_ml_domain", [x("a", (2, 3, 5)), x("i", (4,), "int64", fill="range", range=[0, 5])],
+              [("ArrayFeatureExtractor", ["a", "i"], ["y"])], ["y"]),
+        graph("NonMaxSuppression_constant_folded",
+              [k("boxes", [[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, -0.1, 1, 0.9], [0, 10, 1, 11], [1, 1, 0, 0.2]]], "float32"),
+               k("scores", [[[0.9, 0.75, 0.6, 0.95, 0.5], [0.3, 0.2, 0.9, 0.1, 0.05]]], "float32"),
+               k("limit", [2]), k("iou", [0.5], "float32"), k("floor", [0.08], "float32"), x("a", (4, 3), "int64")],
+              [("NonMaxSuppression", ["boxes", "scores", "limit", "iou", "floor"], ["sel"]), ("Add", ["sel", "a"], ["y"])],
+              ["y"]),
+        op("RoiAlign_avg_half_pixel", "RoiAlign",
+           [x("a", (2, 3, 8, 9)), x("r", (4, 4), fill="range", range=[-1, 10]), x("b", (4,), "int64", fill="range",
+                                                                                range=[0, 2])],
+           {"output_height": 3, "output_width": 4, "sampling_ratio": 2, "spatial_scale": 0.8}, opset=16),
+        op("RoiAlign_max_output_half_pixel", "RoiAlign",
+           [x("a", (1, 2, 7, 6)), x("r", (3, 4), fill="range", range=[0, 7]), x("b", (3,), "int64", fill="range",
+                                                                               range=[0, 1])],
+           {"output_height": 2, "output_width": 2, "sampling_ratio": 3, "mode": "max",
+            "coordinate_transformation_mode": "output_half_pixel"}, opset=16),
+        op("RoiAlign_adaptive_grid_constant_rois", "RoiAlign",
+           [x("a", (1, 2, 9, 9)), k("r", [[0.5, 1.0, 6.5, 7.0], [2.0, 0.0, 8.0, 6.0]], "float32"), k("b", [0, 0])],
+           {"output_height": 3, "output_width": 3}, opset=16),
+        op("Compress_constant_condition", "Compress", [x("a", (3, 4)), k("c", [True, False, True, True], "bool")],
+           {"axis": 1}),
+        op("Compress_flattened", "Compress", [x("a", (2, 3)), k("c", [False, True, True, False, True], "bool")]),
+    ]
+    return cases
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
-         + tensor_cases() + multi_output_cases())
+         + tensor_cases() + multi_output_cases() + bitwise_layout_norm_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
@@ -497,3 +642,5 @@ THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "
 
 # Ops of webjit.ops.OPS that only ever run at compile time (on constants), so no case runs them alone.
 FOLD_ONLY_OPS = ["Constant", "Shape", "Size", "Range", "ConstantOfShape"]
+# Ops onnxruntime does not run, tested against onnx's reference evaluator in tests/test_optimizers.py.
+REFERENCE_ONLY_OPS = ["Adagrad", "Adam", "Momentum"]

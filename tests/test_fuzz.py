@@ -208,3 +208,19 @@ def test_int64_beyond_int32_stops_instead_of_wrapping(op, backend, checkers):
     verdict = checker.check(model, beyond, threads=2)
     assert verdict.outcome == "refused" and "computed an int64 value outside the int32 range" in verdict.message
     assert checker.check(model, fits).outcome == "ok"  # WebGPU clears the status word before each run
+
+
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_int64_left_shift_beyond_int32_stops(backend, checkers):
+    """x << s on int64 values held in i32: exact where the 64-bit result fits (shifts of 32 to 63
+    only for 0, 64 and more or negative give 0), a clear stop where it does not."""
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, [4]) for n in "ab"]
+    graph = helper.make_graph([helper.make_node("BitShift", ["a", "b"], ["y"], direction="LEFT")], "t", ins,
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 28)], ir_version=10)
+    fits = {"a": np.array([5, -1, 0, 7], np.int64), "b": np.array([3, 31, 40, -2], np.int64)}
+    checker = checkers(backend)
+    assert checker.check(model, fits).outcome == "ok"
+    for a, b in ((1, 31), (3, 32), (-3, 30)):
+        verdict = checker.check(model, {"a": np.full(4, a, np.int64), "b": np.full(4, b, np.int64)})
+        assert verdict.outcome == "refused" and "computed an int64 value outside the int32 range" in verdict.message

@@ -206,3 +206,16 @@ def test_each_function_added_once_and_module_validates(tmp_path):
     assert proc.returncode == 0, proc.stderr
     with pytest.raises(ValueError, match="cbrt"):
         simdmath.get(module, "cbrt")
+
+
+def test_atan_accuracy_and_edges():
+    rng = np.random.default_rng(7)
+    x = np.concatenate([sweep(-30, 30), sweep(-1, 1), np.float32(2.0 ** rng.uniform(-126, 127.9, 100_000)),
+                        np.float32([0.41421356, 0.41421357, 2.4142134, 2.4142137, 3.4e38])])
+    got = evaluate("atan", x)
+    want = np.arctan(x.astype(np.float64))
+    assert max_rel(got[want != 0], want[want != 0]) <= 3e-7
+    np.testing.assert_array_equal(evaluate("atan", -x), -got)
+    edges = evaluate("atan", np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45], np.float32))
+    assert edges[0] == 0 and np.signbit(edges[1]) and edges[2] == np.float32(np.pi / 2) and edges[3] == -edges[2]
+    assert np.isnan(edges[4]) and edges[5] == np.float32(1e-45)

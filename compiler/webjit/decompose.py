@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .decompose_more import decompose_more
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
@@ -23,6 +24,9 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
         return name
     t = lambda tag: f"{node.name}::{tag}"
+    more = decompose_more(node, graph, const, t)
+    if more is not None:
+        return more
     if node.op == "GatherElements" and node.inputs[1] not in graph.constants:
         # runtime indices: a Gather from the flattened data at index * stride + the other coordinates
         shape = graph.types[node.inputs[0]].shape

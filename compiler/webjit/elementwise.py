@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-from .errors import UnsupportedError
 from .kernels import Expr
 
 
@@ -192,9 +191,12 @@ def _elu(node, a, dt):
 
 
 def _mod(node, a, dt):
-    if node.attrs.get("fmod", 0) and dt == "i32":
-        raise UnsupportedError(f"Mod '{node.name}' with fmod=1 on integers is not supported")
     r = Expr("mod", dt, (a[0], a[1]))  # f32: C's fmod (the dividend's sign); i32: the divisor's sign
+    if node.attrs.get("fmod", 0) and dt == "i32":  # C's %: a nonzero floored r moves back by b when signs differ
+        zero = const(0, dt)
+        signs_differ = Expr("xor", "i32", (Expr("lt", "i32", (a[0], zero)), Expr("lt", "i32", (a[1], zero))))
+        fix = Expr("and", "i32", (Expr("not", "i32", (Expr("eq", "i32", (r, zero)),)), signs_differ))
+        return Expr("where", dt, (fix, Expr("sub", dt, (r, a[1])), r))
     if dt == "f32" and not node.attrs.get("fmod", 0):  # fmod=0 on floats: numpy's mod, the divisor's sign
         zero = const(0, dt)
         signs_differ = Expr("xor", "i32", (Expr("lt", "i32", (r, zero)), Expr("lt", "i32", (a[1], zero))))
@@ -225,4 +227,8 @@ EXPRESSIONS = {
     "ThresholdedRelu": _thresholded_relu, "Softsign": _softsign, "Mish": _mish, "HardSwish": _hard_swish,
     "Shrink": _shrink, "PRelu": _prelu, "IsInf": _is_inf,
     "Identity": lambda node, a, dt: a[0],
+    "BitShift": lambda node, a, dt: Expr("shl" if node.attrs["direction"] == "LEFT" else "shr", dt, (a[0], a[1])),
+    "BitwiseAnd": _binary("and"), "BitwiseOr": _binary("or"), "BitwiseXor": _binary("xor"),
+    "BitwiseNot": lambda node, a, dt: Expr("xor", dt, (a[0], const(-1, dt))),
+    "BitCast": lambda node, a, dt: Expr("bitcast", dt, (a[0],)), "Atan": _unary("atan"),
 }

@@ -21,17 +21,24 @@ ATTRS_TO_INPUTS = {
     "Pad": ("pads", "value"),
 }
 IGNORED_ATTRS = {"Dropout": (), "BatchNormalization": ("spatial", "is_test", "consumed_inputs")}
-SHAPE_ONLY_OPS = ("Shape", "Size")  # results depend on static shapes only: always folded
+SHAPE_ONLY_OPS = ("Shape", "Size", "EyeLike")  # results depend on static shapes only: always folded
 # Inputs that decide an output's shape (or which elements it holds): they must be constants,
 # since every shape is fixed at compile time. A runtime value there is refused, never guessed.
 COMPILE_TIME_INPUTS = {
     "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "ConstantOfShape": {0: "shape"}, "Unsqueeze": {1: "axes"},
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
-    "CumSum": {1: "axis"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+    "CumSum": {1: "axis"}, "CumProd": {1: "axis"}, "Compress": {1: "condition"}, "NonZero": {0: "input"},
+    "Unique": {0: "input"}, "NonMaxSuppression": {0: "boxes", 1: "scores", 2: "max_output_boxes_per_class",
+                                                  3: "iou_threshold", 4: "score_threshold"},
+    **{op: {0: "size"} for op in ("BlackmanWindow", "HannWindow", "HammingWindow")},
+    "MelWeightMatrix": {0: "num_mel_bins", 1: "dft_length", 2: "sample_rate", 3: "lower_edge_hertz",
+                        4: "upper_edge_hertz"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
                                                          "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
+OTHER_DOMAIN_OPS = {"ai.onnx.ml": ("Binarizer", "ArrayFeatureExtractor"),
+                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum")}
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 
@@ -63,7 +70,8 @@ def check_supported(proto: onnx.ModelProto) -> None:
     missing: dict[str, list[str]] = {}
     for i, node in enumerate(proto.graph.node):
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx"):
+        other = node.op_type in OTHER_DOMAIN_OPS.get(node.domain, ())  # the ops of other domains webjit runs
+        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx") and not other:
             missing.setdefault(key, []).append(node.name or f"#{i}")
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
@@ -217,17 +225,19 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
             hint = f"; bind it with --const {training}=VALUE (0 for inference)" if training in graph.inputs else ""
             raise UnsupportedError(f"Dropout '{name}' takes its training_mode from '{training}', which webjit "
                                    f"needs at compile time{hint}")
-        if training and bool(np.asarray(graph.constants[training]).reshape(-1)[0]):
+        ratio = inputs[1] if len(inputs) > 1 else ""
+        if training and bool(np.asarray(graph.constants[training]).reshape(-1)[0]) and not _zero_ratio(graph, ratio):
+            hint = f"; if its ratio '{ratio}' is 0, bind it with --const {ratio}=VALUE" if ratio in graph.inputs else ""
             raise UnsupportedError(f"Dropout '{name}' runs in training mode (it drops values at random); webjit "
-                                   "runs models for inference")
+                                   f"runs models for inference{hint}")
         if len(outputs) > 1 and outputs[1]:
             shape = graph.types[inputs[0]].shape
             graph.constants[outputs[1]] = np.ones(shape, dtype=bool)
             graph.types[outputs[1]] = TensorType("bool", shape)
         return Node("Identity", name, (inputs[0],), outputs[:1])
-    if onode.op_type == "BatchNormalization" and (attrs.get("training_mode") or any(outputs[1:])):
-        raise UnsupportedError(f"BatchNormalization '{name}' in training mode (running mean and variance "
-                               "outputs) is not supported; webjit runs models for inference")
+    if onode.op_type == "BatchNormalization" and any(outputs[1:]) and not attrs.get("training_mode"):
+        raise UnsupportedError(f"BatchNormalization '{name}' asks for the saved statistics outputs of opsets before "
+                               "14, which webjit does not compute (opset 14's training_mode is supported)")
     if onode.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
         raise UnsupportedError(f"MaxPool '{name}' asks for its Indices output, which webjit does not compute")
     for position, attr in enumerate(ATTRS_TO_INPUTS.get(onode.op_type, ())):
@@ -242,6 +252,11 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
     while inputs and inputs[-1] == "":
         inputs.pop()
     return Node(onode.op_type, name, tuple(inputs), outputs, attrs)
+
+
+def _zero_ratio(graph: Graph, ratio: str) -> bool:
+    """Whether a Dropout's ratio is the constant 0 (training mode then drops nothing)."""
+    return bool(ratio) and ratio in graph.constants and float(np.asarray(graph.constants[ratio]).reshape(-1)[0]) == 0
 
 
 def _add_node(graph: Graph, node: Node) -> None:
@@ -371,7 +386,8 @@ ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum"
                    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Neg", "Abs", "Sqrt", "Exp", "Log",
                    "Reciprocal", "Erf", "Tanh", "Sigmoid", "Relu", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
                    "IsNaN", "Where", "Cast", "Identity", "Gelu", "Softplus", "LeakyRelu", "HardSigmoid", "Elu",
-                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf")
+                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf",
+                   "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitCast", "Atan")
 
 SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
                "MaxPool": _window_type, "AveragePool": _window_type}

@@ -30,19 +30,22 @@ class Access:
 # Expression vocabulary of elementwise kernels and epilogues. Every node has a dtype.
 LEAF_OPS = ("in", "acc", "const")
 UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "recip", "erf", "tanh", "sigmoid", "relu",
-             "floor", "ceil", "round", "sign", "not", "cast", "sin", "cos", "isnan")
+             "floor", "ceil", "round", "sign", "not", "cast", "sin", "cos", "isnan", "atan",
+             "bitcast")  # bitcast: the same 32 bits read as this node's dtype
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "min", "max", "mod",
-              "eq", "lt", "le", "gt", "ge", "and", "or", "xor")
+              "eq", "lt", "le", "gt", "ge", "and", "or", "xor",
+              "shl", "shr")  # i32 shifts by an unsigned amount: 32 or more gives 0 (shl) or the sign (shr)
 TERNARY_OPS = ("where",)
 # Ops of int64 model values (held in i32 on the device) that can leave the i32 range: their
 # checked forms stop the kernel (a WASM trap the runtime reports) instead of wrapping.
-CHECKED = {"add": "add_checked", "sub": "sub_checked", "mul": "mul_checked", "cast": "cast_checked"}
+CHECKED = {"add": "add_checked", "sub": "sub_checked", "mul": "mul_checked", "cast": "cast_checked",
+           "shl": "shl_checked"}
 UNARY_OPS += ("cast_checked",)
 
 
 def has_checked(expr: "Expr") -> bool:
     return expr.op.endswith("_checked") or any(has_checked(a) for a in expr.args)
-BINARY_OPS += ("add_checked", "sub_checked", "mul_checked")
+BINARY_OPS += ("add_checked", "sub_checked", "mul_checked", "shl_checked")
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,19 @@ class Softmax:
 
 @dataclass(frozen=True)
 class LayerNorm:
-    """Normalise contiguous rows [outer, r], then * scale[r] (+ bias[r]); args x, scale, [bias], out."""
+    """Normalise contiguous rows [outer, r], then * scale[r] (+ bias[r]); args x, [scale], [bias], out.
+    Without a scale (InstanceNormalization, GroupNormalization) the rows are only normalised."""
     outer: int
     r: int
     epsilon: float
     has_bias: bool
     args: tuple[Arg, ...]
+    has_scale: bool = True
     family = "layernorm"
+
+    @property
+    def params(self) -> int:
+        return int(self.has_scale) + int(self.has_bias)
 
 
 @dataclass(frozen=True)
@@ -206,13 +215,14 @@ class Pool:
 
 @dataclass(frozen=True)
 class CumSum:
-    """Cumulative sum along r of contiguous [outer, r, inner]; args x, out."""
+    """Cumulative sum (product when `product`) along r of contiguous [outer, r, inner]; args x, out."""
     outer: int
     r: int
     inner: int
     exclusive: bool
     reverse: bool
     args: tuple[Arg, ...]
+    product: bool = False
     family = "cumsum"
 
 
@@ -228,8 +238,9 @@ def spec_text(spec: KernelSpec) -> str:
     """One stable line describing a spec (used in dumps and, versioned, as the signature)."""
     fields = []
     for name in spec.__dataclass_fields__:
-        if name == "args" or (name == "im2col" and spec.im2col is None):  # absent: the text of v1
-            continue
+        if name == "args" or (name == "im2col" and spec.im2col is None) or (name == "product" and not spec.product) \
+                or (name == "has_scale" and spec.has_scale):
+            continue  # absent: the text of v1
         fields.append(f"{name}={getattr(spec, name)}")
     args = ",".join(f"{a.dtype}[{a.size}]{'!' if a.output else ''}" for a in spec.args)
     return f"{spec.family}({', '.join(fields)}; args={args})"

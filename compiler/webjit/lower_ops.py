@@ -93,11 +93,12 @@ def lower_pad(lw, node):
     copies the input into its middle; edge and reflect pad one axis at a time, each stage a
     copy of the middle plus copies of edge rows (broadcast) or mirrored rows (stride -1)."""
     mode = node.attrs.get("mode", "constant")
-    if mode not in ("constant", "edge", "reflect"):
-        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge or reflect")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise UnsupportedError(f"Pad '{node.name}' uses mode '{mode}'; webjit pads with constant, edge, reflect or wrap")
     x = lw.view(node.inputs[0])
     pads = lw.const_input(node, 1, "pads")
-    value = lw.const_input(node, 2, "value")
+    runtime_value = len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in lw.graph.constants
+    value = None if runtime_value else lw.const_input(node, 2, "value")
     axes = lw.const_input(node, 3, "axes")
     rank = len(x.shape)
     axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
@@ -112,7 +113,10 @@ def lower_pad(lw, node):
     out = lw.output_view(node.outputs[0])
     if mode == "constant":
         fill = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
-        if out.size != x.size:
+        if out.size != x.size and runtime_value:  # a value computed at run time, broadcast to the border
+            v = lw.view(node.inputs[2])
+            lw.copy(View(v.buffer, out.shape, (0,) * rank, v.offset), out, f"{node.name}::fill")
+        elif out.size != x.size:
             _fill_view(lw, out, fill, f"{node.name}::fill")
         inner = out
         for axis in range(rank):
@@ -125,6 +129,8 @@ def lower_pad(lw, node):
         raise UnsupportedError(f"Pad '{node.name}' pads an empty tensor in {mode} mode, which has no values to repeat")
     if mode == "reflect" and any(max(before[a], after[a]) >= x.shape[a] for a in padded):
         raise UnsupportedError(f"Pad '{node.name}' reflects more rows than its input has")
+    if mode == "wrap" and any(max(before[a], after[a]) > x.shape[a] for a in padded):
+        raise UnsupportedError(f"Pad '{node.name}' wraps around more rows than its input has")
     current = x
     for n, axis in enumerate(padded):
         shape = list(current.shape)
@@ -133,11 +139,17 @@ def lower_pad(lw, node):
             full_view(lw.new_buffer(f"{node.name}::axis{axis}", out.buffer.dtype, int(np.prod(shape))), shape)
         d = current.shape[axis]
         lw.copy(current, slice_view(stage, axis, before[axis], d), node.name)
-        if before[axis]:
+        if before[axis] and mode == "wrap":  # the last rows, in order
+            lw.copy(slice_view(current, axis, d - before[axis], before[axis]), slice_view(stage, axis, 0, before[axis]),
+                    node.name)
+        elif before[axis]:
             src = expand(slice_view(current, axis, 0, 1), _with(shape, axis, before[axis])) if mode == "edge" else \
                 slice_view(current, axis, before[axis], before[axis], -1)
             lw.copy(src, slice_view(stage, axis, 0, before[axis]), node.name)
-        if after[axis]:
+        if after[axis] and mode == "wrap":  # the first rows
+            lw.copy(slice_view(current, axis, 0, after[axis]), slice_view(stage, axis, before[axis] + d, after[axis]),
+                    node.name)
+        elif after[axis]:
             src = expand(slice_view(current, axis, d - 1, 1), _with(shape, axis, after[axis])) if mode == "edge" else \
                 slice_view(current, axis, d - 2, after[axis], -1)
             lw.copy(src, slice_view(stage, axis, before[axis] + d, after[axis]), node.name)
@@ -332,20 +344,34 @@ def lower_reduce(lw, node):
             if node.attrs.get("noop_with_empty_axes", 0):
                 return lower_identity(lw, node)
             axes = list(range(rank))
-    if lw.dtype_of(node.inputs[0]) != "f32":
+    dt = lw.dtype_of(node.inputs[0])
+    if dt != "f32" and REDUCE_KINDS[node.op] not in ("max", "min"):  # max and min of integers never overflow
         raise UnsupportedError(f"{node.op} '{node.name}' on integer tensors is not supported")
     if any(lw.shape_of(node.inputs[0])[a] == 0 for a in axes):
-        return _fill(lw, node, EMPTY_REDUCTION[REDUCE_KINDS[node.op]])
+        return _fill(lw, node, _empty_value(lw, node, dt))
     x, outer, r, _ = _rows(lw, node, axes)
     out = lw.output_view(node.outputs[0])
     buffers = [x.buffer, out.buffer]
-    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", out.buffer.size, output=True))
+    args = (K.Arg(dt, x.buffer.size), K.Arg(dt, out.buffer.size, output=True))
     lw.emit(K.Reduce(kind=REDUCE_KINDS[node.op], outer=outer, r=r, args=args), buffers, node.name)
 
 
 # What a reduction over no elements gives (ONNX: the identity of the combine; max of nothing is -inf).
 EMPTY_REDUCTION = {"sum": 0.0, "sumsq": 0.0, "l1": 0.0, "l2": 0.0, "prod": 1.0, "mean": float("nan"),
                    "max": -float("inf"), "min": float("inf"), "logsumexp": -float("inf")}
+
+
+def _empty_value(lw, node, dt: str) -> float:
+    """What the reduction of no elements gives; for integers the type's own extreme (False/True for bool)."""
+    kind = REDUCE_KINDS[node.op]
+    if dt == "f32":
+        return EMPTY_REDUCTION[kind]
+    dtype = np.dtype(lw.graph.types[node.inputs[0]].dtype)
+    value = bool(kind == "min") if dtype == np.bool_ else (np.iinfo(dtype).max if kind == "min" else np.iinfo(dtype).min)
+    if not -2**31 <= int(value) < 2**31:
+        raise UnsupportedError(f"{node.op} '{node.name}' reduces an empty set of {dtype} values, whose identity "
+                               "webjit cannot hold in int32")
+    return float(value)
 
 
 def _fill(lw, node, value: float) -> None:
@@ -412,7 +438,9 @@ def lower_layernorm(lw, node):
     out = lw.output_view(node.outputs[0])
     buffers = [x.buffer] + [p.buffer for p in params] + [out.buffer]
     args = tuple(K.Arg("f32", b.size, output=(b is out.buffer)) for b in buffers)
-    spec = K.LayerNorm(outer=outer, r=r, epsilon=float(node.attrs.get("epsilon", 1e-5)), has_bias=len(params) == 2, args=args)
+    has_scale = len(node.inputs) > 1 and bool(node.inputs[1])  # absent only in InstanceNorm's and GroupNorm's rows
+    spec = K.LayerNorm(outer=outer, r=r, epsilon=float(node.attrs.get("epsilon", 1e-5)),
+                       has_bias=len(params) == 1 + has_scale, args=args, has_scale=has_scale)
     lw.emit(spec, buffers, node.name)
 
 
@@ -440,8 +468,12 @@ def lower_cumsum(lw, node):
     outer = int(np.prod(x.shape[:axis], dtype=np.int64))
     inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
     args = (K.Arg(x.buffer.dtype, x.buffer.size), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
+    product = node.op == "CumProd"
+    if product and lw.graph.types[node.inputs[0]].dtype == "int64":
+        raise UnsupportedError(f"CumProd '{node.name}' multiplies int64 values, whose products webjit cannot keep "
+                               "within the int32 range it holds them in")
     spec = K.CumSum(outer=outer, r=x.shape[axis], inner=inner, exclusive=bool(node.attrs.get("exclusive", 0)),
-                    reverse=bool(node.attrs.get("reverse", 0)), args=args)
+                    reverse=bool(node.attrs.get("reverse", 0)), args=args, product=product)
     lw.emit(spec, [x.buffer, out.buffer], node.name)
 
 
@@ -451,5 +483,5 @@ LOWER = {
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,
     "Gather": lower_gather, "GatherND": lower_gather_nd, "GatherElements": lower_gather_elements, "Trilu": lower_trilu, "ArgMax": lower_argmax, "Softmax": lower_softmax, "LogSoftmax": lower_softmax,
     "LayerNormalization": lower_layernorm, "MaxPool": lower_pool, "AveragePool": lower_pool,
-    "CumSum": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
+    "CumSum": lower_cumsum, "CumProd": lower_cumsum, **{op: lower_reduce for op in REDUCE_KINDS},
 }

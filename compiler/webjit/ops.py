@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .errors import UnsupportedError
+from .ops_more import MORE_OPS
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
@@ -281,8 +282,11 @@ def GatherElements(data, indices, *, axis=0):
 
 
 def GatherND(data, indices, *, batch_dims=0):
-    if batch_dims:
-        raise UnsupportedError("GatherND with batch_dims > 0 is not supported")
+    if batch_dims:  # each batch position gathers from its own slice of data
+        lead = indices.shape[:batch_dims]
+        parts = [GatherND(data[i], indices[i])[0] for i in np.ndindex(*lead)]
+        return (np.stack(parts).reshape(lead + parts[0].shape) if parts else
+                np.zeros(lead + indices.shape[batch_dims:-1] + data.shape[batch_dims + indices.shape[-1]:], data.dtype),)
     depth = indices.shape[-1]
     idx = np.where(indices < 0, indices + np.array(data.shape[:depth]), indices)
     flat = idx.reshape(-1, depth)
@@ -310,7 +314,7 @@ def Pad(x, pads, value=None, axes=None, *, mode="constant"):
     x = x[crop]  # negative pads remove elements
     widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
     if mode != "constant":
-        return (np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge"}[mode]),)
+        return (np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode]),)
     fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
     return (np.pad(x, widths, constant_values=fill),)
 
@@ -352,8 +356,17 @@ def _reduce(fn):
 
 ReduceMean = _reduce(lambda x, a, k: np.mean(x.astype(np.float64), axis=a, keepdims=k))
 ReduceSum = _reduce(lambda x, a, k: np.sum(x.astype(np.float64), axis=a, keepdims=k))
-ReduceMax = _reduce(lambda x, a, k: np.max(x, axis=a, keepdims=k))
-ReduceMin = _reduce(lambda x, a, k: np.min(x, axis=a, keepdims=k))
+def _lowest(dtype, highest=False):
+    """The identity of max (min with highest=True) over `dtype`: -inf, the integer minimum, False."""
+    if np.issubdtype(dtype, np.floating):
+        return np.inf if highest else -np.inf
+    if dtype == np.bool_:
+        return highest
+    return np.iinfo(dtype).max if highest else np.iinfo(dtype).min
+
+
+ReduceMax = _reduce(lambda x, a, k: np.max(x, axis=a, keepdims=k, initial=_lowest(x.dtype)))
+ReduceMin = _reduce(lambda x, a, k: np.min(x, axis=a, keepdims=k, initial=_lowest(x.dtype, True)))
 ReduceProd = _reduce(lambda x, a, k: np.prod(x.astype(np.float64), axis=a, keepdims=k))
 ReduceSumSquare = _reduce(lambda x, a, k: np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k))
 ReduceL2 = _reduce(lambda x, a, k: np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=a, keepdims=k)))
@@ -471,7 +484,9 @@ def LayerNormalization(x, scale, bias=None, *, axis=-1, epsilon=1e-5, stash_type
     x64 = x.astype(np.float64)
     mean = x64.mean(axis=axes, keepdims=True)
     var = np.square(x64 - mean).mean(axis=axes, keepdims=True)
-    y = (x64 - mean) / np.sqrt(var + epsilon) * scale
+    y = (x64 - mean) / np.sqrt(var + epsilon)
+    if scale is not None:  # omitted only by webjit's own InstanceNormalization and GroupNormalization rows
+        y = y * scale
     if bias is not None:
         y = y + bias
     return (y.astype(x.dtype),)
@@ -628,4 +643,5 @@ OPS = {
     # products, convolution, pooling
     "MatMul": MatMul, "Gemm": Gemm, "Conv": Conv, "MaxPool": MaxPool, "AveragePool": AveragePool,
     "GlobalAveragePool": GlobalAveragePool, "GlobalMaxPool": GlobalMaxPool,
+    **MORE_OPS,  # bitwise, Atan/Asin/Acos, layout, windows, normalisation, Det (ops_more.py)
 }

@@ -77,9 +77,9 @@ def _reduce(spec: Reduce) -> None:
 
 
 def _layernorm(spec: LayerNorm) -> None:
-    expected = 4 if spec.has_bias else 3
+    expected = 2 + spec.params
     if len(spec.args) != expected:
-        raise CompileError(f"LayerNorm with has_bias={spec.has_bias} takes {expected} arguments, "
+        raise CompileError(f"LayerNorm with has_scale={spec.has_scale}, has_bias={spec.has_bias} takes {expected} arguments, "
                            f"got {len(spec.args)}.")
     if spec.r <= 0:
         raise CompileError(f"LayerNorm needs rows of at least one element, got r={spec.r}.")

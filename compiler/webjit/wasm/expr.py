@@ -14,7 +14,7 @@ from typing import Callable
 from webjit.errors import CompileError
 from webjit.kernels import Expr
 from webjit.wasm import simdmath
-from webjit.wasm.encoder import V128, Func, Module
+from webjit.wasm.encoder import I32, V128, Func, Module
 
 LoadLeaf = Callable[[Expr], None]
 
@@ -23,7 +23,7 @@ F32_SIMPLE_UNARY = {"neg": "f32x4.neg", "abs": "f32x4.abs", "sqrt": "f32x4.sqrt"
 I32_SIMPLE_UNARY = {"neg": "i32x4.neg", "abs": "i32x4.abs"}
 # Integers are already whole: rounding them changes nothing.
 I32_IDENTITY_UNARY = ("floor", "ceil", "round")
-MATH_UNARY = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos")
+MATH_UNARY = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "atan")
 
 F32_SIMPLE_BINARY = {"add": "f32x4.add", "sub": "f32x4.sub", "mul": "f32x4.mul",
                      "div": "f32x4.div", "min": "f32x4.min", "max": "f32x4.max"}
@@ -134,6 +134,9 @@ def emit_unary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> None
         f.op("local.get", x)
         emit_cast(f, src, expr.dtype)
         return
+    if op == "bitcast":  # lanes are bits: f32 <-> i32 changes only how the next op reads them
+        emit_expr(f, module, arg, load_leaf)
+        return
     if op == "recip" and src == "f32":
         splat_const(f, "f32", 1.0)
         emit_expr(f, module, arg, load_leaf)
@@ -217,6 +220,9 @@ def emit_binary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> Non
         return
     if (op in ("div", "mod") and src == "i32") or (op == "mod" and src == "f32"):
         emit_via_f64(f, module, expr, load_leaf)
+        return
+    if op in ("shl", "shr", "shl_checked") and src == "i32":
+        emit_shift(f, module, expr, load_leaf)
         return
     emit_expr(f, module, a, load_leaf)
     emit_expr(f, module, b, load_leaf)
@@ -353,3 +359,72 @@ def keep_dividend_where_divisor_is_infinite(f: Func, la: int, lb: int, high: boo
     f.op("f64x2.ne")
     f.op("v128.and")
     f.op("v128.bitselect")
+
+
+def emit_shift(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> None:
+    """Lane-wise shifts by per-lane amounts (SIMD128 shifts take one count), lane by lane.
+
+    The amount is read as unsigned: 32 or more gives 0 (shl) or the sign fill (shr). shl_checked
+    (int64 values held in i32) traps when the exact 64-bit result leaves the i32 range."""
+    a, b = expr.args
+    va, vb = f.local(V128), f.local(V128)
+    x, s, r = f.local(I32), f.local(I32), f.local(I32)
+    emit_expr(f, module, a, load_leaf)
+    f.op("local.set", va)
+    emit_expr(f, module, b, load_leaf)
+    f.op("local.set", vb)
+    f.op("local.get", va)
+    for lane in range(4):
+        f.op("local.get", va)
+        f.op("i32x4.extract_lane", lane)
+        f.op("local.set", x)
+        f.op("local.get", vb)
+        f.op("i32x4.extract_lane", lane)
+        f.op("local.set", s)
+        if expr.op == "shr":
+            f.op("local.get", x)
+            f.op("local.get", s)
+            f.op("i32.const", 31)
+            small_amount(f, s)
+            f.op("select")
+            f.op("i32.shr_s")
+        else:
+            f.op("local.get", x)
+            f.op("local.get", s)
+            f.op("i32.shl")
+            f.op("i32.const", 0)
+            small_amount(f, s)
+            f.op("select")
+            if expr.op == "shl_checked":
+                f.op("local.tee", r)
+                overflow_of_shl(f, x, s, r)
+                f.op("if")
+                f.op("unreachable")
+                f.op("end")
+        f.op("i32x4.replace_lane", lane)
+
+
+def small_amount(f: Func, s: int) -> None:
+    """Push s <u 32."""
+    f.op("local.get", s)
+    f.op("i32.const", 32)
+    f.op("i32.lt_u")
+
+
+def overflow_of_shl(f: Func, x: int, s: int, r: int) -> None:
+    """Push whether x << s (int64) leaves the i32 range: below 32 the shift must undo exactly,
+    from 32 to 63 only x = 0 fits, from 64 (or a negative amount) the result is 0."""
+    f.op("local.get", r)
+    f.op("local.get", s)
+    f.op("i32.shr_s")
+    f.op("local.get", x)
+    f.op("i32.ne")
+    f.op("local.get", x)
+    f.op("i32.const", 0)
+    f.op("i32.ne")
+    f.op("local.get", s)
+    f.op("i32.const", 64)
+    f.op("i32.lt_u")
+    f.op("i32.and")
+    small_amount(f, s)
+    f.op("select")

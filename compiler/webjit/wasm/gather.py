@@ -175,16 +175,16 @@ def emit_cumsum(spec: CumSum, config: NoConfig) -> Module:
 
 
 def scan_column(f: Func, spec: CumSum, dtype: str, x: int, out: int, offset: int, lanes: int) -> None:
-    """Running sum down r of `lanes` columns starting at byte `offset` of x and out."""
+    """Running sum (or product) down r of `lanes` columns starting at byte `offset` of x and out."""
     src, dst, acc, value = f.local(I32), f.local(I32), f.local(V128), f.local(V128)
     for ptr, base in ((src, x), (dst, out)):
         f.op("local.get", base)
         f.op("local.get", offset)
         f.op("i32.add")
         f.op("local.set", ptr)
-    splat_const(f, dtype, 0)
+    splat_const(f, dtype, 1 if spec.product else 0)
     f.op("local.set", acc)
-    add = "f32x4.add" if dtype == "f32" else "i32x4.add"
+    add = f"{'f32x4' if dtype == 'f32' else 'i32x4'}.{'mul' if spec.product else 'add'}"
     step = -4 * spec.inner if spec.reverse else 4 * spec.inner
     with counted_loop(f, spec.r):
         f.op("local.get", src)

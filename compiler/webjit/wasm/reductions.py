@@ -323,8 +323,8 @@ def scale_by(f: Func, vec: int, scale: int) -> None:
 
 
 def emit_layernorm(spec: LayerNorm, config: RowConfig) -> Module:
-    """y = (x - mean) / sqrt(var + eps) * scale (+ bias) over rows; args x, scale, [bias], out."""
-    expected = 4 if spec.has_bias else 3
+    """y = (x - mean) / sqrt(var + eps) [* scale] [+ bias] over rows; args x, [scale], [bias], out."""
+    expected = 2 + spec.params
 
     def body(f: Func, module: Module, ptrs: list[int]) -> None:
         row = Row(f, module, spec.r, "f32", config.accumulators)
@@ -356,10 +356,11 @@ def emit_layernorm(spec: LayerNorm, config: RowConfig) -> Module:
             sub_from(f, v[0], mean)
             f.op("local.get", inv)
             f.op("f32x4.mul")
-            f.op("local.get", v[1])
-            f.op("f32x4.mul")
+            if spec.has_scale:
+                f.op("local.get", v[1])
+                f.op("f32x4.mul")
             if spec.has_bias:
-                f.op("local.get", v[2])
+                f.op("local.get", v[1 + spec.has_scale])
                 f.op("f32x4.add")
 
         row.run(ptrs[:-1], normalise, dst=out)

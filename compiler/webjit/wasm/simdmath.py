@@ -13,10 +13,11 @@ import struct
 
 from webjit.mathconst import (EXP_Q, LOG_P, ERF_SMALL, ERFC_SCALED, ERF_SPLIT, ERF_ONE,
                               TANH_SMALL, TANH_SPLIT, SIN_P, COS_P, LOG2E, LN2_HI, LN2_LO, TWO_OVER_PI_24, PIO2_F64,
-                              EXP_LOW, EXP_HIGH, FLT_MIN, SQRT2, SIGN, INF, NAN)
+                              EXP_LOW, EXP_HIGH, FLT_MIN, SQRT2, SIGN, INF, NAN, ATAN_P, TAN_PI_8, TAN_3PI_8,
+                              PI_2, PI_4)
 from webjit.wasm.encoder import V128, EncodeError, Func, Module, f32x4_const, i32x4_const
 
-NAMES = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "pow")
+NAMES = ("exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "pow", "atan")
 
 
 def get(module: Module, name: str) -> int:
@@ -422,8 +423,62 @@ def build_pow(e: _Emit) -> None:
     e("f32x4.eq", "v128.or", "v128.bitselect")
 
 
+def build_atan(e: _Emit) -> None:
+    """atan(|x|) = base + t + t^3 p(t^2): t = -1/|x|, base pi/2 above tan(3pi/8); t = (|x|-1)/(|x|+1),
+    base pi/4 above tan(pi/8); else t = |x|, base 0. Odd; NaN stays NaN, atan(+-inf) = +-pi/2."""
+    x = 0
+    e.get(x)
+    e("f32x4.abs")
+    a = e.new()
+    e.get(a)
+    e.f(TAN_3PI_8)
+    e("f32x4.gt")
+    big = e.new()
+    e.get(a)
+    e.f(TAN_PI_8)
+    e("f32x4.gt")
+    mid = e.new()
+    e.f(-1.0)
+    e.get(a)
+    e("f32x4.div")
+    inverse = e.new()
+    e.get(a)
+    e.f(1.0)
+    e("f32x4.sub")
+    e.get(a)
+    e.f(1.0)
+    e("f32x4.add", "f32x4.div")
+    shifted = e.new()
+    e.select(shifted, a, mid)
+    near = e.new()
+    e.select(inverse, near, big)
+    t = e.new()
+    e.f(PI_4)
+    e.f(0.0)
+    e.get(mid)
+    e("v128.bitselect")
+    near_base = e.new()
+    e.f(PI_2)
+    e.get(near_base, big)
+    e("v128.bitselect")
+    base = e.new()
+    e.get(t, t)
+    e("f32x4.mul")
+    z = e.new()
+    e.horner(z, ATAN_P)
+    e.get(z)
+    e("f32x4.mul")
+    e.get(t)
+    e("f32x4.mul")
+    e.get(t)
+    e("f32x4.add")
+    e.get(base)
+    e("f32x4.add")
+    e.copysign_from(x)
+
+
 BUILDERS = {
     "exp": build_exp, "log": build_log, "erf": build_erf, "tanh": build_tanh,
     "sigmoid": build_sigmoid, "sin": lambda e: build_sincos(e, 0),
-    "cos": lambda e: build_sincos(e, 1), "pow": build_pow,
+    "cos": lambda e: build_sincos(e, 1), "pow": build_pow, "atan": build_atan,
 }

@@ -15,7 +15,7 @@ from typing import Callable
 
 from webjit.errors import CompileError
 from webjit.kernels import Expr
-from webjit.mathconst import (COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1, PIO2_2, PIO2_3,
+from webjit.mathconst import (ATAN_P, PI_2, PI_4, TAN_3PI_8, TAN_PI_8, COS_P, ERF_ONE, ERF_SMALL, ERF_SPLIT, ERFC_SCALED, PIO2_1, PIO2_2, PIO2_3,
                               PIO2_F64, SIN_P, TANH_SMALL, TANH_SPLIT, TWO_OVER_PI, TWO_OVER_PI_WORDS)
 from webjit.webgpu.wgsl import PRELUDE, f32_literal, literal, runtime_f32, runtime_i32, wgsl_type
 
@@ -89,6 +89,32 @@ HELPERS = {
   let r = select(small, (1.0f - t) / (1.0f + t), a > {f32_literal(TANH_SPLIT)});
   return bitcast<f32>(bitcast<u32>(r) | (bitcast<u32>(x) & 0x80000000u));
 }}"""),
+    "atan": ((), f"""fn wj_atan(x: f32) -> f32 {{
+  // As the WASM kernels (simdmath.build_atan): reduced to |t| <= tan(pi/8), odd, NaN kept.
+  let a = abs(x);
+  let big = a > {f32_literal(TAN_3PI_8)};
+  let mid = a > {f32_literal(TAN_PI_8)};
+  let t = select(select(a, (a - 1.0f) / (a + 1.0f), mid), -1.0f / a, big);
+  let base = select(select(0.0f, {f32_literal(PI_4)}, mid), {f32_literal(PI_2)}, big);
+  let z = t * t;
+  let r = base + (t + ({horner("z", ATAN_P)}) * z * t);
+  return bitcast<f32>(bitcast<u32>(r) | (bitcast<u32>(x) & 0x80000000u));
+}}"""),
+    "shl": ((), """fn wj_shl(a: i32, b: i32) -> i32 {
+  // The amount is unsigned: 32 or more shifts everything out.
+  let s = bitcast<u32>(b);
+  return select(a << (s & 31u), 0i, s >= 32u);
+}"""),
+    "shr": ((), """fn wj_shr(a: i32, b: i32) -> i32 {
+  return a >> min(bitcast<u32>(b), 31u);  // arithmetic: 32 or more leaves the sign fill
+}"""),
+    "shl_checked": (("shl",), """fn wj_shl_checked(a: i32, b: i32) -> i32 {
+  // int64 values held in i32: the exact 64-bit a << b must fit (from 64 on, or negative, it is 0).
+  let r = wj_shl(a, b);
+  let s = bitcast<u32>(b);
+  if ((s < 32u && (r >> (s & 31u)) != a) || (s >= 32u && s < 64u && a != 0i)) { wj_flag(); }
+  return r;
+}"""),
     "sigmoid": ((), """fn wj_sigmoid(x: f32) -> f32 {
   // exp of a non-positive number only: no overflow for large |x|.
   let t = exp(-abs(x));
@@ -221,7 +247,7 @@ HELPERS = {
 }
 
 F32_UNARY_BUILTIN = {"abs": "abs", "exp": "exp", "floor": "floor", "ceil": "ceil", "round": "round"}
-F32_UNARY_HELPER = {"log": "log", "sqrt": "sqrt", "erf": "erf", "tanh": "tanh",
+F32_UNARY_HELPER = {"log": "log", "sqrt": "sqrt", "erf": "erf", "tanh": "tanh", "atan": "atan",
                     "sigmoid": "sigmoid", "relu": "relu_f", "sign": "sign_f"}
 I32_UNARY_HELPER = {"sign": "sign_i"}
 OPERATORS = {"add": "+", "sub": "-", "mul": "*"}
@@ -289,6 +315,8 @@ class Writer:
             return self.call("cast_checked", x)
         if op == "not":
             return f"select(0i, 1i, {x} == {zero(src)})"
+        if op == "bitcast":
+            return x if src == e.dtype else f"bitcast<{wgsl_type(e.dtype)}>({x})"
         if op == "isnan":
             return f"select(0i, 1i, {self.call('isnan', x)})" if src == "f32" else "0i"
         if src == "f32":
@@ -359,6 +387,8 @@ class Writer:
                 return f"{op}({a}, {b})"
             if op in ("div", "mod", "pow"):
                 return self.call(f"{op}_i", a, b)
+            if op in ("shl", "shr"):
+                return self.call(op, a, b)
         raise unsupported(e)
 
 

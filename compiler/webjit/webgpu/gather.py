@@ -50,14 +50,15 @@ def emit_cumsum(spec: CumSum, config: FlatConfig, limits: Limits) -> WgslKernel:
     columns = spec.outer * spec.inner if spec.r else 0
     step = -spec.inner if spec.reverse else spec.inner
     first = f" + {(spec.r - 1) * spec.inner}" if spec.reverse else ""
+    combine = "*" if spec.product else "+"
     if spec.exclusive:
-        update = "    st1(at, acc);\n    acc = acc + ld0(at);\n"
+        update = f"    st1(at, acc);\n    acc = acc {combine} ld0(at);\n"
     else:
-        update = "    acc = acc + ld0(at);\n    st1(at, acc);\n"
+        update = f"    acc = acc {combine} ld0(at);\n    st1(at, acc);\n"
     item = (f"fn item(e: i32) {{\n"
             f"  let o = e / {spec.inner};\n  let k = e % {spec.inner};\n"
             f"  var at = o * {spec.r * spec.inner} + k{first};\n"
-            f"  var acc = {t}(0);\n"
+            f"  var acc = {t}({int(spec.product)});\n"
             f"  for (var t = 0; t < {spec.r}; t++) {{\n{update}    at = at + {step};\n  }}\n}}\n")
     if columns == 0:
         item = "fn item(e: i32) {\n}\n"

@@ -180,18 +180,19 @@ def emit_softmax(spec: Softmax, config: RowConfig, limits: Limits) -> WgslKernel
 
 
 def emit_layernorm(spec: LayerNorm, config: RowConfig, limits: Limits) -> WgslKernel:
-    """y = (x - mean) / sqrt(var + eps) * scale (+ bias) over rows; args x, scale, [bias], out."""
-    expected = 4 if spec.has_bias else 3
+    """y = (x - mean) / sqrt(var + eps) [* scale] [+ bias] over rows; args x, [scale], [bias], out."""
+    expected = 2 + spec.params
     width = config.workgroup
     inv_r = f32_literal(1.0 / spec.r)
     x, out = "ld0(base + j)", expected - 1
-    bias = " + ld2(j)" if spec.has_bias else ""
+    scale = " * ld1(j)" if spec.has_scale else ""
+    bias = f" + ld{1 + spec.has_scale}(j)" if spec.has_bias else ""
     functions = tree_function("row_sum", "f32", width, "add")
     body = (accumulate(width, spec.r, "f32", "add", 0.0, "v", "total")
             + f"  let mean = row_sum(total, lid) * {inv_r};\n"
             + accumulate(width, spec.r, "f32", "add", 0.0, "(v - mean) * (v - mean)", "squares")
             + f"  let inv = 1.0f / sqrt(row_sum(squares, lid) * {inv_r} + {f32_literal(spec.epsilon)});\n"
-            + row_loop(width, spec.r, f"    st{out}(base + j, ({x} - mean) * inv * ld1(j){bias});\n"))
+            + row_loop(width, spec.r, f"    st{out}(base + j, ({x} - mean) * inv{scale}{bias});\n"))
     return row_kernel(spec, "layernorm", "f32", width, functions, body, limits)
 
 
