@@ -542,10 +542,6 @@ def _pool_3d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     first = {**common, "kernel_shape": k[1:], "strides": s[1:], "dilations": dil[1:], "pads": [pads[1], pads[2], pads[4], pads[5]]}
     second = {**common, "kernel_shape": [k[0], 1], "strides": [s[0], 1], "dilations": [dil[0], 1],
               "pads": [pads[0], 0, pads[3], 0]}
-    if node.op == "AveragePool":
-        first.pop("dilations"), second.pop("dilations")
-        if dil != [1, 1, 1]:
-            raise UnsupportedError(f"AveragePool '{node.name}' has dilations, which webjit's pooling does not take")
     out_hw = [t("hw")]
     return (Node("Reshape", t("planes"), (node.inputs[0], ints("planes_shape", [n, c * d, h, w])), (t("planes"),)),
             Node(node.op, t("hw"), (t("planes"),), tuple(out_hw), first),
