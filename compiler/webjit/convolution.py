@@ -1,0 +1,175 @@
+"""ConvTranspose and 3-d Conv written as the 2-d Conv webjit has kernels for (decompose.py calls
+these at import; docs/compiler.md, "Import").
+
+ConvTranspose is split by output phase (sub-pixel convolution): along an axis with stride s,
+the outputs o = q*s + r of one phase r receive exactly the taps k with (r + pad - k*d) % s == 0,
+from input q + (r + pad - k*d) / s. So every phase is a stride-1 Conv over the input with a
+small filter, and all s^n phases are one Conv whose output channels are (channel, phase); a
+constant-index Gather then interleaves the phases into the output (and crops it). That does
+no multiplications by inserted zeros (a Conv over the zero-upsampled input would do s^n times
+the work), needs no scatter, keeps the tuned Conv kernel (implicit GEMM included), and when
+the filter is a constant the phase filter is one too (the index Gather folds at import)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .errors import UnsupportedError
+from .ir import Graph, Node
+from .ops import conv_output_size
+
+
+def window_pads(auto_pad: str, pads, sizes, kernel, strides, dilations) -> list[int]:
+    """Explicit [begin..., end...] pads of an n-d window op (Conv, pooling)."""
+    n = len(sizes)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else big)
+            end.append(big if auto_pad == "SAME_UPPER" else small)
+        return begin + end
+    if auto_pad == "VALID" or pads is None:
+        return [0] * (2 * n)
+    return [int(p) for p in pads]
+
+
+def _transpose_geometry(node: Node, sizes, kernel):
+    """(pads begin, output sizes) of a ConvTranspose, as the ONNX reference computes them."""
+    a = node.attrs
+    n = len(sizes)
+    strides = list(a.get("strides") or [1] * n)
+    dilations = list(a.get("dilations") or [1] * n)
+    output_padding = list(a.get("output_padding") or [0] * n)
+    output_shape = a.get("output_shape")
+    if output_shape is not None:
+        output_shape = [int(v) for v in output_shape][-n:]
+    natural = [s * (size - 1) + op + (k - 1) * d + 1
+               for size, k, s, d, op in zip(sizes, kernel, strides, dilations, output_padding)]
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER") and a.get("pads") is None:
+        out = output_shape or [size * s for size, s in zip(sizes, strides)]
+        total = [nat - o for nat, o in zip(natural, out)]
+        begin = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
+        return begin, out
+    pads = [0] * (2 * n) if auto == "VALID" or a.get("pads") is None else [int(p) for p in a["pads"]]
+    out = output_shape or [nat - pads[i] - pads[i + n] for i, nat in enumerate(natural)]
+    return pads[:n], out
+
+
+def conv_transpose_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """ConvTranspose as one Conv over the input (output channels = channel x phase) and a
+    Gather that interleaves the phases (see the module docstring)."""
+    x, w = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+    xs, ws = graph.types[x].shape, graph.types[w].shape
+    n = len(xs) - 2
+    if n < 1 or len(ws) != len(xs):
+        raise UnsupportedError(f"ConvTranspose '{node.name}' has a {len(xs)}-d input and a {len(ws)}-d filter; webjit "
+                               "takes 1-d, 2-d and 3-d images with filters of the same rank")
+    if graph.types[x].dtype != "float32":
+        raise UnsupportedError(f"ConvTranspose '{node.name}' convolves {graph.types[x].dtype} values; webjit "
+                               "convolves float32")
+    a = node.attrs
+    group = int(a.get("group", 1))
+    cin, mg, kernel = ws[0], ws[1], list(ws[2:])
+    if xs[1] != cin or cin % group:
+        raise UnsupportedError(f"ConvTranspose '{node.name}' has {xs[1]} input channels, a filter for {cin} and "
+                               f"{group} groups, which do not fit together")
+    strides = list(a.get("strides") or [1] * n)
+    dilations = list(a.get("dilations") or [1] * n)
+    begin, out = _transpose_geometry(node, xs[2:], kernel)
+    if any(o <= 0 for o in out):
+        raise UnsupportedError(f"ConvTranspose '{node.name}' would have output size {out}; webjit needs every "
+                               "output dimension to be at least 1")
+    cg, m = cin // group, mg * group
+    # Per axis: each (phase r, tap k) pair that meets, with its tap position in the phase filter.
+    axes, conv_pads, taps, phases = [], [0] * (2 * n), [], []
+    for i in range(n):
+        s, d, size = strides[i], dilations[i], xs[2 + i]
+        meets = [(r, k, (r + begin[i] - k * d) // s) for r in range(s) for k in range(kernel[i])
+                 if (r + begin[i] - k * d) % s == 0]
+        lo = min(0, min(e for _, _, e in meets))
+        length = max(e for _, _, e in meets) - lo + 1
+        q = -(-out[i] // s)
+        end = q - 1 + length - size + lo
+        if end < 0:  # the phase filter grows by zero taps rather than cropping the input
+            length, end = length - end, 0
+        conv_pads[i], conv_pads[i + n] = -lo, end
+        axes.append([(r, k, e - lo) for r, k, e in meets])
+        taps.append(length)
+        phases.append(q)
+    count = int(np.prod(strides))
+    # The phase filter [m * count, cg, taps...] as indices into the flattened filter (its size: a zero).
+    index = np.full((group, mg, count, cg) + tuple(taps), int(np.prod(ws)), np.int64)
+    ci = np.arange(cg).reshape(1, 1, cg)
+    gi, oi = np.arange(group).reshape(group, 1, 1), np.arange(mg).reshape(1, mg, 1)
+    for combo in itertools.product(*axes):
+        phase = int(np.ravel_multi_index([r for r, _, _ in combo], strides))
+        ks = [k for _, k, _ in combo]
+        flat = ((gi * cg + ci) * mg + oi) * int(np.prod(kernel)) + int(np.ravel_multi_index(ks, kernel))
+        index[(slice(None), slice(None), phase, slice(None)) + tuple(e for _, _, e in combo)] = flat
+    index = index.reshape((m * count, cg) + tuple(taps))
+    parts = [Node("Reshape", t("wflat"), (w, const("wflat_shape", np.array([-1], np.int64))), (t("wflat"),)),
+             Node("Concat", t("wzero"), (t("wflat"), const("zero", np.zeros(1, np.float32))), (t("wzero"),),
+                  {"axis": 0}),
+             Node("Gather", t("wphase"), (t("wzero"), const("wphase_index", index)), (t("wphase"),), {"axis": 0})]
+    conv_inputs = [x, t("wphase")]
+    if bias:
+        parts.append(Node("Gather", t("bphase"), (bias, const("bphase_index", np.repeat(np.arange(m), count))),
+                          (t("bphase"),), {"axis": 0}))
+        conv_inputs.append(t("bphase"))
+    conv_attrs = {"group": group, "kernel_shape": taps, "pads": conv_pads, "strides": [1] * n, "dilations": [1] * n}
+    if count == 1 and phases == out:
+        return (*parts, Node("Conv", node.name, tuple(conv_inputs), node.outputs[:1], conv_attrs))
+    parts.append(Node("Conv", t("conv"), tuple(conv_inputs), (t("phased"),), conv_attrs))
+    # Output position o = q*s + r along each axis reads phase r's channel at q.
+    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
+    phase = np.ravel_multi_index([g % s for g, s in zip(grids, strides)], strides)
+    within = np.ravel_multi_index([g // s for g, s in zip(grids, strides)], phases)
+    gather = (phase * int(np.prod(phases)) + within).astype(np.int64)
+    n0 = xs[0]
+    return (*parts,
+            Node("Reshape", t("rows"), (t("phased"), const("rows_shape", np.array([n0, m, -1], np.int64))), (t("rows"),)),
+            Node("Gather", node.name, (t("rows"), const("interleave", gather)), node.outputs[:1], {"axis": 2}))
+
+
+def conv_3d_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """A 3-d Conv as a 2-d one over the depth windows: the input's (channel, depth tap) planes of
+    each output depth become the channels of a 2-d image, and the filter [M, C/g, kd, kh, kw] is
+    already the 2-d filter [M, C/g * kd, kh, kw] in that order."""
+    x, w = node.inputs[0], node.inputs[1]
+    n, c, depth, h, wd = graph.types[x].shape
+    m, cg, kd, kh, kw = graph.types[w].shape
+    a = node.attrs
+    strides = list(a.get("strides") or [1, 1, 1])
+    dilations = list(a.get("dilations") or [1, 1, 1])
+    pads = window_pads(a.get("auto_pad", "NOTSET"), a.get("pads"), (depth, h, wd), (kd, kh, kw), strides, dilations)
+    od, oh, ow = (conv_output_size(size, k, s, pads[i], pads[i + 3], d)
+                  for i, (size, k, s, d) in enumerate(zip((depth, h, wd), (kd, kh, kw), strides, dilations)))
+    if min(od, oh, ow) <= 0:
+        raise UnsupportedError(f"Conv '{node.name}' has a filter larger than its padded input")
+    taps = (np.arange(od)[:, None] * strides[0] + np.arange(kd)[None, :] * dilations[0]).astype(np.int64)
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    parts = []
+    current = x
+    if pads[0] or pads[3]:
+        parts.append(Node("Pad", t("pad"), (x, ints("depth_pads", [0, 0, pads[0], 0, 0, 0, 0, pads[3], 0, 0])),
+                          (t("padded"),)))
+        current = t("padded")
+    conv_attrs = {"group": a.get("group", 1), "strides": strides[1:], "dilations": dilations[1:],
+                  "pads": [pads[1], pads[2], pads[4], pads[5]]}
+    inputs = [t("planes"), t("w2d")] + list(node.inputs[2:])
+    parts += [Node("Gather", t("windows"), (current, const("taps", taps)), (t("windows"),), {"axis": 2}),
+              Node("Transpose", t("by_depth"), (t("windows"),), (t("by_depth"),), {"perm": [0, 2, 1, 3, 4, 5]}),
+              Node("Reshape", t("planes"), (t("by_depth"), ints("planes_shape", [n * od, c * kd, h, wd])), (t("planes"),)),
+              Node("Reshape", t("w2d"), (w, ints("w2d_shape", [m, cg * kd, kh, kw])), (t("w2d"),)),
+              Node("Conv", t("conv"), tuple(inputs), (t("y2d"),), conv_attrs)]
+    y2d = t("y2d")
+    # [N * od, M, oh, ow] -> [N, M, od, oh, ow]
+    return (*parts,
+            Node("Reshape", t("split"), (y2d, ints("split_shape", [n, od, m, oh, ow])), (t("split"),)),
+            Node("Transpose", node.name, (t("split"),), node.outputs[:1], {"perm": [0, 2, 1, 3, 4]}))
