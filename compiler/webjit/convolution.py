@@ -173,3 +173,33 @@ def conv_3d_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     return (*parts,
             Node("Reshape", t("split"), (y2d, ints("split_shape", [n, od, m, oh, ow])), (t("split"),)),
             Node("Transpose", node.name, (t("split"),), node.outputs[:1], {"perm": [0, 2, 1, 3, 4]}))
+
+
+def causal_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """CausalConvWithState (opset 27): the past state (or k - 1 zeros) before the input, a
+    depthwise 1-d Conv over that, SiLU when asked for, and the last k - 1 positions as the
+    present state."""
+    ins = list(node.inputs) + [""] * (4 - len(node.inputs))
+    x, w, bias, past = ins[:4]
+    batch, channels, length = graph.types[x].shape
+    k = graph.types[w].shape[2]
+    activation = node.attrs.get("activation", "none")
+    if activation not in ("none", "silu", "swish"):
+        raise UnsupportedError(f"CausalConvWithState '{node.name}' has activation {activation!r}; ONNX defines none, "
+                               "silu and swish")
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    outs = list(node.outputs) + [""] * (2 - len(node.outputs))
+    if past:
+        parts = [Node("Concat", t("joined"), (past, x), (t("padded"),), {"axis": 2})]
+    else:
+        parts = [Node("Pad", t("pad"), (x, ints("pads", [0, 0, k - 1, 0, 0, 0])), (t("padded"),))]
+    conv_inputs = (t("padded"), w) + ((bias,) if bias else ())
+    y = outs[0] if activation == "none" else t("conv_out")
+    parts.append(Node("Conv", t("conv"), conv_inputs, (y,), {"group": channels, "kernel_shape": [k]}))
+    if activation != "none":
+        parts += [Node("Sigmoid", t("sigmoid"), (y,), (t("sig"),)), Node("Mul", t("silu"), (y, t("sig")), (outs[0],))]
+    if outs[1]:
+        total = length + k - 1
+        parts.append(Node("Slice", t("present"), (t("padded"), ints("starts", [total - (k - 1)]), ints("ends", [total]),
+                                                  ints("axes", [2])), (outs[1],)))
+    return tuple(parts)

@@ -7,11 +7,12 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
-from .convolution import conv_3d_nodes, conv_transpose_nodes
+from .convolution import causal_conv_nodes, conv_3d_nodes, conv_transpose_nodes
 from .ops import resolve_pads
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose")  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
+                   "CausalConvWithState")  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -44,6 +45,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
     if node.op == "ConvTranspose":
         return conv_transpose_nodes(node, graph, const, t)
+    if node.op == "CausalConvWithState":
+        return causal_conv_nodes(node, graph, const, t)
     if node.op == "Conv" and len(graph.types[node.inputs[0]].shape) == 5:
         return conv_3d_nodes(node, graph, const, t)
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
