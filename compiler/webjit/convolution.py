@@ -203,3 +203,59 @@ def causal_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
         parts.append(Node("Slice", t("present"), (t("padded"), ints("starts", [total - (k - 1)]), ints("ends", [total]),
                                                   ints("axes", [2])), (outs[1],)))
     return tuple(parts)
+
+
+def pool_windows(sizes, kernel, strides, dilations, pads, ceil_mode=0):
+    """(output sizes, per axis the [outputs, taps] input coordinates clipped into the input, the
+    [outputs, taps] mask of taps inside it) of an n-d pooling window, outputs and taps in
+    row-major order."""
+    n = len(sizes)
+    out = [conv_output_size(sizes[i], kernel[i], strides[i], pads[i], pads[i + n], dilations[i], ceil_mode)
+           for i in range(n)]
+    coords, inside = [], np.ones((int(np.prod(out)), int(np.prod(kernel))), bool)
+    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
+    taps = np.meshgrid(*[np.arange(k) for k in kernel], indexing="ij")
+    for i in range(n):
+        c = grids[i].reshape(-1, 1) * strides[i] - pads[i] + taps[i].reshape(1, -1) * dilations[i]
+        inside &= (c >= 0) & (c < sizes[i])
+        coords.append(np.clip(c, 0, sizes[i] - 1))
+    return out, coords, inside
+
+
+def maxpool_indices_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """MaxPool's Indices output: each window's values gathered (padding reads -inf), the first
+    maximum's tap by ArgMax, and that tap's flat input index (row-major, or column-major over
+    the spatial axes for storage_order 1) from a constant table."""
+    x = node.inputs[0]
+    xs = graph.types[x].shape
+    sizes, n = list(xs[2:]), len(xs) - 2
+    a = node.attrs
+    kernel = list(a["kernel_shape"])
+    strides = list(a.get("strides") or [1] * n)
+    dilations = list(a.get("dilations") or [1] * n)
+    pads = window_pads(a.get("auto_pad", "NOTSET"), a.get("pads"), sizes, kernel, strides, dilations)
+    out, coords, inside = pool_windows(sizes, kernel, strides, dilations, pads, a.get("ceil_mode", 0))
+    plane = int(np.prod(sizes))
+    planes = xs[0] * xs[1]
+    within = np.where(inside, np.ravel_multi_index(coords, sizes), plane).astype(np.int64)
+    if a.get("storage_order", 0):
+        reported = np.ravel_multi_index(coords[::-1], sizes[::-1])
+    else:
+        reported = np.ravel_multi_index(coords, sizes)
+    taps = within.shape[1]
+    ints = lambda tag, values: const(tag, np.asarray(values, np.int64))
+    parts = []
+    if node.outputs[0]:
+        parts.append(Node("MaxPool", node.name, (x,), node.outputs[:1],
+                          {key: v for key, v in a.items() if key != "storage_order"}))
+    return (*parts,
+            Node("Reshape", t("planes"), (x, ints("planes_shape", [planes, plane])), (t("planes"),)),
+            Node("Concat", t("floor"), (t("planes"), const("ninf", np.full((planes, 1), -np.inf, np.float32))),
+                 (t("floored"),), {"axis": 1}),
+            Node("Gather", t("windows"), (t("floored"), ints("within", within)), (t("windows"),), {"axis": 1}),
+            Node("ArgMax", t("tap"), (t("windows"),), (t("tap"),), {"axis": 2, "keepdims": 0}),
+            Node("Add", t("at"), (t("tap"), ints("rows", np.arange(within.shape[0]) * taps)), (t("at"),)),
+            Node("Gather", t("where"), (ints("reported", reported.reshape(-1)), t("at")), (t("where"),), {"axis": 0}),
+            Node("Add", t("flat"), (t("where"), ints("base", (np.arange(planes) * plane).reshape(-1, 1))),
+                 (t("flat"),)),
+            Node("Reshape", t("indices"), (t("flat"), ints("out_shape", list(xs[:2]) + out)), node.outputs[1:2]))

@@ -7,7 +7,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
-from .convolution import causal_conv_nodes, conv_3d_nodes, conv_transpose_nodes
+from .convolution import causal_conv_nodes, conv_3d_nodes, conv_transpose_nodes, maxpool_indices_nodes
 from .ops import resolve_pads
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
@@ -47,6 +47,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return conv_transpose_nodes(node, graph, const, t)
     if node.op == "CausalConvWithState":
         return causal_conv_nodes(node, graph, const, t)
+    if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
+        return maxpool_indices_nodes(node, graph, const, t)
     if node.op == "Conv" and len(graph.types[node.inputs[0]].shape) == 5:
         return conv_3d_nodes(node, graph, const, t)
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
