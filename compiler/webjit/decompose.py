@@ -9,10 +9,11 @@ from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .convolution import causal_conv_nodes, conv_3d_nodes, conv_transpose_nodes, maxpool_indices_nodes
 from .ops import resolve_pads
+from .sampling import affine_grid_nodes, grid_sample_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
-                   "CausalConvWithState")  # supported ops with no reference of their own: always rewritten
+                   "CausalConvWithState", "GridSample", "AffineGrid")  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -49,6 +50,10 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return causal_conv_nodes(node, graph, const, t)
     if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
         return maxpool_indices_nodes(node, graph, const, t)
+    if node.op == "GridSample":
+        return grid_sample_nodes(node, graph, const, t)
+    if node.op == "AffineGrid":
+        return affine_grid_nodes(node, graph, const, t)
     if node.op == "Conv" and len(graph.types[node.inputs[0]].shape) == 5:
         return conv_3d_nodes(node, graph, const, t)
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
