@@ -3,9 +3,11 @@
 GridSample reads the input at coordinates that are only known at run time, so it becomes index
 arithmetic on the grid (elementwise nodes) and a Gather from the flattened input per tap: 1 tap
 for nearest, 2^n for linear, 4^n for cubic, each weighted by the product of its per-axis
-weights. The padding modes follow the ONNX reference: border and reflection first move a
-coordinate outside the borders back in, then each tap's index is clamped (border), reflected
-(reflection) or masked to zero (zeros)."""
+weights. The padding modes: for nearest and linear, border and reflection first move a coordinate
+outside the borders back in (as the ONNX reference does); then each tap's index is clamped
+(border), reflected (reflection) or masked to zero (zeros). Cubic pads its taps only, as
+PyTorch and onnxruntime do (the reference also moves the coordinate; no ONNX case tells them
+apart, and models come from PyTorch)."""
 from __future__ import annotations
 
 import itertools
@@ -95,10 +97,10 @@ def grid_sample_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
         if mode == "nearest":
             coord = b("Round", coord)
         lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
-        if padding == "border":
+        if padding == "border" and mode != "cubic":
             outside = b("Or", b("Less", coord, b.c(lo)), b("Greater", coord, b.c(hi)))
             coord = b("Where", outside, b("Clip", coord, b.c(0.0), b.c(size - 1.0)), coord)
-        elif padding == "reflection":
+        elif padding == "reflection" and mode != "cubic":
             coord = _reflect(b, coord, lo, hi)
         if mode == "nearest":
             taps = [(coord, None)]
