@@ -243,6 +243,8 @@ def maxpool_indices_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...
     else:
         reported = np.ravel_multi_index(coords, sizes)
     taps = within.shape[1]
+    dtype = np.dtype(graph.types[x].dtype)
+    lowest = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min  # padding never wins
     ints = lambda tag, values: const(tag, np.asarray(values, np.int64))
     parts = []
     if node.outputs[0]:
@@ -250,7 +252,7 @@ def maxpool_indices_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...
                           {key: v for key, v in a.items() if key != "storage_order"}))
     return (*parts,
             Node("Reshape", t("planes"), (x, ints("planes_shape", [planes, plane])), (t("planes"),)),
-            Node("Concat", t("floor"), (t("planes"), const("ninf", np.full((planes, 1), -np.inf, np.float32))),
+            Node("Concat", t("floor"), (t("planes"), const("lowest", np.full((planes, 1), lowest, dtype))),
                  (t("floored"),), {"axis": 1}),
             Node("Gather", t("windows"), (t("floored"), ints("within", within)), (t("windows"),), {"axis": 1}),
             Node("ArgMax", t("tap"), (t("windows"),), (t("tap"),), {"axis": 2, "keepdims": 0}),
@@ -259,3 +261,45 @@ def maxpool_indices_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...
             Node("Add", t("flat"), (t("where"), ints("base", (np.arange(planes) * plane).reshape(-1, 1))),
                  (t("flat"),)),
             Node("Reshape", t("indices"), (t("flat"), ints("out_shape", list(xs[:2]) + out)), node.outputs[1:2]))
+
+
+def col2im_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """Col2Im: every image position sums, over the filter taps, the one column value (if any)
+    that lands on it: a Gather at constant indices (a zero where no block does) and a ReduceSum
+    over the taps. No scatter is needed, and every sum is in a fixed order."""
+    x = node.inputs[0]
+    for position, what in ((1, "image_shape"), (2, "block_shape")):
+        name = node.inputs[position]
+        if name not in graph.constants:
+            hint = f"; bind it with --const {name}=VALUE" if name in graph.inputs else ""
+            raise UnsupportedError(f"Col2Im '{node.name}' takes its {what} from '{name}', which webjit needs at "
+                                   f"compile time{hint}")
+    image = [int(v) for v in graph.constants[node.inputs[1]]]
+    kernel = [int(v) for v in graph.constants[node.inputs[2]]]
+    n = len(image)
+    a = node.attrs
+    strides = list(a.get("strides") or [1] * n)
+    dilations = list(a.get("dilations") or [1] * n)
+    pads = list(a.get("pads") or [0] * (2 * n))
+    batch, rows, length = graph.types[x].shape
+    taps = int(np.prod(kernel))
+    blocks = [(image[i] + pads[i] + pads[i + n] - dilations[i] * (kernel[i] - 1) - 1) // strides[i] + 1 for i in range(n)]
+    if rows % taps or int(np.prod(blocks)) != length or min(blocks) < 1:
+        raise UnsupportedError(f"Col2Im '{node.name}' has input shape {[batch, rows, length]}, which does not hold "
+                               f"{blocks} blocks of {kernel} for image {image}")
+    channels = rows // taps
+    at = np.meshgrid(*[np.arange(k) for k in kernel], *[np.arange(size) for size in image], indexing="ij")
+    block_at, inside = [], np.ones(at[0].shape, bool)
+    for i in range(n):
+        offset = at[n + i] + pads[i] - at[i] * dilations[i]
+        inside &= (offset % strides[i] == 0) & (offset >= 0) & (offset // strides[i] < blocks[i])
+        block_at.append(np.clip(offset // strides[i], 0, blocks[i] - 1))
+    tap = np.ravel_multi_index(at[:n], kernel)
+    index = np.where(inside, tap * length + np.ravel_multi_index(block_at, blocks), taps * length)
+    ints = lambda tag, values: const(tag, np.asarray(values, np.int64))
+    return (Node("Reshape", t("per_channel"), (x, ints("rows", [batch, channels, taps * length])), (t("per_channel"),)),
+            Node("Concat", t("zero"), (t("per_channel"), const("zeros", np.zeros((batch, channels, 1), graph.types[x].dtype))),
+                 (t("zeroed"),), {"axis": 2}),
+            Node("Gather", t("gather"), (t("zeroed"), ints("index", index.reshape(taps, -1))), (t("landed"),), {"axis": 2}),
+            Node("ReduceSum", t("sum"), (t("landed"), ints("taps_axis", [2])), (t("summed"),), {"keepdims": 0}),
+            Node("Reshape", node.name, (t("summed"), ints("image", [batch, channels] + image)), node.outputs[:1]))
