@@ -18,6 +18,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph, Node
 from .ops import conv_output_size
+from .sampling import Nodes
 
 
 def window_pads(auto_pad: str, pads, sizes, kernel, strides, dilations) -> list[int]:
@@ -38,7 +39,9 @@ def window_pads(auto_pad: str, pads, sizes, kernel, strides, dilations) -> list[
 
 
 def _transpose_geometry(node: Node, sizes, kernel):
-    """(pads begin, output sizes) of a ConvTranspose, as the ONNX reference computes them."""
+    """(pads begin, output sizes) of a ConvTranspose, as the ONNX spec and reference compute
+    them (SAME gives input * stride even when that needs negative pads; onnxruntime clamps
+    those at 0, one shorter)."""
     a = node.attrs
     n = len(sizes)
     strides = list(a.get("strides") or [1] * n)
@@ -67,7 +70,7 @@ def conv_transpose_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
     bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
     xs, ws = graph.types[x].shape, graph.types[w].shape
     n = len(xs) - 2
-    if n < 1 or len(ws) != len(xs):
+    if not 1 <= n <= 3 or len(ws) != len(xs):
         raise UnsupportedError(f"ConvTranspose '{node.name}' has a {len(xs)}-d input and a {len(ws)}-d filter; webjit "
                                "takes 1-d, 2-d and 3-d images with filters of the same rank")
     if graph.types[x].dtype != "float32":
@@ -303,3 +306,79 @@ def col2im_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
             Node("Gather", t("gather"), (t("zeroed"), ints("index", index.reshape(taps, -1))), (t("landed"),), {"axis": 2}),
             Node("ReduceSum", t("sum"), (t("landed"), ints("taps_axis", [2])), (t("summed"),), {"keepdims": 0}),
             Node("Reshape", node.name, (t("summed"), ints("image", [batch, channels] + image)), node.outputs[:1]))
+
+
+def max_unpool_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """MaxUnpool without a scatter: an output position can only hold a value whose pooling
+    window covers it, so each position gathers its few candidate inputs (ceil(k/s) per axis)
+    and keeps the last one whose index names it (the reference writes in input order). That
+    is exact for indices a MaxPool with these attributes wrote, as ONNX defines them; any
+    index outside its input's window makes the whole output NaN, never a silently wrong
+    value. An output_shape larger than the inferred one pads the end with zeros."""
+    ins = list(node.inputs) + [""] * (3 - len(node.inputs))
+    x, indices, shape_input = ins[:3]
+    xs = graph.types[x].shape
+    sizes, n = list(xs[2:]), len(xs) - 2
+    a = node.attrs
+    kernel = list(a["kernel_shape"])
+    strides = list(a.get("strides") or [1] * n)
+    pads = list(a.get("pads") or [0] * (2 * n))
+    inferred = [(sizes[i] - 1) * strides[i] - pads[i] - pads[i + n] + kernel[i] for i in range(n)]
+    target = list(inferred)
+    if shape_input:
+        if shape_input not in graph.constants:
+            hint = f"; bind it with --const {shape_input}=VALUE" if shape_input in graph.inputs else ""
+            raise UnsupportedError(f"MaxUnpool '{node.name}' takes its output_shape from '{shape_input}', which webjit "
+                                   f"needs at compile time{hint}")
+        target = [int(v) for v in graph.constants[shape_input]][2:]
+        if any(o < i for o, i in zip(target, inferred)):
+            raise UnsupportedError(f"MaxUnpool '{node.name}' has output_shape {target}, smaller than the {inferred} "
+                                   "its attributes give")
+    dtype = graph.types[x].dtype
+    if np.dtype(dtype).kind != "f":
+        raise UnsupportedError(f"MaxUnpool '{node.name}' unpools {dtype} values; webjit unpools float32")
+    planes, plane_in, plane_out = xs[0] * xs[1], int(np.prod(sizes)), int(np.prod(inferred))
+    # Candidates of each output position, in input order; the slot past the end reads 0 and index -1.
+    ranges = []
+    for i in range(n):
+        j = np.arange(inferred[i])
+        first = np.maximum(0, -(-(j + pads[i] - kernel[i] + 1) // strides[i]))
+        last = np.minimum(sizes[i] - 1, (j + pads[i]) // strides[i])
+        ranges.append((first, last, -(-kernel[i] // strides[i])))
+    count = int(np.prod([r[2] for r in ranges]))
+    cand = np.full(tuple(inferred) + (count,), plane_in, np.int64)
+    for slot, offsets in enumerate(itertools.product(*[range(r[2]) for r in ranges])):
+        coords, valid = [], np.ones(tuple(inferred), bool)
+        for i, (first, last, _) in enumerate(ranges):
+            c = (first + offsets[i]).reshape([-1 if d == i else 1 for d in range(n)])
+            valid &= c <= last.reshape(c.shape)
+            coords.append(np.broadcast_to(np.minimum(c, sizes[i] - 1), tuple(inferred)))
+        cand[..., slot] = np.where(valid, np.ravel_multi_index(coords, sizes), plane_in)
+    cand = cand.reshape(plane_out, count)
+    # The window of each input position, to check every index against.
+    grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
+    b = Nodes(node, const, t)
+    ints = lambda value: b.c(value, np.int64)
+    xp = b("Concat", b("Reshape", x, ints([planes, plane_in])), b.c(np.zeros((planes, 1)), dtype), axis=1)
+    local = b("Sub", b("Reshape", indices, ints([planes, plane_in])),
+              ints((np.arange(planes) * plane_out).reshape(-1, 1)))
+    ip = b("Concat", local, ints(np.full((planes, 1), -1)), axis=1)
+    positions = ints(np.arange(plane_out).reshape(1, -1))
+    value = b.c(np.zeros((planes, plane_out)), dtype)
+    for slot in range(count):
+        column = ints(cand[:, slot])
+        hit = b("Equal", b("Gather", ip, column, axis=1), positions)
+        value = b("Where", hit, b("Gather", xp, column, axis=1), value)
+    ok = b("And", b("GreaterOrEqual", local, ints(0)), b("Less", local, ints(plane_out)))
+    for i in range(n):
+        stride = int(np.prod(inferred[i + 1:]))
+        coord = b("Mod", b("Div", local, ints(stride)), ints(inferred[i]))
+        start = (grids[i].reshape(1, -1) * strides[i] - pads[i]).astype(np.int64)
+        ok = b("And", ok, b("And", b("GreaterOrEqual", coord, ints(start)), b("Less", coord, ints(start + kernel[i]))))
+    stray = b("ReduceMax", b("Cast", b("Not", ok), to=1), ints([0, 1]), keepdims=1)
+    value = b("Where", b("Greater", stray, b.c(0.0)), b.c(np.nan, dtype), value)
+    shaped = b("Reshape", value, ints(list(xs[:2]) + inferred))
+    if target != inferred:
+        shaped = b("Pad", shaped, ints([0] * (n + 2) + [0, 0] + [o - i for o, i in zip(target, inferred)]))
+    b("Identity", shaped, out=node.outputs[0])
+    return tuple(b.parts)

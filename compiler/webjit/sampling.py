@@ -20,7 +20,7 @@ from .ir import Graph, Node
 CUBIC_ALPHA = -0.75
 
 
-class _Nodes:
+class Nodes:
     """Appends single-output nodes named after the decomposed node; constants as float32 unless told."""
 
     def __init__(self, node: Node, const, t):
@@ -37,7 +37,7 @@ class _Nodes:
         return self.const(f"c{self.count}", np.asarray(value, dtype))
 
 
-def _reflect(b: _Nodes, x: str, lo: float, hi: float) -> str:
+def _reflect(b: Nodes, x: str, lo: float, hi: float) -> str:
     """The ONNX reference's reflection of a coordinate into [lo, hi] (by the near border, over and over)."""
     if hi == lo:
         return b("Add", b("Mul", x, b.c(0.0)), b.c(lo))
@@ -53,14 +53,14 @@ def _reflect(b: _Nodes, x: str, lo: float, hi: float) -> str:
     return b("Where", b("Or", below, above), moved, x)
 
 
-def _horner(b: _Nodes, u: str, coefficients) -> str:
+def _horner(b: Nodes, u: str, coefficients) -> str:
     value = b.c(coefficients[0])
     for coefficient in coefficients[1:]:
         value = b("Add", b("Mul", value, u), b.c(coefficient))
     return value
 
 
-def _cubic_weights(b: _Nodes, frac: str) -> list[str]:
+def _cubic_weights(b: Nodes, frac: str) -> list[str]:
     a = CUBIC_ALPHA
     outer, inner = (a, -5 * a, 8 * a, -4 * a), (a + 2, -(a + 3), 0.0, 1.0)
     one = b("Sub", b.c(1.0), frac)
@@ -85,7 +85,7 @@ def grid_sample_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     if graph.types[x].dtype != "float32" or graph.types[grid].dtype != "float32":
         raise UnsupportedError(f"GridSample '{node.name}' samples {graph.types[x].dtype} values at "
                                f"{graph.types[grid].dtype} coordinates; webjit samples float32 at float32")
-    b = _Nodes(node, const, t)
+    b = Nodes(node, const, t)
     sizes = list(xs[2:])
     per_axis = []  # per spatial axis: [(index as float, weight or None, inside or None)] per tap
     for axis, size in enumerate(sizes):
@@ -175,7 +175,7 @@ def affine_grid_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
             axes.append((np.arange(length) * 2.0 + 1.0) / length - 1.0)
     mesh = np.meshgrid(*axes, indexing="ij")
     base = np.stack([m.reshape(-1) for m in mesh[::-1]] + [np.ones(int(np.prod(spatial)))], axis=1)
-    b = _Nodes(node, const, t)
+    b = Nodes(node, const, t)
     rows = b("MatMul", b.c(base.astype(np.float32)), b("Transpose", theta, perm=[0, 2, 1]))
     b("Reshape", rows, b.c([batch] + spatial + [n], np.int64), out=node.outputs[0])
     return tuple(b.parts)
