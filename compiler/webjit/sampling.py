@@ -179,3 +179,66 @@ def affine_grid_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     rows = b("MatMul", b.c(base.astype(np.float32)), b("Transpose", theta, perm=[0, 2, 1]))
     b("Reshape", rows, b.c([batch] + spatial + [n], np.int64), out=node.outputs[0])
     return tuple(b.parts)
+
+
+def deform_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """DeformConv (2-d): each filter tap reads the input bilinearly (zeros outside) at its place
+    moved by the runtime offsets, times the mask; those columns [N, C * taps, P] then go
+    through one batched MatMul per group, as Conv's runtime-filter form does."""
+    ins = list(node.inputs) + [""] * (5 - len(node.inputs))
+    x, w, offset, bias, mask = ins[:5]
+    xs, ws, os_ = graph.types[x].shape, graph.types[w].shape, graph.types[offset].shape
+    if len(xs) != 4:
+        raise UnsupportedError(f"DeformConv '{node.name}' has a {len(xs)}-d input; webjit deforms 2-d convolutions")
+    if graph.types[x].dtype != "float32":
+        raise UnsupportedError(f"DeformConv '{node.name}' convolves {graph.types[x].dtype} values; webjit convolves "
+                               "float32")
+    a = node.attrs
+    batch, channels, h, wd = xs
+    out_channels, cg, kh, kw = ws
+    group, offset_group = int(a.get("group", 1)), int(a.get("offset_group", 1))
+    strides = list(a.get("strides") or [1, 1])
+    dilations = list(a.get("dilations") or [1, 1])
+    pads = list(a.get("pads") or [0, 0, 0, 0])
+    oh, ow = os_[2:]
+    taps, positions, per_offset = kh * kw, oh * ow, channels // max(offset_group, 1)
+    if (channels != cg * group or out_channels % group or channels % offset_group
+            or os_[1] != offset_group * taps * 2 or os_[0] != batch):
+        raise UnsupportedError(f"DeformConv '{node.name}' has input {list(xs)}, filter {list(ws)} and offsets "
+                               f"{list(os_)} with group {group} and offset_group {offset_group}, which do not fit")
+    b = Nodes(node, const, t)
+    ints = lambda value: b.c(value, np.int64)
+    ky, kx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    base_y = (ky.reshape(-1, 1) * dilations[0] + oy.reshape(1, -1) * strides[0] - pads[0]).astype(np.float32)
+    base_x = (kx.reshape(-1, 1) * dilations[1] + ox.reshape(1, -1) * strides[1] - pads[1]).astype(np.float32)
+    moves = b("Reshape", offset, ints([batch, offset_group, taps, 2, positions]))
+    y = b("Add", b("Gather", moves, ints(0), axis=3), b.c(base_y))
+    xc = b("Add", b("Gather", moves, ints(1), axis=3), b.c(base_x))
+    y0, x0 = b("Floor", y), b("Floor", xc)
+    fy, fx = b("Sub", y, y0), b("Sub", xc, x0)
+    gy, gx = b("Sub", b.c(1.0), fy), b("Sub", b.c(1.0), fx)
+    y1, x1 = b("Add", y0, b.c(1.0)), b("Add", x0, b.c(1.0))
+    plane = (np.arange(batch).reshape(-1, 1, 1) * channels + np.arange(offset_group).reshape(1, -1, 1) * per_offset
+             + np.arange(per_offset).reshape(1, 1, -1)) * (h * wd)
+    plane = ints(plane.reshape(batch, offset_group, per_offset, 1, 1))
+    flat_x = b("Reshape", x, ints([-1]))
+    unsqueeze = lambda value: b("Unsqueeze", value, ints([2]))
+    total = ""
+    for cy, cx, weight in ((y0, x0, b("Mul", gy, gx)), (y0, x1, b("Mul", gy, fx)), (y1, x0, b("Mul", fy, gx)),
+                           (y1, x1, b("Mul", fy, fx))):
+        inside = b("And", b("And", b("GreaterOrEqual", cy, b.c(0.0)), b("Less", cy, b.c(float(h)))),
+                   b("And", b("GreaterOrEqual", cx, b.c(0.0)), b("Less", cx, b.c(float(wd)))))
+        at = b("Add", b("Mul", b("Clip", cy, b.c(0.0), b.c(h - 1.0)), b.c(float(wd))), b("Clip", cx, b.c(0.0), b.c(wd - 1.0)))
+        value = b("Gather", flat_x, b("Add", unsqueeze(b("Cast", at, to=7)), plane), axis=0)
+        value = b("Mul", b("Where", unsqueeze(inside), value, b.c(0.0)), unsqueeze(weight))
+        total = value if not total else b("Add", total, value)
+    if mask:
+        total = b("Mul", total, unsqueeze(b("Reshape", mask, ints([batch, offset_group, taps, positions]))))
+    columns = b("Reshape", total, ints([batch, group, cg * taps, positions]))
+    product = b("MatMul", b("Reshape", w, ints([group, out_channels // group, cg * taps])), columns)
+    result = b("Reshape", product, ints([batch, out_channels, oh, ow]))
+    if bias:
+        result = b("Add", result, b("Reshape", bias, ints([out_channels, 1, 1])))
+    b("Identity", result, out=node.outputs[0])
+    return tuple(b.parts)
