@@ -98,3 +98,8 @@ def test_refusals_name_the_node():
     four = op("ConvTranspose_4d", "ConvTranspose", [x("x", (1, 1, 2, 2, 2, 2)), w("w", (1, 1, 1, 1, 1, 1))])
     with pytest.raises(UnsupportedError, match="ConvTranspose 'ConvTranspose_0' has a 6-d input"):
         import_onnx(build_model(four, input_values(four)[1]), model_shapes(four))
+    adaptive = op("RoiAlign_adaptive", "RoiAlign", [x("x", (1, 1, 6, 6)), x("rois", (2, 4), fill="positive"),
+                                                    x("bi", (2,), "int64", fill="range", range=[0, 1])],
+                  {"output_height": 2, "output_width": 2}, opset=16)
+    with pytest.raises(UnsupportedError, match="RoiAlign 'RoiAlign_0' has sampling_ratio 0"):
+        import_onnx(build_model(adaptive, input_values(adaptive)[1]), model_shapes(adaptive))

@@ -242,3 +242,69 @@ def deform_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
         result = b("Add", result, b("Reshape", bias, ints([out_channels, 1, 1])))
     b("Identity", result, out=node.outputs[0])
     return tuple(b.parts)
+
+
+def roi_align_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """RoiAlign with a fixed sampling_ratio: per ROI, the sample rows and columns of every bin
+    (a separable grid) as elementwise nodes on the runtime boxes, bilinear reads by Gather,
+    then the mean (avg) or the max of the weighted corners (max, as the ONNX reference and
+    onnxruntime define it) over each bin's samples."""
+    x, rois, batch_indices = node.inputs[:3]
+    a = node.attrs
+    n, channels, h, wd = graph.types[x].shape
+    count = graph.types[rois].shape[0]
+    mode = a.get("mode", "avg")
+    ratio = int(a.get("sampling_ratio", 0))
+    pooled = [int(a.get("output_height", 1)), int(a.get("output_width", 1))]
+    if ratio <= 0:
+        raise UnsupportedError(f"RoiAlign '{node.name}' has sampling_ratio {ratio}, so its number of samples depends "
+                               "on each box's size at run time; webjit needs sampling_ratio > 0")
+    if mode not in ("avg", "max"):
+        raise UnsupportedError(f"RoiAlign '{node.name}' has mode {mode!r}; ONNX defines avg and max")
+    half_pixel = a.get("coordinate_transformation_mode", "half_pixel") == "half_pixel"
+    scale = float(a.get("spatial_scale", 1.0))
+    b = Nodes(node, const, t)
+    ints = lambda value: b.c(value, np.int64)
+    box = lambda column: b("Gather", rois, ints(column), axis=1)  # [R]
+    axes = []  # per axis (y, then x): row weights low/high and indices low/high, [R, samples]
+    for axis, size in enumerate((h, wd)):
+        start = b("Sub", b("Mul", box(1 - axis), b.c(scale)), b.c(0.5 if half_pixel else 0.0))
+        end = b("Sub", b("Mul", box(3 - axis), b.c(scale)), b.c(0.5 if half_pixel else 0.0))
+        extent = b("Sub", end, start)
+        if not half_pixel:  # malformed boxes become 1 x 1
+            extent = b("Max", extent, b.c(1.0))
+        bin_size = b("Div", extent, b.c(float(pooled[axis])))
+        column = lambda value: b("Unsqueeze", value, ints([1, 2]))  # [R, 1, 1]
+        bins = b("Mul", column(bin_size), b.c(np.arange(pooled[axis], dtype=np.float32).reshape(1, -1, 1)))
+        steps = b("Mul", column(b("Div", bin_size, b.c(float(ratio)))),
+                  b.c((np.arange(ratio, dtype=np.float32) + 0.5).reshape(1, 1, -1)))
+        at = b("Reshape", b("Add", b("Add", column(start), bins), steps), ints([count, pooled[axis] * ratio]))
+        outside = b("Or", b("Less", at, b.c(-1.0)), b("Greater", at, b.c(float(size))))
+        at = b("Max", at, b.c(0.0))
+        low = b("Floor", at)
+        edge = b("GreaterOrEqual", low, b.c(size - 1.0))
+        low = b("Where", edge, b.c(size - 1.0), low)
+        at = b("Where", edge, low, at)
+        high = b("Where", edge, low, b("Add", low, b.c(1.0)))
+        frac = b("Sub", at, low)
+        keep = b("Where", outside, b.c(0.0), b.c(1.0))
+        axes.append((b("Mul", b("Sub", b.c(1.0), frac), keep), b("Mul", frac, keep),
+                     b("Cast", low, to=7), b("Cast", high, to=7)))
+    (hy, ly, y0, y1), (hx, lx, x0, x1) = axes
+    rows = lambda value: b("Unsqueeze", value, ints([1, 3]))  # [R, 1, Sy, 1]
+    cols = lambda value: b("Unsqueeze", value, ints([1, 2]))  # [R, 1, 1, Sx]
+    base = b("Add", b("Reshape", b("Mul", b("Cast", batch_indices, to=7), ints(channels * h * wd)), ints([count, 1, 1, 1])),
+             ints((np.arange(channels) * h * wd).reshape(1, -1, 1, 1)))
+    flat = b("Reshape", x, ints([-1]))
+    terms = []
+    for wy, iy in ((hy, y0), (ly, y1)):
+        for wx, ix in ((hx, x0), (lx, x1)):
+            at = b("Add", b("Add", base, rows(b("Mul", iy, ints(wd)))), cols(ix))
+            terms.append(b("Mul", b("Gather", flat, at, axis=0), b("Mul", rows(wy), cols(wx))))
+    if mode == "avg":
+        samples = b("Add", b("Add", terms[0], terms[1]), b("Add", terms[2], terms[3]))
+    else:
+        samples = b("Max", b("Max", terms[0], terms[1]), b("Max", terms[2], terms[3]))
+    grid = b("Reshape", samples, ints([count, channels, pooled[0], ratio, pooled[1], ratio]))
+    b("ReduceMean" if mode == "avg" else "ReduceMax", grid, ints([3, 5]), keepdims=0, out=node.outputs[0])
+    return tuple(b.parts)
