@@ -13,9 +13,9 @@ from .ops import resolve_pads
 from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes, roi_align_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
+# Supported ops with no reference of their own: always rewritten.
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
-                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im",
-                   "MaxUnpool", "DeformConv", "RoiAlign")  # supported ops with no reference of their own: always rewritten
+                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "RoiAlign")
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -255,7 +255,8 @@ def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node,
 
 def _runtime_weight_conv(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     """A Conv whose filter is computed at run time: the image's columns gathered at constant
-    indices (im2col, over the zero-padded image), then a MatMul by the filter as a matrix."""
+    indices (im2col, over the zero-padded image), then a MatMul by the filter as a matrix,
+    batched over the groups ([g, M/g, C/g*k] x [N, g, C/g*k, P])."""
     n, c, h, w = graph.types[node.inputs[0]].shape
     m, cg, kh, kw = graph.types[node.inputs[1]].shape
     a = node.attrs
