@@ -5,7 +5,7 @@ ConvTranspose is split by output phase (sub-pixel convolution): along an axis wi
 the outputs o = q*s + r of one phase r receive exactly the taps k with (r + pad - k*d) % s == 0,
 from input q + (r + pad - k*d) / s. So every phase is a stride-1 Conv over the input with a
 small filter, and all s^n phases are one Conv whose output channels are (channel, phase); a
-constant-index Gather then interleaves the phases into the output (and crops it). That does
+Reshape and Transpose then interleave the phases into the output (a Slice crops it). That does
 no multiplications by inserted zeros (a Conv over the zero-upsampled input would do s^n times
 the work), needs no scatter, keeps the tuned Conv kernel (implicit GEMM included), and when
 the filter is a constant the phase filter is one too (the index Gather folds at import)."""
@@ -64,8 +64,8 @@ def _transpose_geometry(node: Node, sizes, kernel):
 
 
 def conv_transpose_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
-    """ConvTranspose as one Conv over the input (output channels = channel x phase) and a
-    Gather that interleaves the phases (see the module docstring)."""
+    """ConvTranspose as one Conv over the input (output channels = channel x phase) whose
+    output is interleaved by a Transpose (see the module docstring)."""
     x, w = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
     xs, ws = graph.types[x].shape, graph.types[w].shape
@@ -129,15 +129,18 @@ def conv_transpose_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
     if count == 1 and phases == out:
         return (*parts, Node("Conv", node.name, tuple(conv_inputs), node.outputs[:1], conv_attrs))
     parts.append(Node("Conv", t("conv"), tuple(conv_inputs), (t("phased"),), conv_attrs))
-    # Output position o = q*s + r along each axis reads phase r's channel at q.
-    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
-    phase = np.ravel_multi_index([g % s for g, s in zip(grids, strides)], strides)
-    within = np.ravel_multi_index([g // s for g, s in zip(grids, strides)], phases)
-    gather = (phase * int(np.prod(phases)) + within).astype(np.int64)
-    n0 = xs[0]
-    return (*parts,
-            Node("Reshape", t("rows"), (t("phased"), const("rows_shape", np.array([n0, m, -1], np.int64))), (t("rows"),)),
-            Node("Gather", node.name, (t("rows"), const("interleave", gather)), node.outputs[:1], {"axis": 2}))
+    # [N, M * phases, q...] -> [N, M, s..., q...] -> [N, M, q1, s1, q2, s2 ...] -> [N, M, q1 * s1, ...], cropped
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    interleave = [0, 1] + [axis for i in range(n) for axis in (2 + n + i, 2 + i)]
+    parts += [Node("Reshape", t("split"), (t("phased"), ints("split_shape", [xs[0], m] + strides + phases)), (t("split"),)),
+              Node("Transpose", t("interleave"), (t("split"),), (t("interleaved"),), {"perm": interleave})]
+    full = [q * s for q, s in zip(phases, strides)]
+    if full == out:
+        return (*parts, Node("Reshape", node.name, (t("interleaved"), ints("out_shape", [xs[0], m] + out)),
+                             node.outputs[:1]))
+    return (*parts, Node("Reshape", t("merge"), (t("interleaved"), ints("full_shape", [xs[0], m] + full)), (t("full"),)),
+            Node("Slice", node.name, (t("full"), ints("starts", [0] * n), ints("ends", out),
+                                      ints("axes", list(range(2, 2 + n)))), node.outputs[:1]))
 
 
 def conv_3d_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
