@@ -127,7 +127,7 @@ def conv_transpose_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
         conv_inputs.append(t("bphase"))
     conv_attrs = {"group": group, "kernel_shape": taps, "pads": conv_pads, "strides": [1] * n, "dilations": [1] * n}
     if count == 1 and phases == out:
-        return (*parts, Node("Conv", node.name, tuple(conv_inputs), node.outputs[:1], conv_attrs))
+        return (*parts, Node("Conv", t("conv"), tuple(conv_inputs), node.outputs[:1], conv_attrs))
     parts.append(Node("Conv", t("conv"), tuple(conv_inputs), (t("phased"),), conv_attrs))
     # [N, M * phases, q...] -> [N, M, s..., q...] -> [N, M, q1, s1, q2, s2 ...] -> [N, M, q1 * s1, ...], cropped
     ints = lambda tag, values: const(tag, np.array(values, np.int64))
@@ -254,7 +254,7 @@ def maxpool_indices_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...
     ints = lambda tag, values: const(tag, np.asarray(values, np.int64))
     parts = []
     if node.outputs[0]:
-        parts.append(Node("MaxPool", node.name, (x,), node.outputs[:1],
+        parts.append(Node("MaxPool", t("values"), (x,), node.outputs[:1],  # its own name: it may be rewritten too
                           {key: v for key, v in a.items() if key != "storage_order"}))
     return (*parts,
             Node("Reshape", t("planes"), (x, ints("planes_shape", [planes, plane])), (t("planes"),)),
