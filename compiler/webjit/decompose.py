@@ -8,10 +8,15 @@ import numpy as np
 from .decompose_more import decompose_more
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
+from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
+                          max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
+from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes, roi_align_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding")  # supported ops with no reference of their own: always rewritten
+# Supported ops with no reference of their own: always rewritten.
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
+                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "RoiAlign")
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -45,6 +50,26 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Add", t("flat"), (t("scaled"), const("base", base)), (t("flat"),)),
                 Node("Reshape", t("data"), (node.inputs[0], const("all", np.array([-1], np.int64))), (t("data"),)),
                 Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
+    if node.op == "ConvTranspose":
+        return conv_transpose_nodes(node, graph, const, t)
+    if node.op == "CausalConvWithState":
+        return causal_conv_nodes(node, graph, const, t)
+    if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
+        return maxpool_indices_nodes(node, graph, const, t)
+    if node.op == "MaxUnpool":
+        return max_unpool_nodes(node, graph, const, t)
+    if node.op == "Col2Im":
+        return col2im_nodes(node, graph, const, t)
+    if node.op == "DeformConv":
+        return deform_conv_nodes(node, graph, const, t)
+    if node.op == "RoiAlign":
+        return roi_align_nodes(node, graph, const, t)
+    if node.op == "GridSample":
+        return grid_sample_nodes(node, graph, const, t)
+    if node.op == "AffineGrid":
+        return affine_grid_nodes(node, graph, const, t)
+    if node.op == "Conv" and len(graph.types[node.inputs[0]].shape) == 5:
+        return conv_3d_nodes(node, graph, const, t)
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
         return _as_2d(node, graph, const, t)
     if node.op in ("MaxPool", "AveragePool") and len(graph.types[node.inputs[0]].shape) == 5:
@@ -234,14 +259,12 @@ def _resize_nodes(node: Node, graph: Graph, const, t, opset: int) -> tuple[Node,
 
 def _runtime_weight_conv(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     """A Conv whose filter is computed at run time: the image's columns gathered at constant
-    indices (im2col, over the zero-padded image), then a MatMul by the filter as a matrix."""
+    indices (im2col, over the zero-padded image), then a MatMul by the filter as a matrix,
+    batched over the groups ([g, M/g, C/g*k] x [N, g, C/g*k, P])."""
     n, c, h, w = graph.types[node.inputs[0]].shape
     m, cg, kh, kw = graph.types[node.inputs[1]].shape
     a = node.attrs
     group = a.get("group", 1)
-    if group != 1:
-        raise UnsupportedError(f"Conv '{node.name}' has groups and a filter computed at run time; webjit needs such "
-                               "a filter at compile time")
     strides = tuple(a.get("strides") or (1, 1))
     dilations = tuple(a.get("dilations") or (1, 1))
     top, left, bottom, right = resolve_pads(a.get("auto_pad", "NOTSET"), a.get("pads"), (h, w), (kh, kw), strides,
@@ -259,9 +282,12 @@ def _runtime_weight_conv(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
              Node("Reshape", t("flat"), (t("padded"), const("flat_shape", np.array([n, c * hp * wp], np.int64))),
                   (t("flat"),)),
              Node("Gather", t("columns"), (t("flat"), const("index", index)), (t("columns"),), {"axis": 1}),
-             Node("Reshape", t("filter"), (node.inputs[1], const("filter_shape", np.array([m, cg * kh * kw], np.int64))),
-                  (t("filter"),)),
-             Node("MatMul", t("mm"), (t("filter"), t("columns")), (t("mm"),))]
+             Node("Reshape", t("grouped"), (t("columns"), const("grouped_shape", np.array(
+                 [n, group, cg * kh * kw, oh * ow], np.int64))), (t("grouped"),)),
+             Node("Reshape", t("filter"), (node.inputs[1], const("filter_shape", np.array(
+                 [group, m // group, cg * kh * kw], np.int64))), (t("filter"),)),
+             Node("MatMul", t("product"), (t("filter"), t("grouped")), (t("product"),)),
+             Node("Reshape", t("mm"), (t("product"), const("mm_shape", np.array([n, m, oh * ow], np.int64))), (t("mm"),))]
     result = t("mm")
     if len(node.inputs) > 2 and node.inputs[2]:
         parts += [Node("Reshape", t("bias"), (node.inputs[2], const("bias_shape", np.array([m, 1], np.int64))),
@@ -546,10 +572,6 @@ def _pool_3d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     first = {**common, "kernel_shape": k[1:], "strides": s[1:], "dilations": dil[1:], "pads": [pads[1], pads[2], pads[4], pads[5]]}
     second = {**common, "kernel_shape": [k[0], 1], "strides": [s[0], 1], "dilations": [dil[0], 1],
               "pads": [pads[0], 0, pads[3], 0]}
-    if node.op == "AveragePool":
-        first.pop("dilations"), second.pop("dilations")
-        if dil != [1, 1, 1]:
-            raise UnsupportedError(f"AveragePool '{node.name}' has dilations, which webjit's pooling does not take")
     out_hw = [t("hw")]
     return (Node("Reshape", t("planes"), (node.inputs[0], ints("planes_shape", [n, c * d, h, w])), (t("planes"),)),
             Node(node.op, t("hw"), (t("planes"),), tuple(out_hw), first),
@@ -576,11 +598,9 @@ def _as_2d(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     inputs = [t("x2d")] + list(node.inputs[1:])
     parts = [Node("Unsqueeze", t("unsqueeze"), (node.inputs[0], const("axis", np.array([2], np.int64))), (t("x2d"),))]
     if node.op == "Conv":
-        w = node.inputs[1]
-        if w not in graph.constants:
-            raise UnsupportedError(f"Conv '{node.name}' needs its weights to be known at compile time, but they "
-                                   "depend on model inputs")
-        inputs[1] = const("w2d", np.expand_dims(graph.constants[w], 2))
+        parts.append(Node("Unsqueeze", t("unsqueeze_w"), (node.inputs[1], const("axis_w", np.array([2], np.int64))),
+                          (t("w2d"),)))
+        inputs[1] = t("w2d")
     return (*parts, Node(node.op, node.name, tuple(inputs), (t("y2d"),), a),
             Node("Squeeze", t("squeeze"), (t("y2d"), const("axis_out", np.array([2], np.int64))), node.outputs[:1]))
 

@@ -238,8 +238,6 @@ def _import_node(onode, index: int, graph: Graph) -> Node | None:
     if onode.op_type == "BatchNormalization" and any(outputs[1:]) and not attrs.get("training_mode"):
         raise UnsupportedError(f"BatchNormalization '{name}' asks for the saved statistics outputs of opsets before "
                                "14, which webjit does not compute (opset 14's training_mode is supported)")
-    if onode.op_type == "MaxPool" and len(outputs) > 1 and outputs[1]:
-        raise UnsupportedError(f"MaxPool '{name}' asks for its Indices output, which webjit does not compute")
     for position, attr in enumerate(ATTRS_TO_INPUTS.get(onode.op_type, ())):
         if attr in attrs:
             value = np.array(attrs.pop(attr), dtype=np.float32 if attr == "value" else np.int64)
