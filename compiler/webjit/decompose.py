@@ -11,12 +11,12 @@ from .ir import Graph, Node, TensorType
 from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
                           max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
-from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes, roi_align_nodes
+from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 # Supported ops with no reference of their own: always rewritten.
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
-                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "RoiAlign")
+                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv")
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -62,8 +62,6 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return col2im_nodes(node, graph, const, t)
     if node.op == "DeformConv":
         return deform_conv_nodes(node, graph, const, t)
-    if node.op == "RoiAlign":
-        return roi_align_nodes(node, graph, const, t)
     if node.op == "GridSample":
         return grid_sample_nodes(node, graph, const, t)
     if node.op == "AffineGrid":
