@@ -9,6 +9,7 @@ from onnx import numpy_helper
 
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
+from .control import CONTROL_FLOW, inline_control_flow
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 
@@ -60,13 +61,22 @@ def load_model(model) -> onnx.ModelProto:
 def check_supported(proto: onnx.ModelProto) -> None:
     """Raise one error listing every unsupported op type with its node names."""
     missing: dict[str, list[str]] = {}
-    for i, node in enumerate(proto.graph.node):
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx"):
-            missing.setdefault(key, []).append(node.name or f"#{i}")
+    _find_unsupported(proto.graph, missing, "")
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
         raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
+
+
+def _find_unsupported(graph, missing: dict, where: str) -> None:
+    """Unsupported ops of `graph` and of the bodies of its control-flow nodes."""
+    for i, node in enumerate(graph.node):
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        known = node.op_type in OPS or node.op_type in DECOMPOSED_ONLY or node.op_type in CONTROL_FLOW
+        if not known or node.domain not in ("", "ai.onnx"):
+            missing.setdefault(key, []).append(where + (node.name or f"#{i}"))
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _find_unsupported(attr.g, missing, f"{where}{node.name or f'#{i}'}/{attr.name}/")
 
 
 def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: dict | None = None) -> Graph:
@@ -91,10 +101,8 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     for i, onode in enumerate(g.node):
         node = _import_node(onode, i, graph)
-        if node is None:
-            continue
-        for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            _add_decomposed(graph, part, opset)
+        if node is not None:
+            _add_imported(graph, node, opset)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
@@ -142,8 +150,17 @@ def _check_io_dtype(kind: str, name: str, dtype: str) -> None:
                                f"are {', '.join(IO_DTYPES)} (convert the model, e.g. cast {dtype} to float32)")
 
 
+def _add_imported(graph: Graph, node: Node, opset: int) -> None:
+    """Add one imported node (of the model or of a control-flow body) with its decompositions."""
+    for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
+        _add_decomposed(graph, part, opset)
+
+
 def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
     """Add `node`, or the nodes it is written as, each piece typed before the next is decomposed."""
+    if node.op in CONTROL_FLOW:  # unrolled or inlined at import (control.py)
+        inline_control_flow(node, graph, opset, _add_imported)
+        return
     parts = _decompose(node, graph, opset)
     if len(parts) == 1 and parts[0] is node:
         for piece in _pairwise(node):
@@ -216,8 +233,8 @@ def _attr_value(attr):
             return [v.decode() for v in value]
         if value and not isinstance(value[0], (int, float)):
             raise UnsupportedError(f"attribute '{attr.name}' holds graphs or tensors, which webjit does not support")
-    if isinstance(value, onnx.GraphProto):
-        raise UnsupportedError(f"attribute '{attr.name}' holds a subgraph (control flow), which webjit does not support")
+    if isinstance(value, onnx.GraphProto):  # a control-flow body (control.py)
+        return value
     return value
 
 
