@@ -486,8 +486,46 @@ def multi_output_cases():
     ]
 
 
+def body(name, inputs, nodes, outputs):
+    """A control-flow body attribute: inputs and outputs are [name, dtype, shape or None], nodes as in graph()."""
+    return {"graph": {"name": name, "inputs": [list(v) for v in inputs], "outputs": [list(v) for v in outputs],
+                      "nodes": graph("", [], nodes, [])["nodes"]}}
+
+
+def control_flow_cases():
+    """If, Loop and Scan: inlined or unrolled at import, bodies reading outer-scope values."""
+    f = "float32"
+    rnn_step = body("step", [["h", f, [1, 3]], ["xt", f, [1, 3]]],
+                    [("MatMul", ["h", "w"], ["hw"]), ("Add", ["hw", "xt"], ["pre"]), ("Tanh", ["pre"], ["h_out"]),
+                     ("Identity", ["h_out"], ["y_t"])], [["h_out", f, [1, 3]], ["y_t", f, [1, 3]]])
+    sums = body("sums", [["s", f, [2]], ["p", f, [2]], ["xt", f, [2]]],
+                [("Add", ["s", "xt"], ["s_out"]), ("Mul", ["p", "xt"], ["p_out"]), ("Mul", ["s_out", "xt"], ["y_t"])],
+                [["s_out", f, [2]], ["p_out", f, [2]], ["y_t", f, [2]]])
+    loop = body("loop", [["i", "int64", []], ["c", "bool", []], ["acc", f, [2, 3]]],
+                [("Cast", ["i"], ["fi"], {"to": FLOAT}), ("Mul", ["acc", "fi"], ["scaled"]), ("Add", ["scaled", "x"], ["acc_out"]),
+                 ("Less", ["i", "stop"], ["c_out"]), ("ReduceSum", ["acc_out"], ["y_i"], {"keepdims": 0})],
+                [["c_out", "bool", []], ["acc_out", f, [2, 3]], ["y_i", f, []]])
+    branch = lambda name, op_type: body(name, [], [(op_type, ["x", "b"], [f"{name}_y"])], [[f"{name}_y", f, [2, 3]]])
+    return [
+        graph("Scan_outer_weight_rnn", [x("h0", (1, 3)), x("xs", (4, 1, 3)), x("w", (3, 3))],
+              [("Scan", ["h0", "xs"], ["h", "ys"], {"num_scan_inputs": 1, "body": rnn_step})], ["h", "ys"], opset=16),
+        graph("Scan_reverse_axes_two_states", [x("s0", (2,)), x("p0", (2,)), x("xs", (2, 5))],
+              [("Scan", ["s0", "p0", "xs"], ["s", "p", "ys"],
+                {"num_scan_inputs": 1, "body": sums, "scan_input_axes": [1], "scan_input_directions": [1],
+                 "scan_output_axes": [-1], "scan_output_directions": [1]})], ["s", "p", "ys"], opset=16),
+        graph("Loop_cond_stops_early", [x("acc0", (2, 3)), x("x", (2, 3)), k("n", 10), k("go", True, "bool"), k("stop", 2),
+                                        k("shape", [3, 2])],  # loop-carried values have no static shape in ONNX
+              [("Loop", ["n", "go", "acc0"], ["acc", "sums"], {"body": loop}), ("Reshape", ["acc", "shape"], ["y"])],
+              ["y", "sums"], opset=16),
+        graph("If_on_folded_shape", [x("x", (2, 3)), x("b", (3,)), k("two", 2)],
+              [("Shape", ["x"], ["s"]), ("Size", ["s"], ["rank"]), ("Equal", ["rank", "two"], ["is2d"]),
+               ("If", ["is2d"], ["y"], {"then_branch": branch("then", "Add"), "else_branch": branch("else", "Sub")})],
+              ["y"], opset=16),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
-         + tensor_cases() + multi_output_cases())
+         + tensor_cases() + multi_output_cases() + control_flow_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

@@ -1,0 +1,60 @@
+"""Control flow, recurrent ops, TopK and scatters at import: what webjit refuses is one sentence
+naming the node and the value (their numerics are op cases in tests/op_cases.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import webjit
+from webjit.errors import UnsupportedError
+
+
+def model(nodes, inputs, outputs, initializers=(), opset=16):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+
+def tensor(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def branch(name, value):
+    out = tensor(f"{name}_y", [2])
+    return helper.make_graph([helper.make_node("Add", ["x", value], [f"{name}_y"])], name, [], [out])
+
+
+def test_if_on_a_runtime_condition_is_refused():
+    ones = numpy_helper.from_array(np.ones(2, np.float32), "one")
+    m = model([helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Greater", ["s", "zero"], ["c"]),
+               helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch("t", "one"),
+                                else_branch=branch("e", "x"))],
+              [tensor("x", [2])], [tensor("y", [2])],
+              [ones, numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    with pytest.raises(UnsupportedError, match=r"^If 'choose' takes its condition from 'c', which is computed at run "
+                                               r"time from model input 'x'; .* bind it with --const x=VALUE$"):
+        webjit.compile(m, {})
+
+
+def loop_model():
+    body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Add", ["a", "a"], ["a_out"])],
+                             "body", [tensor("i", [], TensorProto.INT64), tensor("c", [], TensorProto.BOOL), tensor("a", [2])],
+                             [tensor("c_out", [], TensorProto.BOOL), tensor("a_out", [2])])
+    return model([helper.make_node("Loop", ["n", "", "a0"], ["a"], name="repeat", body=body)],
+                 [tensor("n", [], TensorProto.INT64), tensor("a0", [2])], [tensor("a", [2])])
+
+
+def test_loop_with_a_runtime_trip_count_is_refused_and_binding_it_unrolls():
+    with pytest.raises(UnsupportedError, match=r"^Loop 'repeat' takes its trip count from model input 'n'; webjit "
+                                               r"unrolls loops at compile time: bind it with --const n=VALUE$"):
+        webjit.compile(loop_model(), {})
+    bundle = webjit.compile(loop_model(), {}, webjit.Options(constants={"n": np.array(3)}))
+    assert [s for s in bundle.manifest["steps"]], "the unrolled loop has kernel steps"
+
+
+def test_an_unsupported_op_inside_a_body_is_listed():
+    body = helper.make_graph([helper.make_node("Einsum", ["x"], ["t_y"], equation="i->i")], "t", [], [tensor("t_y", [2])])
+    m = model([helper.make_node("If", ["c"], ["y"], name="choose", then_branch=body, else_branch=body)],
+              [tensor("x", [2])], [tensor("y", [2])], [numpy_helper.from_array(np.array(True), "c")])
+    with pytest.raises(UnsupportedError, match=r"Einsum \(nodes: choose/else_branch/#0, choose/then_branch/#0\)"):
+        webjit.compile(m, {})
