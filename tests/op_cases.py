@@ -524,8 +524,32 @@ def control_flow_cases():
     ]
 
 
+def recurrent_cases():
+    """RNN, GRU and LSTM: unrolled at import; constant sequence_lens mask rows past their length."""
+    lens = k("lens", [3, 1, 0], "int32")
+    return [
+        op("RNN_bidirectional_lens_initial_h", "RNN",
+           [x("x", (3, 3, 2)), x("w", (2, 4, 2)), x("r", (2, 4, 4)), x("b", (2, 8)), lens, x("h0", (2, 3, 4))],
+           {"hidden_size": 4, "direction": "bidirectional"}, outputs=2),
+        op("RNN_activation_alpha_clip", "RNN", [x("x", (4, 2, 3)), w("w", (1, 5, 3)), w("r", (1, 5, 5))],
+           {"hidden_size": 5, "activations": ["LeakyRelu"], "activation_alpha": [0.2], "clip": 0.8}, outputs=2),
+        op("GRU_linear_before_reset_reverse_lens", "GRU",
+           [x("x", (3, 3, 2)), x("w", (1, 12, 2)), x("r", (1, 12, 4)), x("b", (1, 24)), lens],
+           {"hidden_size": 4, "direction": "reverse", "linear_before_reset": 1}, outputs=2),
+        op("GRU_initial_h_hardsigmoid", "GRU",  # layout 1 (onnxruntime lacks it): ONNX's batchwise node cases
+           [x("x", (4, 2, 3)), w("w", (1, 15, 3)), w("r", (1, 15, 5)), w("b", (1, 30)), None, x("h0", (1, 2, 5))],
+           {"hidden_size": 5, "activations": ["HardSigmoid", "Tanh"], "activation_alpha": [0.3],
+            "activation_beta": [0.4]}, outputs=2),
+        op("LSTM_bidirectional_peepholes_lens", "LSTM",
+           [x("x", (3, 3, 2)), x("w", (2, 16, 2)), x("r", (2, 16, 4)), x("b", (2, 32)), lens, x("h0", (2, 3, 4)),
+            x("c0", (2, 3, 4)), x("p", (2, 12))], {"hidden_size": 4, "direction": "bidirectional"}, outputs=3),
+        op("LSTM_reverse_clip", "LSTM", [x("x", (5, 2, 3)), w("w", (1, 12, 3)), w("r", (1, 12, 3)), w("b", (1, 24))],
+           {"hidden_size": 3, "direction": "reverse", "clip": 1.5}, outputs=3),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
-         + tensor_cases() + multi_output_cases() + control_flow_cases())
+         + tensor_cases() + multi_output_cases() + control_flow_cases() + recurrent_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

@@ -58,3 +58,13 @@ def test_an_unsupported_op_inside_a_body_is_listed():
               [tensor("x", [2])], [tensor("y", [2])], [numpy_helper.from_array(np.array(True), "c")])
     with pytest.raises(UnsupportedError, match=r"Einsum \(nodes: choose/else_branch/#0, choose/then_branch/#0\)"):
         webjit.compile(m, {})
+
+
+def test_runtime_sequence_lens_are_refused():
+    m = model([helper.make_node("GRU", ["x", "w", "r", "", "lens"], ["", "h"], name="gru", hidden_size=2)],
+              [tensor("x", [3, 1, 2]), tensor("lens", [1], TensorProto.INT32)], [tensor("h", [1, 1, 2])],
+              [numpy_helper.from_array(np.ones((1, 6, 2), np.float32), "w"),
+               numpy_helper.from_array(np.ones((1, 6, 2), np.float32), "r")])
+    with pytest.raises(UnsupportedError, match=r"^GRU 'gru' takes its sequence_lens from 'lens' at run time; .*"
+                                               r"bind it with --const lens=VALUE$"):
+        webjit.compile(m, {})

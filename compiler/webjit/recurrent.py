@@ -120,6 +120,9 @@ def recurrent_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
                 c = e("Where", mask, step[1], c) if c else ""
             outs.append(step[0])
         ys.append(_sequence_output(e, outs, lengths, reverse, steps, batch, hidden, zeros))
+        if 0 in lengths:  # a row of length 0 ends in zeros, not its initial state (as onnxruntime)
+            some = e.const(np.array([n > 0 for n in lengths]).reshape(batch, 1))
+            h, c = e("Where", some, h, zeros), (e("Where", some, c, zeros) if c else "")
         hs.append(h), cs.append(c)
     results = [e.stack(ys, 1), e.stack(hs, 0), e.stack(cs, 0) if node.op == "LSTM" else ""]
     perms = [[2, 0, 1, 3], [1, 0, 2], [1, 0, 2]]
