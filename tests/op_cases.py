@@ -548,8 +548,21 @@ def recurrent_cases():
     ]
 
 
+def topk_cases():
+    """TopK: ranks by comparisons, ties to the lower index."""
+    return [
+        op("TopK_ties_axis1", "TopK", [x("x", (3, 7, 2), fill="ties"), k("k", [4])], {"axis": 1}, outputs=2),
+        op("TopK_smallest_last_axis", "TopK", [x("x", (2, 9)), k("k", [3])], {"largest": 0}, outputs=2),
+        op("TopK_int64_negative_axis", "TopK", [x("x", (5, 4), "int64"), k("k", [5])], {"axis": -2}, outputs=2),
+        op("TopK_nan_largest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [4])], outputs=2),
+        op("TopK_nan_smallest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [5])], {"largest": 0}, outputs=2),
+        op("TopK_k_equals_n_wide", "TopK", [x("x", (2, 130), fill="ties"), k("k", [130])], outputs=2),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
-         + tensor_cases() + multi_output_cases() + control_flow_cases() + recurrent_cases())
+         + tensor_cases() + multi_output_cases() + control_flow_cases() + recurrent_cases()
+         + topk_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
