@@ -9,10 +9,11 @@ from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
 from .recurrent import RECURRENT, recurrent_nodes
+from .scatter import SCATTERS, scatter_nodes
 from .topk import topk_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "TopK", *RECURRENT)  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "TopK", *RECURRENT, *SCATTERS)  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -29,6 +30,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return recurrent_nodes(node, graph)
     if node.op == "TopK":
         return topk_nodes(node, graph)
+    if node.op in SCATTERS:
+        return scatter_nodes(node, graph)
     if node.op == "GatherElements" and node.inputs[1] not in graph.constants:
         # runtime indices: a Gather from the flattened data at index * stride + the other coordinates
         shape = graph.types[node.inputs[0]].shape
