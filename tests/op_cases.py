@@ -560,9 +560,37 @@ def topk_cases():
     ]
 
 
+def scatter_cases():
+    """Scatters with runtime indices and updates: negative and duplicate indices, reductions."""
+    i64 = "int64"
+    return [
+        op("ScatterElements_runtime_negative_duplicates", "ScatterElements",
+           [x("d", (3, 5)), x("i", (3, 4), i64, fill="range", range=[-5, 5]), x("u", (3, 4))], {"axis": 1}),
+        op("ScatterElements_axis0_smaller_indices_int64", "ScatterElements",
+           [x("d", (4, 3, 2), i64), x("i", (2, 2, 1), i64, fill="range", range=[-4, 4]), x("u", (2, 2, 1), i64)]),
+        op("ScatterElements_add_duplicates", "ScatterElements",
+           [x("d", (2, 6)), x("i", (2, 5), i64, fill="range", range=[0, 3]), x("u", (2, 5))], {"axis": 1, "reduction": "add"}),
+        op("ScatterElements_max_axis0", "ScatterElements",
+           [x("d", (4, 3)), x("i", (5, 3), i64, fill="range", range=[0, 4]), x("u", (5, 3))], {"reduction": "max"}),
+        op("Scatter_opset10", "Scatter", [x("d", (3, 4)), k("i", [[1, 0, 3], [2, -1, 0]]), x("u", (2, 3))], {"axis": 1},
+           opset=10),
+        op("ScatterND_slices_runtime", "ScatterND",
+           [x("d", (4, 3, 2)), x("i", (2, 1), i64, fill="range", range=[-4, 4]), x("u", (2, 3, 2))]),
+        op("ScatterND_elements_mul_duplicates", "ScatterND",
+           [x("d", (3, 4)), k("i", [[[0, 1], [2, -1]], [[0, 1], [1, 2]]]), x("u", (2, 2))], {"reduction": "mul"}),
+        op("ScatterND_min_int_indices", "ScatterND",
+           [x("d", (2, 3, 4)), x("i", (3, 2), i64, fill="range", range=[0, 2]), x("u", (3, 4))], {"reduction": "min"}),
+        op("TensorScatter_runtime_write_indices", "TensorScatter",
+           [x("past", (2, 3, 6, 4)), x("upd", (2, 3, 2, 4)), x("at", (2,), i64, fill="range", range=[0, 5])], opset=24),
+        op("TensorScatter_circular_axis1", "TensorScatter",
+           [x("past", (2, 5, 3)), x("upd", (2, 3, 3)), x("at", (2,), i64, fill="range", range=[0, 5])],
+           {"axis": 1, "mode": "circular"}, opset=24),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
          + tensor_cases() + multi_output_cases() + control_flow_cases() + recurrent_cases()
-         + topk_cases())
+         + topk_cases() + scatter_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",
