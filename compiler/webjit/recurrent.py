@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UnsupportedError
-from .ir import Graph, Node, TensorType
+from .emit import Emit
+from .ir import Graph, Node
 
 RECURRENT = ("RNN", "GRU", "LSTM")
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -26,40 +27,9 @@ DEFAULT_ALPHA = {"LeakyRelu": 0.01, "ThresholdedRelu": 1.0, "Elu": 1.0, "HardSig
 DEFAULT_BETA = {"HardSigmoid": 0.5, "Affine": 0.0, "ScaledTanh": 1.0}
 
 
-class _Emit:
-    """Collects the nodes of one decomposition, each with a fresh output name."""
-
-    def __init__(self, node: Node, graph: Graph):
-        self.node, self.graph, self.parts = node, graph, []
-
-    def const(self, value) -> str:
-        value = np.asarray(value)
-        name = f"{self.node.name}::c{len(self.graph.constants)}"
-        self.graph.constants[name] = value
-        self.graph.types[name] = TensorType(str(value.dtype), tuple(value.shape))
-        return name
-
-    def __call__(self, op: str, *inputs: str, out: str | None = None, **attrs) -> str:
-        out = out or f"{self.node.name}::{op.lower()}{len(self.parts)}"
-        self.parts.append(Node(op, out, tuple(inputs), (out,), attrs))
-        return out
-
-    def slice(self, x: str, start: int, end: int, axis: int = -1) -> str:
-        return self("Slice", x, self.const(np.array([start], np.int64)), self.const(np.array([end], np.int64)),
-                    self.const(np.array([axis], np.int64)))
-
-    def pick(self, x: str, index: int, axis: int = 0) -> str:
-        return self("Gather", x, self.const(np.array(index, np.int64)), axis=axis)
-
-    def stack(self, names: list[str], axis: int) -> str:
-        axes = self.const(np.array([axis], np.int64))
-        pieces = [self("Unsqueeze", name, axes) for name in names]
-        return pieces[0] if len(pieces) == 1 else self("Concat", *pieces, axis=axis)
-
-
 def recurrent_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
     """RNN, GRU or LSTM as MatMuls and elementwise nodes per step (see the module docstring)."""
-    e = _Emit(node, graph)
+    e = Emit(node, graph)
     a = node.attrs
     ins = list(node.inputs) + [""] * (8 - len(node.inputs))
     x, w, r, b, lens_name, h0, c0, p = ins[:8]
@@ -166,7 +136,7 @@ def _activations(node: Node, directions: int) -> list[list[tuple]]:
     return [resolved[k * per:(k + 1) * per] for k in range(directions)]
 
 
-def _act(e: _Emit, fn: tuple, x: str, clip) -> str:
+def _act(e: Emit, fn: tuple, x: str, clip) -> str:
     if clip is not None:
         x = e("Clip", x, e.const(np.float32(-clip)), e.const(np.float32(clip)))
     op, alpha, beta = fn

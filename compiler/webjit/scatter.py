@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .emit import Emit
 from .errors import UnsupportedError
 from .ir import Graph, Node
-from .recurrent import _Emit
 
 MAX_MATCH = 1 << 24  # elements of the match (times the slice size for a reduced ScatterND)
 NEUTRAL = {"add": 0.0, "mul": 1.0, "max": -np.inf, "min": np.inf}
@@ -24,7 +24,7 @@ SCATTERS = ("ScatterElements", "Scatter", "ScatterND", "TensorScatter")
 
 
 def scatter_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
-    e = _Emit(node, graph)
+    e = Emit(node, graph)
     reduction = node.attrs.get("reduction", "none")
     if reduction not in ("none", *NEUTRAL):
         raise UnsupportedError(f"{node.op} '{node.name}' has reduction '{reduction}'; ONNX defines none, add, mul, "
@@ -41,7 +41,7 @@ def scatter_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
     return tuple(e.parts)
 
 
-def _wrapped(e: _Emit, index: str, size: int, dtype: str) -> str:
+def _wrapped(e: Emit, index: str, size: int, dtype: str) -> str:
     """Negative indices count from the end."""
     negative = e("Less", index, e.const(np.array(0, dtype)))
     return e("Where", negative, e("Add", index, e.const(np.array(size, dtype))), index)
@@ -53,7 +53,7 @@ def _too_big(node: Node, elements: int) -> None:
                                f"scatter handles up to {MAX_MATCH}")
 
 
-def _scatter_elements(e: _Emit, node: Node, graph: Graph, reduction: str) -> None:
+def _scatter_elements(e: Emit, node: Node, graph: Graph, reduction: str) -> None:
     data, indices, updates = node.inputs[:3]
     shape, ishape = graph.types[data].shape, graph.types[indices].shape
     itype = graph.types[indices].dtype
@@ -86,7 +86,7 @@ def _scatter_elements(e: _Emit, node: Node, graph: Graph, reduction: str) -> Non
     e("Where", e.const(inside), padded, data, out=node.outputs[0])
 
 
-def _combine(e: _Emit, match: str, update: str, current: str, m: int, reduction: str, gather_axis: int) -> str:
+def _combine(e: Emit, match: str, update: str, current: str, m: int, reduction: str, gather_axis: int) -> str:
     """The new value of each position: match is [..., positions, m] against updates [..., m]
     (ScatterElements) or [positions, m] against update rows [m, r] (ScatterND, gather_axis 0)."""
     minus1 = e.const(np.array([-1], np.int64))
@@ -111,7 +111,7 @@ def _combine(e: _Emit, match: str, update: str, current: str, m: int, reduction:
     return e(combine_op, current, reduced)
 
 
-def _scatter_nd(e: _Emit, node: Node, graph: Graph, reduction: str) -> None:
+def _scatter_nd(e: Emit, node: Node, graph: Graph, reduction: str) -> None:
     data, indices, updates = node.inputs[:3]
     shape, ishape = graph.types[data].shape, graph.types[indices].shape
     itype = graph.types[indices].dtype
@@ -136,7 +136,7 @@ def _scatter_nd(e: _Emit, node: Node, graph: Graph, reduction: str) -> None:
     e("Reshape", new, e.const(np.array(shape, np.int64)), out=node.outputs[0])
 
 
-def _tensor_scatter(e: _Emit, node: Node, graph: Graph) -> None:
+def _tensor_scatter(e: Emit, node: Node, graph: Graph) -> None:
     past, update = node.inputs[:2]
     writes = node.inputs[2] if len(node.inputs) > 2 else ""
     shape, ushape = graph.types[past].shape, graph.types[update].shape

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .emit import Emit
 from .errors import UnsupportedError
 from .ir import Graph, Node
-from .recurrent import _Emit
 
 MAX_PAIRS = 1 << 24  # elements of the [rows, n, n] comparison
 
 
 def topk_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
-    e = _Emit(node, graph)
+    e = Emit(node, graph)
     x = node.inputs[0]
     k_name = node.inputs[1] if len(node.inputs) > 1 else e.const(np.array([node.attrs.get("k", 1)], np.int64))  # opset 1
     if k_name not in graph.constants:
