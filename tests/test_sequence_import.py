@@ -68,3 +68,27 @@ def test_runtime_sequence_lens_are_refused():
     with pytest.raises(UnsupportedError, match=r"^GRU 'gru' takes its sequence_lens from 'lens' at run time; .*"
                                                r"bind it with --const lens=VALUE$"):
         webjit.compile(m, {})
+
+
+def test_topk_with_a_runtime_k_is_refused():
+    m = model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top")],
+              [tensor("x", [2, 5]), tensor("k", [1], TensorProto.INT64)],
+              [tensor("v", [2, None]), tensor("i", [2, None], TensorProto.INT64)])
+    with pytest.raises(UnsupportedError, match=r"^TopK 'top' takes its k from 'k', .*bind it with --const k=VALUE$"):
+        webjit.compile(m, {})
+
+
+def test_topk_over_a_very_long_row_is_refused():
+    m = model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top")], [tensor("x", [1, 5000])],
+              [tensor("v", [1, 3]), tensor("i", [1, 3], TensorProto.INT64)],
+              [numpy_helper.from_array(np.array([3], np.int64), "k")])
+    with pytest.raises(UnsupportedError, match=r"^TopK 'top' ranks 1 rows of 5000 elements; .*up to 16777216 pairs"):
+        webjit.compile(m, {})
+
+
+def test_scatter_reducing_integers_is_refused():
+    m = model([helper.make_node("ScatterND", ["d", "i", "u"], ["y"], name="sc", reduction="add")],
+              [tensor("d", [4], TensorProto.INT64), tensor("i", [2, 1], TensorProto.INT64), tensor("u", [2], TensorProto.INT64)],
+              [tensor("y", [4], TensorProto.INT64)])
+    with pytest.raises(UnsupportedError, match=r"^ScatterND 'sc' reduces int64 values \(add\); webjit reduces float32$"):
+        webjit.compile(m, {})
