@@ -506,7 +506,18 @@ def control_flow_cases():
                  ("Less", ["i", "stop"], ["c_out"]), ("ReduceSum", ["acc_out"], ["y_i"], {"keepdims": 0})],
                 [["c_out", "bool", []], ["acc_out", f, [2, 3]], ["y_i", f, []]])
     branch = lambda name, op_type: body(name, [], [(op_type, ["x", "b"], [f"{name}_y"])], [[f"{name}_y", f, [2, 3]]])
+    pick = body("pick", [["i", "int64", []], ["c", "bool", []], ["acc", f, [2, 3]]],
+                [("Equal", ["i", "one"], ["is_one"]),
+                 ("If", ["is_one"], ["acc_out"], {"then_branch": body("add", [], [("Add", ["acc", "x"], ["add_y"])],
+                                                                     [["add_y", f, [2, 3]]]),
+                                                  "else_branch": body("mul", [], [("Mul", ["acc", "x"], ["mul_y"])],
+                                                                      [["mul_y", f, [2, 3]]])}),
+                 ("Identity", ["c"], ["c_out"])],
+                [["c_out", "bool", []], ["acc_out", f, [2, 3]]])
     return [
+        graph("Loop_nested_If_reads_body_values", [x("acc0", (2, 3)), x("x", (2, 3)), k("n", 3), k("one", 1),
+                                                   k("shape", [2, 3])],
+              [("Loop", ["n", "", "acc0"], ["acc"], {"body": pick}), ("Reshape", ["acc", "shape"], ["y"])], ["y"], opset=16),
         graph("Scan_outer_weight_rnn", [x("h0", (1, 3)), x("xs", (4, 1, 3)), x("w", (3, 3))],
               [("Scan", ["h0", "xs"], ["h", "ys"], {"num_scan_inputs": 1, "body": rnn_step})], ["h", "ys"], opset=16),
         graph("Scan_reverse_axes_two_states", [x("s0", (2,)), x("p0", (2,)), x("xs", (2, 5))],
