@@ -528,6 +528,10 @@ def control_flow_cases():
                                         k("shape", [3, 2])],  # loop-carried values have no static shape in ONNX
               [("Loop", ["n", "go", "acc0"], ["acc", "sums"], {"body": loop}), ("Reshape", ["acc", "shape"], ["y"])],
               ["y", "sums"], opset=16),
+        *[graph(f"If_runtime_condition_{compare}", [x("x", (2, 3)), x("b", (3,)), k("one", 1.0, "float32")],
+                [("ReduceSum", ["x"], ["s"], {"keepdims": 0}), (compare, ["s", "one"], ["c"]),
+                 ("If", ["c"], ["y"], {"then_branch": branch("then", "Add"), "else_branch": branch("else", "Sub")})],
+                ["y"], opset=16) for compare in ("Greater", "GreaterOrEqual")],  # their inputs take one branch each
         graph("If_on_folded_shape", [x("x", (2, 3)), x("b", (3,)), k("two", 2)],
               [("Shape", ["x"], ["s"]), ("Size", ["s"], ["rank"]), ("Equal", ["rank", "two"], ["is2d"]),
                ("If", ["is2d"], ["y"], {"then_branch": branch("then", "Add"), "else_branch": branch("else", "Sub")})],

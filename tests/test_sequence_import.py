@@ -19,20 +19,19 @@ def tensor(name, shape, dtype=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, dtype, shape)
 
 
-def branch(name, value):
-    out = tensor(f"{name}_y", [2])
-    return helper.make_graph([helper.make_node("Add", ["x", value], [f"{name}_y"])], name, [], [out])
+def branch(name, op_type, value, size):
+    return helper.make_graph([helper.make_node(op_type, ["x", value], [f"{name}_y"])], name, [], [tensor(f"{name}_y", [size])])
 
 
-def test_if_on_a_runtime_condition_is_refused():
-    ones = numpy_helper.from_array(np.ones(2, np.float32), "one")
+def test_if_on_a_runtime_condition_with_unlike_branches_is_refused():
     m = model([helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Greater", ["s", "zero"], ["c"]),
-               helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch("t", "one"),
-                                else_branch=branch("e", "x"))],
+               helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch("t", "Add", "one", 2),
+                                else_branch=branch("e", "Concat", "x", 4))],
               [tensor("x", [2])], [tensor("y", [2])],
-              [ones, numpy_helper.from_array(np.array(0, np.float32), "zero")])
-    with pytest.raises(UnsupportedError, match=r"^If 'choose' takes its condition from 'c', which is computed at run "
-                                               r"time from model input 'x'; .* bind it with --const x=VALUE$"):
+              [numpy_helper.from_array(np.ones(2, np.float32), "one"), numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    m.graph.node[2].attribute[0].g.node[0].attribute.append(helper.make_attribute("axis", 0))
+    with pytest.raises(UnsupportedError, match=r"^If 'choose' takes its branch at run time, and its output 'y' is "
+                                               r"float32\[2\] in one branch but float32\[4\] in the other; "):
         webjit.compile(m, {})
 
 

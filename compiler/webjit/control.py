@@ -4,8 +4,9 @@ Shapes are static, so an If's condition and a Loop's trip count are known once t
 arithmetic before them is folded, and a Scan's sequence length is a dimension: the taken
 branch is inlined, and a loop or scan is unrolled, one renamed copy of its body per
 iteration. Each copied node is imported, decomposed, typed and folded like any node, so a
-body's shape arithmetic folds per iteration too. A condition or trip count only known at run
-time is refused in one sentence naming the node and the value.
+body's shape arithmetic folds per iteration too. An If whose condition is only known at run
+time runs both branches and selects each output with a Where; a Loop whose trip count or
+condition is only known at run time is refused in one sentence naming the value to bind.
 """
 from __future__ import annotations
 
@@ -28,10 +29,31 @@ def inline_control_flow(node: Node, graph: Graph, opset: int, add) -> None:
 
 def _if(node, graph, opset, add, scope):
     cond = node.inputs[0]
-    _need_constant(node, cond, "condition", graph, "webjit takes an If's branch at compile time")
+    if cond not in graph.constants:
+        return _select(node, graph, opset, add, scope)
     taken = "then_branch" if bool(np.asarray(graph.constants[cond]).reshape(-1)[0]) else "else_branch"
     results = _inline_body(node.attrs[taken], [], graph, f"{node.name}::{taken[:4]}", opset, add, scope)
     _bind_outputs(node, results, graph, opset, add)
+
+
+def _select(node, graph, opset, add, scope):
+    """A condition known only at run time: both branches run, a Where picks each output
+    (sound since branches have no side effects; their outputs must agree in type)."""
+    cond = node.inputs[0]
+    if graph.types[cond].size != 1:
+        raise UnsupportedError(f"If '{node.name}' has a condition of {graph.types[cond].size} elements; ONNX wants one")
+    then = _inline_body(node.attrs["then_branch"], [], graph, f"{node.name}::then", opset, add, scope)
+    other = _inline_body(node.attrs["else_branch"], [], graph, f"{node.name}::else", opset, add, scope)
+    flag = f"{node.name}::flag"
+    add(graph, Node("Reshape", flag, (cond, _const(graph, f"{flag}::shape", np.zeros(0, np.int64))), (flag,)), opset)
+    for out, a, b in zip(node.outputs, then, other):
+        if not out:
+            continue
+        if graph.types[a] != graph.types[b]:
+            raise UnsupportedError(f"If '{node.name}' takes its branch at run time, and its output '{out}' is "
+                                   f"{graph.types[a]} in one branch but {graph.types[b]} in the other; webjit needs "
+                                   "them alike (or a condition known at compile time)")
+        add(graph, Node("Where", f"{node.name}::{out}", (flag, a, b), (out,)), opset)
 
 
 def _loop(node, graph, opset, add, scope):
