@@ -571,6 +571,10 @@ def topk_cases():
         op("TopK_int64_negative_axis", "TopK", [x("x", (5, 4), "int64"), k("k", [5])], {"axis": -2}, outputs=2),
         op("TopK_nan_largest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [4])], outputs=2),
         op("TopK_nan_smallest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [5])], {"largest": 0}, outputs=2),
+        op("TopK_two_stages_ties", "TopK", [x("x", (1, 5000), fill="ties"), k("k", [7])], outputs=2),
+        op("TopK_two_stages_smallest_axis0_nan", "TopK", [x("x", (3000, 2), fill="with_nan"), k("k", [40])],
+           {"axis": 0, "largest": 0}, outputs=2),
+        op("TopK_opset9_attribute_k", "TopK", [x("x", (3, 6))], {"k": 2, "axis": 0}, outputs=2, opset=9),
         op("TopK_k_equals_n_wide", "TopK", [x("x", (2, 130), fill="ties"), k("k", [130])], outputs=2),
     ]
 
