@@ -141,10 +141,8 @@ def _scan8(node, graph, opset, add, scope):
 
 def _unroll_scan(node, states, scans, axes, directions, graph, prefix, opset, add, scope):
     """The body once per step: (final state names, per scan output its slices in step order)."""
-    lengths = set()
-    for name, axis in zip(scans, axes):
-        shape = graph.types[name].shape
-        lengths.add(shape[axis % len(shape)])
+    axes = [int(axis) % len(graph.types[name].shape) for name, axis in zip(scans, axes)]
+    lengths = {graph.types[name].shape[axis] for name, axis in zip(scans, axes)}
     if len(lengths) != 1:
         raise UnsupportedError(f"Scan '{node.name}' has scan inputs of different lengths ({sorted(lengths)})")
     steps = lengths.pop()
@@ -160,7 +158,7 @@ def _unroll_scan(node, states, scans, axes, directions, graph, prefix, opset, ad
         for j, (name, axis, direction) in enumerate(zip(scans, axes, directions)):
             index = _const(graph, f"{step}::index{j}", np.array(steps - 1 - t if direction else t, np.int64))
             slices.append(f"{step}::slice{j}")
-            add(graph, Node("Gather", slices[-1], (name, index), (slices[-1],), {"axis": int(axis)}), opset)
+            add(graph, Node("Gather", slices[-1], (name, index), (slices[-1],), {"axis": axis}), opset)
         results = _inline_body(body, states + slices, graph, step, opset, add, scope)
         states = results[:len(states)]
         for stack, name in zip(outputs, results[len(states):]):

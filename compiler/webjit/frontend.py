@@ -233,9 +233,7 @@ def _attr_value(attr):
             return [v.decode() for v in value]
         if value and not isinstance(value[0], (int, float)):
             raise UnsupportedError(f"attribute '{attr.name}' holds graphs or tensors, which webjit does not support")
-    if isinstance(value, onnx.GraphProto):  # a control-flow body (control.py)
-        return value
-    return value
+    return value  # a GraphProto too: a control-flow body, inlined by control.py
 
 
 def _import_node(onode, index: int, graph: Graph) -> Node | None:
