@@ -243,3 +243,69 @@ def _model_inputs_behind(name: str, graph: Graph) -> list[str]:
         elif current in producers:
             todo += [i for i in producers[current].inputs if i and i not in graph.constants]
     return order
+
+
+def function_body(op: str, opset: int, node: Node | None = None, graph: Graph | None = None):
+    """ONNX's own definition of `op` as a function of other ops at `opset` (a FunctionProto), or
+    None. Without a node, only whether there is one; a context-dependent body needs the node."""
+    try:
+        schema = onnx.defs.get_schema(op, opset, "")
+    except onnx.defs.SchemaError:
+        return None
+    plain = [v for v in schema.function_opset_versions if v <= opset]
+    contextual = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
+    if not plain and not contextual:
+        return None
+    if node is None:
+        return True
+    if plain:
+        data = schema.get_function_with_opset_version(max(plain))
+    else:
+        types = [onnx.helper.make_tensor_type_proto(onnx.helper.np_dtype_to_tensor_dtype(np.dtype(graph.types[name].dtype)),
+                                                    graph.types[name].shape).SerializeToString() if name else b""
+                 for name in node.inputs]
+        data = schema.get_context_dependent_function_with_opset_version(max(contextual), _node_proto(node).SerializeToString(),
+                                                                        types)
+    function = onnx.FunctionProto()
+    function.ParseFromString(data)
+    return function if function.node else None
+
+
+def inline_function(node: Node, graph: Graph, opset: int, add) -> None:
+    """An op webjit has no rule for, written as the body ONNX defines it by (its attributes
+    substituted); each body node is then imported like any other."""
+    function = function_body(node.op, opset, node, graph)
+    attrs = {}  # the op's own defaults, the function's, then the node's attributes
+    for name, spec in onnx.defs.get_schema(node.op, opset, "").attributes.items():
+        if spec.default_value.type != onnx.AttributeProto.UNDEFINED:
+            attrs[name] = onnx.AttributeProto()
+            attrs[name].CopyFrom(spec.default_value)
+            attrs[name].name = name
+    attrs.update({a.name: a for a in function.attribute_proto})
+    attrs.update({a.name: a for a in _node_proto(node).attribute})
+    nodes = []
+    for inner in function.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        del copy.attribute[:]
+        for attr in inner.attribute:
+            if attr.ref_attr_name:
+                if attr.ref_attr_name in attrs:
+                    value = onnx.AttributeProto()
+                    value.CopyFrom(attrs[attr.ref_attr_name])
+                    value.name = attr.name
+                    copy.attribute.append(value)
+            else:
+                copy.attribute.append(attr)
+        nodes.append(copy)
+    body = onnx.helper.make_graph(nodes, node.op, [onnx.helper.make_empty_tensor_value_info(n) for n in function.input],
+                                  [onnx.helper.make_empty_tensor_value_info(n) for n in function.output])
+    bound = list(node.inputs) + [""] * (len(function.input) - len(node.inputs))
+    results = _inline_body(body, bound, graph, f"{node.name}::fn", opset, add, node.attrs.get(SCOPE, {}))
+    _bind_outputs(node, results, graph, opset, add)
+
+
+def _node_proto(node: Node) -> onnx.NodeProto:
+    attrs = {k: onnx.numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
+             for k, v in node.attrs.items() if k != SCOPE}
+    return onnx.helper.make_node(node.op, list(node.inputs), list(node.outputs), name=node.name, **attrs)
