@@ -275,6 +275,15 @@ def inline_function(node: Node, graph: Graph, opset: int, add) -> None:
     """An op webjit has no rule for, written as the body ONNX defines it by (its attributes
     substituted); each body node is then imported like any other."""
     function = function_body(node.op, opset, node, graph)
+    if function is None:
+        raise UnsupportedError(f"{node.op} '{node.name}' is not supported (ONNX defines it by other ops, but not for "
+                               "these inputs)")
+    from .frontend import _find_unsupported
+    missing: dict = {}
+    _find_unsupported(onnx.helper.make_graph(list(function.node), node.op, [], []), missing, "", opset)
+    if missing:
+        raise UnsupportedError(f"{node.op} '{node.name}' is not supported (ONNX defines it by {', '.join(sorted(missing))}, "
+                               "which webjit does not support)")
     attrs = {}  # the op's own defaults, the function's, then the node's attributes
     for name, spec in onnx.defs.get_schema(node.op, opset, "").attributes.items():
         if spec.default_value.type != onnx.AttributeProto.UNDEFINED:
