@@ -607,9 +607,19 @@ def scatter_cases():
     ]
 
 
+def function_cases():
+    """Ops with no rule of their own, expanded to the function bodies ONNX defines them by."""
+    return [
+        op("Function_MeanVarianceNormalization_axes", "MeanVarianceNormalization", [x("x", (2, 3, 4, 5))],
+           {"axes": [0, 3]}),
+        op("Function_AffineGrid_runtime_theta", "AffineGrid", [x("theta", (2, 2, 3)), k("size", [2, 3, 4, 5])],
+           {"align_corners": 1}, opset=20),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
          + tensor_cases() + multi_output_cases() + control_flow_cases() + recurrent_cases()
-         + topk_cases() + scatter_cases())
+         + topk_cases() + scatter_cases() + function_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

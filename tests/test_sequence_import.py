@@ -92,3 +92,11 @@ def test_scatter_reducing_integers_is_refused():
               [tensor("y", [4], TensorProto.INT64)])
     with pytest.raises(UnsupportedError, match=r"^ScatterND 'sc' reduces int64 values \(add\); webjit reduces float32$"):
         webjit.compile(m, {})
+
+
+def test_a_function_op_whose_body_webjit_lacks_is_refused():
+    m = model([helper.make_node("Bernoulli", ["x"], ["y"], name="coin", seed=1.0)], [tensor("x", [4])], [tensor("y", [4])],
+              opset=22)
+    with pytest.raises(UnsupportedError, match=r"^Bernoulli 'coin' is not supported \(ONNX defines it by "
+                                               r"RandomUniformLike, which webjit does not support\)$"):
+        webjit.compile(m, {})
