@@ -77,10 +77,21 @@ def input_values(case: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
 
 
 def _attr(name, value):
+    if isinstance(value, dict) and "graph" in value:  # a control-flow body
+        return _subgraph(value["graph"])
     if isinstance(value, dict):  # a tensor attribute, e.g. ConstantOfShape's value
         array = np.array(value["value"], dtype=NUMPY_TYPES[value["dtype"]])
         return numpy_helper.from_array(array, name)
     return value
+
+
+def _subgraph(spec: dict) -> onnx.GraphProto:
+    """A body from plain data: inputs and outputs as [name, dtype, shape or None], nodes as in cases."""
+    value = lambda v: helper.make_tensor_value_info(v[0], ONNX_TYPES[v[1]], v[2])
+    nodes = [helper.make_node(n["op"], list(n["inputs"]), list(n["outputs"]), name=f"{spec['name']}_{n['op']}_{i}",
+                              **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
+             for i, n in enumerate(spec["nodes"])]
+    return helper.make_graph(nodes, spec["name"], [value(v) for v in spec["inputs"]], [value(v) for v in spec["outputs"]])
 
 
 def build_model(case: dict, constants: dict[str, np.ndarray]) -> onnx.ModelProto:

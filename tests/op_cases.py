@@ -711,8 +711,140 @@ def bitwise_layout_norm_cases():
     return cases
 
 
+def body(name, inputs, nodes, outputs):
+    """A control-flow body attribute: inputs and outputs are [name, dtype, shape or None], nodes as in graph()."""
+    return {"graph": {"name": name, "inputs": [list(v) for v in inputs], "outputs": [list(v) for v in outputs],
+                      "nodes": graph("", [], nodes, [])["nodes"]}}
+
+
+def control_flow_cases():
+    """If, Loop and Scan: inlined or unrolled at import, bodies reading outer-scope values."""
+    f = "float32"
+    rnn_step = body("step", [["h", f, [1, 3]], ["xt", f, [1, 3]]],
+                    [("MatMul", ["h", "w"], ["hw"]), ("Add", ["hw", "xt"], ["pre"]), ("Tanh", ["pre"], ["h_out"]),
+                     ("Identity", ["h_out"], ["y_t"])], [["h_out", f, [1, 3]], ["y_t", f, [1, 3]]])
+    sums = body("sums", [["s", f, [2]], ["p", f, [2]], ["xt", f, [2]]],
+                [("Add", ["s", "xt"], ["s_out"]), ("Mul", ["p", "xt"], ["p_out"]), ("Mul", ["s_out", "xt"], ["y_t"])],
+                [["s_out", f, [2]], ["p_out", f, [2]], ["y_t", f, [2]]])
+    loop = body("loop", [["i", "int64", []], ["c", "bool", []], ["acc", f, [2, 3]]],
+                [("Cast", ["i"], ["fi"], {"to": FLOAT}), ("Mul", ["acc", "fi"], ["scaled"]), ("Add", ["scaled", "x"], ["acc_out"]),
+                 ("Less", ["i", "stop"], ["c_out"]), ("ReduceSum", ["acc_out"], ["y_i"], {"keepdims": 0})],
+                [["c_out", "bool", []], ["acc_out", f, [2, 3]], ["y_i", f, []]])
+    branch = lambda name, op_type: body(name, [], [(op_type, ["x", "b"], [f"{name}_y"])], [[f"{name}_y", f, [2, 3]]])
+    pick = body("pick", [["i", "int64", []], ["c", "bool", []], ["acc", f, [2, 3]]],
+                [("Equal", ["i", "one"], ["is_one"]),
+                 ("If", ["is_one"], ["acc_out"], {"then_branch": body("add", [], [("Add", ["acc", "x"], ["add_y"])],
+                                                                     [["add_y", f, [2, 3]]]),
+                                                  "else_branch": body("mul", [], [("Mul", ["acc", "x"], ["mul_y"])],
+                                                                      [["mul_y", f, [2, 3]]])}),
+                 ("Identity", ["c"], ["c_out"])],
+                [["c_out", "bool", []], ["acc_out", f, [2, 3]]])
+    return [
+        graph("Loop_nested_If_reads_body_values", [x("acc0", (2, 3)), x("x", (2, 3)), k("n", 3), k("one", 1),
+                                                   k("shape", [2, 3])],
+              [("Loop", ["n", "", "acc0"], ["acc"], {"body": pick}), ("Reshape", ["acc", "shape"], ["y"])], ["y"], opset=16),
+        graph("Scan_outer_weight_rnn", [x("h0", (1, 3)), x("xs", (4, 1, 3)), x("w", (3, 3))],
+              [("Scan", ["h0", "xs"], ["h", "ys"], {"num_scan_inputs": 1, "body": rnn_step})], ["h", "ys"], opset=16),
+        graph("Scan_reverse_axes_two_states", [x("s0", (2,)), x("p0", (2,)), x("xs", (2, 5))],
+              [("Scan", ["s0", "p0", "xs"], ["s", "p", "ys"],
+                {"num_scan_inputs": 1, "body": sums, "scan_input_axes": [1], "scan_input_directions": [1],
+                 "scan_output_axes": [-1], "scan_output_directions": [1]})], ["s", "p", "ys"], opset=16),
+        graph("Loop_cond_stops_early", [x("acc0", (2, 3)), x("x", (2, 3)), k("n", 10), k("go", True, "bool"), k("stop", 2),
+                                        k("shape", [3, 2])],  # loop-carried values have no static shape in ONNX
+              [("Loop", ["n", "go", "acc0"], ["acc", "sums"], {"body": loop}), ("Reshape", ["acc", "shape"], ["y"])],
+              ["y", "sums"], opset=16),
+        *[graph(f"If_runtime_condition_{compare}", [x("x", (2, 3)), x("b", (3,)), k("one", 1.0, "float32")],
+                [("ReduceSum", ["x"], ["s"], {"keepdims": 0}), (compare, ["s", "one"], ["c"]),
+                 ("If", ["c"], ["y"], {"then_branch": branch("then", "Add"), "else_branch": branch("else", "Sub")})],
+                ["y"], opset=16) for compare in ("Greater", "GreaterOrEqual")],  # their inputs take one branch each
+        graph("If_on_folded_shape", [x("x", (2, 3)), x("b", (3,)), k("two", 2)],
+              [("Shape", ["x"], ["s"]), ("Size", ["s"], ["rank"]), ("Equal", ["rank", "two"], ["is2d"]),
+               ("If", ["is2d"], ["y"], {"then_branch": branch("then", "Add"), "else_branch": branch("else", "Sub")})],
+              ["y"], opset=16),
+    ]
+
+
+def recurrent_cases():
+    """RNN, GRU and LSTM: unrolled at import; constant sequence_lens mask rows past their length."""
+    lens = k("lens", [3, 1, 0], "int32")
+    return [
+        op("RNN_bidirectional_lens_initial_h", "RNN",
+           [x("x", (3, 3, 2)), x("w", (2, 4, 2)), x("r", (2, 4, 4)), x("b", (2, 8)), lens, x("h0", (2, 3, 4))],
+           {"hidden_size": 4, "direction": "bidirectional"}, outputs=2),
+        op("RNN_activation_alpha_clip", "RNN", [x("x", (4, 2, 3)), w("w", (1, 5, 3)), w("r", (1, 5, 5))],
+           {"hidden_size": 5, "activations": ["LeakyRelu"], "activation_alpha": [0.2], "clip": 0.8}, outputs=2),
+        op("GRU_linear_before_reset_reverse_lens", "GRU",
+           [x("x", (3, 3, 2)), x("w", (1, 12, 2)), x("r", (1, 12, 4)), x("b", (1, 24)), lens],
+           {"hidden_size": 4, "direction": "reverse", "linear_before_reset": 1}, outputs=2),
+        op("GRU_initial_h_hardsigmoid", "GRU",  # layout 1 (onnxruntime lacks it): ONNX's batchwise node cases
+           [x("x", (4, 2, 3)), w("w", (1, 15, 3)), w("r", (1, 15, 5)), w("b", (1, 30)), None, x("h0", (1, 2, 5))],
+           {"hidden_size": 5, "activations": ["HardSigmoid", "Tanh"], "activation_alpha": [0.3],
+            "activation_beta": [0.4]}, outputs=2),
+        op("LSTM_bidirectional_peepholes_lens", "LSTM",
+           [x("x", (3, 3, 2)), x("w", (2, 16, 2)), x("r", (2, 16, 4)), x("b", (2, 32)), lens, x("h0", (2, 3, 4)),
+            x("c0", (2, 3, 4)), x("p", (2, 12))], {"hidden_size": 4, "direction": "bidirectional"}, outputs=3),
+        op("LSTM_reverse_clip", "LSTM", [x("x", (5, 2, 3)), w("w", (1, 12, 3)), w("r", (1, 12, 3)), w("b", (1, 24))],
+           {"hidden_size": 3, "direction": "reverse", "clip": 1.5}, outputs=3),
+    ]
+
+
+def topk_cases():
+    """TopK: ranks by comparisons, ties to the lower index."""
+    return [
+        op("TopK_ties_axis1", "TopK", [x("x", (3, 7, 2), fill="ties"), k("k", [4])], {"axis": 1}, outputs=2),
+        op("TopK_smallest_last_axis", "TopK", [x("x", (2, 9)), k("k", [3])], {"largest": 0}, outputs=2),
+        op("TopK_int64_negative_axis", "TopK", [x("x", (5, 4), "int64"), k("k", [5])], {"axis": -2}, outputs=2),
+        op("TopK_nan_largest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [4])], outputs=2),
+        op("TopK_nan_smallest", "TopK", [x("x", (3, 6), fill="with_nan"), k("k", [5])], {"largest": 0}, outputs=2),
+        op("TopK_two_stages_ties", "TopK", [x("x", (1, 5000), fill="ties"), k("k", [7])], outputs=2),
+        op("TopK_two_stages_smallest_axis0_nan", "TopK", [x("x", (3000, 2), fill="with_nan"), k("k", [40])],
+           {"axis": 0, "largest": 0}, outputs=2),
+        op("TopK_opset9_attribute_k", "TopK", [x("x", (3, 6))], {"k": 2, "axis": 0}, outputs=2, opset=9),
+        op("TopK_k_equals_n_wide", "TopK", [x("x", (2, 130), fill="ties"), k("k", [130])], outputs=2),
+    ]
+
+
+def scatter_cases():
+    """Scatters with runtime indices and updates: negative and duplicate indices, reductions."""
+    i64 = "int64"
+    return [
+        op("ScatterElements_runtime_negative_duplicates", "ScatterElements",
+           [x("d", (3, 5)), x("i", (3, 4), i64, fill="range", range=[-5, 5]), x("u", (3, 4))], {"axis": 1}),
+        op("ScatterElements_axis0_smaller_indices_int64", "ScatterElements",
+           [x("d", (4, 3, 2), i64), x("i", (2, 2, 1), i64, fill="range", range=[-4, 4]), x("u", (2, 2, 1), i64)]),
+        op("ScatterElements_add_duplicates", "ScatterElements",
+           [x("d", (2, 6)), x("i", (2, 5), i64, fill="range", range=[0, 3]), x("u", (2, 5))], {"axis": 1, "reduction": "add"}),
+        op("ScatterElements_max_axis0", "ScatterElements",
+           [x("d", (4, 3)), x("i", (5, 3), i64, fill="range", range=[0, 4]), x("u", (5, 3))], {"reduction": "max"}),
+        op("Scatter_opset10", "Scatter", [x("d", (3, 4)), k("i", [[1, 0, 3], [2, -1, 0]]), x("u", (2, 3))], {"axis": 1},
+           opset=10),
+        op("ScatterND_slices_runtime", "ScatterND",
+           [x("d", (4, 3, 2)), x("i", (2, 1), i64, fill="range", range=[-4, 4]), x("u", (2, 3, 2))]),
+        op("ScatterND_elements_mul_duplicates", "ScatterND",
+           [x("d", (3, 4)), k("i", [[[0, 1], [2, -1]], [[0, 1], [1, 2]]]), x("u", (2, 2))], {"reduction": "mul"}),
+        op("ScatterND_min_int_indices", "ScatterND",
+           [x("d", (2, 3, 4)), x("i", (3, 2), i64, fill="range", range=[0, 2]), x("u", (3, 4))], {"reduction": "min"}),
+        op("TensorScatter_runtime_write_indices", "TensorScatter",
+           [x("past", (2, 3, 6, 4)), x("upd", (2, 3, 2, 4)), x("at", (2,), i64, fill="range", range=[0, 5])], opset=24),
+        op("TensorScatter_circular_axis1", "TensorScatter",
+           [x("past", (2, 5, 3)), x("upd", (2, 3, 3)), x("at", (2,), i64, fill="range", range=[0, 5])],
+           {"axis": 1, "mode": "circular"}, opset=24),
+    ]
+
+
+def function_cases():
+    """Ops with no rule of their own, expanded to the function bodies ONNX defines them by."""
+    return [
+        op("Function_MeanVarianceNormalization_axes", "MeanVarianceNormalization", [x("x", (2, 3, 4, 5))],
+           {"axes": [0, 3]}),
+        op("Function_AffineGrid_runtime_theta", "AffineGrid", [x("theta", (2, 2, 3)), k("size", [2, 3, 4, 5])],
+           {"align_corners": 1}, opset=20),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
-         + tensor_cases() + multi_output_cases() + bitwise_layout_norm_cases())
+         + tensor_cases() + multi_output_cases() + bitwise_layout_norm_cases() + control_flow_cases()
+         + recurrent_cases() + topk_cases() + scatter_cases() + function_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

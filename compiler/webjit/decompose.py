@@ -11,12 +11,16 @@ from .ir import Graph, Node, TensorType
 from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
                           max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
+from .recurrent import RECURRENT, recurrent_nodes
 from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes
+from .scatter import SCATTERS, scatter_nodes
+from .topk import topk_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 # Supported ops with no reference of their own: always rewritten.
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
-                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv")
+                   "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "TopK",
+                   *RECURRENT, *SCATTERS)
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -32,6 +36,12 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     more = decompose_more(node, graph, const, t)
     if more is not None:
         return more
+    if node.op in RECURRENT:
+        return recurrent_nodes(node, graph)
+    if node.op == "TopK":
+        return topk_nodes(node, graph)
+    if node.op in SCATTERS:
+        return scatter_nodes(node, graph)
     if node.op == "GatherElements" and node.inputs[1] not in graph.constants:
         # runtime indices: a Gather from the flattened data at index * stride + the other coordinates
         shape = graph.types[node.inputs[0]].shape

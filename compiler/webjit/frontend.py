@@ -9,6 +9,7 @@ from onnx import numpy_helper
 
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
+from .control import CONTROL_FLOW, function_body, inline_control_flow, inline_function
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 from .shapes import PYTHON, Words, declared_dims, input_shapes
@@ -68,14 +69,28 @@ def load_model(model) -> onnx.ModelProto:
 def check_supported(proto: onnx.ModelProto) -> None:
     """Raise one error listing every unsupported op type with its node names."""
     missing: dict[str, list[str]] = {}
-    for i, node in enumerate(proto.graph.node):
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        other = node.op_type in OTHER_DOMAIN_OPS.get(node.domain, ())  # the ops of other domains webjit runs
-        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx") and not other:
-            missing.setdefault(key, []).append(node.name or f"#{i}")
+    _find_unsupported(proto.graph, missing, "", _opset(proto))
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
         raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _find_unsupported(graph, missing: dict, where: str, opset: int) -> None:
+    """Unsupported ops of `graph` and of the bodies of its control-flow nodes."""
+    for i, node in enumerate(graph.node):
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        other = node.op_type in OTHER_DOMAIN_OPS.get(node.domain, ())  # the ops of other domains webjit runs
+        known = (node.op_type in OPS or node.op_type in DECOMPOSED_ONLY or node.op_type in CONTROL_FLOW
+                 or function_body(node.op_type, opset))
+        if not known or node.domain not in ("", "ai.onnx") and not other:
+            missing.setdefault(key, []).append(where + (node.name or f"#{i}"))
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _find_unsupported(attr.g, missing, f"{where}{node.name or f'#{i}'}/{attr.name}/", opset)
 
 
 def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: dict | None = None,
@@ -96,13 +111,11 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
         if value.name not in constants:
             types[value.name] = _input_type(value, shapes.get(value.name))
     graph = Graph(inputs=inputs, outputs=[o.name for o in g.output], nodes=[], types=types, constants=constants)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = _opset(proto)
     for i, onode in enumerate(g.node):
         node = _import_node(onode, i, graph)
-        if node is None:
-            continue
-        for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
-            _add_decomposed(graph, part, opset)
+        if node is not None:
+            _add_imported(graph, node, opset)
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
@@ -150,8 +163,20 @@ def _check_io_dtype(kind: str, name: str, dtype: str) -> None:
                                f"are {', '.join(IO_DTYPES)} (convert the model, e.g. cast {dtype} to float32)")
 
 
+def _add_imported(graph: Graph, node: Node, opset: int) -> None:
+    """Add one imported node (of the model or of a control-flow body) with its decompositions."""
+    for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
+        _add_decomposed(graph, part, opset)
+
+
 def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
     """Add `node`, or the nodes it is written as, each piece typed before the next is decomposed."""
+    if node.op in CONTROL_FLOW:  # unrolled or inlined at import (control.py)
+        inline_control_flow(node, graph, opset, _add_imported)
+        return
+    if node.op not in OPS and node.op not in DECOMPOSED_ONLY:  # check_supported found ONNX's function body
+        inline_function(node, graph, opset, _add_imported)
+        return
     parts = _decompose(node, graph, opset)
     if len(parts) == 1 and parts[0] is node:
         for piece in _pairwise(node):
@@ -207,9 +232,7 @@ def _attr_value(attr):
             return [v.decode() for v in value]
         if value and not isinstance(value[0], (int, float)):
             raise UnsupportedError(f"attribute '{attr.name}' holds graphs or tensors, which webjit does not support")
-    if isinstance(value, onnx.GraphProto):
-        raise UnsupportedError(f"attribute '{attr.name}' holds a subgraph (control flow), which webjit does not support")
-    return value
+    return value  # a GraphProto too: a control-flow body, inlined by control.py
 
 
 def _import_node(onode, index: int, graph: Graph) -> Node | None:

@@ -202,6 +202,7 @@ def ConstantOfShape(shape, *, value=None):
 
 
 def Range(start, limit, delta):
+    start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))  # one-element tensors too, as onnxruntime
     return (np.arange(start, limit, delta).astype(start.dtype),)
 
 
@@ -224,6 +225,7 @@ def Squeeze(x, axes=None):
 
 
 def Unsqueeze(x, axes):
+    axes = np.asarray(axes).reshape(-1)  # a scalar axis too, as onnxruntime
     out_rank = x.ndim + len(axes)
     y = x
     for a in sorted(int(a) % out_rank for a in axes):
