@@ -275,8 +275,8 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     a = node.attrs
     ins = list(node.inputs) + [""] * (7 - len(node.inputs))
     q, k, v, mask, past_k, past_v, nonpad = ins[:7]
-    if nonpad:
-        raise UnsupportedError(f"Attention '{node.name}' takes nonpad_kv_seqlen, which webjit does not support")
+    if nonpad and past_k:
+        raise UnsupportedError(f"Attention '{node.name}' takes both nonpad_kv_seqlen and past_key, which ONNX forbids")
     outs = list(node.outputs) + [""] * (4 - len(node.outputs))
     qs, ks, vs = (graph.types[n].shape for n in (q, k, v))
     parts = []
@@ -354,14 +354,39 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
             maskf = t("maskpad")
         bias = maskf
     left, right = a.get("left_window_size", -1), a.get("right_window_size", -1)
-    if a.get("is_causal", 0) or left >= 0 or right >= 0:  # constant: query i (after the past) sees key j
+    if nonpad:  # an external cache: batch b's keys from nonpad[b] on are padding
+        parts += [Node("Reshape", t("valid"), (nonpad, const("valid_shape", np.array([batch, 1, 1, 1], np.int64))),
+                       (t("valid"),)),
+                  Node("Less", t("keyvalid"), (const("keypos", np.arange(skv, dtype=np.int64).reshape(1, 1, 1, skv)),
+                                               t("valid")), (t("keyvalid"),)),
+                  Node("Where", t("padbias"), (t("keyvalid"), const("p0", np.float32(0)),
+                                               const("pinf", np.float32(-np.inf))), (t("padbias"),))]
+        if bias:
+            parts.append(Node("Add", t("maskpadded"), (bias, t("padbias")), (t("maskpadded"),)))
+        bias = t("maskpadded") if bias else t("padbias")
+    if a.get("is_causal", 0) or left >= 0 or right >= 0:  # query i (after the past) sees key j
         diff = np.arange(sq)[:, None] + past - np.arange(skv)[None, :]
-        allowed = diff >= 0 if a.get("is_causal", 0) else np.ones(diff.shape, dtype=bool)
-        if left >= 0:
-            allowed &= diff <= left
-        if right >= 0:
-            allowed &= -diff <= right
-        window = const("window", np.where(allowed, 0, -np.inf).astype(np.float32))
+        if nonpad:  # the past is per batch, nonpad[b] - sq: the window is computed at run time
+            parts.append(Node("Add", t("diff"), (t("valid"), const("diff0", diff - sq)), (t("diff"),)))
+            rules = [("GreaterOrEqual", 0)] if a.get("is_causal", 0) else []
+            rules += [("LessOrEqual", left)] if left >= 0 else []
+            rules += [("GreaterOrEqual", -right)] if right >= 0 else []
+            allowed = None
+            for i, (rule, bound) in enumerate(rules):
+                parts.append(Node(rule, t(f"rule{i}"), (t("diff"), const(f"bound{i}", np.int64(bound))), (t(f"rule{i}"),)))
+                if allowed:
+                    parts.append(Node("And", t(f"allowed{i}"), (allowed, t(f"rule{i}")), (t(f"allowed{i}"),)))
+                allowed = t(f"allowed{i}") if allowed else t(f"rule{i}")
+            parts.append(Node("Where", t("windowf"), (allowed, const("w0f", np.float32(0)),
+                                                      const("winf", np.float32(-np.inf))), (t("windowf"),)))
+            window = t("windowf")
+        else:
+            allowed = diff >= 0 if a.get("is_causal", 0) else np.ones(diff.shape, dtype=bool)
+            if left >= 0:
+                allowed &= diff <= left
+            if right >= 0:
+                allowed &= -diff <= right
+            window = const("window", np.where(allowed, 0, -np.inf).astype(np.float32))
         if bias:
             parts.append(Node("Add", t("bias"), (bias, window), (t("bias"),)))
             bias = t("bias")
