@@ -8,9 +8,11 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
+from .stateful import causal_conv_nodes, linear_attention_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding")  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding",
+                   "LinearAttention", "CausalConvWithState")  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -69,6 +71,10 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return _loss_nodes(node, graph, const, t)
     if node.op == "Attention":
         return _attention_nodes(node, graph, const, t)
+    if node.op == "LinearAttention":
+        return linear_attention_nodes(node, graph, const, t)
+    if node.op == "CausalConvWithState":
+        return causal_conv_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype

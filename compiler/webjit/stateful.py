@@ -1,0 +1,157 @@
+"""Ops that carry a recurrent state between decode steps (opset 27), written as ops webjit has
+kernels for (decompose._decompose calls these): LinearAttention as its recurrence unrolled over
+the (static) sequence, CausalConvWithState as a sum of shifted slices times the per-channel
+weights, so the weights may be runtime tensors and no grouped Conv is needed."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UnsupportedError
+from .ir import Graph, Node
+
+UPDATE_RULES = ("linear", "gated", "delta", "gated_delta")
+
+
+def linear_attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """LinearAttention: per step t, the state S (B, H_kv, d_k, d_v) decays by exp(g_t) (gated
+    rules), takes k_t (x) u_t with u_t = v_t, or beta_t (v_t - S^T k_t) for the delta rules, and
+    each query head reads scale * q_t^T S through its kv head (grouped query heads)."""
+    a = node.attrs
+    ins = list(node.inputs) + [""] * (6 - len(node.inputs))
+    query, key, value, past, decay, beta = ins[:6]
+    rule = a.get("update_rule", "gated_delta")
+    hq, hkv = a.get("q_num_heads"), a.get("kv_num_heads")
+    if rule not in UPDATE_RULES:
+        raise UnsupportedError(f"LinearAttention '{node.name}' has update_rule {rule!r}; ONNX defines "
+                               f"{', '.join(UPDATE_RULES)}")
+    if not hq or not hkv or hq % hkv:
+        raise UnsupportedError(f"LinearAttention '{node.name}' needs q_num_heads a positive multiple of kv_num_heads")
+    gated, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gated != bool(decay) or delta != bool(beta):
+        raise UnsupportedError(f"LinearAttention '{node.name}' with update_rule {rule!r} needs "
+                               f"{'decay' if gated else 'no decay'} and {'beta' if delta else 'no beta'}")
+    if graph.types[query].dtype != "float32":
+        raise UnsupportedError(f"LinearAttention '{node.name}' computes in {graph.types[query].dtype}; webjit "
+                               "computes it in float32")
+    b, steps, _ = graph.types[query].shape
+    dk = graph.types[query].shape[2] // hq
+    dv = graph.types[value].shape[2] // hkv
+    group = hq // hkv
+    if steps == 0:
+        raise UnsupportedError(f"LinearAttention '{node.name}' has an empty sequence, which webjit does not run")
+    scale = a.get("scale") or 1.0 / np.sqrt(dk)
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    parts = []
+
+    def heads(tag, name, shape, perm):  # reshape the packed last axis into heads, then transpose
+        parts.extend([Node("Reshape", t(f"{tag}split"), (name, ints(f"{tag}shape", shape)), (t(f"{tag}split"),)),
+                      Node("Transpose", t(f"{tag}heads"), (t(f"{tag}split"),), (t(f"{tag}heads"),), {"perm": perm})])
+        return t(f"{tag}heads")
+
+    parts.append(Node("Mul", t("qscaled"), (query, const("scale", np.float32(scale))), (t("qscaled"),)))
+    q = heads("q", t("qscaled"), [b, steps, hkv, group, dk], [0, 2, 1, 3, 4])  # (B, H_kv, T, G, d_k)
+    k = heads("k", key, [b, steps, hkv, dk, 1], [0, 2, 1, 3, 4])  # (B, H_kv, T, d_k, 1): columns
+    v = heads("v", value, [b, steps, hkv, 1, dv], [0, 2, 1, 3, 4])  # (B, H_kv, T, 1, d_v): rows
+    if gated:
+        width = graph.types[decay].shape[2]
+        if width not in (hkv, hkv * dk):
+            raise UnsupportedError(f"LinearAttention '{node.name}' has decay of width {width}; ONNX defines "
+                                   f"kv_num_heads ({hkv}) or kv_num_heads * d_k ({hkv * dk})")
+        parts.append(Node("Exp", t("gexp"), (decay,), (t("gexp"),)))
+        g = heads("g", t("gexp"), [b, steps, hkv, width // hkv, 1], [0, 2, 1, 3, 4])  # (B, H_kv, T, d_k or 1, 1)
+    if delta:
+        width = graph.types[beta].shape[2]
+        if width not in (hkv, 1):
+            raise UnsupportedError(f"LinearAttention '{node.name}' has beta of width {width}; ONNX defines "
+                                   f"kv_num_heads ({hkv}) or 1")
+        beta4 = heads("beta", beta, [b, steps, width, 1, 1], [0, 2, 1, 3, 4])  # (B, H_kv or 1, T, 1, 1)
+    at = lambda tag, name, step: Node("Gather", t(f"{tag}{step}"), (name, ints(f"at{step}", step)),
+                                      (t(f"{tag}{step}"),), {"axis": 2})
+    state = past or None
+    outputs = []
+    for step in range(steps):
+        parts += [at("k", k, step), at("v", v, step), at("q", q, step)]
+        kt, u = t(f"k{step}"), t(f"v{step}")
+        if gated and state:
+            parts += [at("g", g, step), Node("Mul", t(f"decayed{step}"), (state, t(f"g{step}")), (t(f"decayed{step}"),))]
+            state = t(f"decayed{step}")
+        if delta:
+            parts.append(at("beta", beta4, step))
+            if state:  # S^T k as a row: (1, d_k) x (d_k, d_v)
+                parts += [Node("Transpose", t(f"krow{step}"), (kt,), (t(f"krow{step}"),), {"perm": [0, 1, 3, 2]}),
+                          Node("MatMul", t(f"read{step}"), (t(f"krow{step}"), state), (t(f"read{step}"),)),
+                          Node("Sub", t(f"err{step}"), (u, t(f"read{step}")), (t(f"err{step}"),))]
+                u = t(f"err{step}")
+            parts.append(Node("Mul", t(f"u{step}"), (u, t(f"beta{step}")), (t(f"u{step}"),)))
+            u = t(f"u{step}")
+        last = step == steps - 1
+        updated = node.outputs[1] if last and len(node.outputs) > 1 and node.outputs[1] else t(f"state{step}")
+        if state:
+            parts += [Node("Mul", t(f"outer{step}"), (kt, u), (t(f"outer{step}"),)),
+                      Node("Add", t(f"update{step}"), (state, t(f"outer{step}")), (updated,))]
+        else:
+            parts.append(Node("Mul", t(f"outer{step}"), (kt, u), (updated,)))
+        state = updated
+        parts += [Node("MatMul", t(f"read_q{step}"), (t(f"q{step}"), state), (t(f"o{step}"),)),  # (B, H_kv, G, d_v)
+                  Node("Unsqueeze", t(f"ostep{step}"), (t(f"o{step}"), ints("axis1", [1])), (t(f"ostep{step}"),))]
+        outputs.append(t(f"ostep{step}"))
+    if len(node.outputs) > 1 and node.outputs[1] and state != node.outputs[1]:
+        parts.append(Node("Identity", t("present"), (state,), (node.outputs[1],)))
+    joined = outputs[0]
+    if len(outputs) > 1:
+        parts.append(Node("Concat", t("steps"), tuple(outputs), (t("all"),), {"axis": 1}))  # (B, T, H_kv, G, d_v)
+        joined = t("all")
+    return (*parts, Node("Reshape", node.name, (joined, ints("out_shape", [b, steps, hq * dv])), node.outputs[:1]))
+
+
+def causal_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """CausalConvWithState: the input after its carry state (or k - 1 zeros), then per tap j
+    the slice starting at j times the weights' column j, summed; the present state is the
+    last k - 1 positions of that padded sequence."""
+    ins = list(node.inputs) + [""] * (4 - len(node.inputs))
+    x, weight, bias, past = ins[:4]
+    activation = node.attrs.get("activation", "none")
+    if activation not in ("none", "silu", "swish"):
+        raise UnsupportedError(f"CausalConvWithState '{node.name}' has activation {activation!r}; ONNX defines "
+                               "none, silu and swish")
+    b, c, length = graph.types[x].shape
+    channels, one, k = graph.types[weight].shape
+    if channels != c or one != 1:
+        raise UnsupportedError(f"CausalConvWithState '{node.name}' has weights of shape {[channels, one, k]}; a "
+                               f"depthwise filter over {c} channels is ({c}, 1, k)")
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    parts = []
+    padded = x
+    if k > 1:
+        if past:
+            parts.append(Node("Concat", t("concat"), (past, x), (t("padded"),), {"axis": 2}))
+        else:
+            parts.append(Node("Pad", t("pad"), (x, ints("pads", [0, 0, k - 1, 0, 0, 0])), (t("padded"),)))
+        padded = t("padded")
+    parts.append(Node("Reshape", t("taps"), (weight, ints("taps_shape", [c, k])), (t("taps"),)))
+    total = None
+    for j in range(k):
+        shifted = padded
+        if k > 1:
+            parts.append(Node("Slice", t(f"shift{j}"), (padded, ints(f"s{j}", [j]), ints(f"e{j}", [j + length]),
+                                                        ints("axis2", [2])), (t(f"shifted{j}"),)))
+            shifted = t(f"shifted{j}")
+        parts += [Node("Slice", t(f"tap{j}"), (t("taps"), ints(f"ts{j}", [j]), ints(f"te{j}", [j + 1]),
+                                               ints("axis1", [1])), (t(f"tap{j}"),)),
+                  Node("Mul", t(f"term{j}"), (shifted, t(f"tap{j}")), (t(f"term{j}"),))]
+        if total:
+            parts.append(Node("Add", t(f"sum{j}"), (total, t(f"term{j}")), (t(f"sum{j}"),)))
+        total = t(f"sum{j}") if total else t(f"term{j}")
+    if bias:
+        parts += [Node("Unsqueeze", t("bias_column"), (bias, ints("last", [1])), (t("bias_column"),)),
+                  Node("Add", t("biased"), (total, t("bias_column")), (t("biased"),))]
+        total = t("biased")
+    if activation != "none":
+        parts += [Node("Sigmoid", t("sigmoid"), (total,), (t("sigmoid"),)),
+                  Node("Mul", node.name, (total, t("sigmoid")), node.outputs[:1])]
+    else:
+        parts.append(Node("Identity", node.name, (total,), node.outputs[:1]))
+    if len(node.outputs) > 1 and node.outputs[1]:
+        parts.append(Node("Slice", t("present"), (padded, ints("ps", [length]), ints("pe", [length + k - 1]),
+                                                  ints("axis2", [2])), (node.outputs[1],)))
+    return tuple(parts)
