@@ -68,6 +68,22 @@ def graph(name, inputs, nodes, outputs, opset=None):
     return case
 
 
+def subgraph(inputs, outputs, nodes, constants=()):
+    """A graph attribute (e.g. FlexAttention's score_mod): float32 input and output names, nodes as
+    in graph(), constants as k() specs."""
+    return {"inputs": [{"name": n, "dtype": "float32"} for n in inputs],
+            "outputs": [{"name": n, "dtype": "float32"} for n in outputs], "constants": list(constants),
+            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {})}
+                      for n in nodes]}
+
+
+def in_domain(case, domain):
+    """The case with its nodes in another op domain (version 1), e.g. ai.onnx.preview."""
+    for node in case["nodes"]:
+        node["domain"] = domain
+    return case
+
+
 # ---- elementwise ------------------------------------------------------------------------------
 
 UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log": "positive", "Reciprocal": "positive",
@@ -141,6 +157,18 @@ def elementwise_cases():
            outputs=2, opset=27),
         op("CausalConvWithState_const_weight_short", "CausalConvWithState", [x("x", (2, 3, 2)), w("w", (3, 1, 4))],
            outputs=2, opset=27),
+        in_domain(op("FlexAttention_gqa_softcap_score_mod", "FlexAttention",
+                     [x("q", (1, 4, 3, 8)), x("k", (1, 2, 5, 8)), x("v", (1, 2, 5, 6))],
+                     {"scale": 0.5, "score_mod": subgraph(["s"], ["capped"], [
+                         ("Div", ["s", "cap"], ["d"]), ("Tanh", ["d"], ["th"]), ("Mul", ["th", "cap"], ["capped"])],
+                         [k("cap", 1.5, "float32")])}, opset=26), "ai.onnx.preview"),
+        in_domain(op("FlexAttention_bias_score_mod_prob_mod", "FlexAttention",
+                     [x("q", (2, 2, 4, 8)), x("k", (2, 2, 4, 8)), x("v", (2, 2, 4, 8))],
+                     {"score_mod": subgraph(["s"], ["biased"], [("Add", ["s", "bias"], ["biased"])],
+                                            [k("bias", [[0.0, -1.0, -2.0, -3.0], [1.0, 0.0, -1.0, -2.0],
+                                                        [2.0, 1.0, 0.0, -1.0], [3.0, 2.0, 1.0, 0.0]], "float32")]),
+                      "prob_mod": subgraph(["p"], ["sharp"], [("Mul", ["p", "p"], ["sharp"])])}, opset=26),
+                  "ai.onnx.preview"),
         op("NLLLoss_weighted_ignore_mean", "NegativeLogLikelihoodLoss",
            [x("x", (3, 5, 2)), x("t", (3, 2), "int64", fill="range", range=[0, 5]), w("w", (5,), fill="positive")],
            {"ignore_index": 1}),

@@ -10,6 +10,7 @@ from onnx import numpy_helper
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
+from .flex_attention import GRAPH_ATTRS
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
@@ -20,6 +21,7 @@ ATTRS_TO_INPUTS = {
     "Pad": ("pads", "value"),
 }
 IGNORED_ATTRS = {"Dropout": (), "BatchNormalization": ("spatial", "is_test", "consumed_inputs")}
+PREVIEW_OPS = (("ai.onnx.preview", "FlexAttention"),)  # ops of other domains that webjit writes as its own
 SHAPE_ONLY_OPS = ("Shape", "Size")  # results depend on static shapes only: always folded
 # Inputs that decide an output's shape (or which elements it holds): they must be constants,
 # since every shape is fixed at compile time. A runtime value there is refused, never guessed.
@@ -62,7 +64,8 @@ def check_supported(proto: onnx.ModelProto) -> None:
     missing: dict[str, list[str]] = {}
     for i, node in enumerate(proto.graph.node):
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx"):
+        if (node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx")) \
+                and (node.domain, node.op_type) not in PREVIEW_OPS:
             missing.setdefault(key, []).append(node.name or f"#{i}")
     if missing:
         parts = [f"{op} (nodes: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" for op, names in sorted(missing.items())]
@@ -223,7 +226,7 @@ def _attr_value(attr):
 
 def _import_node(onode, index: int, graph: Graph) -> Node | None:
     name = onode.name or f"{onode.op_type}_{index}"
-    attrs = {a.name: _attr_value(a) for a in onode.attribute}
+    attrs = {a.name: a.g if a.name in GRAPH_ATTRS.get(onode.op_type, ()) else _attr_value(a) for a in onode.attribute}
     for ignored in IGNORED_ATTRS.get(onode.op_type, ()):
         attrs.pop(ignored, None)
     inputs = list(onode.input)
