@@ -9,11 +9,12 @@ from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
 from .flex_attention import flex_attention_nodes
+from .spectral import dft_nodes, stft_nodes
 from .stateful import causal_conv_nodes, linear_attention_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding",
-                   "LinearAttention", "CausalConvWithState", "FlexAttention")  # supported ops with no reference of their own: always rewritten
+                   "LinearAttention", "CausalConvWithState", "FlexAttention", "DFT", "STFT")  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -74,6 +75,10 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return _attention_nodes(node, graph, const, t)
     if node.op == "FlexAttention":
         return flex_attention_nodes(node, graph, const, t)
+    if node.op == "DFT":
+        return dft_nodes(node, graph, const, t, opset)
+    if node.op == "STFT":
+        return stft_nodes(node, graph, const, t)
     if node.op == "LinearAttention":
         return linear_attention_nodes(node, graph, const, t)
     if node.op == "CausalConvWithState":

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .errors import UnsupportedError
+from .spectral import MelWeightMatrix
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
@@ -628,4 +629,6 @@ OPS = {
     # products, convolution, pooling
     "MatMul": MatMul, "Gemm": Gemm, "Conv": Conv, "MaxPool": MaxPool, "AveragePool": AveragePool,
     "GlobalAveragePool": GlobalAveragePool, "GlobalMaxPool": GlobalMaxPool,
+    # constant tables (their inputs must be constants: they always fold)
+    "MelWeightMatrix": MelWeightMatrix,
 }
