@@ -10,11 +10,12 @@ from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
 from .flex_attention import flex_attention_nodes
 from .spectral import dft_nodes, stft_nodes
-from .stateful import causal_conv_nodes, linear_attention_nodes
+from .stateful import causal_conv_nodes, linear_attention_nodes, tensor_scatter_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding",
-                   "LinearAttention", "CausalConvWithState", "FlexAttention", "DFT", "STFT")  # supported ops with no reference of their own: always rewritten
+                   "LinearAttention", "CausalConvWithState", "FlexAttention", "DFT", "STFT", "SwiGLU",
+                   "TensorScatter")  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -79,6 +80,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return dft_nodes(node, graph, const, t, opset)
     if node.op == "STFT":
         return stft_nodes(node, graph, const, t)
+    if node.op == "TensorScatter":
+        return tensor_scatter_nodes(node, graph, const, t)
     if node.op == "LinearAttention":
         return linear_attention_nodes(node, graph, const, t)
     if node.op == "CausalConvWithState":
@@ -112,6 +115,14 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         x = node.inputs[0]
         return (Node("Mul", t("ax"), (x, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
                 Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", node.name, (x, t("sig")), node.outputs))
+    if node.op == "SwiGLU":  # a * sigmoid(alpha a) * b
+        a, b = node.inputs[:2]
+        if graph.types[a].shape != graph.types[b].shape:
+            raise UnsupportedError(f"SwiGLU '{node.name}' has inputs of shapes {list(graph.types[a].shape)} and "
+                                   f"{list(graph.types[b].shape)}; ONNX requires the same shape (no broadcasting)")
+        return (Node("Mul", t("ax"), (a, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
+                Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", t("swish"), (a, t("sig")), (t("swish"),)),
+                Node("Mul", node.name, (t("swish"), b), node.outputs))
     if node.op == "OneHot":
         return _one_hot_nodes(node, graph, const, t)
     if node.op == "RotaryEmbedding":

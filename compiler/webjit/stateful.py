@@ -155,3 +155,43 @@ def causal_conv_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
         parts.append(Node("Slice", t("present"), (padded, ints("ps", [length]), ints("pe", [length + k - 1]),
                                                   ints("axis2", [2])), (node.outputs[1],)))
     return tuple(parts)
+
+
+def tensor_scatter_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
+    """TensorScatter (a KV-cache write): cache position s of batch b takes update position
+    s - write_indices[b] (modulo the cache length in circular mode) where that is inside the
+    update, else keeps the past value: a comparison with a constant range, one GatherElements
+    and one Where."""
+    ins = list(node.inputs) + [""] * (3 - len(node.inputs))
+    past, update, writes = ins[:3]
+    mode = node.attrs.get("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise UnsupportedError(f"TensorScatter '{node.name}' has mode {mode!r}; ONNX defines linear and circular")
+    shape = list(graph.types[past].shape)
+    rank = len(shape)
+    axis = node.attrs.get("axis", -2) % rank
+    if axis == 0:
+        raise UnsupportedError(f"TensorScatter '{node.name}' scatters along the batch axis, which ONNX forbids")
+    length, steps = shape[axis], graph.types[update].shape[axis]
+    column = [-1 if d == axis else 1 for d in range(rank)]
+    ints = lambda tag, values: const(tag, np.array(values, np.int64))
+    positions = const("positions", np.arange(length, dtype=np.int64).reshape(column))
+    parts = []
+    if writes:
+        parts += [Node("Reshape", t("starts"), (writes, ints("starts_shape", [shape[0]] + [1] * (rank - 1))),
+                       (t("starts"),)),
+                  Node("Sub", t("offset"), (positions, t("starts")), (t("offset"),))]
+        offset = t("offset")
+    else:
+        offset = positions
+    if mode == "circular":
+        parts.append(Node("Mod", t("wrapped"), (offset, ints("length", length)), (t("wrapped"),)))
+        offset = t("wrapped")
+    parts += [Node("GreaterOrEqual", t("after"), (offset, ints("zero", 0)), (t("after"),)),
+              Node("Less", t("before"), (offset, ints("steps", steps)), (t("before"),)),
+              Node("And", t("inside"), (t("after"), t("before")), (t("inside"),)),
+              Node("Where", t("index"), (t("inside"), offset, ints("zero", 0)), (t("index"),)),
+              Node("Expand", t("index_all"), (t("index"), ints("all_shape", shape)), (t("index_all"),)),
+              Node("GatherElements", t("gather"), (update, t("index_all")), (t("written"),), {"axis": axis}),
+              Node("Where", node.name, (t("inside"), t("written"), past), node.outputs[:1])]
+    return tuple(parts)
