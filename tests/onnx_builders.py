@@ -82,9 +82,10 @@ def _attr(name, value):
         nodes = [helper.make_node(n["op"], list(n["inputs"]), list(n["outputs"]), name=f"{name}_{n['op']}_{i}",
                                   **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
                  for i, n in enumerate(value["nodes"])]
+        constants = [numpy_helper.from_array(np.array(s["value"], dtype=NUMPY_TYPES[s["dtype"]]), s["name"])
+                     for s in value.get("constants", [])]
         return helper.make_graph(nodes, name, [info(s) for s in value["inputs"]], [info(s) for s in value["outputs"]],
-                                 [numpy_helper.from_array(np.array(s["value"], dtype=NUMPY_TYPES[s["dtype"]]), s["name"])
-                                  for s in value.get("constants", [])])
+                                 constants)
     if isinstance(value, dict):  # a tensor attribute, e.g. ConstantOfShape's value
         array = np.array(value["value"], dtype=NUMPY_TYPES[value["dtype"]])
         return numpy_helper.from_array(array, name)

@@ -25,7 +25,8 @@ def model(op, inputs, attrs=None, opset=28, outputs=1, domain="", wiring=None, g
 
 
 def acos_score_mod():
-    graph = helper.make_graph([helper.make_node("Acos", ["s"], ["out"])], "mod", [helper.make_tensor_value_info("s", F, [])],
+    graph = helper.make_graph([helper.make_node("Acos", ["s"], ["out"])], "mod",
+                              [helper.make_tensor_value_info("s", F, [])],
                               [helper.make_tensor_value_info("out", F, [])])
     return helper.make_attribute("score_mod", graph)
 

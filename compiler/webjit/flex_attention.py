@@ -28,7 +28,8 @@ def flex_attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]
                                "head size)")
     (batch, hq, _, d), (_, hkv, skv, _), (_, _, _, dv) = shapes
     if hq % hkv:
-        raise UnsupportedError(f"FlexAttention '{node.name}' has {hq} query heads, not a multiple of its {hkv} kv heads")
+        raise UnsupportedError(f"FlexAttention '{node.name}' has {hq} query heads, not a multiple of its {hkv} kv "
+                               "heads")
     parts = []
     if hq != hkv:
         for tag, name, depth in (("k", k, d), ("v", v, dv)):

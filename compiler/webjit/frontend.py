@@ -29,11 +29,11 @@ COMPILE_TIME_INPUTS = {
     "Reshape": {1: "shape"}, "Expand": {1: "shape"}, "ConstantOfShape": {0: "shape"}, "Unsqueeze": {1: "axes"},
     "Squeeze": {1: "axes"}, "Split": {1: "split"}, "Tile": {1: "repeats"}, "Range": {0: "start", 1: "limit", 2: "delta"},
     "Slice": {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, "Pad": {1: "pads", 3: "axes"}, "Trilu": {1: "k"},
-    "CumSum": {1: "axis"}, "MelWeightMatrix": dict(enumerate(("num_mel_bins", "dft_length", "sample_rate",
-                                                               "lower_edge_hertz", "upper_edge_hertz"))),
-    **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+    "CumSum": {1: "axis"}, **{op: {1: "axes"} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
                                                          "ReduceProd", "ReduceSumSquare", "ReduceL2", "ReduceL1",
                                                          "ReduceLogSum", "ReduceLogSumExp")},
+    "MelWeightMatrix": dict(enumerate(("num_mel_bins", "dft_length", "sample_rate", "lower_edge_hertz",
+                                       "upper_edge_hertz"))),
 }
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 

@@ -73,7 +73,8 @@ def linear_attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ..
         parts += [at("k", k, step), at("v", v, step), at("q", q, step)]
         kt, u = t(f"k{step}"), t(f"v{step}")
         if gated and state:
-            parts += [at("g", g, step), Node("Mul", t(f"decayed{step}"), (state, t(f"g{step}")), (t(f"decayed{step}"),))]
+            parts += [at("g", g, step),
+                      Node("Mul", t(f"decayed{step}"), (state, t(f"g{step}")), (t(f"decayed{step}"),))]
             state = t(f"decayed{step}")
         if delta:
             parts.append(at("beta", beta4, step))
