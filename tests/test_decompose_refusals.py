@@ -37,6 +37,8 @@ CASES = {
     "DFT axis at run time": (model("DFT", [("x", F, [2, 8, 1]), ("axis", I64, [])], opset=20, wiring=["x", "", "axis"]),
                              "DFT 'n' takes its axis from 'axis', which webjit needs at compile time; bind it with "
                              "--const axis=VALUE"),
+    "DFT too long for one matrix": (model("DFT", [("x", F, [1, 4096, 2])], {"axis": 1}, 17),
+                                    "DFT 'n' of length 4096 over 4096 values needs a 8192 x 8192 transform matrix"),
     "STFT frame_step at run time": (model("STFT", [("s", F, [1, 32, 1]), ("step", I64, [])], opset=17),
                                     "STFT 'n' takes its frame_step from 'step', which webjit needs at compile time; "
                                     "bind it with --const step=VALUE"),

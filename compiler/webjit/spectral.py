@@ -8,7 +8,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph, Node
 
-MATRIX_LIMIT = 1 << 26  # elements of a transform matrix (256 MiB of float32): beyond it, refused
+MATRIX_LIMIT = 1 << 25  # elements of a transform matrix: 128 MiB of float32, one storage binding; beyond it, refused
 
 
 def dft_matrix(node_name: str, length: int, channels: int, n: int, inverse: bool, onesided: bool) -> np.ndarray:
@@ -19,7 +19,8 @@ def dft_matrix(node_name: str, length: int, channels: int, n: int, inverse: bool
     width = out * (1 if inverse and onesided else 2)
     if length * channels * width > MATRIX_LIMIT:
         raise UnsupportedError(f"DFT '{node_name}' of length {n} over {length} values needs a "
-                               f"{length * channels} x {width} matrix, more than webjit builds")
+                               f"{length * channels} x {width} transform matrix, larger than the {MATRIX_LIMIT} "
+                               "values webjit builds")
     basis = np.zeros((length, channels, length), dtype=np.complex128)
     basis[np.arange(length), 0, np.arange(length)] = 1
     if channels == 2:
