@@ -79,6 +79,15 @@ def input_values(case: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
 def _attr(name, value):
     if isinstance(value, dict) and "graph" in value:  # a control-flow body
         return _subgraph(value["graph"])
+    if isinstance(value, dict) and "nodes" in value:  # a subgraph, e.g. FlexAttention's score_mod
+        info = lambda spec: helper.make_tensor_value_info(spec["name"], ONNX_TYPES[spec["dtype"]], spec.get("shape"))
+        nodes = [helper.make_node(n["op"], list(n["inputs"]), list(n["outputs"]), name=f"{name}_{n['op']}_{i}",
+                                  **{k: _attr(k, v) for k, v in n.get("attrs", {}).items()})
+                 for i, n in enumerate(value["nodes"])]
+        constants = [numpy_helper.from_array(np.array(s["value"], dtype=NUMPY_TYPES[s["dtype"]]), s["name"])
+                     for s in value.get("constants", [])]
+        return helper.make_graph(nodes, name, [info(s) for s in value["inputs"]], [info(s) for s in value["outputs"]],
+                                 constants)
     if isinstance(value, dict):  # a tensor attribute, e.g. ConstantOfShape's value
         array = np.array(value["value"], dtype=NUMPY_TYPES[value["dtype"]])
         return numpy_helper.from_array(array, name)
@@ -106,8 +115,8 @@ def build_model(case: dict, constants: dict[str, np.ndarray]) -> onnx.ModelProto
     untyped = [helper.make_empty_tensor_value_info(name) for name in case["outputs"]]
     graph = helper.make_graph(nodes, case["name"], graph_inputs, untyped, initializers)
     domains = [helper.make_opsetid("", opset)]
-    if any(n.get("domain") == "ai.onnx.ml" for n in case["nodes"]):  # the ML ops (Binarizer ...)
-        domains.append(helper.make_opsetid("ai.onnx.ml", 3))
+    for domain in sorted({n["domain"] for n in case["nodes"] if n.get("domain")}):
+        domains.append(helper.make_opsetid(domain, 3 if domain == "ai.onnx.ml" else 1))  # ai.onnx.ml: Binarizer ...
     model = helper.make_model(graph, opset_imports=domains, ir_version=IR_VERSION)
     # onnx's own inference of some function ops fails (MeanVarianceNormalization): those cases type their outputs
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode="output_types" not in case, data_prop=True)
@@ -127,8 +136,17 @@ def build_model(case: dict, constants: dict[str, np.ndarray]) -> onnx.ModelProto
     return model
 
 
+# Ops onnxruntime here does not run: models with them are held to onnx's reference evaluator.
+ORT_LACKS = {"FlexAttention", "SwiGLU"}
+
+
 def reference_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """onnxruntime's outputs (CPU, no graph optimisation so ops run as written)."""
+    """onnxruntime's outputs (CPU, no graph optimisation so ops run as written), or onnx's
+    reference evaluator's for a model that uses an op of ORT_LACKS."""
+    if any(node.op_type in ORT_LACKS for node in model.graph.node):
+        from onnx.reference import ReferenceEvaluator
+        names = [o.name for o in model.graph.output]
+        return dict(zip(names, ReferenceEvaluator(model).run(names, feeds)))
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

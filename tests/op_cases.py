@@ -70,6 +70,22 @@ def graph(name, inputs, nodes, outputs, opset=None):
     return case
 
 
+def subgraph(inputs, outputs, nodes, constants=()):
+    """A graph attribute (e.g. FlexAttention's score_mod): float32 input and output names, nodes as
+    in graph(), constants as k() specs."""
+    return {"inputs": [{"name": n, "dtype": "float32"} for n in inputs],
+            "outputs": [{"name": n, "dtype": "float32"} for n in outputs], "constants": list(constants),
+            "nodes": [{"op": n[0], "inputs": list(n[1]), "outputs": list(n[2]), "attrs": dict(n[3] if len(n) > 3 else {})}
+                      for n in nodes]}
+
+
+def in_domain(case, domain):
+    """The case with its nodes in another op domain (version 1), e.g. ai.onnx.preview."""
+    for node in case["nodes"]:
+        node["domain"] = domain
+    return case
+
+
 # ---- elementwise ------------------------------------------------------------------------------
 
 UNARY_FILLS = {"Neg": None, "Abs": None, "Sqrt": "positive", "Exp": None, "Log": "positive", "Reciprocal": "positive",
@@ -122,6 +138,69 @@ def elementwise_cases():
            [x("q", (1, 3, 16)), x("k", (1, 3, 16)), x("v", (1, 3, 16)), None, x("pk", (1, 2, 4, 8)),
             x("pv", (1, 2, 4, 8))],
            {"q_num_heads": 2, "kv_num_heads": 2, "softcap": 2.0, "scale": 0.3}, outputs=3, opset=23),
+        op("Attention_3d_gqa_nonpad_causal_bool_mask", "Attention",
+           [x("q", (3, 4, 16)), x("k", (3, 6, 8)), x("v", (3, 6, 8)), x("m", (3, 1, 4, 6), "bool"), None, None,
+            x("n", (3,), "int64", fill="range", range=[2, 7])],
+           {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1}, opset=24),
+        op("Attention_4d_nonpad_window_short_mask", "Attention",
+           [x("q", (2, 2, 3, 8)), x("k", (2, 2, 7, 8)), x("v", (2, 2, 7, 4)), x("m", (2, 3, 5)), None, None,
+            x("n", (2,), "int64", fill="range", range=[4, 8])],
+           {"left_window_size": 2, "right_window_size": 1}, opset=25),
+        op("LinearAttention_gated_delta_gqa_past", "LinearAttention",
+           [x("q", (2, 3, 16)), x("k", (2, 3, 8), fill="unit"), x("v", (2, 3, 6)), x("s", (2, 2, 4, 3)),
+            x("g", (2, 3, 8), fill="unit"), x("b", (2, 3, 2), fill="unit")],
+           {"q_num_heads": 4, "kv_num_heads": 2}, outputs=2, opset=27),
+        op("LinearAttention_linear_scale", "LinearAttention", [x("q", (1, 5, 8)), x("k", (1, 5, 8)), x("v", (1, 5, 8))],
+           {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "linear", "scale": 0.3}, outputs=2, opset=27),
+        op("LinearAttention_gated_head_decay", "LinearAttention",
+           [x("q", (1, 4, 8)), x("k", (1, 4, 4)), x("v", (1, 4, 4)), None, x("g", (1, 4, 1), fill="unit")],
+           {"q_num_heads": 2, "kv_num_heads": 1, "update_rule": "gated"}, outputs=2, opset=27),
+        op("LinearAttention_linear_past_gqa", "LinearAttention",
+           [x("q", (2, 4, 16)), x("k", (2, 4, 8)), x("v", (2, 4, 6)), x("s", (2, 2, 4, 3))],
+           {"q_num_heads": 4, "kv_num_heads": 2, "update_rule": "linear"}, outputs=2, opset=27),
+        op("LinearAttention_gated_head_decay_past", "LinearAttention",
+           [x("q", (1, 5, 8)), x("k", (1, 5, 8)), x("v", (1, 5, 8)),
+            x("s", (1, 2, 4, 4)), x("g", (1, 5, 2), fill="unit")],
+           {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "gated"}, outputs=2, opset=27),
+        op("LinearAttention_gated_key_decay_past", "LinearAttention",
+           [x("q", (1, 3, 8)), x("k", (1, 3, 8)), x("v", (1, 3, 4)),
+            x("s", (1, 2, 4, 2)), x("g", (1, 3, 8), fill="unit")],
+           {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "gated"}, outputs=2, opset=27),
+        op("CausalConvWithState_runtime_weight_past_silu", "CausalConvWithState",
+           [x("x", (2, 3, 7)), x("w", (3, 1, 3)), x("bias", (3,)), x("past", (2, 3, 2))], {"activation": "silu"},
+           outputs=2, opset=27),
+        op("CausalConvWithState_const_weight_short", "CausalConvWithState", [x("x", (2, 3, 2)), w("w", (3, 1, 4))],
+           outputs=2, opset=27),
+        in_domain(op("FlexAttention_gqa_softcap_score_mod", "FlexAttention",
+                     [x("q", (1, 4, 3, 8)), x("k", (1, 2, 5, 8)), x("v", (1, 2, 5, 6))],
+                     {"scale": 0.5, "score_mod": subgraph(["s"], ["capped"], [
+                         ("Div", ["s", "cap"], ["d"]), ("Tanh", ["d"], ["th"]), ("Mul", ["th", "cap"], ["capped"])],
+                         [k("cap", 1.5, "float32")])}, opset=26), "ai.onnx.preview"),
+        in_domain(op("FlexAttention_bias_score_mod_prob_mod", "FlexAttention",
+                     [x("q", (2, 2, 4, 8)), x("k", (2, 2, 4, 8)), x("v", (2, 2, 4, 8))],
+                     {"score_mod": subgraph(["s"], ["biased"], [("Add", ["s", "bias"], ["biased"])],
+                                            [k("bias", [[0.0, -1.0, -2.0, -3.0], [1.0, 0.0, -1.0, -2.0],
+                                                        [2.0, 1.0, 0.0, -1.0], [3.0, 2.0, 1.0, 0.0]], "float32")]),
+                      "prob_mod": subgraph(["p"], ["sharp"], [("Mul", ["p", "p"], ["sharp"])])}, opset=26),
+                  "ai.onnx.preview"),
+        op("DFT_complex_axis0_padded", "DFT", [x("x", (6, 3, 2)), k("n", 8), k("axis", 0)], opset=20),
+        op("DFT_rfft_truncated_attr_axis", "DFT", [x("x", (2, 9, 1)), k("n", 7)], {"axis": 1, "onesided": 1}, opset=17),
+        op("DFT_irfft_default_axis", "DFT", [x("x", (3, 5, 2))], {"inverse": 1, "onesided": 1}, opset=20),
+        op("DFT_inverse_real_input", "DFT", [x("x", (4, 2, 5, 1)), None, k("axis", -3)], {"inverse": 1}, opset=20),
+        op("STFT_runtime_window", "STFT", [x("s", (2, 40, 1)), k("step", 6), x("win", (10,))], opset=17),
+        op("STFT_complex_twosided", "STFT", [x("s", (1, 20, 2)), k("step", 4), None, k("len", 8)], {"onesided": 0},
+           opset=17),
+        graph("MelWeightMatrix_then_MatMul", [x("spec", (3, 33), fill="positive"), k("bins", 6, "int32"),
+                                              k("n", 64, "int32"), k("rate", 8000, "int32"), k("lo", 20.0, "float32"),
+                                              k("hi", 3900.0, "float32")],
+              [("MelWeightMatrix", ["bins", "n", "rate", "lo", "hi"], ["mel"]), ("MatMul", ["spec", "mel"], ["y"])],
+              ["y"], opset=17),
+        op("SwiGLU_alpha", "SwiGLU", [x("a", (3, 2, 7)), x("b", (3, 2, 7))], {"alpha": 1.7}, opset=28),
+        op("TensorScatter_circular_axis1", "TensorScatter",
+           [x("past", (3, 5, 2, 4)), x("up", (3, 3, 2, 4)), x("w", (3,), "int64", fill="range", range=[0, 5])],
+           {"mode": "circular", "axis": 1}, opset=24),
+        op("TensorScatter_linear_no_indices", "TensorScatter", [x("past", (2, 2, 6, 3)), x("up", (2, 2, 4, 3))],
+           opset=24),
         op("NLLLoss_weighted_ignore_mean", "NegativeLogLikelihoodLoss",
            [x("x", (3, 5, 2)), x("t", (3, 2), "int64", fill="range", range=[0, 5]), w("w", (5,), fill="positive")],
            {"ignore_index": 1}),
@@ -826,7 +905,7 @@ def scatter_cases():
            [x("d", (2, 3, 4)), x("i", (3, 2), i64, fill="range", range=[0, 2]), x("u", (3, 4))], {"reduction": "min"}),
         op("TensorScatter_runtime_write_indices", "TensorScatter",
            [x("past", (2, 3, 6, 4)), x("upd", (2, 3, 2, 4)), x("at", (2,), i64, fill="range", range=[0, 5])], opset=24),
-        op("TensorScatter_circular_axis1", "TensorScatter",
+        op("TensorScatter_circular_axis1_rank3", "TensorScatter",
            [x("past", (2, 5, 3)), x("upd", (2, 3, 3)), x("at", (2,), i64, fill="range", range=[0, 5])],
            {"axis": 1, "mode": "circular"}, opset=24),
     ]

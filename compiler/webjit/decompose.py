@@ -11,16 +11,19 @@ from .ir import Graph, Node, TensorType
 from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
                           max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
+from .flex_attention import flex_attention_nodes
 from .recurrent import RECURRENT, recurrent_nodes
 from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes
 from .scatter import SCATTERS, scatter_nodes
+from .spectral import dft_nodes, stft_nodes
+from .stateful import linear_attention_nodes
 from .topk import topk_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 # Supported ops with no reference of their own: always rewritten.
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
                    "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "TopK",
-                   *RECURRENT, *SCATTERS)
+                   *RECURRENT, *SCATTERS, "LinearAttention", "FlexAttention", "DFT", "STFT", "SwiGLU", "TensorScatter")
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -106,6 +109,14 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return _loss_nodes(node, graph, const, t)
     if node.op == "Attention":
         return _attention_nodes(node, graph, const, t)
+    if node.op == "FlexAttention":
+        return flex_attention_nodes(node, graph, const, t)
+    if node.op == "DFT":
+        return dft_nodes(node, graph, const, t, opset)
+    if node.op == "STFT":
+        return stft_nodes(node, graph, const, t)
+    if node.op == "LinearAttention":
+        return linear_attention_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype
@@ -135,6 +146,14 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         x = node.inputs[0]
         return (Node("Mul", t("ax"), (x, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
                 Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", node.name, (x, t("sig")), node.outputs))
+    if node.op == "SwiGLU":  # a * sigmoid(alpha a) * b
+        a, b = node.inputs[:2]
+        if graph.types[a].shape != graph.types[b].shape:
+            raise UnsupportedError(f"SwiGLU '{node.name}' has inputs of shapes {list(graph.types[a].shape)} and "
+                                   f"{list(graph.types[b].shape)}; ONNX requires the same shape (no broadcasting)")
+        return (Node("Mul", t("ax"), (a, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
+                Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", t("swish"), (a, t("sig")), (t("swish"),)),
+                Node("Mul", node.name, (t("swish"), b), node.outputs))
     if node.op == "OneHot":
         return _one_hot_nodes(node, graph, const, t)
     if node.op == "RotaryEmbedding":
@@ -313,8 +332,8 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
     a = node.attrs
     ins = list(node.inputs) + [""] * (7 - len(node.inputs))
     q, k, v, mask, past_k, past_v, nonpad = ins[:7]
-    if nonpad:
-        raise UnsupportedError(f"Attention '{node.name}' takes nonpad_kv_seqlen, which webjit does not support")
+    if nonpad and past_k:
+        raise UnsupportedError(f"Attention '{node.name}' takes both nonpad_kv_seqlen and past_key, which ONNX forbids")
     outs = list(node.outputs) + [""] * (4 - len(node.outputs))
     qs, ks, vs = (graph.types[n].shape for n in (q, k, v))
     parts = []
@@ -392,14 +411,39 @@ def _attention_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:
             maskf = t("maskpad")
         bias = maskf
     left, right = a.get("left_window_size", -1), a.get("right_window_size", -1)
-    if a.get("is_causal", 0) or left >= 0 or right >= 0:  # constant: query i (after the past) sees key j
+    if nonpad:  # an external cache: batch b's keys from nonpad[b] on are padding
+        parts += [Node("Reshape", t("valid"), (nonpad, const("valid_shape", np.array([batch, 1, 1, 1], np.int64))),
+                       (t("valid"),)),
+                  Node("Less", t("keyvalid"), (const("keypos", np.arange(skv, dtype=np.int64).reshape(1, 1, 1, skv)),
+                                               t("valid")), (t("keyvalid"),)),
+                  Node("Where", t("padbias"), (t("keyvalid"), const("p0", np.float32(0)),
+                                               const("pinf", np.float32(-np.inf))), (t("padbias"),))]
+        if bias:
+            parts.append(Node("Add", t("maskpadded"), (bias, t("padbias")), (t("maskpadded"),)))
+        bias = t("maskpadded") if bias else t("padbias")
+    if a.get("is_causal", 0) or left >= 0 or right >= 0:  # query i (after the past) sees key j
         diff = np.arange(sq)[:, None] + past - np.arange(skv)[None, :]
-        allowed = diff >= 0 if a.get("is_causal", 0) else np.ones(diff.shape, dtype=bool)
-        if left >= 0:
-            allowed &= diff <= left
-        if right >= 0:
-            allowed &= -diff <= right
-        window = const("window", np.where(allowed, 0, -np.inf).astype(np.float32))
+        if nonpad:  # the past is per batch, nonpad[b] - sq: the window is computed at run time
+            parts.append(Node("Add", t("diff"), (t("valid"), const("diff0", diff - sq)), (t("diff"),)))
+            rules = [("GreaterOrEqual", 0)] if a.get("is_causal", 0) else []
+            rules += [("LessOrEqual", left)] if left >= 0 else []
+            rules += [("GreaterOrEqual", -right)] if right >= 0 else []
+            allowed = None
+            for i, (rule, bound) in enumerate(rules):
+                parts.append(Node(rule, t(f"rule{i}"), (t("diff"), const(f"bound{i}", np.int64(bound))), (t(f"rule{i}"),)))
+                if allowed:
+                    parts.append(Node("And", t(f"allowed{i}"), (allowed, t(f"rule{i}")), (t(f"allowed{i}"),)))
+                allowed = t(f"allowed{i}") if allowed else t(f"rule{i}")
+            parts.append(Node("Where", t("windowf"), (allowed, const("w0f", np.float32(0)),
+                                                      const("winf", np.float32(-np.inf))), (t("windowf"),)))
+            window = t("windowf")
+        else:
+            allowed = diff >= 0 if a.get("is_causal", 0) else np.ones(diff.shape, dtype=bool)
+            if left >= 0:
+                allowed &= diff <= left
+            if right >= 0:
+                allowed &= -diff <= right
+            window = const("window", np.where(allowed, 0, -np.inf).astype(np.float32))
         if bias:
             parts.append(Node("Add", t("bias"), (bias, window), (t("bias"),)))
             bias = t("bias")

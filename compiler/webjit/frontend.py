@@ -39,7 +39,7 @@ COMPILE_TIME_INPUTS = {
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
 OTHER_DOMAIN_OPS = {"ai.onnx.ml": ("Binarizer", "ArrayFeatureExtractor"),
-                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum")}
+                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum"), "ai.onnx.preview": ("FlexAttention",)}
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 

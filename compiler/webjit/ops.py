@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .ops_more import MORE_OPS
+from .spectral import MelWeightMatrix
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
@@ -646,4 +647,6 @@ OPS = {
     "MatMul": MatMul, "Gemm": Gemm, "Conv": Conv, "MaxPool": MaxPool, "AveragePool": AveragePool,
     "GlobalAveragePool": GlobalAveragePool, "GlobalMaxPool": GlobalMaxPool,
     **MORE_OPS,  # bitwise, Atan/Asin/Acos, layout, windows, normalisation, Det (ops_more.py)
+    # constant tables (their inputs must be constants: they always fold)
+    "MelWeightMatrix": MelWeightMatrix,
 }

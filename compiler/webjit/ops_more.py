@@ -81,28 +81,6 @@ HannWindow = _window((0.5, -0.5))
 HammingWindow = _window((25 / 46, -21 / 46))
 
 
-def MelWeightMatrix(num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz, *,
-                    output_datatype=1):
-    """Triangular filters on the mel scale over the dft_length // 2 + 1 spectrogram bins, as onnx's
-    reference builds them (its bin edges step by (high - low) / (num_mel_bins + 2) mels)."""
-    scalar = lambda v: np.asarray(v).reshape(-1)[0]
-    bins, length, rate = int(scalar(num_mel_bins)), int(scalar(dft_length)), int(scalar(sample_rate))
-    mel = lambda hz: 2595 * np.log1p(float(scalar(hz)) / 700) / np.log(10)
-    low, high = mel(lower_edge_hertz), mel(upper_edge_hertz)
-    edges = np.arange(bins + 2) * ((high - low) / (bins + 2)) + low
-    edges = (((length + 1) * (700 * np.expm1(edges / 2595 * np.log(10)))) // rate).astype(int)
-    out = np.zeros((length // 2 + 1, bins))
-    for i in range(bins):
-        left, centre, right = edges[i], edges[i + 1], edges[i + 2]
-        if centre == left:
-            out[centre, i] = 1
-        else:
-            out[left:centre + 1, i] = (np.arange(left, centre + 1) - left) / (centre - left)
-        if right > centre:
-            out[centre:right, i] = (right - np.arange(centre, right)) / (right - centre)
-    return (out.astype(ONNX_TO_NUMPY[output_datatype]),)
-
-
 def EyeLike(x, *, dtype=None, k=0):
     out = np.dtype(ONNX_TO_NUMPY[dtype]) if dtype is not None else x.dtype
     return (np.eye(x.shape[0], x.shape[1], k=int(k), dtype=out),)
@@ -253,7 +231,7 @@ MORE_OPS = {
     "BitwiseNot": lambda x: (np.invert(x),), "BitCast": BitCast,
     "Atan": Atan, "Asin": lambda x: (np.arcsin(x).astype(x.dtype),), "Acos": lambda x: (np.arccos(x).astype(x.dtype),),
     "SpaceToDepth": SpaceToDepth, "DepthToSpace": DepthToSpace,
-    "MelWeightMatrix": MelWeightMatrix, "BlackmanWindow": BlackmanWindow, "HannWindow": HannWindow,
+    "BlackmanWindow": BlackmanWindow, "HannWindow": HannWindow,
     "HammingWindow": HammingWindow, "EyeLike": EyeLike,
     "CumProd": CumProd, "ReverseSequence": ReverseSequence, "Det": Det,
     "InstanceNormalization": InstanceNormalization, "GroupNormalization": GroupNormalization,
