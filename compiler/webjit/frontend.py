@@ -10,6 +10,7 @@ from onnx import numpy_helper
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
+from .dtypes import widen
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
@@ -101,7 +102,7 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
     return graph
 
 
-IO_DTYPES = ("float32", "int32", "int64", "bool")  # what the runtime reads and writes
+IO_DTYPES = ("float32", "int32", "int64", "bool", "float16", "float64", "int8", "uint8", "int16", "uint16")  # what the runtime reads and writes
 
 
 def _bind_inputs(g, constants: dict, bound: dict, shapes: dict) -> dict[str, np.ndarray]:
@@ -147,7 +148,8 @@ def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
     parts = _decompose(node, graph, opset)
     if len(parts) == 1 and parts[0] is node:
         for piece in _pairwise(node):
-            _add_node(graph, piece)
+            for part in widen(piece, graph, infer_types):  # narrow dtypes computed wide (dtypes.py)
+                _add_node(graph, part)
         return
     for part in parts:
         _add_decomposed(graph, part, opset)

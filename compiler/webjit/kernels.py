@@ -30,7 +30,8 @@ class Access:
 # Expression vocabulary of elementwise kernels and epilogues. Every node has a dtype.
 LEAF_OPS = ("in", "acc", "const")
 UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "recip", "erf", "tanh", "sigmoid", "relu",
-             "floor", "ceil", "round", "sign", "not", "cast", "sin", "cos", "isnan")
+             "floor", "ceil", "round", "sign", "not", "cast", "sin", "cos", "isnan",
+             "round_f16")  # round_f16: f32 -> the nearest float16 value (ties to even), still f32
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "min", "max", "mod",
               "eq", "lt", "le", "gt", "ge", "and", "or", "xor")
 TERNARY_OPS = ("where",)
