@@ -11,9 +11,10 @@ modulo 2^bits, as C's conversions do. Ops that only move, pick or compare values
 """
 from __future__ import annotations
 
-from .ir import Graph, Node
+from .ir import Graph, Node, TensorType
 from .kernels import Expr
 
+FLOATS = ("float16", "float32", "float64")
 WIDE = {"float16": "float32", "int8": "int32", "uint8": "int32", "int16": "int32", "uint16": "int32"}
 INT_BITS = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False)}
 ONNX_CODES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7, "bool": 9,
@@ -21,10 +22,12 @@ ONNX_CODES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int
 # Outputs hold values of the inputs (moved, picked, clipped) or bools and indices: no narrowing needed.
 KEEPS_VALUES = frozenset((
     "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Split", "Concat", "Expand",
-    "Tile", "Gather", "GatherElements", "GatherND", "Pad", "Where", "Max", "Min", "MaxPool", "ReduceMax", "ReduceMin",
+    "Tile", "Gather", "GatherElements", "GatherND", "Pad", "Where", "Max", "Min", "ReduceMax", "ReduceMin",
     "ArgMax", "ArgMin", "DepthToSpace", "SpaceToDepth", "Cast", "CastLike", "Equal", "Less", "Greater",
     "LessOrEqual", "GreaterOrEqual", "IsNaN", "IsInf", "Trilu", "Relu", "Clip", "Sign", "Shape", "Size",
     "Dropout", "Not", "And", "Or", "Xor", "ReverseSequence", "Compress", "TopK", "ScatterND", "ScatterElements"))
+# Ops whose kernels compute in f32 only: narrow integers go in as float32 (exact for 16 bits).
+FLOAT_COMPUTED = frozenset(("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MatMul", "Gemm", "Conv"))
 # Integer sources whose every value a narrow integer type holds: a Cast from them needs no wrap.
 FITS = {"uint8": ("bool", "uint8"), "int8": ("bool", "int8"), "uint16": ("bool", "uint8", "uint16"),
         "int16": ("bool", "int8", "uint8", "int16")}
@@ -43,7 +46,8 @@ def widen(node: Node, graph: Graph, infer_types) -> tuple[Node, ...]:
     for i in narrow_in:
         name = inputs[i]
         wide = f"{node.name}::wide{i}"
-        parts.append(Node("Cast", wide, (name,), (wide,), {"to": ONNX_CODES[WIDE[graph.types[name].dtype]]}))
+        to = "float32" if node.op in FLOAT_COMPUTED else WIDE[graph.types[name].dtype]
+        parts.append(Node("Cast", wide, (name,), (wide,), {"to": ONNX_CODES[to]}))
         inputs[i] = wide
     outputs, backs = [], []
     for out, t in zip(node.outputs, types):
@@ -76,3 +80,22 @@ def narrow_expr(expr: Expr, src: str, dst: str) -> Expr:
     half = Expr("const", "i32", value=float(1 << (bits - 1)))
     shifted = Expr("and", "i32", (Expr("add", "i32", (expr, half)), mask))
     return Expr("sub", "i32", (shifted, half))
+
+
+def match_declared_outputs(graph: Graph, declared: dict[str, str]) -> None:
+    """A model output computed in another float dtype than the model declares (a decomposition's
+    float32 constants beside float16 values) gets a Cast to the declared dtype."""
+    for name in graph.outputs:
+        have, want = graph.types[name].dtype, declared.get(name)
+        if want is None or have == want or not (have in FLOATS and want in FLOATS):
+            continue
+        if name in graph.constants:
+            graph.constants[name] = graph.constants[name].astype(want)
+            graph.types[name] = TensorType(want, graph.types[name].shape)
+            continue
+        inner = f"{name}::computed"
+        graph.nodes = [Node(n.op, n.name, tuple(inner if i == name else i for i in n.inputs),
+                            tuple(inner if o == name else o for o in n.outputs), n.attrs) for n in graph.nodes]
+        graph.types[inner] = graph.types[name]
+        graph.nodes.append(Node("Cast", f"{name}::declared", (inner,), (name,), {"to": ONNX_CODES[want]}))
+        graph.types[name] = TensorType(want, graph.types[inner].shape)

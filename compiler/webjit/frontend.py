@@ -10,7 +10,7 @@ from onnx import numpy_helper
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
-from .dtypes import widen
+from .dtypes import match_declared_outputs, widen
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
@@ -96,6 +96,7 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
             continue
         for part in _legacy_softmax(node, graph) if opset < 13 else _layernorm_stats(node, graph):
             _add_decomposed(graph, part, opset)
+    match_declared_outputs(graph, {o.name: ONNX_DTYPES.get(o.type.tensor_type.elem_type) for o in g.output})
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
