@@ -8,9 +8,11 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .ops import resolve_pads
+from .quant import QUANT_OPS, quant_nodes
 
 HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
-DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding")  # supported ops with no reference of their own: always rewritten
+DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding",
+                   *QUANT_OPS)  # supported ops with no reference of their own: always rewritten
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -23,6 +25,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
         return name
     t = lambda tag: f"{node.name}::{tag}"
+    if node.op in QUANT_OPS:  # quant.py
+        return quant_nodes(node, graph, const)
     if node.op == "GatherElements" and node.inputs[1] not in graph.constants:
         # runtime indices: a Gather from the flattened data at index * stride + the other coordinates
         shape = graph.types[node.inputs[0]].shape

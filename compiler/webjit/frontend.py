@@ -12,6 +12,7 @@ from .ir import Graph, Node, TensorType
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
 from .dtypes import match_declared_outputs, widen
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
+from .quant import CONTRIB_OPS
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
 ATTRS_TO_INPUTS = {
@@ -63,6 +64,8 @@ def check_supported(proto: onnx.ModelProto) -> None:
     missing: dict[str, list[str]] = {}
     for i, node in enumerate(proto.graph.node):
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        if (node.domain, node.op_type) in CONTRIB_OPS:
+            continue
         if node.op_type not in OPS and node.op_type not in DECOMPOSED_ONLY or node.domain not in ("", "ai.onnx"):
             missing.setdefault(key, []).append(node.name or f"#{i}")
     if missing:
