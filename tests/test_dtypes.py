@@ -2,7 +2,7 @@
 Casts between them, an int8 QDQ model from onnxruntime's static quantizer, QLinear/Integer ops,
 and MatMulNBits from onnxruntime's 4-bit quantizer. Each is built here, compiled by webjit, run
 by the JS runtime on WASM and on WebGPU (Node: Dawn on SwiftShader) and compared with
-onnxruntime at the tolerance docs/ops.md ("Dtypes") states."""
+onnxruntime at the tolerance docs/compiler.md ("Dtypes") states."""
 from __future__ import annotations
 
 import json

@@ -5,7 +5,7 @@ runtime in Node, against the expected outputs the onnx package ships with them; 
 The cases come from `onnx.backend.test.case.node.collect_testcases(None)`: each a small model
 with one or more sets of inputs and expected outputs. A case is *in scope* when every tensor
 it reads or writes is float32, int32, int64 or bool; the cases that also use float16, float64
-or 8- and 16-bit integers (webjit computes them wide, docs/ops.md "Dtypes") are a second row,
+or 8- and 16-bit integers (webjit computes them wide, docs/compiler.md "Dtypes") are a second row,
 and the rest (bfloat16, float8, 4-bit, uint32/uint64, strings, sequences ...) a third. Outputs
 agree within the case's own tolerance or rtol 1e-3 / atol 1e-5, whichever is looser (float16
 outputs: rtol 2^-9, two float16 steps, since onnxruntime rounds every intermediate to float16),
