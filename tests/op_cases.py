@@ -493,8 +493,8 @@ def dtype_cases():
     return [
         op("Cast_float_to_float16", "Cast", [x("x", (4, 9), fill="specials")], {"to": F16}),
         op("Cast_float16_to_float", "Cast", [x("x", (4, 9), "float16")], {"to": FLOAT}),
-        op("Cast_float_to_uint8", "Cast", [x("x", (3, 7), fill="range", range=(0, 256))], {"to": U8}),
-        op("Cast_int32_to_int8_wraps", "Cast", [x("x", (3, 7), "int32", fill="range", range=(-400, 400))], {"to": I8}),
+        op("Cast_float_to_uint8", "Cast", [x("x", (3, 7), fill="range", range=[0, 256])], {"to": U8}),
+        op("Cast_int32_to_int8_wraps", "Cast", [x("x", (3, 7), "int32", fill="range", range=[-400, 400])], {"to": I8}),
         op("Cast_uint8_to_float", "Cast", [u8("x", (3, 7))], {"to": FLOAT}),
         op("Add_float16", "Add", [x("a", (3, 5), "float16"), x("b", (5,), "float16")]),
         op("Mul_uint8_wraps", "Mul", [u8("a", (3, 5)), u8("b", (3, 5))]),
