@@ -214,6 +214,8 @@ EXPRESSIONS = {
     "LessOrEqual": _compare("le"), "GreaterOrEqual": _compare("ge"),
     "And": _not_logic("and"), "Or": _not_logic("or"), "Xor": _not_logic("xor"),
     "Not": lambda node, a, dt: Expr("not", "i32", (a[0],)),
+    "BitwiseAnd": _binary("and"), "BitwiseOr": _binary("or"), "BitwiseXor": _binary("xor"),  # bitwise on i32
+    "BitwiseNot": lambda node, a, dt: Expr("xor", dt, (a[0], const(-1, dt))),
     "Neg": _unary("neg"), "Abs": _unary("abs"), "Sqrt": _unary("sqrt"), "Exp": _unary("exp"),
     "Log": _unary("log"), "Reciprocal": _unary("recip"), "Erf": _unary("erf"), "Tanh": _unary("tanh"),
     "Sigmoid": _unary("sigmoid"), "Relu": _unary("relu"), "Floor": _unary("floor"), "Ceil": _unary("ceil"),

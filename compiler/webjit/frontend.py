@@ -394,7 +394,8 @@ ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum"
                    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Neg", "Abs", "Sqrt", "Exp", "Log",
                    "Reciprocal", "Erf", "Tanh", "Sigmoid", "Relu", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
                    "IsNaN", "Where", "Cast", "Identity", "Gelu", "Softplus", "LeakyRelu", "HardSigmoid", "Elu",
-                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf")
+                   "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf",
+                   "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")
 
 SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
                "MaxPool": _window_type, "AveragePool": _window_type}

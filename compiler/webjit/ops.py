@@ -600,6 +600,8 @@ OPS = {
     "LessOrEqual": _compare(np.less_equal), "GreaterOrEqual": _compare(np.greater_equal),
     "And": _compare(np.logical_and), "Or": _compare(np.logical_or), "Xor": _compare(np.logical_xor),
     "Not": lambda x: (np.logical_not(x),),
+    "BitwiseAnd": _binary(np.bitwise_and), "BitwiseOr": _binary(np.bitwise_or), "BitwiseXor": _binary(np.bitwise_xor),
+    "BitwiseNot": _unary(np.invert),
     "Neg": _unary(np.negative), "Abs": _unary(np.abs), "Sqrt": Sqrt, "Exp": Exp, "Log": Log,
     "Reciprocal": Reciprocal, "Erf": _unary(_erf), "Tanh": _unary(np.tanh), "Sigmoid": Sigmoid,
     "Relu": _unary(lambda x: np.maximum(x, 0)), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),

@@ -221,6 +221,10 @@ def _conv_integer(p: Pieces, node: Node) -> None:
 def _requantize(p: Pieces, node: Node, total: str, scales: tuple[str, str, str], y_zero: str, rank: int,
                 axis: int) -> None:
     """y = saturate(round(float(total) * (s1 * s2 / s_y)) + y_zero), as onnxruntime requantizes."""
+    for name in (scales[0], scales[2]):
+        if int(np.prod(p.shape(name))) != 1:
+            raise UnsupportedError(f"{node.op} '{node.name}' has a per-row scale '{name}'; webjit requantizes with "
+                                   "one scale for the input and one for the output")
     s1, sy = p.as_float(scales[0]), p.as_float(scales[2])
     s2 = p.float_along(scales[1], axis, rank) if axis >= 0 else p.as_float(scales[1])  # per output channel
     multiplier = p.add("Div", (p.add("Mul", (s1, s2)), sy))
