@@ -73,6 +73,33 @@ def float16_mlp(rng):
     return model, feeds, {k: (v, ("f16",)) for k, v in want.items()}
 
 
+def float16_torch_block(rng):
+    """An attention block exported by torch in half precision (legacy exporter): float16 throughout."""
+    import io
+    import torch
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.out = torch.nn.Linear(32, 96), torch.nn.Linear(32, 32)
+            self.ln = torch.nn.LayerNorm(32)
+            self.ff = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 32))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            attention = torch.softmax(q @ k.transpose(-1, -2) / 32 ** 0.5, dim=-1)
+            h = self.ln(x + self.out(attention @ v))
+            return h + self.ff(h)
+    torch.manual_seed(int(rng.integers(1 << 30)))
+    x = torch.randn(1, 8, 32).half()
+    buffer = io.BytesIO()
+    torch.onnx.export(Block().eval().half(), (x,), buffer, dynamo=False, opset_version=17, input_names=["x"],
+                      output_names=["y"])
+    model = onnx.load_from_string(buffer.getvalue())
+    feeds = {"x": x.numpy()}
+    return model, feeds, {k: (v, ("f16",)) for k, v in _ort(model, feeds).items()}
+
+
 def float16_conv(rng):
     w = (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float16)
     b = (rng.standard_normal(4) * 0.1).astype(np.float16)
@@ -233,7 +260,7 @@ def matmul_nbits(rng):
     return merged, feeds, {k: (v, ("close", 1e-5, 1e-4)) for k, v in _ort(merged, feeds).items()}
 
 
-MODELS = {"float16_mlp": float16_mlp, "float16_conv": float16_conv, "float16_casts": float16_casts,
+MODELS = {"float16_mlp": float16_mlp, "float16_torch_block": float16_torch_block, "float16_conv": float16_conv, "float16_casts": float16_casts,
           "narrow_integers": narrow_integers, "float64_io": float64_io, "qdq_int8": qdq_int8,
           "qdq_int8_per_channel": qdq_int8_per_channel, "qlinear_ops": qlinear_ops, "matmul_nbits": matmul_nbits}
 NEEDS_DIR = ("qdq_int8", "qdq_int8_per_channel")
