@@ -504,6 +504,8 @@ def dtype_cases():
         op("BitwiseXor_int32", "BitwiseXor", [x("a", (3, 5), "int32", fill="range", range=[-1000, 1000]),
                                              x("b", (3, 5), "int32", fill="range", range=[-1000, 1000])]),
         op("BitwiseNot_uint8", "BitwiseNot", [u8("x", (3, 5))]),
+        op("ReduceMax_uint8", "ReduceMax", [u8("x", (3, 5)), k("axes", [1])], {"keepdims": 0}),
+        op("MaxPool_int8", "MaxPool", [i8("x", (1, 2, 4, 4))], {"kernel_shape": [2, 2]}),
         op("QuantizeLinear_uint8", "QuantizeLinear", [x("x", (3, 8)), k("s", 0.02, "float32"), k("z", 128, "uint8")]),
         op("QuantizeLinear_int8_axis", "QuantizeLinear", [x("x", (3, 4)), k("s", [0.01, 0.02, 0.05, 0.1], "float32"),
                                                            k("z", [0, -3, 5, 1], "int8")], {"axis": 1}),

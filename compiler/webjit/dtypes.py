@@ -22,12 +22,13 @@ ONNX_CODES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int
 # Outputs hold values of the inputs (moved, picked, clipped) or bools and indices: no narrowing needed.
 KEEPS_VALUES = frozenset((
     "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Split", "Concat", "Expand",
-    "Tile", "Gather", "GatherElements", "GatherND", "Pad", "Where", "Max", "Min", "ReduceMax", "ReduceMin",
-    "ArgMax", "ArgMin", "DepthToSpace", "SpaceToDepth", "Cast", "CastLike", "Equal", "Less", "Greater",
+    "Tile", "Gather", "GatherElements", "GatherND", "Pad", "Where", "Max", "Min", "DepthToSpace", "SpaceToDepth", "Cast", "CastLike", "Equal", "Less", "Greater",
     "LessOrEqual", "GreaterOrEqual", "IsNaN", "IsInf", "Trilu", "Relu", "Clip", "Sign", "Shape", "Size",
     "Dropout", "Not", "And", "Or", "Xor", "ReverseSequence", "Compress", "TopK", "ScatterND", "ScatterElements"))
-# Ops whose kernels compute in f32 only: narrow integers go in as float32 (exact for 16 bits).
-FLOAT_COMPUTED = frozenset(("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MatMul", "Gemm", "Conv"))
+# Ops whose kernels compute in f32 only: narrow integers go in as float32 (exact for 16 bits; a
+# float16 input's Casts cost nothing and round nothing).
+FLOAT_COMPUTED = frozenset(("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MatMul", "Gemm", "Conv",
+                            "ReduceMax", "ReduceMin", "ArgMax", "ArgMin"))
 # Integer sources whose every value a narrow integer type holds: a Cast from them needs no wrap.
 FITS = {"uint8": ("bool", "uint8"), "int8": ("bool", "int8"), "uint16": ("bool", "uint8", "uint16"),
         "int16": ("bool", "int8", "uint8", "int16")}
@@ -50,11 +51,11 @@ def widen(node: Node, graph: Graph, infer_types) -> tuple[Node, ...]:
         parts.append(Node("Cast", wide, (name,), (wide,), {"to": ONNX_CODES[to]}))
         inputs[i] = wide
     outputs, backs = [], []
-    for out, t in zip(node.outputs, types):
+    for j, (out, t) in enumerate(zip(node.outputs, types)):
         if out and t.dtype in WIDE:
             wide = f"{out}::wide"
             outputs.append(wide)
-            backs.append(Node("Cast", f"{node.name}::narrow", (wide,), (out,), {"to": ONNX_CODES[t.dtype]}))
+            backs.append(Node("Cast", f"{node.name}::narrow{j}", (wide,), (out,), {"to": ONNX_CODES[t.dtype]}))
         else:
             outputs.append(out)
     return (*parts, Node(node.op, node.name, tuple(inputs), tuple(outputs), node.attrs), *backs)
