@@ -209,6 +209,41 @@ def qdq_int8_per_channel(rng, tmp):
     return model, feeds, {"y": (_ort(model, feeds, optimize=False)["y"], ("steps", step, 1))}
 
 
+def qlinear_add(rng):
+    """com.microsoft QLinearAdd (broadcast), exact against onnxruntime."""
+    inits = [("as", np.float32(0.05)), ("az", np.uint8(120)), ("bs", np.float32(0.02)), ("bz", np.uint8(130)),
+             ("cs", np.float32(0.07)), ("cz", np.uint8(100))]
+    node = helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["c"], domain="com.microsoft")
+    model = _model([node], [("a", T.UINT8, [3, 8]), ("b", T.UINT8, [8])], [("c", T.UINT8, [3, 8])], inits,
+                   extra_opsets=[helper.make_opsetid("com.microsoft", 1)])
+    feeds = {"a": rng.integers(0, 256, (3, 8)).astype(np.uint8), "b": rng.integers(0, 256, 8).astype(np.uint8)}
+    return model, feeds, {k: (v, ("exact",)) for k, v in _ort(model, feeds).items()}
+
+
+def qoperator_uint8(rng, tmp):
+    """onnxruntime.quantization.quantize_static in QOperator form (QLinearConv, QLinearMatMul,
+    com.microsoft QLinearAdd; uint8 weights): exact against onnxruntime."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(8)])
+
+        def get_next(self):
+            return next(self.items, None)
+    onnx.save(_float_conv_matmul(rng), tmp / "float.onnx")
+    logging.disable(logging.WARNING)
+    try:
+        quantize_static(str(tmp / "float.onnx"), str(tmp / "qop.onnx"), Reader(), quant_format=QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    model = onnx.load(tmp / "qop.onnx")
+    assert {"QLinearConv", "QLinearMatMul", "QLinearAdd"} <= {n.op_type for n in model.graph.node}
+    feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    return model, feeds, {k: (v, ("exact",)) for k, v in _ort(model, feeds).items()}
+
+
 def qlinear_ops(rng):
     """QLinearConv with 64 channels of 3x3 (576 products per output: three exact slices), QLinearMatMul
     (per-column scales and zero points, K 300), MatMulInteger and DynamicQuantizeLinear: exact against
@@ -262,11 +297,12 @@ def matmul_nbits(rng):
 
 MODELS = {"float16_mlp": float16_mlp, "float16_torch_block": float16_torch_block, "float16_conv": float16_conv, "float16_casts": float16_casts,
           "narrow_integers": narrow_integers, "float64_io": float64_io, "qdq_int8": qdq_int8,
-          "qdq_int8_per_channel": qdq_int8_per_channel, "qlinear_ops": qlinear_ops, "matmul_nbits": matmul_nbits}
-NEEDS_DIR = ("qdq_int8", "qdq_int8_per_channel")
+          "qdq_int8_per_channel": qdq_int8_per_channel, "qoperator_uint8": qoperator_uint8, "qlinear_ops": qlinear_ops,
+          "qlinear_add": qlinear_add, "matmul_nbits": matmul_nbits}
+NEEDS_DIR = ("qdq_int8", "qdq_int8_per_channel", "qoperator_uint8")
 # SwiftShader compiles each WebGPU MatMul kernel in seconds: per commit, WebGPU runs the models that
 # cover its own code (float16 rounding, integer wraps, a dequantized MatMul); the rest run with -m slow.
-WEBGPU_PER_COMMIT = ("float16_conv", "float16_casts", "narrow_integers", "float64_io", "matmul_nbits")
+WEBGPU_PER_COMMIT = ("float16_conv", "float16_casts", "narrow_integers", "float64_io", "qlinear_add", "matmul_nbits")
 
 
 @pytest.fixture(scope="module")

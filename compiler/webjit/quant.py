@@ -12,6 +12,9 @@ backends run them with the kernels they have.
   slices of at most 256 terms, cast to int32 and summed in int32: exact, as onnxruntime's
   integer kernels are. The requantization (int32 -> float multiply by the scales, round,
   zero point, saturate) follows onnxruntime's order of float operations.
+- com.microsoft QLinearAdd (onnxruntime's QOperator models): saturate(round((a - a_zero) *
+  (a_scale / c_scale) + (b - b_zero) * (b_scale / c_scale)) + c_zero), the float operations
+  onnxruntime's kernel does.
 - com.microsoft MatMulNBits (2-, 4- and 8-bit block-quantized weights): the weights are
   dequantized at compile time to a float32 matrix, then a MatMul (the bundle stores them
   as float32; they are not kept packed).
@@ -26,8 +29,9 @@ from .ir import Graph, Node
 from .ops import ONNX_DTYPES
 
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
-             "QLinearMatMul", "QLinearConv", "MatMulNBits")
-CONTRIB_OPS = {("com.microsoft", "MatMulNBits")}  # (domain, op) outside ONNX's own domain that webjit supports
+             "QLinearMatMul", "QLinearConv", "MatMulNBits", "QLinearAdd")
+# (domain, op) outside ONNX's own domain that webjit supports
+CONTRIB_OPS = {("com.microsoft", "MatMulNBits"), ("com.microsoft", "QLinearAdd")}
 RANGES = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
 EXACT_TERMS = 256  # 256 * 255 * 255 < 2^24: sums of that many 8-bit products are exact in float32
 FLOAT = ONNX_CODES["float32"]
@@ -249,6 +253,22 @@ def _qlinear_conv(p: Pieces, node: Node) -> None:
     _requantize(p, node, total, (x_scale, w_scale, y_scale), y_zero, rank, 1)
 
 
+def _qlinear_add(p: Pieces, node: Node) -> None:
+    a, a_scale, a_zero, b, b_scale, b_zero, c_scale = node.inputs[:7]
+    c_zero = node.inputs[7] if len(node.inputs) > 7 else ""
+    for name in (a_scale, b_scale, c_scale):
+        if int(np.prod(p.shape(name))) != 1:
+            raise UnsupportedError(f"QLinearAdd '{node.name}' has a per-axis scale '{name}'; webjit adds with one "
+                                   "scale per tensor")
+    c = p.as_float(c_scale)
+    terms = [p.add("Mul", (p.minus_zero(x, zero), p.add("Div", (p.as_float(scale), c))))
+             for x, scale, zero in ((a, a_scale, a_zero), (b, b_scale, b_zero))]
+    q = p.add("Round", (p.add("Add", tuple(terms)),))
+    if c_zero:
+        q = p.add("Add", (q, p.as_float(c_zero)))
+    p.saturate(q, p.dtype(c_zero) if c_zero else p.dtype(a), node.outputs[0])
+
+
 def _matmul_nbits(p: Pieces, node: Node) -> None:
     """com.microsoft MatMulNBits: B is [N, blocks, block_size * bits / 8] bytes, values packed from
     the low bits up; scales [N * blocks]; zero points packed the same way per row (default
@@ -300,4 +320,4 @@ def _unpack(packed: np.ndarray, bits: int) -> np.ndarray:
 
 BUILDERS = {"QuantizeLinear": _quantize, "DequantizeLinear": _dequantize, "DynamicQuantizeLinear": _dynamic_quantize,
             "MatMulInteger": _matmul_integer, "ConvInteger": _conv_integer, "QLinearMatMul": _qlinear_matmul,
-            "QLinearConv": _qlinear_conv, "MatMulNBits": _matmul_nbits}
+            "QLinearConv": _qlinear_conv, "MatMulNBits": _matmul_nbits, "QLinearAdd": _qlinear_add}
