@@ -6,7 +6,7 @@ export class WebjitError extends Error {
 }
 
 /** The model-level dtypes of bundle inputs and outputs. */
-export type Dtype = 'float32' | 'int64' | 'int32' | 'bool';
+export type Dtype = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint16' | 'uint8' | 'bool';
 
 export interface TensorInfo {
   name: string;
@@ -153,8 +153,8 @@ export interface SwapDetail {
 
 export type FeedData =
   | Float32Array | Float64Array
-  | BigInt64Array | Int32Array | Uint8Array
-  | number[] | bigint[] | boolean[];
+  | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint16Array | Uint8Array
+  | number[] | bigint[] | boolean[];  // float16: a Float16Array where the engine has one, or a Uint16Array of the bits
 
 /** One input: bare data (shape taken from the manifest) or data with its shape. */
 export type Feed = FeedData | { data: FeedData; shape: number[] };
@@ -162,8 +162,10 @@ export type Feed = FeedData | { data: FeedData; shape: number[] };
 export interface Output {
   dtype: Dtype;
   shape: number[];
-  /** float32: Float32Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array. */
-  data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+  /** float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, int16/int8/
+   * uint16/uint8: Int16Array/Int8Array/Uint16Array/Uint8Array, bool: Uint8Array; float16: a Float16Array
+   * where the engine has one, else a Uint16Array of the float16 bits. */
+  data: Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint16Array | Uint8Array;
 }
 
 /** The device a session runs on; `fingerprint` picks the bundle's per-device variants. */

@@ -16,9 +16,11 @@ from numerics import relative_error
 RELATIVE_TOLERANCE = 1e-5  # max abs error / max |reference|, for float outputs
 IR_VERSION = 10  # onnxruntime here rejects newer IR versions
 DEFAULT_OPSET = 18
-NUMPY_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+NUMPY_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_,
+               "float16": np.float16, "float64": np.float64, "int8": np.int8, "uint8": np.uint8}
 ONNX_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-              "bool": TensorProto.BOOL}
+              "bool": TensorProto.BOOL, "float16": TensorProto.FLOAT16, "float64": TensorProto.DOUBLE,
+              "int8": TensorProto.INT8, "uint8": TensorProto.UINT8}
 
 
 def case_seed(name: str) -> int:
@@ -28,7 +30,7 @@ def case_seed(name: str) -> int:
 def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
     """Random values of one input spec, in the domain its `fill` names."""
     shape, dtype = tuple(spec["shape"]), NUMPY_TYPES[spec["dtype"]]
-    kind = spec.get("fill", "bool" if spec["dtype"] == "bool" else "normal" if spec["dtype"] == "float32" else "int")
+    kind = spec.get("fill", "bool" if spec["dtype"] == "bool" else "normal" if spec["dtype"].startswith("float") else "int")
     if kind == "normal":
         values = rng.standard_normal(shape)
     elif kind == "positive":  # Log, Sqrt, Pow bases, variances
@@ -41,6 +43,8 @@ def fill(spec: dict, rng: np.random.Generator) -> np.ndarray:
         values = rng.integers(-2, 3, shape)
     elif kind == "int":
         values = rng.integers(-9, 10, shape)
+    elif kind == "full":  # every value of an 8-bit integer dtype
+        values = rng.integers(np.iinfo(dtype).min, int(np.iinfo(dtype).max) + 1, shape)
     elif kind == "nonzero":  # divisors
         values = rng.integers(1, 8, shape) * rng.choice([-1, 1], shape)
     elif kind == "bool":

@@ -921,9 +921,56 @@ def function_cases():
     ]
 
 
+def dtype_cases():
+    """float16 and 8-bit values (held wide on the device, dtypes.py) and the quantized ops (quant.py)."""
+    F16, U8, I8 = 10, 2, 3
+    u8, i8 = lambda n, s: x(n, s, "uint8", fill="full"), lambda n, s: x(n, s, "int8", fill="full")
+    return [
+        op("Cast_float_to_float16", "Cast", [x("x", (4, 9), fill="specials")], {"to": F16}),
+        op("Cast_float16_to_float", "Cast", [x("x", (4, 9), "float16")], {"to": FLOAT}),
+        op("Cast_float_to_uint8", "Cast", [x("x", (3, 7), fill="range", range=[0, 256])], {"to": U8}),
+        op("Cast_int32_to_int8_wraps", "Cast", [x("x", (3, 7), "int32", fill="range", range=[-400, 400])], {"to": I8}),
+        op("Cast_uint8_to_float", "Cast", [u8("x", (3, 7))], {"to": FLOAT}),
+        op("Add_float16", "Add", [x("a", (3, 5), "float16"), x("b", (5,), "float16")]),
+        op("Mul_uint8_wraps", "Mul", [u8("a", (3, 5)), u8("b", (3, 5))]),
+        op("Sub_int8_wraps", "Sub", [i8("a", (3, 5)), i8("b", (3, 5))]),
+        op("BitwiseAnd_uint8_broadcast", "BitwiseAnd", [u8("a", (3, 5)), u8("b", (5,))]),
+        op("BitwiseOr_int8", "BitwiseOr", [i8("a", (3, 5)), i8("b", (3, 5))]),
+        op("BitwiseXor_int32_small", "BitwiseXor", [x("a", (3, 5), "int32", fill="range", range=[-1000, 1000]),
+                                             x("b", (3, 5), "int32", fill="range", range=[-1000, 1000])]),
+        op("BitwiseNot_uint8", "BitwiseNot", [u8("x", (3, 5))]),
+        op("ReduceMax_uint8", "ReduceMax", [u8("x", (3, 5)), k("axes", [1])], {"keepdims": 0}),
+        op("MaxPool_int8", "MaxPool", [i8("x", (1, 2, 4, 4))], {"kernel_shape": [2, 2]}),
+        op("QuantizeLinear_uint8", "QuantizeLinear", [x("x", (3, 8)), k("s", 0.02, "float32"), k("z", 128, "uint8")]),
+        op("QuantizeLinear_int8_axis", "QuantizeLinear", [x("x", (3, 4)), k("s", [0.01, 0.02, 0.05, 0.1], "float32"),
+                                                           k("z", [0, -3, 5, 1], "int8")], {"axis": 1}),
+        op("QuantizeLinear_blocked", "QuantizeLinear", [x("x", (2, 6)), k("s", [[0.01, 0.02], [0.03, 0.04]], "float32"),
+                                                        k("z", [[1, 2], [3, 4]], "uint8")], {"axis": 1, "block_size": 3},
+           opset=21),
+        op("DequantizeLinear_int8_axis", "DequantizeLinear", [i8("x", (2, 3, 4)), k("s", [0.5, 0.25, 2.0], "float32"),
+                                                              k("z", [1, 0, -2], "int8")], {"axis": 1}),
+        op("DequantizeLinear_uint8_float16", "DequantizeLinear", [u8("x", (5,)), k("s", 0.5, "float16"), k("z", 7, "uint8")],
+           opset=21),
+        op("DynamicQuantizeLinear", "DynamicQuantizeLinear", [x("x", (3, 5))], outputs=3),
+        op("MatMulInteger", "MatMulInteger", [u8("a", (3, 9)), u8("b", (9, 4)), k("az", 120, "uint8"),
+                                              k("bz", [1, 2, 3, 4], "uint8")]),
+        op("ConvInteger", "ConvInteger", [u8("x", (1, 2, 5, 5)), dict(u8("w", (3, 2, 3, 3)), const=True),
+                                          k("xz", 100, "uint8")], {"pads": [1, 1, 1, 1]}),
+        op("QLinearMatMul_uint8", "QLinearMatMul", [u8("a", (2, 3, 8)), k("as", 0.05, "float32"), k("az", 120, "uint8"),
+                                                    dict(u8("b", (8, 5)), const=True), k("bs", 0.02, "float32"),
+                                                    k("bz", 130, "uint8"), k("ys", 0.3, "float32"), k("yz", 90, "uint8")]),
+        op("QLinearConv_uint8", "QLinearConv", [u8("x", (1, 3, 6, 6)), k("xs", 0.05, "float32"), k("xz", 128, "uint8"),
+                                                dict(u8("w", (4, 3, 3, 3)), const=True),
+                                                k("ws", [0.01, 0.02, 0.03, 0.04], "float32"),
+                                                k("wz", [120, 125, 130, 135], "uint8"), k("ys", 0.4, "float32"),
+                                                k("yz", 100, "uint8"), k("bias", [10, -20, 30, 0], "int32")],
+           {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
          + tensor_cases() + multi_output_cases() + bitwise_layout_norm_cases() + control_flow_cases()
-         + recurrent_cases() + topk_cases() + scatter_cases() + function_cases())
+         + recurrent_cases() + topk_cases() + scatter_cases() + function_cases() + dtype_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

@@ -19,7 +19,7 @@ from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 
 FORMAT_VERSION = 3
-MODEL_DTYPES = ("float32", "int64", "int32", "bool")  # the ONNX dtypes of a bundle's inputs and outputs
+MODEL_DTYPES = ("float32", "int64", "int32", "bool", "float16", "float64", "int8", "uint8", "int16", "uint16")  # the ONNX dtypes of a bundle's inputs and outputs
 CONTROL_BYTES = 256
 SHARD_BYTES = 128 * 1024 * 1024 - 1024 * 1024  # default shard size: under common static hosts' file limits
 

@@ -4,9 +4,12 @@ runtime in Node, against the expected outputs the onnx package ships with them; 
 
 The cases come from `onnx.backend.test.case.node.collect_testcases(None)`: each a small model
 with one or more sets of inputs and expected outputs. A case is *in scope* when every tensor
-it reads or writes is float32, int32, int64 or bool; the others (float16, uint8, strings,
-sequences ...) are reported apart. Outputs agree within the case's own tolerance or rtol
-1e-3 / atol 1e-5, whichever is looser, NaN matching NaN.
+it reads or writes is float32, int32, int64 or bool; the cases that also use float16, float64
+or 8- and 16-bit integers (webjit computes them wide, docs/compiler.md "Dtypes") are a second row,
+and the rest (bfloat16, float8, 4-bit, uint32/uint64, strings, sequences ...) a third. Outputs
+agree within the case's own tolerance or rtol 1e-3 / atol 1e-5, whichever is looser (float16
+outputs: rtol 2^-9, two float16 steps, since onnxruntime rounds every intermediate to float16),
+NaN matching NaN, and in the dtype the model declares.
 """
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ from onnx import numpy_helper
 from .errors import CompileError, ModelError, ShapeError, UnsupportedError
 
 IN_SCOPE = ("float32", "int32", "int64", "bool")
+NARROW_SCOPE = ("float16", "float64", "int8", "uint8", "int16", "uint16")  # the second row
 RTOL, ATOL = 1e-3, 1e-5
+FLOAT16_RTOL = 2.0 ** -9
 
 
 @dataclass
@@ -37,6 +42,7 @@ class CaseResult:
     webjit_reason: str = ""
     ort: str = ""  # pass | fail | error
     ort_reason: str = ""
+    narrow: bool = False  # not in scope, but every tensor is in scope or of NARROW_SCOPE
 
 
 def load_cases():
@@ -76,6 +82,11 @@ def in_scope(sets) -> bool:
     return all(str(v.dtype) in IN_SCOPE for feeds, expected in sets for v in (*feeds.values(), *expected.values()))
 
 
+def narrow_scope(sets) -> bool:
+    dtypes = {str(v.dtype) for feeds, expected in sets for v in (*feeds.values(), *expected.values())}
+    return dtypes <= set(IN_SCOPE + NARROW_SCOPE) and not dtypes <= set(IN_SCOPE)
+
+
 def op_of(case) -> str:
     ops = [n.op_type for n in case.model.graph.node]
     return ops[0] if len(ops) == 1 else (ops[-1] if ops else "?")
@@ -86,6 +97,10 @@ def agree(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | 
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return f"shape {list(got.shape)}, expected {list(want.shape)}"
+    if got.dtype != want.dtype and not (got.dtype == np.uint8 and want.dtype == np.bool_):
+        return f"dtype {got.dtype}, expected {want.dtype}"
+    if want.dtype == np.float16:
+        rtol = max(rtol, FLOAT16_RTOL)
     if want.dtype.kind in "fc":
         with np.errstate(all="ignore"):
             close = np.isclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
@@ -201,7 +216,8 @@ def run_conformance(backend: str = "wasm", names=None, progress=None) -> list[Ca
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 outcome, reason = runner.outcome(case, sets, rtol, atol)
-            results.append(CaseResult(case.name, op_of(case), scope, outcome, reason, ort, ort_reason))
+            results.append(CaseResult(case.name, op_of(case), scope, outcome, reason, ort, ort_reason,
+                                      narrow_scope(sets)))
             if progress and (i + 1) % 100 == 0:
                 progress(i + 1, len(cases), results)
     finally:
@@ -212,7 +228,8 @@ def run_conformance(backend: str = "wasm", names=None, progress=None) -> list[Ca
 def report(results: list[CaseResult], backend: str, seconds: float) -> str:
     """docs/conformance.md."""
     scope = [r for r in results if r.in_scope]
-    other = [r for r in results if not r.in_scope]
+    narrow = [r for r in results if r.narrow]
+    other = [r for r in results if not r.in_scope and not r.narrow]
     count = lambda rs, key, value: sum(1 for r in rs if getattr(r, key) == value)
     pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"
     wj, ort = count(scope, "webjit", "pass"), count(scope, "ort", "pass")
@@ -233,6 +250,9 @@ def report(results: list[CaseResult], backend: str, seconds: float) -> str:
         "|---|---|---|---|---|---|---|",
         f"| float32/int32/int64/bool | {len(scope)} | {wj} ({pct(wj, len(scope))}) | {ort} ({pct(ort, len(scope))}) "
         f"| {len(wrong)} | {count(scope, 'webjit', 'refused')} | {count(scope, 'webjit', 'error')} |",
+        f"| float16/float64/int8/uint8/int16/uint16 | {len(narrow)} | {count(narrow, 'webjit', 'pass')} "
+        f"| {count(narrow, 'ort', 'pass')} | {count(narrow, 'webjit', 'fail')} | {count(narrow, 'webjit', 'refused')} "
+        f"| {count(narrow, 'webjit', 'error')} |",
         f"| other dtypes or values | {len(other)} | {count(other, 'webjit', 'pass')} | {count(other, 'ort', 'pass')} "
         f"| {count(other, 'webjit', 'fail')} | {count(other, 'webjit', 'refused')} | {count(other, 'webjit', 'error')} |",
         "",
@@ -252,6 +272,11 @@ def report(results: list[CaseResult], backend: str, seconds: float) -> str:
     lines += [f"| {reason} | {n} |" for reason, n in reasons.most_common()]
     lines += ["", "## Every in-scope case that does not pass", "", "| case | outcome | reason |", "|---|---|---|"]
     for r in scope:
+        if r.webjit != "pass":
+            lines.append(f"| {r.name} | {r.webjit} | {r.webjit_reason.replace('|', '/')} |")
+    lines += ["", "## Every float16/float64/8- and 16-bit integer case that does not pass", "",
+              "| case | outcome | reason |", "|---|---|---|"]
+    for r in narrow:
         if r.webjit != "pass":
             lines.append(f"| {r.name} | {r.webjit} | {r.webjit_reason.replace('|', '/')} |")
     return "\n".join(lines) + "\n"

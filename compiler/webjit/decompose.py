@@ -12,6 +12,7 @@ from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_t
                           max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
 from .flex_attention import flex_attention_nodes
+from .quant import QUANT_OPS, quant_nodes
 from .recurrent import RECURRENT, recurrent_nodes
 from .sampling import affine_grid_nodes, deform_conv_nodes, grid_sample_nodes
 from .scatter import SCATTERS, scatter_nodes
@@ -23,7 +24,8 @@ HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 # Supported ops with no reference of their own: always rewritten.
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
                    "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "TopK",
-                   *RECURRENT, *SCATTERS, "LinearAttention", "FlexAttention", "DFT", "STFT", "SwiGLU", "TensorScatter")
+                   *RECURRENT, *SCATTERS, "LinearAttention", "FlexAttention", "DFT", "STFT", "SwiGLU", "TensorScatter",
+                   *QUANT_OPS)
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -36,6 +38,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         graph.types[name] = TensorType(str(graph.constants[name].dtype), tuple(graph.constants[name].shape))
         return name
     t = lambda tag: f"{node.name}::{tag}"
+    if node.op in QUANT_OPS:  # quant.py
+        return quant_nodes(node, graph, const)
     more = decompose_more(node, graph, const, t)
     if more is not None:
         return more

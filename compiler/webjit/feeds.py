@@ -18,7 +18,7 @@ from webjit.errors import RunError
 ONNX_DTYPES = {
     "float32": np.float32, "float16": np.float16, "float64": np.float64,
     "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8,
-    "uint8": np.uint8, "bool": np.bool_,
+    "uint8": np.uint8, "uint16": np.uint16, "bool": np.bool_,
 }
 # Pairs a given array may arrive as and be converted from without losing meaning.
 INTEGER_WIDTHS = {("int32", "int64"), ("int64", "int32")}

@@ -11,7 +11,9 @@ from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
 from .control import CONTROL_FLOW, function_body, inline_control_flow, inline_function
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
+from .dtypes import match_declared_outputs, widen
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
+from .quant import CONTRIB_OPS
 from .shapes import PYTHON, Words, declared_dims, input_shapes
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
@@ -39,7 +41,8 @@ COMPILE_TIME_INPUTS = {
                                                          "ReduceLogSum", "ReduceLogSumExp")},
 }
 OTHER_DOMAIN_OPS = {"ai.onnx.ml": ("Binarizer", "ArrayFeatureExtractor"),
-                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum"), "ai.onnx.preview": ("FlexAttention",)}
+                    "ai.onnx.preview.training": ("Adagrad", "Adam", "Momentum"), "ai.onnx.preview": ("FlexAttention",),
+                    "com.microsoft": tuple(op for _, op in sorted(CONTRIB_OPS))}  # quant.py
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 
@@ -116,13 +119,14 @@ def import_onnx(model, shapes: dict[str, tuple[int, ...]] | None = None, bound: 
         node = _import_node(onode, i, graph)
         if node is not None:
             _add_imported(graph, node, opset)
+    match_declared_outputs(graph, {o.name: ONNX_DTYPES.get(o.type.tensor_type.elem_type) for o in g.output})
     for name in graph.outputs:
         _check_io_dtype("output", name, graph.types[name].dtype)
     graph.verify()
     return graph
 
 
-IO_DTYPES = ("float32", "int32", "int64", "bool")  # what the runtime reads and writes
+IO_DTYPES = ("float32", "int32", "int64", "bool", "float16", "float64", "int8", "uint8", "int16", "uint16")  # what the runtime reads and writes
 
 
 def _bind_inputs(g, constants: dict, bound: dict, shapes: dict) -> dict[str, np.ndarray]:
@@ -180,7 +184,8 @@ def _add_decomposed(graph: Graph, node: Node, opset: int) -> None:
     parts = _decompose(node, graph, opset)
     if len(parts) == 1 and parts[0] is node:
         for piece in _pairwise(node):
-            _add_node(graph, piece)
+            for part in widen(piece, graph, infer_types):  # narrow dtypes computed wide (dtypes.py)
+                _add_node(graph, part)
         return
     for part in parts:
         _add_decomposed(graph, part, opset)

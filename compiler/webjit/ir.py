@@ -7,7 +7,7 @@ import numpy as np
 
 from .errors import CompileError
 
-DTYPES = ("float32", "int32", "int64", "bool", "float64", "int8", "uint8", "float16")
+DTYPES = ("float32", "int32", "int64", "bool", "float64", "int8", "uint8", "float16", "int16", "uint16")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ class Access:
 LEAF_OPS = ("in", "acc", "const")
 UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "recip", "erf", "tanh", "sigmoid", "relu",
              "floor", "ceil", "round", "sign", "not", "cast", "sin", "cos", "isnan", "atan",
-             "bitcast")  # bitcast: the same 32 bits read as this node's dtype
+             "bitcast",  # bitcast: the same 32 bits read as this node's dtype
+             "round_f16")  # round_f16: f32 -> the nearest float16 value (ties to even), still f32
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "min", "max", "mod",
               "eq", "lt", "le", "gt", "ge", "and", "or", "xor",
               "shl", "shr")  # i32 shifts by an unsigned amount: 32 or more gives 0 (shl) or the sign (shr)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import kernels as K
+from .dtypes import narrow_expr
 from .elementwise import EXPRESSIONS, const
 from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
@@ -298,6 +299,8 @@ class Lowering:
         for name in node.inputs[:1] if node.op == "CastLike" else node.inputs:  # CastLike reads only its type
             args.append(self.leaf_expr(name, group) if name else None)
         expr = EXPRESSIONS[node.op](node, args, dt)
+        if node.op in ("Cast", "CastLike"):  # to float16 or a narrow integer: round or wrap (dtypes.py)
+            expr = narrow_expr(expr, self.graph.types[node.inputs[0]].dtype, self.graph.types[node.outputs[0]].dtype)
         if self.graph.types[node.outputs[0]].dtype == "int64" and expr.op in K.CHECKED:
             # int64 values live in i32 on the device: the kernel stops rather than wrap
             expr = K.Expr(K.CHECKED[expr.op], expr.dtype, expr.args, expr.index, expr.value)

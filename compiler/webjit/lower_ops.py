@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels as K
+from .dtypes import needs_narrowing
 from .elementwise import const
 from .errors import UnsupportedError
 from .ops import slice_range
@@ -68,7 +69,7 @@ def lower_split(lw, node):
 def lower_cast(lw, node):
     src, dst = lw.graph.types[node.inputs[0]].dtype, lw.graph.types[node.outputs[0]].dtype
     same_device = lw.dtype_of(node.inputs[0]) == lw.dtype_of(node.outputs[0])
-    aliased = node.op == "Identity" or same_device and (dst != "bool" or src == "bool")
+    aliased = node.op == "Identity" or same_device and (dst != "bool" or src == "bool") and not needs_narrowing(src, dst)
     if aliased and node.inputs[0] not in lw.fused:  # a fused input exists only inside a kernel: compute it
         return _alias(lw, node, lw.view(node.inputs[0]))
     lw.lower_elementwise_root(node)

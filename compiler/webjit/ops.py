@@ -15,7 +15,7 @@ from .errors import UnsupportedError
 from .ops_more import MORE_OPS
 from .spectral import MelWeightMatrix
 
-ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
 
 def _unary(fn):

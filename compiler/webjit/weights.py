@@ -157,12 +157,19 @@ def _dense(b) -> np.ndarray:
 def _encoding_of(b, values: np.ndarray, encoding: str, quantizable: bool) -> str:
     if b.dtype == "i32":
         return "i32"
-    if encoding == "fp32" or values.size < MIN_COMPRESSED:
+    if values.size < MIN_COMPRESSED:
         return "f32"
+    if encoding == "fp32":  # exact either way: float16 where every value is one (a float16 model's weights)
+        return "f16" if _exact_in_f16(values[:1024]) and _exact_in_f16(values) else "f32"
     if encoding == "int8" and quantizable:
         return "i8"
     # float16 where every value fits; a tensor that would overflow stays exact
     return "f16" if np.all(np.abs(values) <= FP16_MAX) else "f32"
+
+
+def _exact_in_f16(values: np.ndarray) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.array_equal(values.astype(np.float16).astype(np.float32), values, equal_nan=True))
 
 
 def _output_channels(program: Program) -> dict[int, tuple[int, int]]:

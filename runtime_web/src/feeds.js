@@ -1,8 +1,10 @@
 // Validates the feeds of session.run against the manifest, writes them into the linear
-// memory in device form (int64 narrowed to i32, bool as i32 0/1), and reads outputs back.
-// The WebGPU backend uses the same narrowing and widening on its own buffers.
+// memory in device form (int64 narrowed to i32, bool as i32 0/1, 8- and 16-bit integers in i32,
+// float16 and float64 in f32), and reads outputs back. The WebGPU backend uses the same
+// narrowing and widening on its own buffers.
 import { WebjitError } from './errors.js';
-import { elementCount, tensorAddress } from './manifest.js';
+import { Float16, halfArray, halfBits, halfTable } from './half.js';
+import { deviceDtype, elementCount, tensorAddress } from './manifest.js';
 
 const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
 const INTEGER_ARRAYS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -10,10 +12,20 @@ const INTEGER_ARRAYS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Arr
 const FLOAT_ARRAYS = [Float32Array, Float64Array];
 const ACCEPTS = {
   float32: 'a Float32Array or an array of numbers',
+  float64: 'a Float64Array, a Float32Array or an array of numbers',
+  float16: 'a Float16Array, a Uint16Array of float16 bits or an array of numbers',
+  int8: 'an Int8Array or an array of integers', uint8: 'a Uint8Array or an array of integers',
+  int16: 'an Int16Array or an array of integers', uint16: 'a Uint16Array or an array of integers',
   int64: 'a BigInt64Array, an Int32Array or an array of integers',
   int32: 'an Int32Array or an array of integers',
   bool: 'a Uint8Array or an array of booleans',
 };
+
+// The values each narrow integer dtype holds.
+const INT_RANGES = { int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535] };
+const FLOATS = ['float32', 'float64', 'float16'];
+const OUTPUT_ARRAYS = { float64: Float64Array, int8: Int8Array, uint8: Uint8Array, int16: Int16Array,
+  uint16: Uint16Array };
 
 const withArticle = (noun) => `${/^[AEIOU]/.test(noun) ? 'an' : 'a'} ${noun}`;
 const shapeText = (shape) => `[${shape.join(',')}]`;
@@ -78,7 +90,10 @@ function checkKind(spec, data) {
   const wrongType = () => new WebjitError(`input '${spec.name}' is ${spec.dtype}; pass ` +
     `${ACCEPTS[spec.dtype]}, not ${Array.isArray(data) ? 'this array' : withArticle(data.constructor.name)}`);
   const isTyped = ArrayBuffer.isView(data);
-  if (spec.dtype === 'float32') {
+  if (spec.dtype === 'float16') {
+    const typedOk = data instanceof Uint16Array || (Float16 && data instanceof Float16);
+    if (isTyped ? !typedOk : data.some((v) => typeof v !== 'number')) throw wrongType();
+  } else if (FLOATS.includes(spec.dtype)) {
     if (isTyped ? !FLOAT_ARRAYS.some((T) => data instanceof T) : data.some((v) => typeof v !== 'number')) {
       throw wrongType();
     }
@@ -88,7 +103,19 @@ function checkKind(spec, data) {
   } else {
     if (isTyped ? !INTEGER_ARRAYS.some((T) => data instanceof T)
       : data.some((v) => typeof v !== 'bigint' && !Number.isInteger(v))) throw wrongType();
-    checkInt32Range(spec, data);
+    if (spec.dtype in INT_RANGES) checkNarrowRange(spec, data);
+    else checkInt32Range(spec, data);
+  }
+}
+
+function checkNarrowRange(spec, data) {
+  const [low, high] = INT_RANGES[spec.dtype];
+  for (let i = 0; i < data.length; i++) {
+    const v = Number(data[i]);
+    if (v < low || v > high) {
+      throw new WebjitError(`input '${spec.name}' holds ${data[i]} at element ${i}, outside the ${spec.dtype} ` +
+        `range; pass values between ${low} and ${high}`);
+    }
   }
 }
 
@@ -108,14 +135,18 @@ function checkInt32Range(spec, data) {
 export function narrowInto(spec, values, target) {
   const n = values.length;
   if (spec.dtype === 'bool') for (let i = 0; i < n; i++) target[i] = values[i] ? 1 : 0;
-  else if (spec.dtype === 'float32' || values instanceof Int32Array) target.set(values);
+  else if (spec.dtype === 'float16') {
+    const half = halfTable();
+    if (values instanceof Uint16Array) for (let i = 0; i < n; i++) target[i] = half[values[i]];
+    else for (let i = 0; i < n; i++) target[i] = half[halfBits(values[i])];  // numbers: rounded to float16
+  } else if (FLOATS.includes(spec.dtype) || values instanceof Int32Array) target.set(values);
   else for (let i = 0; i < n; i++) target[i] = Number(values[i]);
   return target;
 }
 
 /** A fresh device-form array (f32 or i32) of one checked input. */
 export function toDevice(spec, values) {
-  const Type = spec.dtype === 'float32' ? Float32Array : Int32Array;
+  const Type = deviceDtype(spec.dtype) === 'f32' ? Float32Array : Int32Array;
   return narrowInto(spec, values, new Type(values.length));
 }
 
@@ -124,7 +155,11 @@ export function fromDevice(spec, buffer, byteOffset) {
   const n = elementCount(spec.shape);
   let data;
   if (spec.dtype === 'float32') data = new Float32Array(buffer, byteOffset, n).slice();
-  else {
+  else if (spec.dtype === 'float16') data = halfArray(new Float32Array(buffer, byteOffset, n));
+  else if (spec.dtype in OUTPUT_ARRAYS) {
+    const Device = deviceDtype(spec.dtype) === 'f32' ? Float32Array : Int32Array;
+    data = OUTPUT_ARRAYS[spec.dtype].from(new Device(buffer, byteOffset, n));
+  } else {
     const device = new Int32Array(buffer, byteOffset, n);
     if (spec.dtype === 'int32') data = device.slice();
     else if (spec.dtype === 'bool') data = Uint8Array.from(device, (v) => (v ? 1 : 0));
@@ -136,7 +171,7 @@ export function fromDevice(spec, buffer, byteOffset) {
 /** Writes checked feeds into `buffer` (the memory's ArrayBuffer or SharedArrayBuffer). */
 export function writeFeeds(manifest, buffer, checked) {
   for (const { spec, values } of checked) {
-    const Type = spec.dtype === 'float32' ? Float32Array : Int32Array;
+    const Type = deviceDtype(spec.dtype) === 'f32' ? Float32Array : Int32Array;
     narrowInto(spec, values, new Type(buffer, tensorAddress(manifest, spec.tensor), values.length));
   }
 }

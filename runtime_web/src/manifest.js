@@ -5,7 +5,12 @@ import { ENCODINGS } from './weights.js';
 
 export const FORMAT = 'webjit-bundle';
 export const FORMAT_VERSION = 3;
-const MODEL_DTYPES = { float32: 'f32', int64: 'i32', int32: 'i32', bool: 'i32' };
+const MODEL_DTYPES = {
+  float32: 'f32', float16: 'f32', float64: 'f32', int64: 'i32', int32: 'i32', bool: 'i32',
+  int8: 'i32', uint8: 'i32', int16: 'i32', uint16: 'i32',
+};
+/** The device dtype ('f32' or 'i32') a model dtype is held in. */
+export const deviceDtype = (dtype) => MODEL_DTYPES[dtype];
 
 export function parseManifest(bytes, where) {
   let manifest;

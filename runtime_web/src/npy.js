@@ -1,6 +1,8 @@
-// A small .npy reader and writer (little-endian, C order) for <f4, <i4, <i8, |b1 and |u1:
-// the formats webjit's CLI and test pages exchange with Python.
+// A small .npy reader and writer (little-endian, C order) for <f4, <f8, <f2, <i4, <i8, <i2, <u2,
+// |i1, |b1 and |u1: the formats webjit's CLI and test pages exchange with Python. float16 data
+// is read as a Uint16Array of its bits and written from that or from a Float16Array.
 import { WebjitError } from './errors.js';
+import { halfBits } from './half.js';
 
 const MAGIC = '\x93NUMPY';
 const DESCRS = {
@@ -9,8 +11,13 @@ const DESCRS = {
   '<i8': { dtype: 'int64', Array: BigInt64Array },
   '|b1': { dtype: 'bool', Array: Uint8Array },
   '|u1': { dtype: 'uint8', Array: Uint8Array },
+  '<f8': { dtype: 'float64', Array: Float64Array },
+  '<f2': { dtype: 'float16', Array: Uint16Array },
+  '|i1': { dtype: 'int8', Array: Int8Array },
+  '<i2': { dtype: 'int16', Array: Int16Array },
+  '<u2': { dtype: 'uint16', Array: Uint16Array },
 };
-const DESCR_OF = { float32: '<f4', int32: '<i4', int64: '<i8', bool: '|b1', uint8: '|u1' };
+const DESCR_OF = Object.fromEntries(Object.entries(DESCRS).map(([descr, { dtype }]) => [dtype, descr]));
 
 /** The file name a tensor's .npy travels under (as webjit.runner.npy_file): ASCII letters,
  * digits, '_' and '-' kept, every other UTF-8 byte written ~HH, so no name is ever a path. */
@@ -48,7 +55,7 @@ export function readNpy(bytes, name = 'array') {
   return { dtype, shape, data: new T(body.buffer) };
 }
 
-/** Encodes {dtype, shape, data} (dtype float32, int32, int64, bool or uint8) as .npy bytes. */
+/** Encodes {dtype, shape, data} (a dtype of DESCRS) as .npy bytes. */
 export function writeNpy({ dtype, shape, data }) {
   const descr = DESCR_OF[dtype];
   if (!descr) {
@@ -57,7 +64,10 @@ export function writeNpy({ dtype, shape, data }) {
   }
   const { Array: T } = DESCRS[descr];
   const values = data instanceof T ? data
-    : T === BigInt64Array ? BigInt64Array.from(data, (v) => BigInt(v)) : T.from(data, Number);
+    : dtype === 'float16' && ArrayBuffer.isView(data) && data.BYTES_PER_ELEMENT === 2
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length)  // a Float16Array: its bits
+      : dtype === 'float16' ? Uint16Array.from(data, halfBits)
+        : T === BigInt64Array ? BigInt64Array.from(data, (v) => BigInt(v)) : T.from(data, Number);
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
   // numpy pads the header with spaces so that the data starts on a 64-byte boundary.

@@ -6,6 +6,7 @@
 // a sink without direct memory one decoded chunk, at a time.
 import { IN_NODE, readChecking } from './source.js';
 import { WebjitError } from './errors.js';
+import { halfTable } from './half.js';
 
 export const ENCODINGS = { f32: 4, i32: 4, f16: 2, i8: 1 };  // bytes per stored value
 const CHUNK = 1 << 21;  // values decoded at once for a sink that takes copies (8 MiB of f32)
@@ -266,17 +267,4 @@ function typed(Ctor, bytes, offset, n) {
   return new Ctor(bytes.slice(offset, offset + n * size).buffer);
 }
 
-let HALF = null;
-
-/** f32 value of every float16 bit pattern. */
-export function halfTable() {
-  if (HALF) return HALF;
-  HALF = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 31, fraction = h & 1023;
-    HALF[h] = exponent === 0 ? sign * fraction * 2 ** -24
-      : exponent === 31 ? (fraction ? NaN : sign * Infinity)
-        : sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-  }
-  return HALF;
-}
+export { halfTable };

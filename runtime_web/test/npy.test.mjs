@@ -12,6 +12,11 @@ const CASES = [
   { dtype: 'int64', shape: [1, 2, 2], data: BigInt64Array.from([1n, -2n, 2n ** 40n, 0n]) },
   { dtype: 'bool', shape: [3], data: Uint8Array.from([1, 0, 1]) },
   { dtype: 'uint8', shape: [], data: Uint8Array.from([200]) },
+  { dtype: 'float64', shape: [2], data: Float64Array.from([0.1, -1e300]) },
+  { dtype: 'float16', shape: [3], data: Uint16Array.from([0x3c00, 0xc000, 0x7e00]) },  // bits: 1, -2, NaN
+  { dtype: 'int8', shape: [2], data: Int8Array.from([-128, 127]) },
+  { dtype: 'int16', shape: [2], data: Int16Array.from([-32768, 5]) },
+  { dtype: 'uint16', shape: [1], data: Uint16Array.from([65535]) },
 ];
 
 test('round trip of every supported dtype, header aligned to 64 bytes', () => {
@@ -31,8 +36,11 @@ test('int64 from plain numbers, and unreadable files named', () => {
   assert.deepEqual(back.data, BigInt64Array.from([3n, -4n]));
   assert.throws(() => readNpy(new Uint8Array(16), 'x.npy'), /x\.npy is not a \.npy file webjit can read \(no NUMPY magic\)/);
   const f8 = writeNpy(CASES[0]);
-  f8.set(new TextEncoder().encode('<f8'), 10 + 11);
-  assert.throws(() => readNpy(f8, 'y.npy'), /dtype <f8; webjit reads <f4, <i4, <i8, \|b1, \|u1/);
+  f8.set(new TextEncoder().encode('<u4'), 10 + 11);
+  assert.throws(() => readNpy(f8, 'y.npy'), /dtype <u4; webjit reads <f4, <i4, <i8, \|b1, \|u1, <f8, <f2, \|i1, <i2, <u2/);
+  // float16 from numbers is rounded to the nearest float16, ties to even
+  assert.deepEqual(readNpy(writeNpy({ dtype: 'float16', shape: [2], data: [1 + 2 ** -11, 65520] })).data,
+    Uint16Array.from([0x3c00, 0x7c00]));
 });
 
 test('agrees with numpy in both directions', (t) => {

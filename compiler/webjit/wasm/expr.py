@@ -137,6 +137,10 @@ def emit_unary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> None
     if op == "bitcast":  # lanes are bits: f32 <-> i32 changes only how the next op reads them
         emit_expr(f, module, arg, load_leaf)
         return
+    if op == "round_f16" and src == "f32":
+        emit_expr(f, module, arg, load_leaf)
+        emit_round_f16(f)
+        return
     if op == "recip" and src == "f32":
         splat_const(f, "f32", 1.0)
         emit_expr(f, module, arg, load_leaf)
@@ -173,6 +177,61 @@ def emit_unary(f: Func, module: Module, expr: Expr, load_leaf: LoadLeaf) -> None
         raise unsupported(expr)
     if op in ("sign", "relu", "neg", "abs") and expr.dtype != src:
         emit_cast(f, src, expr.dtype)
+
+
+def emit_round_f16(f: Func) -> None:
+    """f32 lanes rounded to the nearest float16 value, ties to even, as f32 (float16 models
+    compute in f32 and round where ONNX gives a float16 result): normal halves round the
+    mantissa at bit 13 (a carry may step the exponent; 65520 and above become infinity),
+    subnormal halves are multiples of 2^-24 rounded by f32x4.nearest; NaN stays NaN."""
+    x, a, r = f.local(V128), f.local(V128), f.local(V128)
+    f.op("local.tee", x)
+    f.op("v128.const", struct.pack("<4I", *[0x7FFFFFFF] * 4))
+    f.op("v128.and")
+    f.op("local.tee", a)
+    f.op("v128.const", struct.pack("<4I", *[0xFFF] * 4))
+    f.op("i32x4.add")
+    f.op("local.get", a)
+    f.op("i32.const", 13)
+    f.op("i32x4.shr_u")
+    f.op("v128.const", struct.pack("<4I", *[1] * 4))
+    f.op("v128.and")
+    f.op("i32x4.add")
+    f.op("v128.const", struct.pack("<4I", *[0xFFFFE000] * 4))
+    f.op("v128.and")
+    f.op("local.set", r)
+    # beyond 65504 + half an ulp: infinity
+    f.op("v128.const", struct.pack("<4I", *[0x7F800000] * 4))
+    f.op("local.get", r)
+    f.op("local.get", r)
+    f.op("v128.const", struct.pack("<4I", *[0x477FFFFF] * 4))
+    f.op("i32x4.gt_s")
+    f.op("v128.bitselect")
+    f.op("local.set", r)
+    # below 2^-14: a multiple of 2^-24
+    f.op("local.get", a)
+    splat_const(f, "f32", 16777216.0)
+    f.op("f32x4.mul")
+    f.op("f32x4.nearest")
+    splat_const(f, "f32", 2.0 ** -24)
+    f.op("f32x4.mul")
+    f.op("local.get", r)
+    f.op("local.get", a)
+    f.op("v128.const", struct.pack("<4I", *[0x38800000] * 4))
+    f.op("i32x4.lt_s")
+    f.op("v128.bitselect")
+    f.op("local.set", r)
+    # NaN as it was
+    f.op("local.get", a)
+    f.op("local.get", r)
+    f.op("local.get", a)
+    f.op("v128.const", struct.pack("<4I", *[0x7F800000] * 4))
+    f.op("i32x4.gt_s")
+    f.op("v128.bitselect")
+    f.op("local.get", x)
+    f.op("v128.const", struct.pack("<4I", *[0x80000000] * 4))
+    f.op("v128.and")
+    f.op("v128.or")
 
 
 def emit_cast(f: Func, src: str, dst: str) -> None:

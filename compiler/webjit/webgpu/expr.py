@@ -65,6 +65,16 @@ HELPERS = {
     "sqrt": ((), f"""fn wj_sqrt(x: f32) -> f32 {{
   return select(sqrt(x), {NAN}, x < 0.0f);
 }}"""),
+    "round_f16": ((), """fn wj_round_f16(x: f32) -> f32 {
+  // the nearest float16 value, ties to even (as WASM's emit_round_f16): NaN kept, 65520 and up infinite
+  let bits = bitcast<u32>(x);
+  let a = bits & 0x7fffffffu;
+  if (a > 0x7f800000u) { return x; }
+  var r = (a + 0xfffu + ((a >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fffffu) { r = 0x7f800000u; }
+  if (a < 0x38800000u) { r = bitcast<u32>(round(bitcast<f32>(a) * 16777216.0f) * 5.9604644775390625e-8f); }
+  return bitcast<f32>(r | (bits & 0x80000000u));
+}"""),
     "cast_f_i": (("isnan",), """fn wj_cast_f_i(x: f32) -> i32 {
   // Truncate toward zero, saturating; NaN gives 0. 2147483520 is the last f32 below 2^31.
   let t = i32(clamp(x, -2147483648.0f, 2147483520.0f));
@@ -319,6 +329,8 @@ class Writer:
             return x if src == e.dtype else f"bitcast<{wgsl_type(e.dtype)}>({x})"
         if op == "isnan":
             return f"select(0i, 1i, {self.call('isnan', x)})" if src == "f32" else "0i"
+        if op == "round_f16" and src == "f32":
+            return self.call("round_f16", x)
         if src == "f32":
             if op == "neg":
                 value = f"(-{x})"
