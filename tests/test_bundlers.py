@@ -1,0 +1,174 @@
+"""The npm package as web developers load it: a tiny app (runtime_web/test/bundlers/app) built
+with Vite, with esbuild, and served as it is with an import map, each run in headless Chromium on
+two WASM threads; a second visit reads its payloads from the Cache API; a worker the bundler
+dropped is named in the note; index.d.ts passes a strict TypeScript check."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import webjit
+from onnx_builders import mlp_model, onnxruntime_outputs
+from webjit.runner import launch_chromium, playwright_api
+from webjit.server import serve_folders
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = ROOT / "runtime_web"
+FIXTURE = RUNTIME / "test" / "bundlers"
+BIN = FIXTURE / "node_modules" / ".bin"
+M, D, HIDDEN = 64, 512, 2048  # 8 MiB of weights: enough for the cache to show
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    assert path.exists(), f"{path} is missing: run npm install in {FIXTURE} (scripts/setup.sh does)"
+    return str(path)
+
+
+def build(args: list[str]) -> None:
+    done = subprocess.run(args, cwd=FIXTURE, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """{bundle, model, out}: a compiled MLP bundle, and the app built by Vite and by esbuild."""
+    out = tmp_path_factory.mktemp("bundlers")
+    model = mlp_model(out / "mlp.onnx", m=M, d=D, hidden=HIDDEN)
+    webjit.compile(model, {"x": (M, D)}).save(out / "bundle")
+    build([tool("vite"), "build", "--outDir", str(out / "vite")])
+    esbuild = [tool("esbuild"), "main=app/main.js", "--bundle", "--format=esm", "--log-level=warning"]
+    build(esbuild + ["worker=webjit/worker", f"--outdir={out / 'esbuild'}"])
+    build(esbuild + [f"--outdir={out / 'dropped'}"])  # the mistake of the issue: no worker entry
+    for folder in ("esbuild", "dropped"):
+        shutil.copy(FIXTURE / "app" / "index.html", out / folder / "index.html")
+    return {"out": out, "model": model}
+
+
+def visit(page, url: str) -> dict:
+    page.goto(url)
+    deadline = time.monotonic() + 60
+    while not page.evaluate("window.app?.done === true") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return page.evaluate("window.app ?? {done: false, error: 'the app did not start'}")
+
+
+def open_browser(playwright, profile: Path):
+    _, error_type = playwright_api()
+    context = launch_chromium(playwright, profile, False, error_type)
+    page = context.pages[0] if context.pages else context.new_page()
+    messages = []
+    page.on("console", lambda msg: messages.append(msg.text))
+    page.on("pageerror", lambda err: messages.append(f"page error: {err}"))
+    return context, page, messages
+
+
+def mounts(site) -> dict:
+    out = site["out"]
+    return {"/webjit/": RUNTIME, "/app/": FIXTURE / "app", "/vite/": out / "vite", "/esbuild/": out / "esbuild",
+            "/dropped/": out / "dropped", "/bundle/": out / "bundle"}
+
+
+class StaticHost(http.server.SimpleHTTPRequestHandler):
+    """An ordinary static host with COOP/COEP and no CSP: webjit serve's CSP (script-src 'self')
+    forbids inline scripts, an import map among them."""
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def static_host(folder: Path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(StaticHost, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def expected(site) -> np.ndarray:
+    x = (np.arange(M * D) % 7 / 7).astype(np.float32).reshape(M, D)
+    return onnxruntime_outputs(site["model"], {"x": x})["y"]
+
+
+@pytest.mark.parametrize("way", ["importmap", "vite", "esbuild"])
+def test_each_way_of_loading_the_package_runs_on_two_threads(site, way, tmp_path):
+    sync_playwright, _ = playwright_api()
+    page_path = {"importmap": "/app/importmap.html", "vite": "/vite/index.html", "esbuild": "/esbuild/index.html"}[way]
+    root = tmp_path / "site"  # the import map page on a static host: the package in node_modules/webjit
+    (root / "node_modules").mkdir(parents=True)
+    (root / "node_modules" / "webjit").symlink_to(RUNTIME)
+    (root / "app").symlink_to(FIXTURE / "app")
+    (root / "bundle").symlink_to(site["out"] / "bundle")
+    host = static_host(root) if way == "importmap" else serve_folders(mounts(site))
+    with host as base, sync_playwright() as playwright:
+        context, page, messages = open_browser(playwright, tmp_path / "profile")
+        try:
+            app = visit(page, f"{base}{page_path}?bundle=/bundle/")
+        finally:
+            context.close()
+    assert app["done"] and app["error"] is None, (app, messages)
+    assert app["threads"] == 2 and app["threadNote"] is None, app
+    got = np.array(app["output"], dtype=np.float32).reshape(M, D)
+    np.testing.assert_allclose(got, expected(site), rtol=1e-4, atol=1e-6)
+
+
+def test_a_second_load_reads_the_payloads_from_the_cache_and_is_faster(site, tmp_path):
+    sync_playwright, _ = playwright_api()
+    fetched = []
+    with serve_folders(mounts(site), log=fetched.append) as base, sync_playwright() as playwright:
+        context, page, messages = open_browser(playwright, tmp_path / "profile")
+        try:
+            first = visit(page, f"{base}/vite/index.html?bundle=/bundle/")
+            requests_first = len(fetched)
+            second = visit(page, f"{base}/vite/index.html?bundle=/bundle/")
+            later = [line for line in fetched[requests_first:] if "GET /bundle/" in line]
+            cleared = visit(page, f"{base}/vite/index.html?bundle=/bundle/&clear")
+        finally:
+            context.close()
+    for app in (first, second, cleared):
+        assert app["error"] is None and app["threads"] == 2, (app, messages)
+    files = lambda app, cached: {e["file"] for e in app["events"] if e.get("file") and e["fromCache"] is cached}
+    assert files(first, False) and not files(first, True), first["events"]
+    assert files(second, True) == files(first, False) and not files(second, False), second["events"]
+    assert files(cleared, False) == files(first, False) and not files(cleared, True)
+    assert [line for line in later if "manifest.json" not in line] == [], later  # payloads: none fetched
+    np.testing.assert_array_equal(second["output"], first["output"])
+    print(f"first load {first['loadMs']:.0f} ms, second (from the cache) {second['loadMs']:.0f} ms, "
+          f"{len(files(second, True))} payloads from the cache")
+    assert second["loadMs"] < first["loadMs"], (first["loadMs"], second["loadMs"])
+
+
+def test_a_worker_the_bundler_dropped_is_named_in_the_thread_note(site, tmp_path):
+    sync_playwright, _ = playwright_api()
+    with serve_folders(mounts(site)) as base, sync_playwright() as playwright:
+        context, page, messages = open_browser(playwright, tmp_path / "profile")
+        try:
+            app = visit(page, f"{base}/dropped/index.html?bundle=/bundle/")
+        finally:
+            context.close()
+    assert app["error"] is None and app["threads"] == 1, (app, messages)
+    assert f"{base}/dropped/worker.js" in app["threadNote"], app["threadNote"]
+
+
+def test_the_typescript_declarations_pass_a_strict_check():
+    done = subprocess.run([tool("tsc"), "-p", "tsconfig.json"], cwd=FIXTURE, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
