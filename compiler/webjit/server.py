@@ -7,9 +7,11 @@ every response carries both. Only files inside the mounted folders are ever serv
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import os
 import posixpath
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -47,6 +49,19 @@ MIME_TYPES = {
     ".ico": "image/x-icon",
 }
 DEFAULT_MIME = "application/octet-stream"
+
+# A file whose name carries its own sha256 (64 hex digits) can never change under that name:
+# browsers may keep it for a year. Bundle files (weights-0.bin, kernel .wasm) are not named
+# by hash and stay no-store; the runtime caches their payloads itself, by the sha256 the
+# manifest gives (the Cache API, docs/web.md).
+CONTENT_ADDRESSED_CACHE = "public, max-age=31536000, immutable"
+_SHA256_NAME = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
+
+
+def content_addressed(name: str, body: bytes) -> bool:
+    """Whether the file name holds the sha256 of `body` (checked, so a misnamed file stays no-store)."""
+    match = _SHA256_NAME.search(name.lower())
+    return bool(match) and hashlib.sha256(body).hexdigest() == match.group(1)
 
 
 def mime_type(path: str) -> str:
@@ -122,7 +137,8 @@ def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
             except OSError:
                 self.send_status(404, b"not found\n", "text/plain; charset=utf-8", {}, send_body)
                 return
-            self.send_status(200, body, mime_type(file.name), {}, send_body)
+            extra = {"Cache-Control": CONTENT_ADDRESSED_CACHE} if content_addressed(file.name, body) else {}
+            self.send_status(200, body, mime_type(file.name), extra, send_body)
 
         def send_status(self, status: int, body: bytes, content_type: str,
                         extra: Mapping[str, str], send_body: bool) -> None:
