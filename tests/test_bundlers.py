@@ -51,6 +51,8 @@ def site(tmp_path_factory):
     build(esbuild + [f"--outdir={out / 'dropped'}"])  # the mistake of the issue: no worker entry
     for folder in ("esbuild", "dropped"):
         shutil.copy(FIXTURE / "app" / "index.html", out / folder / "index.html")
+    for script in [*out.glob("vite/**/*.js"), *out.glob("esbuild/*.js")]:  # the browser entry only
+        assert "node:" not in script.read_text(), f"{script} names a node: module"
     return {"out": out, "model": model}
 
 
