@@ -113,33 +113,40 @@ def expected(site) -> np.ndarray:
     return onnxruntime_outputs(site["model"], {"x": x})["y"]
 
 
-@pytest.mark.parametrize("way", ["importmap", "vite", "esbuild"])
-def test_each_way_of_loading_the_package_runs_on_two_threads(site, way, tmp_path):
+@pytest.fixture(scope="module")
+def browser(site, tmp_path_factory):
+    """One headless Chromium for the pages below: {webjit: base URL of webjit serve, static:
+    base URL of a plain static host (the import map page, the package in node_modules/webjit),
+    page, messages, playwright (for a browser with a profile of its own)}."""
     sync_playwright, _ = playwright_api()
-    page_path = {"importmap": "/app/importmap.html", "vite": "/vite/index.html", "esbuild": "/esbuild/index.html"}[way]
-    root = tmp_path / "site"  # the import map page on a static host: the package in node_modules/webjit
-    (root / "node_modules").mkdir(parents=True)
+    root = tmp_path_factory.mktemp("static")
+    (root / "node_modules").mkdir()
     (root / "node_modules" / "webjit").symlink_to(RUNTIME)
     (root / "app").symlink_to(FIXTURE / "app")
     (root / "bundle").symlink_to(site["out"] / "bundle")
-    host = static_host(root) if way == "importmap" else serve_folders(mounts(site))
-    with host as base, sync_playwright() as playwright:
-        context, page, messages = open_browser(playwright, tmp_path / "profile")
+    with serve_folders(mounts(site)) as base, static_host(root) as static, sync_playwright() as playwright:
+        context, page, messages = open_browser(playwright, tmp_path_factory.mktemp("profile"))
         try:
-            app = visit(page, f"{base}{page_path}?bundle=/bundle/")
+            yield {"webjit": base, "static": static, "page": page, "messages": messages, "playwright": playwright}
         finally:
             context.close()
-    assert app["done"] and app["error"] is None, (app, messages)
+
+
+@pytest.mark.parametrize("way", ["importmap", "vite", "esbuild"])
+def test_each_way_of_loading_the_package_runs_on_two_threads(site, browser, way):
+    url = {"importmap": f"{browser['static']}/app/importmap.html", "vite": f"{browser['webjit']}/vite/index.html",
+           "esbuild": f"{browser['webjit']}/esbuild/index.html"}[way]
+    app = visit(browser["page"], f"{url}?bundle=/bundle/")
+    assert app["done"] and app["error"] is None, (app, browser["messages"])
     assert app["threads"] == 2 and app["threadNote"] is None, app
     got = np.array(app["output"], dtype=np.float32).reshape(M, D)
     np.testing.assert_allclose(got, expected(site), rtol=1e-4, atol=1e-6)
 
 
-def test_a_second_load_reads_the_payloads_from_the_cache_and_is_faster(site, tmp_path):
-    sync_playwright, _ = playwright_api()
+def test_a_second_load_reads_the_payloads_from_the_cache_and_is_faster(site, browser, tmp_path):
     fetched = []
-    with serve_folders(mounts(site), log=fetched.append) as base, sync_playwright() as playwright:
-        context, page, messages = open_browser(playwright, tmp_path / "profile")
+    with serve_folders(mounts(site), log=fetched.append) as base:
+        context, page, messages = open_browser(browser["playwright"], tmp_path / "profile")  # a fresh profile
         try:
             first = visit(page, f"{base}/vite/index.html?bundle=/bundle/")
             requests_first = len(fetched)
@@ -161,15 +168,10 @@ def test_a_second_load_reads_the_payloads_from_the_cache_and_is_faster(site, tmp
     assert second["loadMs"] < first["loadMs"], (first["loadMs"], second["loadMs"])
 
 
-def test_a_worker_the_bundler_dropped_is_named_in_the_thread_note(site, tmp_path):
-    sync_playwright, _ = playwright_api()
-    with serve_folders(mounts(site)) as base, sync_playwright() as playwright:
-        context, page, messages = open_browser(playwright, tmp_path / "profile")
-        try:
-            app = visit(page, f"{base}/dropped/index.html?bundle=/bundle/")
-        finally:
-            context.close()
-    assert app["error"] is None and app["threads"] == 1, (app, messages)
+def test_a_worker_the_bundler_dropped_is_named_in_the_thread_note(browser):
+    base = browser["webjit"]
+    app = visit(browser["page"], f"{base}/dropped/index.html?bundle=/bundle/")
+    assert app["error"] is None and app["threads"] == 1, (app, browser["messages"])
     assert f"{base}/dropped/worker.js" in app["threadNote"], app["threadNote"]
 
 
