@@ -172,7 +172,7 @@ def test_a_worker_the_bundler_dropped_is_named_in_the_thread_note(browser):
     base = browser["webjit"]
     app = visit(browser["page"], f"{base}/dropped/index.html?bundle=/bundle/")
     assert app["error"] is None and app["threads"] == 1, (app, browser["messages"])
-    assert f"{base}/dropped/worker.js" in app["threadNote"], app["threadNote"]
+    assert f"the worker script {base}/dropped/worker.js did not load" in app["threadNote"], app["threadNote"]
 
 
 def test_the_typescript_declarations_pass_a_strict_check():

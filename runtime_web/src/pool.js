@@ -26,8 +26,9 @@ async function spawn() {
   worker.addEventListener('message', (e) => message(e.data));
   worker.addEventListener('error', (e) => {
     e.preventDefault?.();
-    error(new Error(`the worker script ${worker.href} did not load or failed` +
-      `${e.message ? ` (${e.message})` : ''}; a bundler must emit it beside the page's script (docs/web.md)`));
+    // A script that did not load (missing, wrong MIME type, an import that fails) has no message.
+    error(new Error(e.message ? `the worker ${worker.href} failed (${e.message})`
+      : `the worker script ${worker.href} did not load (a bundler must emit it beside the page's script: docs/web.md)`));
   });
   worker.addEventListener('messageerror', () => error(new Error(`the worker ${worker.href} could not read its message`)));
   return { post: (m) => worker.postMessage(m), listen, hold: () => {}, terminate: () => worker.terminate() };
