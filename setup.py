@@ -17,7 +17,7 @@ from setuptools.command.build_py import build_py
 from setuptools.command.egg_info import egg_info
 
 ROOT = Path(__file__).resolve().parent
-RUNTIME_PARTS = ("src", "bin", "page", "index.d.ts", "npy.d.ts", "package.json", "README.md")
+RUNTIME_PARTS = ("src", "bin", "page", "index.d.ts", "npy.d.ts", "text.d.ts", "package.json", "README.md")
 SCRATCH = Path(tempfile.mkdtemp(prefix="webjit-build-"))
 atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 

@@ -20,7 +20,15 @@ export interface Progress {
   loaded: number;
   /** Bytes this stage loads in all, from the manifest. */
   total: number;
+  /** The bundle file these bytes belong to (absent on a stage's first event, before any bytes). */
+  file?: string;
+  /** Whether the bytes came from the browser's payload cache (the Cache API) rather than the network. */
+  fromCache?: boolean;
 }
+
+/** A bundle's files by name (manifest.json, weights-0.bin, ...): bytes, or Blobs and Files
+ * (a folder picked with <input type=file webkitdirectory>, say). */
+export type BundleFiles = Record<string, Uint8Array | ArrayBuffer | Blob> | Map<string, Uint8Array | ArrayBuffer | Blob>;
 
 /** The part of WebGPU's GPU interface webjit uses (navigator.gpu, or create([]) from the webgpu package). */
 export interface GpuLike {
@@ -64,6 +72,16 @@ export interface LoadOptions {
    * object with records() and put(record). Default: on with tune 'background', off otherwise.
    */
   tuneCache?: string | boolean | TuningCache;
+  /**
+   * Keep the bundle's payloads (weight shards, kernels) in the browser's Cache API, keyed by the
+   * sha256 the manifest gives them: a second load reads them from the cache without fetching or
+   * hashing them again (progress events say fromCache). Default true; ignored where there is no
+   * Cache API (Node, insecure origins). clearCache() empties it.
+   */
+  cache?: boolean;
+  /** Fetches the bundle's files instead of globalThis.fetch (a URL in, a Response out): to add
+   * credentials or headers, or to read from a service worker's store. */
+  fetch?: (url: string) => Promise<Response>;
 }
 
 /** A record of the schedule database (schedules/README.md): what tuning found for one kernel. */
@@ -308,4 +326,8 @@ export interface Session extends EventTarget {
  * Loads the bundle folder at `url` (http(s) or relative URL; in Node also a path or file:// URL),
  * checks every payload's sha256, and compiles its kernels.
  */
-export function load(url: string | URL, options?: LoadOptions): Promise<Session>;
+/** Loads a bundle: from its folder URL (or, in Node, a folder path), or from its files by name. */
+export function load(source: string | URL | BundleFiles, options?: LoadOptions): Promise<Session>;
+
+/** Deletes every payload the browser's cache holds; resolves to true when there was a cache to delete. */
+export function clearCache(): Promise<boolean>;

@@ -73,7 +73,7 @@ has_npm_deps() {
     node -e 'const p = require(process.argv[1]);
              process.exit(Object.keys({...p.dependencies, ...p.devDependencies}).length ? 0 : 1)' "$1"
 }
-for dir in runtime_web examples/similarity; do
+for dir in runtime_web runtime_web/test/bundlers examples/similarity; do
     pkg="$ROOT/$dir/package.json"
     if [ -f "$pkg" ] && has_npm_deps "$pkg"; then
         modules="$ROOT/$dir/node_modules"

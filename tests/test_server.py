@@ -71,6 +71,20 @@ def test_isolation_and_csp_headers_on_every_response(site):
         assert headers["Content-Security-Policy"] == "script-src 'self' 'wasm-unsafe-eval'"
 
 
+def test_only_files_named_by_their_sha256_are_cacheable(site):
+    import hashlib
+    base, root = site
+    body = b"weights of a content-addressed shard"
+    digest = hashlib.sha256(body).hexdigest()
+    (root / "bundle" / f"weights-{digest}.bin").write_bytes(body)
+    (root / "bundle" / f"weights-{'0' * 64}.bin").write_bytes(body)  # a name that lies stays no-store
+    _, headers, got = get(base, f"/bundle/weights-{digest}.bin")
+    assert got == body and headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    for path in (f"/bundle/weights-{'0' * 64}.bin", "/bundle/weights-0.bin", "/bundle/manifest.json"):
+        _, headers, _ = get(base, path)
+        assert headers["Cache-Control"] == "no-store", path
+
+
 def test_body_is_the_file_bytes(site):
     base, root = site
     status, headers, body = get(base, "/bundle/weights-0.bin")

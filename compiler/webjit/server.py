@@ -52,6 +52,19 @@ MIME_TYPES = {
 }
 DEFAULT_MIME = "application/octet-stream"
 
+# A file whose name carries its own sha256 (64 hex digits) can never change under that name:
+# browsers may keep it for a year. Bundle files (weights-0.bin, kernel .wasm) are not named
+# by hash and stay no-store; the runtime caches their payloads itself, by the sha256 the
+# manifest gives (the Cache API, docs/web.md).
+CONTENT_ADDRESSED_CACHE = "public, max-age=31536000, immutable"
+_SHA256_NAME = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
+
+
+def content_addressed(name: str, body: bytes) -> bool:
+    """Whether the file name holds the sha256 of `body` (checked, so a misnamed file stays no-store)."""
+    match = _SHA256_NAME.search(name.lower())
+    return bool(match) and hashlib.sha256(body).hexdigest() == match.group(1)
+
 
 INLINE_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -136,7 +149,7 @@ def make_handler(mounts: Mapping[str, Path], redirects: Mapping[str, str],
             except OSError:
                 self.send_status(404, b"not found\n", "text/plain; charset=utf-8", {}, send_body)
                 return
-            extra = {}
+            extra = {"Cache-Control": CONTENT_ADDRESSED_CACHE} if content_addressed(file.name, body) else {}
             if file.suffix.lower() == ".html" and (hashes := inline_script_hashes(body)):
                 extra["Content-Security-Policy"] = f"{SECURITY_HEADERS['Content-Security-Policy']} {' '.join(hashes)}"
             self.send_status(200, body, mime_type(file.name), extra, send_body)

@@ -4,7 +4,7 @@
 // (Dawn), created once for every job of the process (it must stay alive).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { load } from '../src/index.js';
+import { load } from '../src/node.js';
 import { npyFile, readNpy, writeNpy } from '../src/npy.js';
 
 let gpu = null;

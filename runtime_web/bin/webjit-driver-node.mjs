@@ -6,6 +6,7 @@
 // With --webgpu, sessions get a GPU from the webgpu package (Dawn); on Linux without a GPU
 // it needs LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
 import { createInterface } from 'node:readline';
+import '../src/platform_node.js';  // Node's file reads and worker threads (src/node.js does the same)
 import { createDriver } from '../src/driver.js';
 
 async function gpuOption() {

@@ -9,7 +9,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, WebjitError } from '../src/index.js';
+import { load, WebjitError } from '../src/node.js';
 import { npyFile, readNpy, writeNpy } from '../src/npy.js';
 import { timeRuns } from '../src/bench.js';
 

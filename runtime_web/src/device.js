@@ -1,7 +1,7 @@
 // The device a session runs on, as a fingerprint string that keys the schedule database and
 // picks a bundle's per-device kernel variants (docs/bundle.md, "Variants"), and the engine
 // features a kernel may require.
-import { IN_NODE } from './source.js';
+import { IN_NODE, platform } from './platform.js';
 
 // (func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd)
 const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123,
@@ -29,11 +29,7 @@ export function engineName() {
 }
 
 async function coreCount() {
-  if (IN_NODE) {
-    const os = await import('node:os');
-    return os.availableParallelism?.() ?? os.cpus().length;
-  }
-  return globalThis.navigator?.hardwareConcurrency || 1;
+  return platform.cores();
 }
 
 /** {fingerprint, engine, cores, features} of the WASM backend here. */

@@ -2,7 +2,7 @@
 // the bundle's `webgpu.limits` must fit the adapter (and the caller's `limits` option),
 // and the device is requested with exactly those limits raised.
 import { WebjitError } from './errors.js';
-import { IN_NODE } from './source.js';
+import { IN_NODE } from './platform.js';
 
 const DEFAULT_MAX_BUFFER_SIZE = 268435456;  // WebGPU's default maxBufferSize
 const MIB = 2 ** 20;

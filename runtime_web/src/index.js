@@ -11,8 +11,9 @@ import { wasmDevice, webgpuDevice } from './device.js';
 import { measureCandidates, profileKernels } from './timer.js';
 import { DEFAULT_BUDGET_MS, TUNE_MODES, Tuner, nextTurn, nothingToTune } from './jit.js';
 import { openTuningCache } from './tuning_cache.js';
+import { clearCache, openPayloadCache } from './payload_cache.js';
 
-export { WebjitError };
+export { WebjitError, clearCache };
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 // After a failed GPU run, how long to wait for device.lost to tell whether the device died.
@@ -21,7 +22,7 @@ const LOST_GRACE_MS = 2000;
 const DEFAULT_RUN_TIMEOUT_MS = 60000;
 
 function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits, tune = 'off',
-  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache, runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS } = {}) {
+  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache, runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, cache = true, fetch } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
@@ -49,16 +50,21 @@ function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, lim
   if (!(typeof runTimeoutMs === 'number' && runTimeoutMs > 0)) {
     throw new WebjitError(`runTimeoutMs must be a positive number of milliseconds, not ${JSON.stringify(runTimeoutMs)}`);
   }
-  // The cache is on by default only where tuning is: a page that does not tune keeps the bundle's choices.
-  const cache = tuneCache ?? (tune === 'off' ? false : true);
-  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: cache,
-    runTimeoutMs };
+  if (typeof cache !== 'boolean') throw new WebjitError(`the cache option must be true or false, not ${JSON.stringify(cache)}`);
+  if (fetch !== undefined && typeof fetch !== 'function') {
+    throw new WebjitError('the fetch option must be a function like fetch (a URL in, a Response out)');
+  }
+  // The tuning records' cache is on by default only where tuning is: a page that does not tune keeps the bundle's choices.
+  const tuneRecords = tuneCache ?? (tune === 'off' ? false : true);
+  return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: tuneRecords,
+    runTimeoutMs, cache, fetch };
 }
 
-/** Loads the bundle at `url` and prepares it to run; resolves to a Session. */
-export async function load(url, options) {
+/** Loads the bundle at `source` (a URL or path, or a map of its file names to bytes or Files)
+ * and prepares it to run; resolves to a Session. */
+export async function load(source, options) {
   const opts = checkOptions(options);
-  const bundle = await openBundle(url);
+  const bundle = await openBundle(source, { fetch: opts.fetch, cache: await openPayloadCache(opts.cache) });
   const manifest = parseManifest(await bundle.read('manifest.json'), bundle.describe('manifest.json'));
   const cpu = await wasmDevice();
   // Re-reads the bundle: used when the GPU device is lost mid-session.

@@ -15,7 +15,7 @@
 //   refine      one slice each: full timings of a round's quickest and again of the current code
 //   swap        one slice: the round's winner becomes the kernel's code, between two runs
 import { WebjitError } from './errors.js';
-import { IN_NODE } from './source.js';
+import { IN_NODE } from './platform.js';
 import { Trial, compiled, snapshotRanges } from './timer.js';
 import { recordsFile } from './tuning_cache.js';
 

@@ -2,16 +2,15 @@
 // hands each the compiled kernels, and turns one task (a range of steps, or repetitions of
 // one kernel for the timer) into one message round.
 import { FAILED, GENERATION } from './steps.js';
-import { IN_NODE } from './source.js';
+import { IN_NODE, needNodeEntry, platform } from './platform.js';
 import { WebjitError } from './errors.js';
 
 const START_TIMEOUT_MS = 20000;
 
-/** Wraps a browser Worker or a Node worker_threads.Worker in one small interface. Errors
- * before `listen` is called are kept and reported to it (a worker spawned early, while the
- * weights load, may fail before the pool listens). */
+/** Starts one worker in one small interface: a browser Worker, or the platform's (a Node
+ * worker_threads.Worker, platform_node.js). Errors before `listen` is called are kept and
+ * reported to it (a worker spawned early, while the weights load, may fail before the pool listens). */
 async function spawn() {
-  const url = new URL('./worker.js', import.meta.url);
   let onMessage = null, onError = null;
   const early = [];
   const error = (err) => (onError ? onError(err) : early.push(err));
@@ -21,27 +20,31 @@ async function spawn() {
     onError = errors;
     for (const err of early.splice(0)) errors(err);
   };
-  if (IN_NODE) {
-    const { Worker } = await import('node:worker_threads');
-    const worker = new Worker(url);
-    worker.on('message', message);
-    worker.on('error', error);
-    worker.on('exit', (code) => error(new Error(`a worker thread exited (code ${code})`)));
-    return {
-      post: (m) => worker.postMessage(m),
-      listen,
-      hold: (held) => (held ? worker.ref() : worker.unref()),
-      terminate: () => { worker.removeAllListeners('exit'); worker.terminate(); },
-    };
-  }
-  const worker = new Worker(url, { type: 'module' });
+  if (IN_NODE) needNodeEntry('running on worker threads');
+  if (platform.spawnWorker) return { ...platform.spawnWorker(error, message), listen };
+  const worker = browserWorker();
   worker.addEventListener('message', (e) => message(e.data));
   worker.addEventListener('error', (e) => {
     e.preventDefault?.();
-    error(new Error(e.message || `the worker ${url.href} failed to start`));
+    // A script that did not load (missing, wrong MIME type, an import that fails) has no message.
+    error(new Error(e.message ? `the worker ${worker.href} failed (${e.message})`
+      : `the worker script ${worker.href} did not load (a bundler must emit it beside the page's script: docs/web.md)`));
   });
-  worker.addEventListener('messageerror', () => error(new Error('a worker could not read its message')));
+  worker.addEventListener('messageerror', () => error(new Error(`the worker ${worker.href} could not read its message`)));
   return { post: (m) => worker.postMessage(m), listen, hold: () => {}, terminate: () => worker.terminate() };
+}
+
+/** A browser module worker running worker.js. The expression is the one bundlers recognise
+ * (Vite emits the worker and rewrites its URL; esbuild keeps it relative to the output
+ * file); the local subclass keeps the URL it got, so that a failure can name it. */
+function browserWorker() {
+  const Worker = class extends globalThis.Worker {
+    constructor(url, options) {
+      super(url, options);
+      this.href = String(url);
+    }
+  };
+  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 }
 
 /** Starts `n` workers now, so that their scripts load while the bundle does; pass the

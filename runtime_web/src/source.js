@@ -1,58 +1,80 @@
-// Reads bundle files from an http(s) URL (fetch, with streamed progress) or, in Node only,
-// from a filesystem path or file:// URL. Node modules are imported dynamically so that the
-// browser build never loads a node: module.
+// Reads bundle files: from an http(s) URL (fetch, or the caller's own fetch, with streamed
+// progress), from a map of file names to bytes or Files, or, in Node only, from a folder
+// path or file:// URL (platform_node.js: this module imports no node: module). Payloads
+// (files the manifest names with a sha256) are checked here, and kept in the browser's
+// Cache API keyed by their sha256 (payload_cache.js).
 import { WebjitError } from './errors.js';
+import { IN_NODE, needNodeEntry, platform } from './platform.js';
 
-export const IN_NODE = typeof process !== 'undefined' && Boolean(process.versions?.node);
+export { IN_NODE };
 
-/** A reader for the bundle at `url`: {describe(file), read(file, onBytes, expected bytes)}. */
-export async function openBundle(url) {
-  if (typeof url !== 'string' && !(url instanceof URL)) {
-    throw new WebjitError('webjit.load needs the bundle URL or path as a string');
+/**
+ * A reader for the bundle `source` (a URL or path, or {file name: bytes | Blob | File}, or a
+ * Map of them): {describe(file), read(file, onBytes, expected bytes), cache}. `fetch` replaces
+ * globalThis.fetch for URLs; `cache` ({get, put} of payload_cache.js, or null) is used for
+ * payloads read by readChecking.
+ */
+export async function openBundle(source, { fetch = null, cache = null } = {}) {
+  if (isFileMap(source)) return { ...openMap(source), cache: null };
+  if (typeof source !== 'string' && !(source instanceof URL)) {
+    throw new WebjitError('webjit.load needs the bundle URL or path as a string, or a map of its file names to bytes or Files');
   }
-  const text = String(url).replace(/\/+$/, '');
-  if (IN_NODE && !/^https?:/i.test(text)) return openFiles(text);
+  const text = String(source).replace(/\/+$/, '');
+  if (IN_NODE && !/^https?:/i.test(text)) {
+    needNodeEntry('reading a bundle from a folder');
+    return { ...platform.openFiles(text), cache: null };
+  }
   const base = new URL(text + '/', globalThis.location?.href);
+  const get = fetch ?? ((href) => globalThis.fetch(href));
   return {
     describe: (file) => new URL(file, base).href,
-    read: (file, onBytes, expected) => fetchBytes(new URL(file, base).href, file, onBytes, expected),
+    read: (file, onBytes, expected) => fetchBytes(get, new URL(file, base).href, file, onBytes, expected),
+    cache,
   };
 }
 
-async function openFiles(text) {
-  const { readFile } = await import('node:fs/promises');
-  const path = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
-  const root = /^file:/i.test(text) ? fileURLToPath(text) : path.resolve(text);
+function isFileMap(source) {
+  if (source instanceof Map) return true;
+  return typeof source === 'object' && source !== null && !(source instanceof URL) &&
+    Object.getPrototypeOf(source) === Object.prototype;
+}
+
+/** A reader over {name: Uint8Array | ArrayBuffer | Blob | File} (a <input type=file> pick, say). */
+function openMap(source) {
+  const files = source instanceof Map ? source : new Map(Object.entries(source));
   return {
-    describe: (file) => path.join(root, file),
+    describe: (file) => `${file} (given to webjit.load)`,
     async read(file, onBytes) {
-      let bytes;
-      try {
-        bytes = new Uint8Array(await readFile(path.join(root, file)));
-      } catch (err) {
-        if (err.code === 'ENOENT') throw missing(file, path.join(root, file));
-        throw new WebjitError(`could not read bundle file ${file} (${err.message})`, { cause: err });
+      if (!files.has(file)) {
+        throw new WebjitError(`bundle file ${file} is missing (not among the ${files.size} files given to webjit.load); ` +
+          'pass every file of the bundle folder');
       }
+      const value = files.get(file);
+      let bytes;
+      if (value instanceof Uint8Array) bytes = value;
+      else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
+      else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      else if (typeof value?.arrayBuffer === 'function') bytes = new Uint8Array(await value.arrayBuffer());  // Blob, File
+      else throw new WebjitError(`bundle file ${file} given to webjit.load is not bytes, a Blob or a File`);
       onBytes?.(bytes.length);
       return bytes;
     },
   };
 }
 
-function missing(file, where) {
+export function missingFile(file, where) {
   return new WebjitError(`bundle file ${file} is missing (${where}); rebuild or re-download the bundle`);
 }
 
-async function fetchBytes(href, file, onBytes, expected) {
+async function fetchBytes(get, href, file, onBytes, expected) {
   let response;
   try {
-    response = await fetch(href);
+    response = await get(href);
   } catch (err) {
     const message = `could not fetch bundle file ${file} from ${href} (${err.message})`;
     throw new WebjitError(message, { cause: err });
   }
-  if (response.status === 404) throw missing(file, href);
+  if (response.status === 404) throw missingFile(file, href);
   if (!response.ok) {
     throw new WebjitError(`could not fetch bundle file ${file}: HTTP ${response.status} from ${href}`);
   }
@@ -80,7 +102,8 @@ export async function sha256Hex(bytes) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Reads one payload ({file, bytes, sha256} from the manifest) and checks its size and hash. */
+/** Reads one payload ({file, bytes, sha256} from the manifest) and checks its size and hash;
+ * `onBytes(n, fromCache)` as readChecking. */
 export async function readVerified(bundle, payload, onBytes) {
   const { bytes, verified } = await readChecking(bundle, payload, onBytes);
   await verified;
@@ -88,22 +111,32 @@ export async function readVerified(bundle, payload, onBytes) {
 }
 
 /**
- * Reads one payload and checks its size; resolves to {bytes, verified}, `verified` a promise
- * of the sha256 check (WebCrypto hashes off the main thread, so a caller may decode the
- * bytes meanwhile, as long as nothing uses them before `verified` resolves).
+ * Reads one payload and checks its size; resolves to {bytes, verified, fromCache}, `verified`
+ * a promise of the sha256 check (WebCrypto hashes off the main thread, so a caller may decode
+ * the bytes meanwhile, as long as nothing uses them before `verified` resolves). A payload
+ * found in the bundle's cache was hashed before it was stored: it is not hashed again. A
+ * payload read afresh is stored in the cache once it checks out (`verified` waits for that).
+ * `onBytes(n, fromCache)` is called as its bytes arrive.
  */
 export async function readChecking(bundle, payload, onBytes) {
-  const bytes = await bundle.read(payload.file, onBytes, payload.bytes);
+  const sha256 = String(payload.sha256).toLowerCase();
+  const cached = await bundle.cache?.get(sha256, payload.bytes);
+  if (cached) {
+    onBytes?.(cached.length, true);
+    return { bytes: cached, verified: Promise.resolve(), fromCache: true };
+  }
+  const bytes = await bundle.read(payload.file, onBytes && ((n) => onBytes(n, false)), payload.bytes);
   if (bytes.length !== payload.bytes) {
     throw new WebjitError(`bundle file ${payload.file} is corrupt (${bytes.length} bytes, ` +
       `manifest says ${payload.bytes}); rebuild or re-download the bundle`);
   }
-  const verified = sha256Hex(bytes).then((hex) => {
-    if (hex !== String(payload.sha256).toLowerCase()) {
+  const verified = sha256Hex(bytes).then(async (hex) => {
+    if (hex !== sha256) {
       throw new WebjitError(`bundle file ${payload.file} is corrupt (sha256 mismatch); ` +
         'rebuild or re-download the bundle');
     }
+    await bundle.cache?.put(sha256, bytes);
   });
   verified.catch(() => {});  // awaited by the caller
-  return { bytes, verified };
+  return { bytes, verified, fromCache: false };
 }

@@ -1,5 +1,5 @@
 // Decides how many threads a session uses, and says why when it is one.
-import { IN_NODE } from './source.js';
+import { IN_NODE } from './platform.js';
 
 const BROWSER_DEFAULT_MAX = 4;
 

@@ -2,9 +2,9 @@
 // count, kernel signature), in the format of the schedule database (schedules/README.md),
 // so that the next visit applies it before its first run. Browsers keep the records in
 // IndexedDB; Node in a folder with one JSON file per device and thread count, which
-// `webjit schedules merge` reads as it is.
+// `webjit schedules merge` reads as it is (platform_node.js).
 import { WebjitError } from './errors.js';
-import { IN_NODE } from './source.js';
+import { IN_NODE, needNodeEntry, platform } from './platform.js';
 
 export const RECORDS_FORMAT = 'webjit-schedules';
 export const RECORDS_VERSION = 1;
@@ -29,37 +29,9 @@ export async function openTuningCache(option, fingerprint, threads) {
     throw new WebjitError('the tuneCache option must be a folder or database name, true or false');
   }
   const name = typeof option === 'string' ? option : undefined;
-  return IN_NODE ? openFolder(name, fingerprint, threads) : openIndexedDb(name ?? DATABASE, fingerprint, threads);
-}
-
-const slug = (text) => String(text).replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '') || 'device';
-
-async function openFolder(folder, fingerprint, threads) {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  const os = await import('node:os');
-  const root = folder ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'webjit', 'tuning');
-  const file = path.join(root, `${slug(fingerprint)}-${threads}t.json`);
-  const bySignature = new Map();
-  try {
-    const data = JSON.parse(await fs.readFile(file, 'utf8'));
-    if (data?.format === RECORDS_FORMAT && Array.isArray(data.records)) {
-      for (const r of data.records) if (typeof r?.signature === 'string') bySignature.set(r.signature, r);
-    }
-  } catch {
-    // none yet, or damaged: start afresh (a damaged cache only costs a retune)
-  }
-  return {
-    where: file,
-    records: async () => [...bySignature.values()],
-    async put(record) {
-      bySignature.set(record.signature, record);
-      await fs.mkdir(root, { recursive: true });
-      const temp = `${file}.${process.pid}.tmp`;
-      await fs.writeFile(temp, JSON.stringify(recordsFile(fingerprint, [...bySignature.values()]), null, 1) + '\n');
-      await fs.rename(temp, file);
-    },
-  };
+  if (IN_NODE) needNodeEntry('the tuning cache');
+  return platform.openTuningFolder ? platform.openTuningFolder(name, fingerprint, threads)
+    : openIndexedDb(name ?? DATABASE, fingerprint, threads);
 }
 
 /** {format, format_version, device, records}: a file of the schedule database. */

@@ -201,9 +201,9 @@ async function loadKernels(bundle, manifest, forms, shared, onProgress) {
   let loaded = 0;
   onProgress({ stage: 'kernels', loaded, total });
   return Promise.all(forms.map(async ({ form }) => {
-    let bytes = await readVerified(bundle, form, (n) => {
+    let bytes = await readVerified(bundle, form, (n, fromCache) => {
       loaded += n;
-      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
+      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total, file: form.file, fromCache });
     });
     if (!shared) bytes = unshareMemoryImport(bytes, form.file);
     return compileKernel(bytes, form.file);

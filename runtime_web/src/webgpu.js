@@ -301,9 +301,9 @@ async function buildPipelines(bundle, manifest, forms, layouts, device, onProgre
   onProgress({ stage: 'kernels', loaded, total });
   return Promise.all(manifest.kernels.map(async (kernel, i) => {
     const { form } = forms[i];
-    const bytes = await readVerified(bundle, form, (n) => {
+    const bytes = await readVerified(bundle, form, (n, fromCache) => {
       loaded += n;
-      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total });
+      onProgress({ stage: 'kernels', loaded: Math.min(loaded, total), total, file: form.file, fromCache });
     });
     return buildPipeline(device, kernel, new TextDecoder().decode(bytes), layouts[i], form);
   }));

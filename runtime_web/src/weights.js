@@ -4,7 +4,8 @@
 // tensor is inflated block by block (DecompressionStream, native in browsers and Node) and
 // its bytes put back in order. The loader holds one shard, a block being inflated, and for
 // a sink without direct memory one decoded chunk, at a time.
-import { IN_NODE, readChecking } from './source.js';
+import { readChecking } from './source.js';
+import { platform } from './platform.js';
 import { WebjitError } from './errors.js';
 import { halfTable } from './half.js';
 
@@ -28,9 +29,9 @@ export async function streamWeights(bundle, manifest, sink, onProgress) {
   onProgress({ stage: 'weights', loaded, total });
   for (const shard of manifest.weights) {
     // Decoded while its sha256 is computed; the session is not made unless every shard checks out.
-    const { bytes, verified } = await readChecking(bundle, shard, (n) => {
+    const { bytes, verified } = await readChecking(bundle, shard, (n, fromCache) => {
       loaded += n;
-      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total });
+      onProgress({ stage: 'weights', loaded: Math.min(loaded, total), total, file: shard.file, fromCache });
     });
     checks.push(verified);
     const end = start + bytes.length;
@@ -105,21 +106,12 @@ async function inflateBlocks(blocks, scales, sink) {
   return held;
 }
 
-let nodeInflate = null;
-
-/** Raw inflate of one block into `expected` bytes: node:zlib in Node (its web streams are
- * five times slower); DecompressionStream's own reader in browsers (three times faster
- * than reading it through a Response). */
+/** Raw inflate of one block into `expected` bytes: the platform's (node:zlib in Node, whose
+ * web streams are five times slower); DecompressionStream's own reader in browsers (three
+ * times faster than reading it through a Response). */
 async function inflate(data, expected, t) {
   try {
-    if (IN_NODE) {
-      nodeInflate ??= import('node:zlib').then(({ inflateRaw }) => (bytes, size) => new Promise((resolve, reject) => {
-        // One output chunk of the expected size: no per-16-KiB callbacks, no concatenation.
-        inflateRaw(bytes, { chunkSize: Math.max(size, 64) }, (err, out) => (err ? reject(err) : resolve(out)));
-      }));
-      const out = await (await nodeInflate)(data, expected);
-      return new Uint8Array(out.buffer, out.byteOffset, out.length);
-    }
+    if (platform.inflateRaw) return await platform.inflateRaw(data, expected);
     const stream = new DecompressionStream('deflate-raw');
     const writer = stream.writable.getWriter();
     writer.write(data).catch(() => {});  // a failure surfaces on the reader

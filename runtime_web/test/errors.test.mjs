@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as webjit from '../src/index.js';
+import * as webjit from '../src/node.js';
 import { addBundle, f32, intBundle, splitKernel, tempDir, writeBundle } from './fixtures.mjs';
 
 /** Asserts that `promise` rejects with a WebjitError whose message matches `pattern`. */

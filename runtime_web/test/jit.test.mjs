@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as webjit from '../src/index.js';
+import * as webjit from '../src/node.js';
 import { f32, splitKernel, tempDir, writeBundle } from './fixtures.mjs';
 
 const opened = [];

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as webjit from '../src/index.js';
+import * as webjit from '../src/node.js';
 import { addBundle, f32, intBundle, splitKernel, tempDir, twoStepBundle, writeBundle } from './fixtures.mjs';
 
 test('add bundle: y = x + w, inputs/outputs described, progress reported', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as webjit from '../src/index.js';
+import * as webjit from '../src/node.js';
 import { wasmDevice } from '../src/device.js';
 import { addBundle, assemble, f32, splitKernel, tempDir, twoStepBundle, writeBundle } from './fixtures.mjs';
 import { nodeGpu, twoStepGpuBundle } from './gpu_fixtures.mjs';

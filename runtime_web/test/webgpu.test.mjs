@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import * as webjit from '../src/index.js';
+import * as webjit from '../src/node.js';
 import { tempDir } from './fixtures.mjs';
 import { intGpuBundle, nodeGpu, twoStepGpuBundle } from './gpu_fixtures.mjs';
 
