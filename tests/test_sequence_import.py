@@ -100,3 +100,8 @@ def test_a_function_op_whose_body_webjit_lacks_is_refused():
     with pytest.raises(UnsupportedError, match=r"^Bernoulli 'coin' is not supported \(ONNX defines it by "
                                                r"RandomUniformLike, which webjit does not support\)$"):
         webjit.compile(m, {})
+
+
+def test_a_loop_too_long_to_unroll_is_refused():
+    with pytest.raises(UnsupportedError, match=r"^Loop 'repeat' runs more than 4096 iterations; webjit unrolls"):
+        webjit.compile(loop_model(), {}, webjit.Options(constants={"n": np.array(5000)}))

@@ -71,7 +71,7 @@ def _loop(node, graph, opset, add, scope):
     slices: list[list[str]] = [[] for _ in range(len(body.output) - 1 - n)]
     i = 0
     while running and (trips is None or i < trips):
-        if i >= MAX_ITERATIONS:
+        if i >= MAX_ITERATIONS or (i == 0 and not cond and (trips is None or trips > MAX_ITERATIONS)):
             raise UnsupportedError(f"Loop '{node.name}' runs more than {MAX_ITERATIONS} iterations; webjit unrolls "
                                    "loops at compile time and refuses longer ones")
         prefix = f"{node.name}::it{i}"

@@ -16,6 +16,7 @@ from .emit import Emit
 from .ir import Graph, Node
 
 RECURRENT = ("RNN", "GRU", "LSTM")
+MAX_STEPS = 4096  # unrolled steps, as control.MAX_ITERATIONS
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"), "LSTM": ("Sigmoid", "Tanh", "Tanh")}
 # name -> (op, alphas, betas, default alpha, default beta); Affine and ScaledTanh are written as ops
@@ -52,6 +53,9 @@ def recurrent_nodes(node: Node, graph: Graph) -> tuple[Node, ...]:
         c0 = e("Transpose", c0, perm=[1, 0, 2]) if c0 else ""
     xshape = graph.types[node.inputs[0]].shape
     steps, batch = (xshape[1], xshape[0]) if layout else (xshape[0], xshape[1])
+    if steps > MAX_STEPS:
+        raise UnsupportedError(f"{node.op} '{node.name}' runs {steps} steps; webjit unrolls recurrences of up to "
+                               f"{MAX_STEPS} steps at compile time")
     lengths = _lengths(node, lens_name, graph, steps, batch)
     acts = _activations(node, len(directions))
     clip = a.get("clip")
