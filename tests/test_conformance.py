@@ -7,7 +7,8 @@ import pytest
 
 from webjit.conformance import report, run_conformance
 
-PASSING_AT_LEAST = 1062  # in-scope cases passing when docs/conformance.md was written
+PASSING_AT_LEAST = 1359  # in-scope cases passing when docs/conformance.md was written
+NARROW_PASSING_AT_LEAST = 199  # float16/float64/8- and 16-bit integer cases passing then
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,8 @@ def test_the_pass_count_does_not_drop(results):
     passed = sum(1 for r in results if r.in_scope and r.webjit == "pass")
     assert passed >= PASSING_AT_LEAST, f"{passed} in-scope cases pass, fewer than {PASSING_AT_LEAST}"
     assert sum(1 for r in results if r.in_scope) >= 1300  # the onnx package's cases, not a subset
+    narrow = sum(1 for r in results if r.narrow and r.webjit == "pass")
+    assert narrow >= NARROW_PASSING_AT_LEAST, f"{narrow} float16/8-bit cases pass, fewer than {NARROW_PASSING_AT_LEAST}"
 
 
 def test_the_report_counts_onnxruntime_too(results):
