@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_argument("--backend", choices=("wasm", "webgpu"), default="wasm",
                              help="the backend the bundles run on, in Node (default wasm)")
     conformance.add_argument("-o", "--output", metavar="FILE.md", help="write the report (e.g. docs/conformance.md)")
+    conformance.add_argument("--per-op", type=positive_int, default=None, metavar="N",
+                             help="run only the first N cases of each op (a representative sample: WebGPU on "
+                                  "SwiftShader compiles every kernel slowly)")
     conformance.set_defaults(command=conformance_command)
 
     serve = commands.add_parser("serve", help="serve a bundle with the runtime's run page, or a folder of your own, "
@@ -488,7 +491,7 @@ def conformance_command(args: argparse.Namespace) -> int:
         passed = sum(1 for r in results if r.webjit == "pass")
         print(f"{done}/{total} cases: {passed} pass", flush=True)
 
-    results, text = main_report(args.backend, args.output, progress)
+    results, text = main_report(args.backend, args.output, progress, args.per_op)
     print("\n".join(text.splitlines()[8:12]))
     if args.output:
         print(f"report in {args.output}")

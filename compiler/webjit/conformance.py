@@ -197,10 +197,14 @@ class Runner:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_conformance(backend: str = "wasm", names=None, progress=None) -> list[CaseResult]:
+def run_conformance(backend: str = "wasm", names=None, progress=None, per_op: int | None = None) -> list[CaseResult]:
+    """Every node case (or those whose names contain one of `names`, or the first `per_op` of each op)."""
     cases = load_cases()
     if names:
         cases = [c for c in cases if any(n in c.name for n in names)]
+    if per_op:
+        seen = Counter()
+        cases = [c for c in cases if (seen.update([op_of(c)]) or seen[op_of(c)] <= per_op)]
     runner = Runner(backend)
     results = []
     try:
@@ -225,8 +229,9 @@ def run_conformance(backend: str = "wasm", names=None, progress=None) -> list[Ca
     return results
 
 
-def report(results: list[CaseResult], backend: str, seconds: float) -> str:
-    """docs/conformance.md."""
+def report(results: list[CaseResult], backend: str, seconds: float, output: str = "docs/conformance.md",
+           per_op: int | None = None) -> str:
+    """docs/conformance.md (or, for a sample, the file named by `output`)."""
     scope = [r for r in results if r.in_scope]
     narrow = [r for r in results if r.narrow]
     other = [r for r in results if not r.in_scope and not r.narrow]
@@ -237,8 +242,9 @@ def report(results: list[CaseResult], backend: str, seconds: float) -> str:
     lines = [
         "# Conformance: ONNX's backend node cases",
         "",
-        f"Written by `webjit conformance --backend {backend} -o docs/conformance.md` "
-        f"({len(results)} cases in {seconds:.0f} s). Each case is compiled by webjit, run by the JS runtime",
+        f"Written by `webjit conformance --backend {backend}{f' --per-op {per_op}' if per_op else ''} -o {output}` "
+        f"({len(results)} cases{f', the first {per_op} of each op' if per_op else ''}, in {seconds:.0f} s). "
+        "Each case is compiled by webjit, run by the JS runtime",
         "in Node and compared with the expected outputs onnx ships with it (the case's own tolerance or rtol",
         "1e-3 / atol 1e-5, whichever is looser); onnxruntime (CPU) runs the same cases through the same",
         "comparison. *fail* is a wrong answer; *refused* is one sentence saying what webjit does not do.",
@@ -289,10 +295,10 @@ def _kind(reason: str) -> str:
     return re.sub(r"[-+]?\d[\d.e+-]*", "N", text)[:140]
 
 
-def main_report(backend: str, output: str | None, progress) -> tuple[list[CaseResult], str]:
+def main_report(backend: str, output: str | None, progress, per_op: int | None = None) -> tuple[list[CaseResult], str]:
     began = time.perf_counter()
-    results = run_conformance(backend, progress=progress)
-    text = report(results, backend, time.perf_counter() - began)
+    results = run_conformance(backend, progress=progress, per_op=per_op)
+    text = report(results, backend, time.perf_counter() - began, output or "REPORT.md", per_op)
     if output:
         Path(output).write_text(text)
     return results, text
