@@ -974,9 +974,25 @@ def dtype_cases():
     ]
 
 
+def einsum_cases():
+    """Einsum: transposes, sums, diagonals, batched and chained contractions, ellipsis broadcasting."""
+    eq = lambda name, equation, *shapes: op(f"Einsum_{name}", "Einsum",
+                                            [x(f"x{i}", s) for i, s in enumerate(shapes)], {"equation": equation})
+    return [
+        eq("transpose", "ij->ji", (3, 4)), eq("row_sum", "ij->i", (3, 4)),
+        eq("batch_diagonal", "...ii->...i", (3, 5, 5)), eq("trace", "ii", (4, 4)),
+        eq("inner", "i,i", (5,), (5,)), eq("outer", "i,j->ij", (3,), (4,)),
+        eq("attention_scores", "bhqd,bhkd->bhqk", (2, 3, 4, 8), (2, 3, 5, 8)),
+        eq("chain", "ij,jk,kl->il", (2, 3), (3, 4), (4, 5)),
+        eq("bilinear", "bn,anm,bm->ba", (2, 3), (4, 3, 5), (2, 5)),
+        eq("ellipsis_broadcast", "...ij,...jk", (2, 3, 4), (1, 4, 6)),
+        eq("hadamard", "ij,ij->ij", (3, 4), (3, 4)),
+    ]
+
+
 CASES = (elementwise_cases() + matmul_cases() + conv_cases() + pool_cases() + reduce_cases() + resize_cases()
          + tensor_cases() + multi_output_cases() + bitwise_layout_norm_cases() + control_flow_cases()
-         + recurrent_cases() + topk_cases() + scatter_cases() + function_cases() + dtype_cases())
+         + recurrent_cases() + topk_cases() + scatter_cases() + function_cases() + dtype_cases() + einsum_cases())
 
 # Cases run again with two threads; their outputs must equal the single-threaded ones exactly.
 THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "Add_broadcast_2x3x5_3x1", "MatMul_33x64x17_const_b", "MatMul_batch_broadcast_both",

@@ -11,6 +11,7 @@ from .ir import Graph, Node, TensorType
 from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
                           max_unpool_nodes, maxpool_indices_nodes)
 from .ops import resolve_pads
+from .einsum import einsum_nodes
 from .flex_attention import flex_attention_nodes
 from .quant import QUANT_OPS, quant_nodes
 from .recurrent import RECURRENT, recurrent_nodes
@@ -25,7 +26,7 @@ HYPERBOLIC = ("Tan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 DECOMPOSED_ONLY = ("Dropout", "Attention", "Swish", "OneHot", "CenterCropPad", "RotaryEmbedding", "ConvTranspose",
                    "CausalConvWithState", "GridSample", "AffineGrid", "Col2Im", "MaxUnpool", "DeformConv", "TopK",
                    *RECURRENT, *SCATTERS, "LinearAttention", "FlexAttention", "DFT", "STFT", "SwiGLU", "TensorScatter",
-                   *QUANT_OPS)
+                   *QUANT_OPS, "Einsum")
 
 
 def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
@@ -43,6 +44,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     more = decompose_more(node, graph, const, t)
     if more is not None:
         return more
+    if node.op == "Einsum":
+        return einsum_nodes(node, graph, const, t)
     if node.op in RECURRENT:
         return recurrent_nodes(node, graph)
     if node.op == "TopK":
