@@ -12,6 +12,7 @@ import json
 import pathlib
 import sys
 import tempfile
+import time
 import traceback
 import urllib.parse
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Prepared:
     error: str | None = None  # why it could not be exported or compiled (one sentence for webjit's own errors)
     op_types: collections.Counter = field(default_factory=collections.Counter)
     results: dict = field(default_factory=dict)  # backend -> {output: array} or error text
+    seconds: dict = field(default_factory=dict)  # "compile" and backend -> wall seconds
 
 
 def op_types(path: pathlib.Path) -> collections.Counter:
@@ -60,8 +62,10 @@ def prepare(name: str, size: str, root: pathlib.Path) -> Prepared:
     item.feeds = zoo.example_inputs(name, size)
     session = onnxruntime.InferenceSession(str(item.path), providers=["CPUExecutionProvider"])
     item.reference = dict(zip([o.name for o in session.get_outputs()], session.run(None, item.feeds)))
+    started = time.perf_counter()
     try:
         bundle = webjit.compile(item.path, {k: v.shape for k, v in item.feeds.items()})
+        item.seconds["compile"] = time.perf_counter() - started
     except WebjitError as exc:
         item.error = f"{type(exc).__name__}: {exc}"
         return item
@@ -86,11 +90,13 @@ def run_in_node(items: list[Prepared], backend: str, timeout_s: float = 600.0) -
             if item.bundle_dir is None:
                 continue
             out = item.bundle_dir.parent / f"outputs-{backend}"
+            started = time.perf_counter()
             try:
                 error = runner.run(item.bundle_dir, item.inputs_dir, out, 2 if backend == "wasm" else 1, timeout_s)
             except TimeoutError as exc:
                 error = str(exc)
             item.results[f"{backend}-node"] = error or {n: np.load(out / npy_file(n)) for n in item.reference}
+            item.seconds[f"{backend}-node"] = time.perf_counter() - started
     finally:
         runner.stop()
 
@@ -116,6 +122,7 @@ def run_in_chromium(items: list[Prepared], root: pathlib.Path, backend: str = "w
                 query = urllib.parse.urlencode({"bundle": f"{base}/zoo/{item.name}/bundle/", "backend": backend,
                                                 "threads": "auto", "repeat": 1,
                                                 "inputs": f"{base}/zoo/{item.name}/inputs/"})
+                started = time.perf_counter()
                 try:
                     result = wait_for_result(page, f"{base}/runtime/page/run.html?{query}", timeout_s, messages,
                                              PlaywrightError)
@@ -125,6 +132,7 @@ def run_in_chromium(items: list[Prepared], root: pathlib.Path, backend: str = "w
                                                                          load_manifest(item.bundle_dir))
                 except RunError as exc:
                     item.results[f"{backend}-chromium"] = str(exc)
+                item.seconds[f"{backend}-chromium"] = time.perf_counter() - started
         finally:
             context.close()
 
@@ -207,8 +215,8 @@ def main(argv=None) -> int:
     text = table(items, backends)
     print(text, end="")
     if args.json:
-        args.json.write_text(json.dumps({item.name: {b: outcome(item, b) for b in backends} for item in items},
-                                        indent=1) + "\n")
+        args.json.write_text(json.dumps({item.name: {"outcomes": {b: outcome(item, b) for b in backends},
+                                                      "seconds": item.seconds} for item in items}, indent=1) + "\n")
     if args.update:
         update_document(args.update, text)
     return 0
