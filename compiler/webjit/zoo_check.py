@@ -2,7 +2,7 @@
 one Node process per backend and one Chromium session, so the whole zoo costs one start each.
 
 `python -m webjit.zoo_check --size small --update docs/models.md` measures every architecture
-and rewrites the zoo table in docs/models.md (between its zoo markers).
+and rewrites that size's zoo table in docs/models.md (between its markers).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from webjit.errors import RunError
 
 BACKENDS = ("wasm-node", "webgpu-node", "wasm-chromium")
 TOLERANCE = 1e-4  # max |webjit - onnxruntime| / max |onnxruntime| per output
-BEGIN, END = "<!-- zoo table: begin -->", "<!-- zoo table: end -->"
+MARKERS = "<!-- zoo {size}: begin -->", "<!-- zoo {size}: end -->"  # around each size's table in the document
 
 
 @dataclass
@@ -174,32 +174,41 @@ def first_sentence(error: str) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
-def table(items: list[Prepared], backends=BACKENDS) -> str:
+def summary(item: Prepared, backends=BACKENDS) -> dict:
+    """What docs/models.md shows of one item, as JSON."""
+    return {"size": item.size, "op_types": dict(sorted(item.op_types.items())), "refused": item.error is not None,
+            "outcomes": {b: outcome(item, b) for b in backends}, "seconds": item.seconds}
+
+
+def table(summaries: dict[str, dict], backends=BACKENDS) -> str:
+    """The markdown table of {name: summary}."""
     rows = ["| architecture | source | size | nodes | op types | " + " | ".join(backends) + " |",
             "|---|---|---|---:|---|" + "---:|" * len(backends)]
-    for item in items:
-        arch = zoo.architecture(item.name)
-        described = arch.small if item.size == "small" else arch.full
-        ops = ", ".join(f"{op} {count}" for op, count in sorted(item.op_types.items()))
+    for name, entry in summaries.items():
+        arch = zoo.architecture(name)
+        described = arch.small if entry["size"] == "small" else arch.full
+        ops = ", ".join(f"{op} {count}" for op, count in entry["op_types"].items())
         cells = []
         for backend in backends:
-            error, why = outcome(item, backend)
+            error, why = entry["outcomes"][backend]
             if why is not None:
-                cells.append(f"refused: {first_sentence(why)}" if item.error else f"failed: {first_sentence(why)}")
+                cells.append(f"{'refused' if entry['refused'] else 'failed'}: {first_sentence(why)}")
             else:
                 cells.append(f"{error:.1e}" + ("" if error <= TOLERANCE else " (over 1e-4)"))
-        rows.append(f"| {item.name} | {arch.source} | {described} | {sum(item.op_types.values())} | {ops} | "
+        rows.append(f"| {name} | {arch.source} | {described} | {sum(entry['op_types'].values())} | {ops} | "
                     + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 
-def update_document(document: pathlib.Path, text: str) -> None:
+def update_document(document: pathlib.Path, size: str, text: str) -> None:
+    """Replace the table between the size's markers in document."""
+    begin, end = (marker.format(size=size) for marker in MARKERS)
     content = document.read_text()
-    if BEGIN not in content or END not in content:
-        raise SystemExit(f"{document} has no zoo table markers ({BEGIN} ... {END})")
-    head, rest = content.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    document.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    if begin not in content or end not in content:
+        raise SystemExit(f"{document} has no zoo table markers ({begin} ... {end})")
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    document.write_text(f"{head}{begin}\n{text}{end}{tail}")
 
 
 def main(argv=None) -> int:
@@ -208,17 +217,21 @@ def main(argv=None) -> int:
     parser.add_argument("--size", choices=zoo.SIZES, default="small")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from " + ", ".join(BACKENDS))
     parser.add_argument("--update", type=pathlib.Path, help="rewrite the zoo table of this document (docs/models.md)")
-    parser.add_argument("--json", type=pathlib.Path, help="also write the measured errors as JSON here")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the measurements as JSON here")
+    parser.add_argument("--render", type=pathlib.Path, help="measure nothing: make the table from this --json file")
     args = parser.parse_args(argv)
     backends = tuple(args.backends.split(","))
-    items = check_zoo(args.names or zoo.NAMES, args.size, backends)
-    text = table(items, backends)
+    if args.render:
+        summaries = json.loads(args.render.read_text())
+    else:
+        items = check_zoo(args.names or zoo.NAMES, args.size, backends)
+        summaries = {item.name: summary(item, backends) for item in items}
+    text = table(summaries, backends)
     print(text, end="")
     if args.json:
-        args.json.write_text(json.dumps({item.name: {"outcomes": {b: outcome(item, b) for b in backends},
-                                                      "seconds": item.seconds} for item in items}, indent=1) + "\n")
+        args.json.write_text(json.dumps(summaries, indent=1) + "\n")
     if args.update:
-        update_document(args.update, text)
+        update_document(args.update, args.size, text)
     return 0
 
 
