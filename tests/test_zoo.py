@@ -21,8 +21,15 @@ BLOCKED = {
 }
 
 
-def architectures():
-    for name in zoo.NAMES:
+# WebGPU in Node (Dawn on SwiftShader) builds one pipeline per distinct kernel, about a second each
+# on the 2-core build machine: per commit only the architectures with few distinct kernels run
+# there; the others (CNNs with 40 to 740 distinct convolutions) run on WebGPU in the slow suite.
+WEBGPU_PER_COMMIT = {"distilbert", "roberta", "albert", "t5_encoder", "whisper_tiny_encoder", "clip_text",
+                     "clip_vision", "squeezenet1_1"}
+
+
+def architectures(names=zoo.NAMES):
+    for name in names:
         marks = ()
         if name in BLOCKED:
             marks = pytest.mark.xfail(strict=True, reason=f"{name} needs {BLOCKED[name]}, not supported yet")
@@ -31,8 +38,14 @@ def architectures():
 
 @pytest.fixture(scope="module")
 def small_zoo(tmp_path_factory):
+    """Every small architecture compiled once, run on WASM in Node and in Chromium, and the cheap
+    ones on WebGPU in Node."""
     root = tmp_path_factory.mktemp("zoo")
-    return {item.name: item for item in zoo_check.check_zoo(zoo.NAMES, "small", root=root)}
+    items = [zoo_check.prepare(name, "small", root) for name in zoo.NAMES]
+    zoo_check.run_in_node(items, "wasm")
+    zoo_check.run_in_chromium(items, root, "wasm")
+    zoo_check.run_in_node([item for item in items if item.name in WEBGPU_PER_COMMIT], "webgpu")
+    return {item.name: item for item in items}
 
 
 def check(item, backend):
@@ -41,10 +54,22 @@ def check(item, backend):
     assert error <= TOLERANCE, f"{item.name} on {backend}: relative error {error:.3g} (limit {TOLERANCE:g})"
 
 
-@pytest.mark.parametrize("backend", zoo_check.BACKENDS)
+@pytest.mark.parametrize("backend", ["wasm-node", "wasm-chromium"])
 @pytest.mark.parametrize("name", architectures())
 def test_small_architecture(small_zoo, name, backend):
     check(small_zoo[name], backend)
+
+
+@pytest.mark.parametrize("name", architectures(sorted(WEBGPU_PER_COMMIT)))
+def test_small_architecture_on_webgpu(small_zoo, name):
+    check(small_zoo[name], "webgpu-node")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", architectures([n for n in zoo.NAMES if n not in WEBGPU_PER_COMMIT]))
+def test_small_cnn_on_webgpu(tmp_path, name):
+    (item,) = zoo_check.check_zoo([name], "small", ("webgpu-node",), root=tmp_path)
+    check(item, "webgpu-node")
 
 
 def test_blocked_architectures_are_refused_in_one_sentence(small_zoo):

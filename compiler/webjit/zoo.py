@@ -179,13 +179,13 @@ TINY_TEXT = dict(TINY, vocab_size=1000, max_position_embeddings=64)
 
 
 def _text_model(name, config_class, model_class, small, full, types=False, mask=True, outputs=1,
-                output_names=("last_hidden_state",), submodule=None):
-    inputs = _text(mask=mask, types=types)
+                output_names=("last_hidden_state",), submodule=None, seq_full=128):
+    inputs = _text(seq_full=seq_full, mask=mask, types=types)
     keywords = tuple(inputs("small"))
     return Architecture(name, "transformers",
                         _transformers(config_class, model_class, small, full, _first(outputs), keywords,
                                       submodule),
-                        inputs, output_names[:outputs], _describe(small) + ", seq 16", _describe(full) + ", seq 128")
+                        inputs, output_names[:outputs], _describe(small) + ", seq 16", f"{_describe(full)}, seq {seq_full}")
 
 
 def _describe(config: dict) -> str:
@@ -258,7 +258,7 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
                  _audio("audio", (1, 1600), (1, 16000), "input_values"), ("last_hidden_state",),
                  _describe(WAV2VEC2_SMALL) + ", 1600 samples", "wav2vec2-base (default config), 16000 samples"),
     _text_model("clip_text", "CLIPTextConfig", "CLIPTextModel", dict(TINY_TEXT, max_position_embeddings=77), {},
-                outputs=2, output_names=("last_hidden_state", "pooler_output")),
+                outputs=2, output_names=("last_hidden_state", "pooler_output"), seq_full=77),
     _vision_model("clip_vision", "CLIPVisionConfig", "CLIPVisionModel", dict(TINY, image_size=32, patch_size=8), {},
                   32, 224, ("last_hidden_state", "pooler_output")),
     _vision_model("segformer", "SegformerConfig", "SegformerForSemanticSegmentation",

@@ -156,16 +156,20 @@ def outcome(item: Prepared, backend: str) -> tuple[float | None, str | None]:
     return max(relative_error(result[name], want) for name, want in item.reference.items()), None
 
 
-def check_zoo(names, size: str, backends=BACKENDS, root: pathlib.Path | None = None) -> list[Prepared]:
-    """Prepare every architecture, then run each backend's batch; returns the items with results."""
+def check_zoo(names, size: str, backends=BACKENDS, root: pathlib.Path | None = None, timeout_s: float = 600.0,
+              after_backend=None) -> list[Prepared]:
+    """Prepare every architecture, then run each backend's batch (calling after_backend(items) after
+    each); returns the items with their results."""
     root = pathlib.Path(root or tempfile.mkdtemp(prefix="webjit-zoo-"))
     items = [prepare(name, size, root) for name in names]
     for backend in backends:
         engine, host = backend.split("-")
         if host == "node":
-            run_in_node(items, engine)
+            run_in_node(items, engine, timeout_s)
         else:
-            run_in_chromium(items, root, engine)
+            run_in_chromium(items, root, engine, timeout_s)
+        if after_backend:
+            after_backend(items)
     return items
 
 
@@ -218,18 +222,20 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from " + ", ".join(BACKENDS))
     parser.add_argument("--update", type=pathlib.Path, help="rewrite the zoo table of this document (docs/models.md)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the measurements as JSON here")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take (default 600)")
     parser.add_argument("--render", type=pathlib.Path, help="measure nothing: make the table from this --json file")
     args = parser.parse_args(argv)
     backends = tuple(args.backends.split(","))
     if args.render:
         summaries = json.loads(args.render.read_text())
     else:
-        items = check_zoo(args.names or zoo.NAMES, args.size, backends)
+        def save(items):  # after each backend, so a long run keeps what it measured
+            if args.json:
+                args.json.write_text(json.dumps({i.name: summary(i, backends) for i in items}, indent=1) + "\n")
+        items = check_zoo(args.names or zoo.NAMES, args.size, backends, timeout_s=args.timeout, after_backend=save)
         summaries = {item.name: summary(item, backends) for item in items}
     text = table(summaries, backends)
     print(text, end="")
-    if args.json:
-        args.json.write_text(json.dumps(summaries, indent=1) + "\n")
     if args.update:
         update_document(args.update, args.size, text)
     return 0
