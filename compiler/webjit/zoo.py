@@ -97,7 +97,8 @@ def tuple_outputs(model, select: Callable, keyword_inputs: tuple[str, ...] | Non
 
 # --- torchvision -----------------------------------------------------------------------------
 
-def _torchvision(name: str, segmentation: bool = False, **small_kwargs):
+def _torchvision(name: str, segmentation: bool = False):
+    """The constructor's own architecture; the small size changes only the image and class count."""
     def build(size: str):
         import torch
 
@@ -109,8 +110,6 @@ def _torchvision(name: str, segmentation: bool = False, **small_kwargs):
             kwargs.update(weights_backbone=None, aux_loss=False, num_classes=21 if size == "full" else 4)
         else:
             kwargs.update(num_classes=1000 if size == "full" else 10)
-        if size == "small":
-            kwargs.update(small_kwargs)
         model = getattr(family, name)(**kwargs)
         perturb_parameters(model)
         if segmentation:
@@ -124,10 +123,9 @@ def _image(small: int, full: int = 224):
                                                     small if size == "small" else full))}
 
 
-def _classifier(name, small_image=64, **small_kwargs):
-    return Architecture(name, "torchvision", _torchvision(name, **small_kwargs), _image(small_image),
-                        ("logits",), f"{small_image}x{small_image}, 10 classes"
-                        + "".join(f", {k}={v}" for k, v in small_kwargs.items()), "224x224, 1000 classes")
+def _classifier(name, small_image=64):
+    return Architecture(name, "torchvision", _torchvision(name), _image(small_image), ("logits",),
+                        f"{small_image}x{small_image}, 10 classes", "224x224, 1000 classes")
 
 
 def _segmenter(name, small_image=64):
@@ -138,7 +136,7 @@ def _segmenter(name, small_image=64):
 # --- transformers ----------------------------------------------------------------------------
 
 def _transformers(config_class: str, model_class: str, small: dict, full: dict, select,
-                  keyword_inputs: tuple[str, ...], submodule: str | None = None, eager: bool = True):
+                  keyword_inputs: tuple[str, ...], submodule: str | None = None):
     def build(size: str):
         import torch
 
@@ -148,8 +146,8 @@ def _transformers(config_class: str, model_class: str, small: dict, full: dict, 
         for key, value in list(overrides.items()):
             if isinstance(value, tuple) and value and value[0] == "config":  # a nested config
                 overrides[key] = getattr(transformers, value[1])(**value[2])
-        extra = {"attn_implementation": "eager"} if eager else {}
-        config = getattr(transformers, config_class)(**overrides, **extra)
+        # Eager attention exports as plain MatMul/Softmax, as in models.py.
+        config = getattr(transformers, config_class)(**overrides, attn_implementation="eager")
         model = getattr(transformers, model_class)(config)
         if submodule:
             model = getattr(model, submodule)
@@ -158,12 +156,10 @@ def _transformers(config_class: str, model_class: str, small: dict, full: dict, 
     return build
 
 
-def _text(seq_small=16, seq_full=128, mask=True, types=False):
+def _text(seq_small=16, seq_full=128, types=False):
     def inputs(size):
         seq = seq_small if size == "small" else seq_full
-        named = {"input_ids": ("tokens", (1, seq))}
-        if mask:
-            named["attention_mask"] = ("mask", (1, seq))
+        named = {"input_ids": ("tokens", (1, seq)), "attention_mask": ("mask", (1, seq))}
         if types:
             named["token_type_ids"] = ("types", (1, seq))
         return named
@@ -178,9 +174,9 @@ TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermed
 TINY_TEXT = dict(TINY, vocab_size=1000, max_position_embeddings=64)
 
 
-def _text_model(name, config_class, model_class, small, full, types=False, mask=True, outputs=1,
+def _text_model(name, config_class, model_class, small, full, types=False, outputs=1,
                 output_names=("last_hidden_state",), submodule=None, seq_full=128):
-    inputs = _text(seq_full=seq_full, mask=mask, types=types)
+    inputs = _text(seq_full=seq_full, types=types)
     keywords = tuple(inputs("small"))
     return Architecture(name, "transformers",
                         _transformers(config_class, model_class, small, full, _first(outputs), keywords,
@@ -196,12 +192,10 @@ def _describe(config: dict) -> str:
 
 
 def _vision_model(name, config_class, model_class, small, full, image_small, image_full,
-                  output_names=("last_hidden_state",), extra_inputs=None):
+                  output_names=("last_hidden_state",)):
     def inputs(size):
         side = image_small if size == "small" else image_full
-        named = {"pixel_values": ("image", (1, 3, side, side))}
-        named.update((extra_inputs or {}))
-        return named
+        return {"pixel_values": ("image", (1, 3, side, side))}
     keywords = tuple(inputs("small"))
     return Architecture(name, "transformers",
                         _transformers(config_class, model_class, small, full, _first(len(output_names)),
