@@ -181,7 +181,8 @@ def _text_model(name, config_class, model_class, small, full, types=False, outpu
     return Architecture(name, "transformers",
                         _transformers(config_class, model_class, small, full, _first(outputs), keywords,
                                       submodule),
-                        inputs, output_names[:outputs], _describe(small) + ", seq 16", f"{_describe(full)}, seq {seq_full}")
+                        inputs, output_names[:outputs], f"{_describe(small)}, seq 16",
+                        f"{_describe(full)}, seq {seq_full}")
 
 
 def _describe(config: dict) -> str:
