@@ -174,7 +174,9 @@ def check_zoo(names, size: str, backends=BACKENDS, root: pathlib.Path | None = N
 
 
 def first_sentence(error: str) -> str:
-    line = error.splitlines()[0]
+    """The error's first line without the error class and the list of nodes, at most 160 characters."""
+    line = error.splitlines()[0].split(" (nodes: ")[0]
+    line = line.split(": ", 1)[1] if line.split(":")[0].endswith("Error") else line
     return line if len(line) <= 160 else line[:157] + "..."
 
 
