@@ -2,7 +2,8 @@
 compiled, and run against onnxruntime on WASM in Node, WebGPU in Node (Dawn on SwiftShader) and
 WASM in headless Chromium, each backend in one batch (webjit.zoo_check).
 
-Per commit: the small variants. Marked slow: the full sizes. An architecture blocked on an op
+Per commit: the small variants (on WebGPU only those with few distinct kernels). Marked slow:
+the other small variants on WebGPU, and the full sizes on every backend. An architecture blocked on an op
 webjit does not have yet is refused in one sentence, and its tests are strict xfails: they fail
 loudly (XPASS) once the op lands, so the entry must then leave BLOCKED.
 """
@@ -23,9 +24,9 @@ BLOCKED = {
 
 # WebGPU in Node (Dawn on SwiftShader) builds one pipeline per distinct kernel, about a second each
 # on the 2-core build machine: per commit only the architectures with few distinct kernels run
-# there; the others (CNNs with 40 to 740 distinct convolutions) run on WebGPU in the slow suite.
+# there; the others (CNNs with 35 to 736 distinct kernels) run on WebGPU in the slow suite.
 WEBGPU_PER_COMMIT = {"distilbert", "roberta", "albert", "t5_encoder", "whisper_tiny_encoder", "clip_text",
-                     "clip_vision", "squeezenet1_1"}
+                     "clip_vision"}
 
 
 def architectures(names=zoo.NAMES):
