@@ -24,6 +24,7 @@ from webjit.errors import RunError
 
 BACKENDS = ("wasm-node", "webgpu-node", "wasm-chromium")
 TOLERANCE = 1e-4  # max |webjit - onnxruntime| / max |onnxruntime| per output
+NOT_MEASURED = "not measured"
 MARKERS = "<!-- zoo {size}: begin -->", "<!-- zoo {size}: end -->"  # around each size's table in the document
 
 
@@ -150,7 +151,7 @@ def outcome(item: Prepared, backend: str) -> tuple[float | None, str | None]:
         return None, item.error
     result = item.results.get(backend)
     if result is None:
-        return None, f"not run on {backend}"
+        return None, NOT_MEASURED
     if isinstance(result, str):
         return None, result
     return max(relative_error(result[name], want) for name, want in item.reference.items()), None
@@ -196,8 +197,10 @@ def table(summaries: dict[str, dict], backends=BACKENDS) -> str:
         ops = ", ".join(f"{op} {count}" for op, count in entry["op_types"].items())
         cells = []
         for backend in backends:
-            error, why = entry["outcomes"][backend]
-            if why is not None:
+            error, why = entry["outcomes"].get(backend, (None, NOT_MEASURED))
+            if why == NOT_MEASURED:
+                cells.append(why)
+            elif why is not None:
                 cells.append(f"{'refused' if entry['refused'] else 'failed'}: {first_sentence(why)}")
             else:
                 cells.append(f"{error:.1e}" + ("" if error <= TOLERANCE else " (over 1e-4)"))
