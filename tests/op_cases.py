@@ -497,6 +497,11 @@ def reduce_cases():
         op("ArgMax_ties_first", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": 1}),
         op("ArgMax_ties_last_index", "ArgMax", [x("x", (4, 9), fill="ties")], {"axis": -1, "select_last_index": 1}),
         op("ArgMax_axis0_ties", "ArgMax", [x("x", (5, 3, 2), fill="ties")], {"axis": 0, "keepdims": 0}),
+        op("ArgMax_int64_ties_last_index", "ArgMax", [x("x", (4, 9), "int64", fill="ties")], {"axis": 1, "select_last_index": 1}),
+        op("ArgMax_int32_above_2_24", "ArgMax", [x("x", (3, 8), "int32", fill="range", range=[2**24, 2**24 + 9])], {"axis": -1}),
+        op("ArgMax_int32_full_range", "ArgMax", [x("x", (2, 5, 6), "int32", fill="range", range=[-2**31, 2**31 - 1])], {"axis": 1, "keepdims": 0}),
+        op("ArgMin_int32_full_range", "ArgMin", [x("x", (3, 7), "int32", fill="range", range=[-2**31, 2**31 - 1])], {"axis": 1}),
+        op("ArgMin_int64_ties", "ArgMin", [x("x", (4, 9), "int64", fill="ties")], {"axis": -1}),
     ]
     return cases
 

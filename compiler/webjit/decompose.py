@@ -202,6 +202,10 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     if node.op in ("Resize", "Upsample"):
         return _resize_nodes(node, graph, const, t, 9 if node.op == "Upsample" else opset)
     if node.op == "ArgMin":
+        dtype = graph.types[node.inputs[0]].dtype
+        if dtype != "float32":  # -1 - x reverses integer order with no overflow at the minimum, unlike Neg
+            return (Node("Sub", t("neg"), (const("minus_one", np.array(-1, dtype)), node.inputs[0]), (t("neg"),)),
+                    Node("ArgMax", node.name, (t("neg"),), node.outputs, node.attrs))
         return (Node("Neg", t("neg"), node.inputs[:1], (t("neg"),)),
                 Node("ArgMax", node.name, (t("neg"),), node.outputs, node.attrs))
     if node.op == "ReduceLogSum":

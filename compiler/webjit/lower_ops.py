@@ -384,14 +384,14 @@ def _fill(lw, node, value: float) -> None:
 
 def lower_argmax(lw, node):
     """ArgMax as three existing kernels: the row max; a score where(x == max, r - j, 0) (j + 1 when
-    select_last_index); the row max of the score gives the index. Exact for rows below 2**24."""
-    if lw.dtype_of(node.inputs[0]) != "f32":
-        raise UnsupportedError(f"ArgMax '{node.name}' on integer tensors is not supported")
+    select_last_index); the row max of the score gives the index. Exact for rows below 2**24.
+    Integer rows first become f32 keys with the same arg max (_integer_argmax_keys)."""
     axis = node.attrs.get("axis", 0) % len(lw.shape_of(node.inputs[0]))
     x, outer, r, _ = _rows(lw, node, [axis])
+    rows = x.buffer if x.buffer.dtype == "f32" else _integer_argmax_keys(lw, node, x.buffer, outer, r)
     peak = lw.new_buffer(f"{node.name}::max", "f32", outer)
-    lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", x.buffer.size), K.Arg("f32", outer, output=True))),
-            [x.buffer, peak], f"{node.name}::max")
+    lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", rows.size), K.Arg("f32", outer, output=True))),
+            [rows, peak], f"{node.name}::max")
     last = bool(node.attrs.get("select_last_index", 0))
     ranks = lw.weights(f"{node.name}::ranks", (np.arange(r) + 1 if last else r - np.arange(r)).astype(np.float32))
     score = lw.new_buffer(f"{node.name}::score", "f32", outer * r)
@@ -401,9 +401,9 @@ def lower_argmax(lw, node):
                                  K.Expr("isnan", "i32", (element,))))
     expr = K.Expr("where", "f32", (found, K.Expr("in", "f32", index=2), const(0, "f32")))
     inputs = (K.Access(0, (r, 1)), K.Access(1, (1, 0)), K.Access(2, (0, 1)))
-    args = (K.Arg("f32", x.buffer.size), K.Arg("f32", outer), K.Arg("f32", r), K.Arg("f32", outer * r, output=True))
+    args = (K.Arg("f32", rows.size), K.Arg("f32", outer), K.Arg("f32", r), K.Arg("f32", outer * r, output=True))
     lw.emit(K.Elementwise(shape=(outer, r), out=K.Access(3, (r, 1)), inputs=inputs, expr=expr, args=args),
-            [x.buffer, peak, ranks.buffer, score], f"{node.name}::score")
+            [rows, peak, ranks.buffer, score], f"{node.name}::score")
     best = lw.new_buffer(f"{node.name}::best", "f32", outer)
     lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", outer * r), K.Arg("f32", outer, output=True))),
             [score, best], f"{node.name}::best")
@@ -413,6 +413,29 @@ def lower_argmax(lw, node):
     args = (K.Arg("f32", outer), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
     lw.emit(K.Elementwise(shape=(outer,), out=K.Access(1, (1,)), inputs=(K.Access(0, (1,)),),
                           expr=K.Expr("cast", out.buffer.dtype, (index,)), args=args), [best, out.buffer], node.name)
+
+
+def _integer_argmax_keys(lw, node, rows, outer: int, r: int):
+    """f32 rows with the arg maxes of the i32 [outer, r] `rows`: x = 4096 * high + low with low in
+    [0, 4096), both exact in f32; the key is low where high is its row's max, else -1."""
+    element = K.Expr("in", "i32", index=0)
+    low = K.Expr("mod", "i32", (element, const(4096, "i32")))  # the divisor's sign: never negative
+    high = K.Expr("div", "i32", (K.Expr("sub", "i32", (element, low)), const(4096, "i32")))  # exact
+    highs = lw.new_buffer(f"{node.name}::high", "f32", outer * r)
+    args = (K.Arg("i32", rows.size), K.Arg("f32", outer * r, output=True))
+    lw.emit(K.Elementwise(shape=(outer, r), out=K.Access(1, (r, 1)), inputs=(K.Access(0, (r, 1)),),
+                          expr=K.Expr("cast", "f32", (high,)), args=args), [rows, highs], f"{node.name}::high")
+    peak = lw.new_buffer(f"{node.name}::high_max", "f32", outer)
+    lw.emit(K.Reduce(kind="max", outer=outer, r=r, args=(K.Arg("f32", outer * r), K.Arg("f32", outer, output=True))),
+            [highs, peak], f"{node.name}::high_max")
+    keys = lw.new_buffer(f"{node.name}::keys", "f32", outer * r)
+    top = K.Expr("eq", "i32", (K.Expr("in", "f32", index=1), K.Expr("in", "f32", index=2)))
+    expr = K.Expr("where", "f32", (top, K.Expr("cast", "f32", (low,)), const(-1, "f32")))
+    inputs = (K.Access(0, (r, 1)), K.Access(1, (r, 1)), K.Access(2, (1, 0)))
+    args = (K.Arg("i32", rows.size), K.Arg("f32", outer * r), K.Arg("f32", outer), K.Arg("f32", outer * r, output=True))
+    lw.emit(K.Elementwise(shape=(outer, r), out=K.Access(3, (r, 1)), inputs=inputs, expr=expr, args=args),
+            [rows, highs, peak, keys], f"{node.name}::keys")
+    return keys
 
 
 def lower_softmax(lw, node):

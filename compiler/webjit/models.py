@@ -117,10 +117,11 @@ SMALL_CONFIGS = {
 
 def build_torch_model(spec: ModelSpec):
     """The eval-mode torch module for spec, returning a tuple of plain tensors."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
-    import transformers
+
+    from webjit.zoo import import_transformers  # offline, and torchvision (if installed) made importable
+
+    transformers = import_transformers()
 
     torch.manual_seed(SEED)
     # Eager attention exports as plain MatMul/Softmax, which the compiler's attention pattern expects.
