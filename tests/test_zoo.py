@@ -17,8 +17,6 @@ TOLERANCE = 1e-4
 
 # Architecture -> the op it waits for (being added on other branches), named in webjit's refusal.
 BLOCKED = {
-    "swin_t": "ScatterND",  # the shifted-window attention mask, built by slice assignment
-    "wav2vec2": "InstanceNormalization",  # the feature extractor's GroupNorm exports as InstanceNorm
 }
 
 
