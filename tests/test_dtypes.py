@@ -170,8 +170,9 @@ def _float_conv_matmul(rng):
                   [("wc", wc), ("bc", bc), ("wm", wm), ("bm", bm)], opset=17)
 
 
-def _qdq(rng, tmp: Path, per_channel: bool):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def _quantize_static(rng, tmp: Path, name: str, **options) -> onnx.ModelProto:
+    """onnxruntime.quantization.quantize_static of the float conv + matmul model, calibrated on 8 inputs."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -182,11 +183,18 @@ def _qdq(rng, tmp: Path, per_channel: bool):
     onnx.save(_float_conv_matmul(rng), tmp / "float.onnx")
     logging.disable(logging.WARNING)
     try:
-        quantize_static(str(tmp / "float.onnx"), str(tmp / "qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_static(str(tmp / "float.onnx"), str(tmp / f"{name}.onnx"), Reader(),
+                        activation_type=QuantType.QUInt8, **options)
     finally:
         logging.disable(logging.NOTSET)
-    model = onnx.load(tmp / "qdq.onnx")
+    return onnx.load(tmp / f"{name}.onnx")
+
+
+def _qdq(rng, tmp: Path, per_channel: bool):
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    model = _quantize_static(rng, tmp, "qdq", quant_format=QuantFormat.QDQ, weight_type=QuantType.QInt8,
+                             per_channel=per_channel)
     feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
     step = float(next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == "y_scale"))
     return model, feeds, step
@@ -223,22 +231,9 @@ def qlinear_add(rng):
 def qoperator_uint8(rng, tmp):
     """onnxruntime.quantization.quantize_static in QOperator form (QLinearConv, QLinearMatMul,
     com.microsoft QLinearAdd; uint8 weights): exact against onnxruntime."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(8)])
-
-        def get_next(self):
-            return next(self.items, None)
-    onnx.save(_float_conv_matmul(rng), tmp / "float.onnx")
-    logging.disable(logging.WARNING)
-    try:
-        quantize_static(str(tmp / "float.onnx"), str(tmp / "qop.onnx"), Reader(), quant_format=QuantFormat.QOperator,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8)
-    finally:
-        logging.disable(logging.NOTSET)
-    model = onnx.load(tmp / "qop.onnx")
+    model = _quantize_static(rng, tmp, "qop", quant_format=QuantFormat.QOperator, weight_type=QuantType.QUInt8)
     assert {"QLinearConv", "QLinearMatMul", "QLinearAdd"} <= {n.op_type for n in model.graph.node}
     feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
     return model, feeds, {k: (v, ("exact",)) for k, v in _ort(model, feeds).items()}

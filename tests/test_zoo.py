@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from webjit import zoo, zoo_check
+from webjit.models import export_record
 
 TOLERANCE = 1e-4
 
@@ -80,7 +81,7 @@ def test_blocked_architectures_are_refused_in_one_sentence(small_zoo):
 
 def test_exports_are_verified_against_torch(small_zoo):
     for item in small_zoo.values():
-        record = zoo.export_record(item.path)
+        record = export_record(item.path)
         assert record["size"] == "small" and record["inputs"] == {k: list(v.shape) for k, v in item.feeds.items()}
         assert max(record["max_relative_error"].values()) <= TOLERANCE, item.name
 

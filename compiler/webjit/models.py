@@ -233,10 +233,14 @@ def export_record(path: pathlib.Path) -> dict:
     return json.loads((pathlib.Path(path).parent / "export.json").read_text())
 
 
-def _version(module: str) -> str:
+def _version(package: str) -> str:
+    """The installed version of a package, read from its metadata (importing torchvision needs
+    zoo.import_torchvision's guard)."""
+    import importlib.metadata
+
     try:
-        return __import__(module).__version__
-    except ImportError:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
         return "absent"
 
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 
 from webjit.errors import ModelError
-from webjit.models import CACHE_VERSION, DEFAULT_CACHE_DIR, RELATIVE_TOLERANCE, SEED, perturb_parameters
+from webjit.models import (CACHE_VERSION, DEFAULT_CACHE_DIR, RELATIVE_TOLERANCE, SEED, _version,
+                           perturb_parameters)
 
 SIZES = ("small", "full")
 OPSET = 17
@@ -339,19 +340,6 @@ def export(name: str, size: str = "small", cache_dir: str | os.PathLike | None =
               "transformers": _version("transformers")}
     (folder / "export.json").write_text(json.dumps(record, indent=1) + "\n")
     return path
-
-
-def export_record(path: pathlib.Path) -> dict:
-    return json.loads((pathlib.Path(path).parent / "export.json").read_text())
-
-
-def _version(module: str) -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(module)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
 
 
 def _verify(model, path: pathlib.Path, feeds: dict, outputs: tuple[str, ...]) -> dict[str, float]:
