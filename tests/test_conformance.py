@@ -39,3 +39,17 @@ def test_the_report_counts_onnxruntime_too(results):
     text = report(results, "wasm", 1.0)
     assert "| float32/int32/int64/bool |" in text and "onnxruntime passes" in text
     assert sum(1 for r in results if r.in_scope and r.ort == "pass") > 1200  # the same comparison passes for it
+
+
+WEBGPU_SAMPLE_PASSING_AT_LEAST = 303  # in-scope cases of the --per-op 2 sample passing (docs/conformance-webgpu.md)
+
+
+@pytest.mark.slow
+def test_a_sample_of_every_op_on_webgpu():
+    """The first two node cases of every op on WebGPU (Dawn on SwiftShader, ~3 minutes): no wrong
+    answer, no internal error, the pass count never drops."""
+    results = run_conformance("webgpu", per_op=2)
+    bad = [f"{r.name}: {r.webjit} ({r.webjit_reason})" for r in results if r.webjit in ("fail", "error")]
+    assert not bad, "\n".join(bad)
+    passed = sum(1 for r in results if r.in_scope and r.webjit == "pass")
+    assert passed >= WEBGPU_SAMPLE_PASSING_AT_LEAST, f"{passed} sampled in-scope cases pass on WebGPU"
