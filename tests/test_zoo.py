@@ -100,7 +100,8 @@ def test_example_inputs_are_deterministic():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", architectures())
 def test_full_architecture(tmp_path, name):
-    """The architecture's own configuration and input size, on every backend."""
-    (item,) = zoo_check.check_zoo([name], "full", root=tmp_path)
-    for backend in zoo_check.BACKENDS:
-        check(item, backend)
+    """The architecture's own configuration and input size, on WASM in Node. Chromium and WebGPU
+    at full size (SwiftShader needs minutes per CNN) are measured by
+    `python -m webjit.zoo_check --size full --update docs/models.md`, not in CI's time."""
+    (item,) = zoo_check.check_zoo([name], "full", ("wasm-node",), root=tmp_path)
+    check(item, "wasm-node")
