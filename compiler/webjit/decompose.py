@@ -44,8 +44,9 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
     more = decompose_more(node, graph, const, t)
     if more is not None:
         return more
-    if node.op == "Einsum":
-        return einsum_nodes(node, graph, const, t)
+    rewrite = REWRITES.get(node.op)
+    if rewrite is not None:
+        return rewrite(node, graph, const, t)
     if node.op in RECURRENT:
         return recurrent_nodes(node, graph)
     if node.op == "TopK":
@@ -70,22 +71,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
                 Node("Add", t("flat"), (t("scaled"), const("base", base)), (t("flat"),)),
                 Node("Reshape", t("data"), (node.inputs[0], const("all", np.array([-1], np.int64))), (t("data"),)),
                 Node("Gather", node.name, (t("data"), t("flat")), node.outputs, {"axis": 0}))
-    if node.op == "ConvTranspose":
-        return conv_transpose_nodes(node, graph, const, t)
-    if node.op == "CausalConvWithState":
-        return causal_conv_nodes(node, graph, const, t)
     if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
         return maxpool_indices_nodes(node, graph, const, t)
-    if node.op == "MaxUnpool":
-        return max_unpool_nodes(node, graph, const, t)
-    if node.op == "Col2Im":
-        return col2im_nodes(node, graph, const, t)
-    if node.op == "DeformConv":
-        return deform_conv_nodes(node, graph, const, t)
-    if node.op == "GridSample":
-        return grid_sample_nodes(node, graph, const, t)
-    if node.op == "AffineGrid":
-        return affine_grid_nodes(node, graph, const, t)
     if node.op == "Conv" and len(graph.types[node.inputs[0]].shape) == 5:
         return conv_3d_nodes(node, graph, const, t)
     if node.op in ("Conv", "MaxPool", "AveragePool", "LpPool") and len(graph.types[node.inputs[0]].shape) == 3:
@@ -114,16 +101,8 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return _runtime_weight_conv(node, graph, const, t)
     if node.op in ("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"):
         return _loss_nodes(node, graph, const, t)
-    if node.op == "Attention":
-        return _attention_nodes(node, graph, const, t)
-    if node.op == "FlexAttention":
-        return flex_attention_nodes(node, graph, const, t)
     if node.op == "DFT":
         return dft_nodes(node, graph, const, t, opset)
-    if node.op == "STFT":
-        return stft_nodes(node, graph, const, t)
-    if node.op == "LinearAttention":
-        return linear_attention_nodes(node, graph, const, t)
     if node.op in HYPERBOLIC:
         x, y = node.inputs[0], node.outputs
         dt = graph.types[x].dtype
@@ -161,10 +140,6 @@ def _decompose(node: Node, graph: Graph, opset: int = 19) -> tuple[Node, ...]:
         return (Node("Mul", t("ax"), (a, const("alpha", np.float32(node.attrs.get("alpha", 1.0)))), (t("ax"),)),
                 Node("Sigmoid", t("sig"), (t("ax"),), (t("sig"),)), Node("Mul", t("swish"), (a, t("sig")), (t("swish"),)),
                 Node("Mul", node.name, (t("swish"), b), node.outputs))
-    if node.op == "OneHot":
-        return _one_hot_nodes(node, graph, const, t)
-    if node.op == "RotaryEmbedding":
-        return _rotary_nodes(node, graph, const, t)
     if node.op == "CenterCropPad":
         shape = list(graph.types[node.inputs[0]].shape)
         target = node.inputs[1]
@@ -708,3 +683,22 @@ def _layernorm_stats(node: Node, graph: Graph) -> tuple[Node, ...]:
                   Node("Add", f"{stem}::add", (var, eps), (shifted,)), Node("Sqrt", f"{stem}::sqrt", (shifted,), (std,)),
                   Node("Reciprocal", f"{stem}::inv", (std,), (node.outputs[2],))]
     return tuple(parts)
+
+
+# Ops whose rewrite is one function of (node, graph, const, t), looked up by name.
+REWRITES = {
+    "Einsum": einsum_nodes,
+    "ConvTranspose": conv_transpose_nodes,
+    "CausalConvWithState": causal_conv_nodes,
+    "MaxUnpool": max_unpool_nodes,
+    "Col2Im": col2im_nodes,
+    "DeformConv": deform_conv_nodes,
+    "GridSample": grid_sample_nodes,
+    "AffineGrid": affine_grid_nodes,
+    "Attention": _attention_nodes,
+    "FlexAttention": flex_attention_nodes,
+    "STFT": stft_nodes,
+    "LinearAttention": linear_attention_nodes,
+    "OneHot": _one_hot_nodes,
+    "RotaryEmbedding": _rotary_nodes,
+}
