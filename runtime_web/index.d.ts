@@ -318,6 +318,12 @@ export interface Session extends EventTarget {
    */
   measureCandidates(kernelId: number, candidates: Candidate[], source: string | URL,
     options?: { minTimeMs?: number; maxReps?: number; refine?: number; budgetMs?: number }): Promise<Measurement>;
+  /**
+   * Resolves once every payload this session fetched is in the browser's payload cache: load()
+   * does not wait for those writes. A page that reloads itself at once (or a test) awaits it;
+   * an ordinary page need not (a write cut short only means fetching again next time).
+   */
+  readonly cached: Promise<void>;
   /** Stops worker threads, frees the memory and destroys the GPU device; later runs throw a WebjitError. */
   release(): void;
 }

@@ -189,6 +189,12 @@ class Session extends EventTarget {
     if (opts.tune === 'background') tuner.start('background');
   }
 
+  /** Resolves once every payload this session fetched is in the browser's payload cache (the
+   * writes go on in the background after load); at once where nothing is cached. */
+  get cached() {
+    return Promise.all(this.#bundle?.writes ?? []).then(() => undefined);
+  }
+
   /** The JIT's progress: {state ('off', 'ready', 'waiting', 'tuning', 'done', 'cancelled',
    * 'failed'), waiting_for ('run' | 'idle' | null), note, budget_ms, spent_ms, kernels_total, kernels_done, kernels_cached,
    * candidates_total, candidates_measured, candidates_failed, swaps, slices,

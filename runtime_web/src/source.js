@@ -30,6 +30,7 @@ export async function openBundle(source, { fetch = null, cache = null } = {}) {
     describe: (file) => new URL(file, base).href,
     read: (file, onBytes, expected) => fetchBytes(get, new URL(file, base).href, file, onBytes, expected),
     cache,
+    writes: [],  // the cache writes under way (readChecking), for Session.cached
   };
 }
 
@@ -115,7 +116,8 @@ export async function readVerified(bundle, payload, onBytes) {
  * a promise of the sha256 check (WebCrypto hashes off the main thread, so a caller may decode
  * the bytes meanwhile, as long as nothing uses them before `verified` resolves). A payload
  * found in the bundle's cache was hashed before it was stored: it is not hashed again. A
- * payload read afresh is stored in the cache once it checks out (`verified` waits for that).
+ * payload read afresh is stored in the cache once it checks out, in the background (a load
+ * does not wait for the browser's disk): the write joins `bundle.writes`.
  * `onBytes(n, fromCache)` is called as its bytes arrive.
  */
 export async function readChecking(bundle, payload, onBytes) {
@@ -130,13 +132,13 @@ export async function readChecking(bundle, payload, onBytes) {
     throw new WebjitError(`bundle file ${payload.file} is corrupt (${bytes.length} bytes, ` +
       `manifest says ${payload.bytes}); rebuild or re-download the bundle`);
   }
-  const verified = sha256Hex(bytes).then(async (hex) => {
+  const verified = sha256Hex(bytes).then((hex) => {
     if (hex !== sha256) {
       throw new WebjitError(`bundle file ${payload.file} is corrupt (sha256 mismatch); ` +
         'rebuild or re-download the bundle');
     }
-    await bundle.cache?.put(sha256, bytes);
   });
   verified.catch(() => {});  // awaited by the caller
+  if (bundle.cache) bundle.writes?.push(verified.then(() => bundle.cache.put(sha256, bytes), () => {}));
   return { bytes, verified, fromCache: false };
 }

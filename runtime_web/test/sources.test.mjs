@@ -94,6 +94,7 @@ test('payloads are cached by sha256: a second load fetches only the manifest and
     asked.length = 0;
     const session = await webjit.load('https://example.invalid/', { threads: 1, fetch, onProgress: (e) => events.push(e), ...options });
     await addOne(session, w);
+    await session.cached;
     session.release();
     const from = (cached) => new Set(events.filter((e) => e.file && e.fromCache === cached).map((e) => e.file));
     return { asked: [...asked], fresh: from(false), cached: from(true) };

@@ -20,6 +20,7 @@ async function main() {
     feeds[input.name] = { data: Float32Array.from({ length: n }, (_, i) => (i % 7) / 7), shape: input.shape };
   }
   const outputs = await session.run(feeds);
+  await session.cached;  // the test reloads the page at once: let the cache writes finish
   const [name] = Object.keys(outputs);
   Object.assign(app, { threads: session.threads, threadNote: session.threadNote, loadMs, events,
     output: Array.from(outputs[name].data) });
