@@ -25,13 +25,20 @@ from typing import Callable
 from .driver import Driver
 from .errors import RunError
 from .models import MODEL_NAMES, example_inputs, export_model
-from .roofline import FLOPS_PER_ITERATION, roofline_module
+from .roofline import (FLOPS_PER_ITERATION, GPU_FLOPS_PER_ITERATION, GPU_WORKGROUP, GPU_WORKGROUPS, roofline_module,
+                       webgpu_roofline_shader)
 from .runner import write_npy_folder
 
 ENGINES = ("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu")
 ROOFLINE_ITERATIONS = 4_000_000
 QUIET_LOAD = 1.0  # load average (1 min) under which the machine counts as quiet
 MATMUL_FAMILIES = ("matmul",)  # convolutions run as matmuls (their Im2Col is separate)
+# Bench models from the architecture zoo (zoo.py), by size: MobileNetV3-large, many small and
+# depthwise convolutions with HardSwish; its small form is the zoo's (64x64, 10 classes).
+ZOO_MODELS = {"mobilenetv3": "mobilenet_v3_large"}
+BENCH_MODELS = MODEL_NAMES + tuple(ZOO_MODELS)
+NOT_MEASURABLE = "not measurable"  # a memory figure the page cannot see (the JSON says so instead of a number)
+SOFTWARE_GPU = "SwiftShader, a software GPU on the CPU: its numbers predict nothing about real GPUs"
 
 
 @dataclass
@@ -57,14 +64,23 @@ def wait_for_quiet(report, limit_s: float = 60.0) -> list[float]:
     return load
 
 
+def model_source(name: str, size: str):
+    """(ONNX path, inputs) of a bench model at a size: exported (cached) by models.py or the zoo."""
+    if name in ZOO_MODELS:
+        from . import zoo
+        return zoo.export(ZOO_MODELS[name], size), zoo.example_inputs(ZOO_MODELS[name], size)
+    if name not in MODEL_NAMES:
+        raise RunError(f"unknown model {name}; choose from {', '.join(BENCH_MODELS)}")
+    kwargs = {"size": size, **({"seq": 128 if size == "full" else 16} if name in ("bert", "gpt2", "minilm") else {})}
+    return export_model(name, **kwargs), example_inputs(name, **kwargs)
+
+
 def prepare(name: str, size: str, work: Path, report) -> Model:
     """Export (cached), reference outputs from onnxruntime, and webjit's bundle (both backends)."""
     import onnxruntime
 
     import webjit
-    kwargs = {"size": size, **({"seq": 128 if size == "full" else 16} if name in ("bert", "gpt2", "minilm") else {})}
-    onnx_path = export_model(name, **kwargs)
-    feeds = example_inputs(name, **kwargs)
+    onnx_path, feeds = model_source(name, size)
     folder = work / name
     write_npy_folder(folder / "inputs", feeds)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -88,7 +104,17 @@ def summary(times: list[float]) -> dict:
             "spread": (max(times) - min(times)) / statistics.median(times), "runs": len(times)}
 
 
+def measured(value):
+    return NOT_MEASURABLE if value is None else value
+
+
+def gpu_peak(memory: dict):
+    """Peak GPU buffer bytes of the run (memory_probe.js), or the marker where WebGPU is missing."""
+    return NOT_MEASURABLE if not memory.get("gpu") else memory["gpu"]["peak_bytes"]
+
+
 def run_webjit(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    driver.call("memory_start")
     opened = driver.call("open", bundle=driver.location(model.bundle), backend=backend, threads=threads,
                          inputs=driver.location(model.inputs))
     session = opened["session"]
@@ -99,16 +125,19 @@ def run_webjit(driver: Driver, model: Model, backend: str, threads: int, runs: i
         times = driver.call("run", session=session, repeat=runs)["times_ms"]
         checked = driver.call("runs", session=session, seconds=600, maxRuns=1,
                               reference=driver.location(model.reference))["runs"][0]
-        profile = driver.call("profile", session=session, repeat=3) if backend == "wasm" else None
+        profile = driver.call("profile", session=session, repeat=3)
         memory = driver.call("memory")
     finally:
         driver.call("close", session=session)
+    planned = model.manifest["memory"]
     return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(times), "times_ms": times,
             "max_error": checked["difference"], "threads": opened["threads"],
-            "memory_bytes": model.manifest["memory"]["total_bytes"] if backend == "wasm" else None,
-            "gpu_bytes": (model.manifest["memory"]["weights_bytes"] + model.manifest["memory"]["arena_bytes"])
-            if backend == "webgpu" else None,
-            "js_heap_bytes": memory["js_heap_bytes"], "profile": profile and kernel_summary(profile)}
+            "js_heap_bytes": measured(memory["js_heap_bytes"]),
+            # webjit plans its WASM memory statically: the manifest's size is what it allocates
+            "wasm_memory_bytes": planned["total_bytes"] if backend == "wasm" else None,
+            "gpu_buffer_peak_bytes": gpu_peak(memory) if backend == "webgpu" else None,
+            "gpu_planned_bytes": planned["weights_bytes"] + planned["arena_bytes"] if backend == "webgpu" else None,
+            "profile": kernel_summary(profile)}
 
 
 def kernel_summary(profile: dict) -> dict:
@@ -119,20 +148,43 @@ def kernel_summary(profile: dict) -> dict:
     total = sum(k["total_ms"] for k in kernels)
     weighted = sum(k["gflops"] * k["total_ms"] for k in matmul) / time_in if time_in else None
     return {"matmul_gflops": weighted, "matmul_share": time_in / total if total else None,
-            "best_matmul_gflops": max((k["gflops"] for k in matmul), default=None)}
+            "best_matmul_gflops": max((k["gflops"] for k in matmul), default=None), "timer": profile.get("timer")}
 
 
 def run_ort(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    driver.call("memory_start")
     opened = driver.call("ort_open", model=driver.location(model.onnx), inputs=driver.location(model.inputs),
                          backend=backend, threads=threads)
     try:
         result = driver.call("ort_runs", session=opened["session"], seconds=warmup_s, runs=runs,
                              reference=driver.location(model.reference))
+        memory = driver.call("memory")
     finally:
         driver.call("ort_close", session=opened["session"])
     return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(result["times_ms"]),
             "times_ms": result["times_ms"], "max_error": result["difference"], "threads": threads,
-            "js_heap_bytes": result["js_heap_bytes"]}
+            "js_heap_bytes": measured(memory["js_heap_bytes"]),
+            # its WASM heap is shared by the page's sessions and never shrinks: the high-water mark so far
+            "wasm_memory_bytes": measured(memory["ort_wasm_bytes"]),
+            "gpu_buffer_peak_bytes": gpu_peak(memory) if backend == "webgpu" else None}
+
+
+def gpu_roofline(driver: Driver) -> dict:
+    """The WebGPU FMA peak of the page's adapter (roofline.py's shader), or {"missing": why}."""
+    result = driver.call("gpu_roofline", shader=webgpu_roofline_shader(), workgroups=GPU_WORKGROUPS,
+                         workgroup=GPU_WORKGROUP, flops_per_iteration=GPU_FLOPS_PER_ITERATION, reps=5)
+    if "missing" not in result:
+        adapter = result["adapter"]
+        result["software"] = "swiftshader" in " ".join(str(v) for v in adapter.values()).lower()
+    return result
+
+
+def gpu_roofline_text(gpu: dict) -> str:
+    if "missing" in gpu:
+        return f"WebGPU roofline: not measured: {gpu['missing']}"
+    adapter = ", ".join(v for v in gpu["adapter"].values() if v) or "unnamed adapter"
+    return (f"WebGPU roofline: {gpu['gflops']:.1f} GFLOP/s fma on {adapter} ({gpu['timer']})"
+            + (f"; {SOFTWARE_GPU}" if gpu.get("software") else ""))
 
 
 def roofline(driver: Driver, threads_list) -> list[dict]:
@@ -146,7 +198,7 @@ def roofline(driver: Driver, threads_list) -> list[dict]:
     return rows
 
 
-def bench(models=MODEL_NAMES, engines=ENGINES, threads_list=(1, 2), runs: int = 20, warmup_s: float = 5.0,
+def bench(models=BENCH_MODELS, engines=ENGINES, threads_list=(1, 2), runs: int = 20, warmup_s: float = 5.0,
           size: str = "full", out_dir=None, report: Callable[[str], None] = print) -> dict:
     """Runs the comparison; returns the results (and writes them under out_dir when given)."""
     unknown = set(engines) - set(ENGINES)
@@ -165,6 +217,9 @@ def bench(models=MODEL_NAMES, engines=ENGINES, threads_list=(1, 2), runs: int = 
             results["roofline"] = roofline(driver, threads_list)
             report("roofline: " + ", ".join(f"{r['kind']} {r['threads']}t {r['gflops']:.1f} GFLOP/s"
                                             for r in results["roofline"]))
+            results["webgpu_roofline"] = (gpu_roofline(driver) if wants_gpu else
+                                          {"missing": "no WebGPU engine was asked for (--engines)"})
+            report(gpu_roofline_text(results["webgpu_roofline"]))
             for t_index, threads in enumerate(threads_list):
                 driver.reload()
                 for model in prepared:
@@ -227,17 +282,53 @@ def ratio_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def roofline_table(results: dict) -> str:
+def roofline_rows(results: dict) -> list[dict]:
+    """Per webjit row with a profile: MatMul GFLOP/s and its fraction of each peak it is measured
+    against (WASM: mul+add and fma at its thread count; WebGPU: the adapter's fma loop)."""
     peak = {(r["kind"], r["threads"]): r["gflops"] for r in results["roofline"]}
-    lines = ["| model | threads | MatMul GFLOP/s (time-weighted) | of mul+add peak | of fma peak | time outside MatMul |",
-             "|---|---:|---:|---:|---:|---:|"]
+    gpu = results.get("webgpu_roofline") or {}
+    rows = []
     for r in results["rows"]:
         p = r.get("profile")
-        if r["engine"] != "webjit-wasm" or not p or p["matmul_gflops"] is None:
+        if not r["engine"].startswith("webjit-") or not p or p["matmul_gflops"] is None:
             continue
-        t = r["threads"]
-        lines.append(f"| {r['model']} | {t} | {p['matmul_gflops']:.1f} | {p['matmul_gflops'] / peak[('mul+add', t)]:.0%} | "
-                     f"{p['matmul_gflops'] / peak[('relaxed fma', t)]:.0%} | {1 - p['matmul_share']:.1%} |")
+        backend, g = r["engine"].split("-")[1], p["matmul_gflops"]
+        fractions = ({"mul+add": g / peak[("mul+add", r["threads"])] if ("mul+add", r["threads"]) in peak else None,
+                      "fma": g / peak[("relaxed fma", r["threads"])] if ("relaxed fma", r["threads"]) in peak else None}
+                     if backend == "wasm" else {"webgpu": g / gpu["gflops"] if gpu.get("gflops") else None})
+        rows.append({"model": r["model"], "backend": backend, "threads": r["threads"], "gflops": g,
+                     "fractions": fractions, "outside": 1 - p["matmul_share"], "timer": p.get("timer")})
+    return rows
+
+
+def roofline_table(results: dict) -> str:
+    percent = lambda v: "-" if v is None else f"{v:.0%}"
+    lines = ["| model | backend | threads | MatMul GFLOP/s (time-weighted) | of mul+add peak | of fma peak | "
+             "of WebGPU fma peak | time outside MatMul |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in sorted(roofline_rows(results), key=lambda r: r["backend"] == "webgpu"):
+        f = row["fractions"]
+        lines.append(f"| {row['model']} | {row['backend']} | {row['threads'] or '-'} | {row['gflops']:.1f} | "
+                     f"{percent(f.get('mul+add'))} | {percent(f.get('fma'))} | {percent(f.get('webgpu'))} | "
+                     f"{row['outside']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def megabytes(value) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else f"{value / 2 ** 20:.1f}"
+
+
+def memory_table(results: dict) -> str:
+    """Per model, engine and thread count: JS heap, WASM memory and peak GPU buffer bytes (MiB);
+    "-" where the engine has none of that kind, "not measurable" where the page cannot see it."""
+    lines = ["| model | engine | threads | JS heap (MiB) | WASM memory (MiB) | GPU buffers, peak (MiB) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        if "error" in r:
+            continue
+        lines.append(f"| {r['model']} | {r['engine']} | {r.get('threads') or '-'} | {megabytes(r.get('js_heap_bytes'))} | "
+                     f"{megabytes(r.get('wasm_memory_bytes'))} | {megabytes(r.get('gpu_buffer_peak_bytes'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -247,9 +338,12 @@ def write_results(results: dict, out: Path, driver: Driver) -> None:
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     text = (f"# webjit bench, {results['date']}\n\nmachine: {results['machine']}; load average before "
             f"{results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}\n\n"
-            + ratio_table(results) + "\n" + roofline_table(results))
+            + ratio_table(results) + "\n" + roofline_table(results) + "\n"
+            + gpu_roofline_text(results.get("webgpu_roofline") or {"missing": "not run"}) + "\n\n"
+            + memory_table(results))
     stem.with_suffix(".md").write_text(text)
     models = list(dict.fromkeys(r["model"] for r in results["rows"]))
+    roofline_chart(results, models, stem, driver)
     colors = {"webjit-wasm": "#1f6feb", "ort-wasm": "#d1242f", "webjit-webgpu": "#1f6feb", "ort-webgpu": "#d1242f"}
     for backend in ("wasm", "webgpu"):  # one chart each: SwiftShader's times would dwarf the CPU's
         series = []
@@ -269,3 +363,27 @@ def write_results(results: dict, out: Path, driver: Driver) -> None:
             driver.chart({"title": f"{backend}: minimum latency per model (ms, lower is better; each model to its own scale)",
                           "groups": models, "series": series, "note": note},
                          stem.with_name(f"{stem.name}-{backend}.png"), page="bench/bars.html")
+
+
+def roofline_chart(results: dict, models: list[str], stem: Path, driver: Driver) -> None:
+    """Bars of MatMul GFLOP/s as a percentage of each peak, per model (-roofline.png)."""
+    rows = roofline_rows(results)
+    palette = {("wasm", "mul+add"): "#1f6feb", ("wasm", "fma"): "#8250df", ("webgpu", "webgpu"): "#1a7f37"}
+    series = []
+    for (backend, kind), color in palette.items():
+        for threads in sorted({r["threads"] for r in rows if r["backend"] == backend}, key=lambda t: t or 0):
+            values = []
+            for model in models:
+                row = next((r for r in rows if r["model"] == model and r["backend"] == backend
+                            and r["threads"] == threads), None)
+                value = row and row["fractions"].get(kind)
+                values.append(None if value is None else 100 * value)
+            if any(v is not None for v in values):
+                label = (f"wasm of {kind} {threads}t" if backend == "wasm" else "webgpu of the adapter's fma")
+                series.append({"label": label, "values": values, "color": color, "light": bool(threads and threads > 1)})
+    if series:
+        gpu = results.get("webgpu_roofline") or {}
+        note = results["machine"] + (f"; WebGPU: {SOFTWARE_GPU}" if gpu.get("software") else "")
+        driver.chart({"title": "MatMul GFLOP/s as % of the measured peak (higher is better)", "groups": models,
+                      "series": series, "note": note, "shared": True}, stem.with_name(f"{stem.name}-roofline.png"),
+                     page="bench/bars.html")
