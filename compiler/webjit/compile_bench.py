@@ -144,11 +144,16 @@ def compile_cost(models, size: str = "small", with_tvm: bool | None = None, tvm_
     """Per model: webjit's compile and candidate generation per backend, and TVM's webgpu build."""
     from .engine_bench import machine, model_source
 
-    with_tvm = tvm_available() if with_tvm is None else with_tvm
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "size": size, "machine": machine(),
                "load_average_before": list(os.getloadavg()), "tvm": None, "models": []}
+    if with_tvm is False:
+        results["tvm_note"] = "TVM's build was not run (--no-tvm)"
+    elif not tvm_available():
+        with_tvm = False
+        results["tvm_note"] = f"apache-tvm is not installed, so only webjit was measured: {TVM_INSTALL} to compare"
+    else:
+        with_tvm = True
     if not with_tvm:
-        results["tvm_note"] = f"apache-tvm is not installed; install it with {TVM_INSTALL} to compare"
         report(results["tvm_note"])
     for name in models:
         onnx_path, feeds = model_source(name, size)
@@ -198,7 +203,7 @@ def compile_table(results: dict) -> str:
                     ratio = f"{tvm['build_s'] / max(ours['kernels_s'], 1e-9):.0f}x"
                     whole = f"{tvm['total_s'] / max(ours['total_s'], 1e-9):.0f}x"
             elif backend == "webgpu":
-                build = "not installed"
+                build = "not run"
             lines.append(f"| {row['model']} | {backend} | {ours['kernels_s']:.3f} | {ours['kernels']} | "
                          f"{ours['total_s']:.2f} | {cand['seconds']:.2f} | {cand['candidates']} | {build} | "
                          f"{ratio} | {whole} |")
