@@ -301,13 +301,18 @@ def roofline_rows(results: dict) -> list[dict]:
     return rows
 
 
+def figure(value: float) -> str:
+    """GFLOP/s to one decimal, or three significant digits under 1 (small models on SwiftShader)."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
+
+
 def roofline_table(results: dict) -> str:
-    percent = lambda v: "-" if v is None else f"{v:.0%}"
+    percent = lambda v: "-" if v is None else f"{v:.0%}" if v >= 0.01 else f"{v:.2%}"
     lines = ["| model | backend | threads | MatMul GFLOP/s (time-weighted) | of mul+add peak | of fma peak | "
              "of WebGPU fma peak | time outside MatMul |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in sorted(roofline_rows(results), key=lambda r: r["backend"] == "webgpu"):
         f = row["fractions"]
-        lines.append(f"| {row['model']} | {row['backend']} | {row['threads'] or '-'} | {row['gflops']:.1f} | "
+        lines.append(f"| {row['model']} | {row['backend']} | {row['threads'] or '-'} | {figure(row['gflops'])} | "
                      f"{percent(f.get('mul+add'))} | {percent(f.get('fma'))} | {percent(f.get('webgpu'))} | "
                      f"{row['outside']:.1%} |")
     return "\n".join(lines) + "\n"
