@@ -10,7 +10,7 @@ import pytest
 
 from webjit import compile_bench
 from webjit.cli import main
-from webjit.engine_bench import NOT_MEASURABLE, gpu_roofline_text, memory_table, roofline_table
+from webjit.bench_report import NOT_MEASURABLE, gpu_roofline_text, memory_table, roofline_table
 from webjit.roofline import webgpu_roofline_shader
 
 
