@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(command=tune_command)
 
     bench = commands.add_parser("bench", help="benchmarks: webjit [MODEL ...] against onnxruntime-web "
-                                "(docs/benchmarks.md), or jit (docs/jit.md)")
+                                "(docs/benchmarks.md), compile (its compile cost against TVM) or jit (docs/jit.md)")
     benches = bench.add_subparsers(required=True, metavar="BENCH")
     engines = benches.add_parser("engines", help="webjit and onnxruntime-web side by side in one headless Chromium "
                                                  "(also `webjit bench [MODEL ...]`)")
