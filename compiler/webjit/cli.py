@@ -28,7 +28,7 @@ SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `webjit` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["-h"], ["--help"]):
+    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["compile"], ["-h"], ["--help"]):
         argv.insert(1, "engines")  # `webjit bench [MODEL ...]` is the engines comparison
     args = build_parser().parse_args(argv)
     try:
@@ -123,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(command=tune_command)
 
     bench = commands.add_parser("bench", help="benchmarks: webjit [MODEL ...] against onnxruntime-web "
-                                "(docs/benchmarks.md), or jit (docs/jit.md)")
+                                "(docs/benchmarks.md), compile (its compile cost against TVM) or jit (docs/jit.md)")
     benches = bench.add_subparsers(required=True, metavar="BENCH")
     engines = benches.add_parser("engines", help="webjit and onnxruntime-web side by side in one headless Chromium "
                                                  "(also `webjit bench [MODEL ...]`)")
     engines.add_argument("models", nargs="*", metavar="MODEL",
-                         help="test models (docs/models.md; default all five)")
+                         help="test models (docs/models.md) and mobilenetv3 (the zoo's MobileNetV3-large); default all six")
     engines.add_argument("--engines", type=lambda text: tuple(text.split(",")), metavar="webjit-wasm,ort-wasm,...",
                          default=("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu"),
                          help="engines to run (default webjit-wasm, webjit-webgpu, ort-wasm, ort-webgpu)")
@@ -141,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
                          help="folder for the JSON, markdown and PNG results (default benchmarks/results)")
     engines.set_defaults(command=bench_engines_command)
+    compile_cost = benches.add_parser("compile", help="compile cost: webjit's kernel generation (all kernels, and "
+                                      "all tuning candidates) against apache-tvm's webgpu build of the same model")
+    compile_cost.add_argument("models", nargs="*", metavar="MODEL",
+                              help="bench models (as for `webjit bench`; default all six)")
+    compile_cost.add_argument("--size", choices=("full", "small"), default="small", help="model size (default small)")
+    compile_cost.add_argument("--no-tvm", action="store_true", help="measure webjit only, even where TVM is installed")
+    compile_cost.add_argument("--tvm-timeout", type=parse_seconds, default=1800.0, metavar="1800s",
+                              help="the most one TVM build may take (default 1800s)")
+    compile_cost.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                              help="folder for the JSON and markdown results (default benchmarks/results)")
+    compile_cost.set_defaults(command=bench_compile_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
     jit.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
@@ -451,15 +462,30 @@ def tune_command(args: argparse.Namespace) -> int:
 
 
 def bench_engines_command(args: argparse.Namespace) -> int:
-    from webjit.engine_bench import bench
-    from webjit.models import MODEL_NAMES
-    unknown = [m for m in args.models if m not in MODEL_NAMES]
+    from webjit.engine_bench import BENCH_MODELS, bench
+    unknown = [m for m in args.models if m not in BENCH_MODELS]
     if unknown:
-        raise RunError(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
+        raise RunError(f"unknown model {', '.join(unknown)}; choose from {', '.join(BENCH_MODELS)}")
     report = lambda line: print(line, flush=True)
-    bench(tuple(args.models) or MODEL_NAMES, args.engines, args.threads, args.runs, args.warmup, args.size,
+    bench(tuple(args.models) or BENCH_MODELS, args.engines, args.threads, args.runs, args.warmup, args.size,
           args.output, report)
-    print(f"results in {args.output}/bench-{args.size}-chromium.{{json,md}} and -wasm.png / -webgpu.png")
+    print(f"results in {args.output}/bench-{args.size}-chromium.{{json,md}} and -wasm.png / -webgpu.png / -roofline.png")
+    return 0
+
+
+def bench_compile_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from webjit.compile_bench import compile_cost, compile_table, write_compile_results
+    from webjit.engine_bench import BENCH_MODELS
+    unknown = [m for m in args.models if m not in BENCH_MODELS]
+    if unknown:
+        raise RunError(f"unknown model {', '.join(unknown)}; choose from {', '.join(BENCH_MODELS)}")
+    results = compile_cost(tuple(args.models) or BENCH_MODELS, args.size, False if args.no_tvm else None,
+                           args.tvm_timeout, lambda line: print(line, flush=True))
+    stem = write_compile_results(results, Path(args.output))
+    print(compile_table(results), end="")
+    print(f"results in {stem}.{{json,md}}")
     return 0
 
 

@@ -5,14 +5,14 @@ isolated, so both runtimes use threads), model by model: session creation, first
 warm-up of several seconds (Chromium's first WASM runs are 2-3x slower), then timed runs;
 each engine's outputs are compared with onnxruntime (native, CPU) so a fast wrong answer
 shows. onnxruntime-web fixes its thread count when its WASM starts, so the page is
-reloaded for each thread count. The same session measures the SIMD roofline
-(roofline.py) and profiles webjit's WASM kernels against it. Results: JSON, a markdown
-table (docs/benchmarks.md) and PNG charts.
+reloaded for each thread count. The same session measures the rooflines (roofline.py:
+WASM SIMD and the WebGPU adapter's fma) and profiles webjit's kernels against them, and
+counts each engine's memory. Results (bench_report.py): JSON, markdown tables
+(docs/benchmarks.md) and PNG charts.
 """
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import statistics
@@ -22,16 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .bench_report import NOT_MEASURABLE, gpu_roofline_text, row_text, write_results
 from .driver import Driver
 from .errors import RunError
 from .models import MODEL_NAMES, example_inputs, export_model
-from .roofline import FLOPS_PER_ITERATION, roofline_module
+from .roofline import (FLOPS_PER_ITERATION, GPU_FLOPS_PER_ITERATION, GPU_WORKGROUP, GPU_WORKGROUPS, roofline_module,
+                       webgpu_roofline_shader)
 from .runner import write_npy_folder
 
 ENGINES = ("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu")
 ROOFLINE_ITERATIONS = 4_000_000
 QUIET_LOAD = 1.0  # load average (1 min) under which the machine counts as quiet
 MATMUL_FAMILIES = ("matmul",)  # convolutions run as matmuls (their Im2Col is separate)
+# Bench models from the architecture zoo (zoo.py), by size: MobileNetV3-large, many small and
+# depthwise convolutions with HardSwish; its small form is the zoo's (64x64, 10 classes).
+ZOO_MODELS = {"mobilenetv3": "mobilenet_v3_large"}
+BENCH_MODELS = MODEL_NAMES + tuple(ZOO_MODELS)
 
 
 @dataclass
@@ -57,14 +63,23 @@ def wait_for_quiet(report, limit_s: float = 60.0) -> list[float]:
     return load
 
 
+def model_source(name: str, size: str):
+    """(ONNX path, inputs) of a bench model at a size: exported (cached) by models.py or the zoo."""
+    if name in ZOO_MODELS:
+        from . import zoo
+        return zoo.export(ZOO_MODELS[name], size), zoo.example_inputs(ZOO_MODELS[name], size)
+    if name not in MODEL_NAMES:
+        raise RunError(f"unknown model {name}; choose from {', '.join(BENCH_MODELS)}")
+    kwargs = {"size": size, **({"seq": 128 if size == "full" else 16} if name in ("bert", "gpt2", "minilm") else {})}
+    return export_model(name, **kwargs), example_inputs(name, **kwargs)
+
+
 def prepare(name: str, size: str, work: Path, report) -> Model:
     """Export (cached), reference outputs from onnxruntime, and webjit's bundle (both backends)."""
     import onnxruntime
 
     import webjit
-    kwargs = {"size": size, **({"seq": 128 if size == "full" else 16} if name in ("bert", "gpt2", "minilm") else {})}
-    onnx_path = export_model(name, **kwargs)
-    feeds = example_inputs(name, **kwargs)
+    onnx_path, feeds = model_source(name, size)
     folder = work / name
     write_npy_folder(folder / "inputs", feeds)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -88,7 +103,17 @@ def summary(times: list[float]) -> dict:
             "spread": (max(times) - min(times)) / statistics.median(times), "runs": len(times)}
 
 
+def measured(value):
+    return NOT_MEASURABLE if value is None else value
+
+
+def gpu_peak(memory: dict):
+    """Peak GPU buffer bytes of the run (memory_probe.js), or the marker where WebGPU is missing."""
+    return NOT_MEASURABLE if not memory.get("gpu") else memory["gpu"]["peak_bytes"]
+
+
 def run_webjit(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    driver.call("memory_start")
     opened = driver.call("open", bundle=driver.location(model.bundle), backend=backend, threads=threads,
                          inputs=driver.location(model.inputs))
     session = opened["session"]
@@ -99,16 +124,19 @@ def run_webjit(driver: Driver, model: Model, backend: str, threads: int, runs: i
         times = driver.call("run", session=session, repeat=runs)["times_ms"]
         checked = driver.call("runs", session=session, seconds=600, maxRuns=1,
                               reference=driver.location(model.reference))["runs"][0]
-        profile = driver.call("profile", session=session, repeat=3) if backend == "wasm" else None
+        profile = driver.call("profile", session=session, repeat=3)
         memory = driver.call("memory")
     finally:
         driver.call("close", session=session)
+    planned = model.manifest["memory"]
     return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(times), "times_ms": times,
             "max_error": checked["difference"], "threads": opened["threads"],
-            "memory_bytes": model.manifest["memory"]["total_bytes"] if backend == "wasm" else None,
-            "gpu_bytes": (model.manifest["memory"]["weights_bytes"] + model.manifest["memory"]["arena_bytes"])
-            if backend == "webgpu" else None,
-            "js_heap_bytes": memory["js_heap_bytes"], "profile": profile and kernel_summary(profile)}
+            "js_heap_bytes": measured(memory["js_heap_bytes"]),
+            # webjit plans its WASM memory statically: the manifest's size is what it allocates
+            "wasm_memory_bytes": planned["total_bytes"] if backend == "wasm" else None,
+            "gpu_buffer_peak_bytes": gpu_peak(memory) if backend == "webgpu" else None,
+            "gpu_planned_bytes": planned["weights_bytes"] + planned["arena_bytes"] if backend == "webgpu" else None,
+            "profile": kernel_summary(profile)}
 
 
 def kernel_summary(profile: dict) -> dict:
@@ -119,20 +147,35 @@ def kernel_summary(profile: dict) -> dict:
     total = sum(k["total_ms"] for k in kernels)
     weighted = sum(k["gflops"] * k["total_ms"] for k in matmul) / time_in if time_in else None
     return {"matmul_gflops": weighted, "matmul_share": time_in / total if total else None,
-            "best_matmul_gflops": max((k["gflops"] for k in matmul), default=None)}
+            "best_matmul_gflops": max((k["gflops"] for k in matmul), default=None), "timer": profile.get("timer")}
 
 
 def run_ort(driver: Driver, model: Model, backend: str, threads: int, runs: int, warmup_s: float) -> dict:
+    driver.call("memory_start")
     opened = driver.call("ort_open", model=driver.location(model.onnx), inputs=driver.location(model.inputs),
                          backend=backend, threads=threads)
     try:
         result = driver.call("ort_runs", session=opened["session"], seconds=warmup_s, runs=runs,
                              reference=driver.location(model.reference))
+        memory = driver.call("memory")
     finally:
         driver.call("ort_close", session=opened["session"])
     return {"load_ms": opened["load_ms"], "first_ms": opened["first_ms"], **summary(result["times_ms"]),
             "times_ms": result["times_ms"], "max_error": result["difference"], "threads": threads,
-            "js_heap_bytes": result["js_heap_bytes"]}
+            "js_heap_bytes": measured(memory["js_heap_bytes"]),
+            # its WASM heap is shared by the page's sessions and never shrinks: the high-water mark so far
+            "wasm_memory_bytes": measured(memory["ort_wasm_bytes"]),
+            "gpu_buffer_peak_bytes": gpu_peak(memory) if backend == "webgpu" else None}
+
+
+def gpu_roofline(driver: Driver) -> dict:
+    """The WebGPU FMA peak of the page's adapter (roofline.py's shader), or {"missing": why}."""
+    result = driver.call("gpu_roofline", shader=webgpu_roofline_shader(), workgroups=GPU_WORKGROUPS,
+                         workgroup=GPU_WORKGROUP, flops_per_iteration=GPU_FLOPS_PER_ITERATION, reps=5)
+    if "missing" not in result:
+        adapter = result["adapter"]
+        result["software"] = "swiftshader" in " ".join(str(v) for v in adapter.values()).lower()
+    return result
 
 
 def roofline(driver: Driver, threads_list) -> list[dict]:
@@ -146,7 +189,7 @@ def roofline(driver: Driver, threads_list) -> list[dict]:
     return rows
 
 
-def bench(models=MODEL_NAMES, engines=ENGINES, threads_list=(1, 2), runs: int = 20, warmup_s: float = 5.0,
+def bench(models=BENCH_MODELS, engines=ENGINES, threads_list=(1, 2), runs: int = 20, warmup_s: float = 5.0,
           size: str = "full", out_dir=None, report: Callable[[str], None] = print) -> dict:
     """Runs the comparison; returns the results (and writes them under out_dir when given)."""
     unknown = set(engines) - set(ENGINES)
@@ -165,6 +208,9 @@ def bench(models=MODEL_NAMES, engines=ENGINES, threads_list=(1, 2), runs: int = 
             results["roofline"] = roofline(driver, threads_list)
             report("roofline: " + ", ".join(f"{r['kind']} {r['threads']}t {r['gflops']:.1f} GFLOP/s"
                                             for r in results["roofline"]))
+            results["webgpu_roofline"] = (gpu_roofline(driver) if wants_gpu else
+                                          {"missing": "no WebGPU engine was asked for (--engines)"})
+            report(gpu_roofline_text(results["webgpu_roofline"]))
             for t_index, threads in enumerate(threads_list):
                 driver.reload()
                 for model in prepared:
@@ -196,76 +242,3 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores"
-
-
-def row_text(row: dict) -> str:
-    where = f"{row['engine']}" + (f" {row['threads']}t" if row.get("threads") else "")
-    if "error" in row:
-        return f"{row['model']} {where}: {row['error']}"
-    return (f"{row['model']} {where}: load {row['load_ms']:.0f} ms, first {row['first_ms']:.1f} ms, "
-            f"median {row['median_ms']:.2f} ms, min {row['min_ms']:.2f} ms, error {row['max_error']:.1e}")
-
-
-def ratio_table(results: dict) -> str:
-    """Per model, backend and thread count: both engines' minimum and onnxruntime-web / webjit."""
-    rows = {(r["model"], r["engine"], r.get("threads")): r for r in results["rows"] if "error" not in r}
-    lines = ["| model | backend | threads | webjit min (ms) | onnxruntime-web min (ms) | ratio | webjit load (ms) | "
-             "ort session (ms) | webjit error | ort error |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    models = list(dict.fromkeys(r["model"] for r in results["rows"]))
-    for model in models:
-        for backend in ("wasm", "webgpu"):
-            for threads in sorted({r.get("threads") for r in results["rows"]} - {None}) if backend == "wasm" else [None]:
-                ours, theirs = rows.get((model, f"webjit-{backend}", threads)), rows.get((model, f"ort-{backend}", threads))
-                if not ours and not theirs:
-                    continue
-                cell = lambda r, k, f: f.format(r[k]) if r and r.get(k) is not None else "-"
-                ratio = f"{theirs['min_ms'] / ours['min_ms']:.2f}x" if ours and theirs else "-"
-                lines.append(f"| {model} | {backend} | {threads or '-'} | {cell(ours, 'min_ms', '{:.1f}')} | "
-                             f"{cell(theirs, 'min_ms', '{:.1f}')} | {ratio} | {cell(ours, 'load_ms', '{:.0f}')} | "
-                             f"{cell(theirs, 'load_ms', '{:.0f}')} | {cell(ours, 'max_error', '{:.1e}')} | "
-                             f"{cell(theirs, 'max_error', '{:.1e}')} |")
-    return "\n".join(lines) + "\n"
-
-
-def roofline_table(results: dict) -> str:
-    peak = {(r["kind"], r["threads"]): r["gflops"] for r in results["roofline"]}
-    lines = ["| model | threads | MatMul GFLOP/s (time-weighted) | of mul+add peak | of fma peak | time outside MatMul |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in results["rows"]:
-        p = r.get("profile")
-        if r["engine"] != "webjit-wasm" or not p or p["matmul_gflops"] is None:
-            continue
-        t = r["threads"]
-        lines.append(f"| {r['model']} | {t} | {p['matmul_gflops']:.1f} | {p['matmul_gflops'] / peak[('mul+add', t)]:.0%} | "
-                     f"{p['matmul_gflops'] / peak[('relaxed fma', t)]:.0%} | {1 - p['matmul_share']:.1%} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_results(results: dict, out: Path, driver: Driver) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"bench-{results['size']}-chromium"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
-    text = (f"# webjit bench, {results['date']}\n\nmachine: {results['machine']}; load average before "
-            f"{results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}\n\n"
-            + ratio_table(results) + "\n" + roofline_table(results))
-    stem.with_suffix(".md").write_text(text)
-    models = list(dict.fromkeys(r["model"] for r in results["rows"]))
-    colors = {"webjit-wasm": "#1f6feb", "ort-wasm": "#d1242f", "webjit-webgpu": "#1f6feb", "ort-webgpu": "#d1242f"}
-    for backend in ("wasm", "webgpu"):  # one chart each: SwiftShader's times would dwarf the CPU's
-        series = []
-        for engine in (f"webjit-{backend}", f"ort-{backend}"):
-            for threads in sorted({r.get("threads") for r in results["rows"]} - {None}) if backend == "wasm" else [None]:
-                values = []
-                for model in models:
-                    row = next((r for r in results["rows"] if r["model"] == model and r["engine"] == engine
-                                and r.get("threads") == threads and "error" not in r), None)
-                    values.append(row["min_ms"] if row else None)
-                if any(v is not None for v in values):
-                    series.append({"label": engine + (f" {threads}t" if threads else ""), "values": values,
-                                   "color": colors[engine], "light": bool(threads and threads > 1)})
-        if series:
-            note = results["machine"] + ("; SwiftShader, a software GPU: predicts nothing about real GPUs"
-                                         if backend == "webgpu" else "")
-            driver.chart({"title": f"{backend}: minimum latency per model (ms, lower is better; each model to its own scale)",
-                          "groups": models, "series": series, "note": note},
-                         stem.with_name(f"{stem.name}-{backend}.png"), page="bench/bars.html")

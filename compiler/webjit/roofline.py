@@ -58,3 +58,36 @@ def roofline_module(fma: bool, accumulators: int = ACCUMULATORS) -> bytes:
         f.op("f32x4.add")
     f.op("v128.store", 0)
     return module.encode()
+
+
+# --- WebGPU ----------------------------------------------------------------------------------
+GPU_ACCUMULATORS = 8  # independent vec4 chains per invocation (registers only)
+GPU_UNROLL = 8  # passes over the accumulators per loop iteration
+GPU_WORKGROUP = 64
+GPU_WORKGROUPS = 4096  # 262144 invocations: enough to fill any adapter's cores
+GPU_FLOPS_PER_ITERATION = GPU_ACCUMULATORS * GPU_UNROLL * 4 * 2  # per invocation: lanes x (multiply + add)
+
+
+def webgpu_roofline_shader(accumulators: int = GPU_ACCUMULATORS, unroll: int = GPU_UNROLL,
+                           workgroup: int = GPU_WORKGROUP) -> str:
+    """WGSL: every invocation runs `iterations` (a uniform, so no compiler can fold the loop)
+    x accumulators x unroll vec4 fma()s on registers, then stores its accumulators' sum once."""
+    init = "\n".join(f"  var a{i} = vec4<f32>(seed + {0.001 * (i + 1):.4f});" for i in range(accumulators))
+    body = "\n".join(f"    a{i} = fma(a{i}, s, t);" for _ in range(unroll) for i in range(accumulators))
+    total = " + ".join(f"a{i}" for i in range(accumulators))
+    return f"""struct Params {{ iterations: u32, scale: f32, shift: f32, pad: f32 }}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size({workgroup})
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
+  let seed = f32(id.x) * 1e-7;
+  let s = vec4<f32>(params.scale);
+  let t = vec4<f32>(params.shift);
+{init}
+  for (var i = 0u; i < params.iterations; i = i + 1u) {{
+{body}
+  }}
+  out[id.x] = {total};
+}}
+"""

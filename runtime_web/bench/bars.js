@@ -1,10 +1,10 @@
 // Grouped bars for `webjit bench` (saved as a PNG): window.webjitChart({title, note, groups:
 // [label], series: [{label, color, light, values: [number | null]}]}) draws one group of
 // bars per label, each group scaled to its own tallest bar (models differ by 100x), with
-// the value written above every bar.
+// the value written above every bar; `shared: true` puts every group on one scale instead.
 const PAD = { left: 20, right: 20, top: 60, bottom: 70 };
 
-function draw(canvas, { title = '', note = '', groups = [], series = [] }) {
+function draw(canvas, { title = '', note = '', groups = [], series = [], shared = false }) {
   const ctx = canvas.getContext('2d'), width = canvas.width, height = canvas.height;
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, width, height);
@@ -26,7 +26,7 @@ function draw(canvas, { title = '', note = '', groups = [], series = [] }) {
   const plotH = height - PAD.top - PAD.bottom, groupW = (width - PAD.left - PAD.right) / Math.max(groups.length, 1);
   const barW = (groupW * 0.8) / Math.max(series.length, 1);
   groups.forEach((label, g) => {
-    const top = Math.max(...series.map((s) => s.values[g] ?? 0), 1e-9);
+    const top = Math.max(...series.flatMap((s) => (shared ? s.values : [s.values[g]]).map((v) => v ?? 0)), 1e-9);
     const x0 = PAD.left + g * groupW + groupW * 0.1;
     series.forEach((s, i) => {
       const v = s.values[g];

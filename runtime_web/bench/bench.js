@@ -6,8 +6,12 @@
 //   ort_runs {session, seconds, runs, reference} -> warm-up for `seconds`, then `runs` timed runs:
 //                                                   {times_ms, difference}
 //   roofline {module, threads, iterations, flops_per_iteration} -> {gflops, ms}
-//   memory {}                                    -> {js_heap_bytes}
+//   gpu_roofline {shader, workgroups, workgroup, flops_per_iteration, reps}
+//                                                -> {gflops, timer, adapter, ...} or {missing}
+//   memory_start {}                              -> starts a GPU buffer window (memory_probe.js)
+//   memory {}                                    -> {js_heap_bytes, gpu, ort_wasm_bytes}
 //   any driver command (open, run, runs, close, ...)
+import { gpuWindow, owned, wasmBytes } from './memory_probe.js';  // first: wraps the APIs before any engine runs
 import { createDriver, difference, readFolder } from '../src/driver.js';
 
 const driver = createDriver();
@@ -32,10 +36,10 @@ async function ortFor(threads) {
 
 const commands = {
   async ort_open({ model, inputs, backend, threads }) {
-    const runtime = await ortFor(threads);
+    const runtime = await owned('ort', () => ortFor(threads));
     const start = now();
-    const session = await runtime.InferenceSession.create(model, { executionProviders: [backend],
-      graphOptimizationLevel: 'all' });
+    const session = await owned('ort', () => runtime.InferenceSession.create(model, { executionProviders: [backend],
+      graphOptimizationLevel: 'all' }));
     const loadMs = now() - start;
     const arrays = await readFolder(inputs, session.inputNames);
     const feeds = {};
@@ -44,7 +48,7 @@ const commands = {
     }
     const entry = { session, feeds, outputs: null };
     const first = now();
-    entry.outputs = await session.run(feeds);
+    entry.outputs = await owned('ort', () => session.run(feeds));
     const firstMs = now() - first;
     const id = sessions.size;
     sessions.set(id, entry);
@@ -86,8 +90,88 @@ const commands = {
     const gflops = times.reduce((sum, ms) => sum + iterations * flops / (ms * 1e6), 0);
     return { gflops, ms: times };
   },
-  memory: () => ({ js_heap_bytes: heap() }),
+  gpu_roofline: gpuRoofline,
+  memory_start() {
+    endWindow = gpuWindow();
+    return {};
+  },
+  memory: () => ({ js_heap_bytes: heap(), gpu: endWindow ? endWindow() : null, ort_wasm_bytes: wasmBytes('ort') }),
 };
+
+let endWindow = null;
+
+/** The adapter's FMA peak: a register-only shader (roofline.py) dispatched over `workgroups`,
+ * its loop count doubled until one dispatch takes 50 ms or more, then `reps` dispatches timed
+ * each by timestamp queries where the adapter has them and all together by
+ * onSubmittedWorkDone; the fastest per-dispatch time counts. */
+async function gpuRoofline({ shader, workgroups, workgroup, flops_per_iteration: flops, reps = 5 }) {
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) return { missing: 'this browser has no WebGPU (navigator.gpu is undefined)' };
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return { missing: 'navigator.gpu.requestAdapter() returned no adapter' };
+  const info = adapter.info ?? {};
+  const stamps = adapter.features.has('timestamp-query');
+  const device = await adapter.requestDevice({ requiredFeatures: stamps ? ['timestamp-query'] : [],
+    label: 'webjit bench roofline' });
+  try {
+    const invocations = workgroups * workgroup;
+    const out = device.createBuffer({ size: 16 * invocations, usage: GPUBufferUsage.STORAGE });
+    const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const pipeline = await device.createComputePipelineAsync({ layout: 'auto',
+      compute: { module: device.createShaderModule({ code: shader }), entryPoint: 'main' } });
+    const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: params } }, { binding: 1, resource: { buffer: out } }] });
+    const querySet = stamps ? device.createQuerySet({ type: 'timestamp', count: 2 * reps }) : null;
+    const resolved = stamps ? device.createBuffer({ size: 16 * reps,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+    const staging = stamps ? device.createBuffer({ size: 16 * reps,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+    const dispatch = async (iterations, count, timed) => {
+      device.queue.writeBuffer(params, 0, new Uint32Array([iterations, ...new Uint32Array(
+        new Float32Array([0.9999999, 1e-7, 0]).buffer)]));
+      const encoder = device.createCommandEncoder();
+      for (let r = 0; r < count; r++) {
+        const pass = encoder.beginComputePass(timed && stamps ? { timestampWrites: { querySet,
+          beginningOfPassWriteIndex: 2 * r, endOfPassWriteIndex: 2 * r + 1 } } : {});
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(workgroups);
+        pass.end();
+      }
+      if (timed && stamps) {
+        encoder.resolveQuerySet(querySet, 0, 2 * count, resolved, 0);
+        encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * count);
+      }
+      const start = now();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      const wallMs = now() - start;
+      let passMs = null;
+      if (timed && stamps) {
+        await staging.mapAsync(GPUMapMode.READ, 0, 16 * count);
+        const ns = new BigInt64Array(staging.getMappedRange(0, 16 * count).slice(0));
+        staging.unmap();
+        passMs = Array.from({ length: count }, (_, r) => Number(ns[2 * r + 1] - ns[2 * r]) / 1e6);
+      }
+      return { wallMs, passMs };
+    };
+    await dispatch(1, 1, false);  // compiles and warms the pipeline
+    let iterations = 4;
+    while (iterations < (1 << 22) && (await dispatch(iterations, 1, false)).wallMs < 50) iterations *= 2;
+    const { wallMs, passMs } = await dispatch(iterations, reps, true);
+    const work = invocations * iterations * flops;
+    const bestPass = passMs && Math.min(...passMs.filter((ms) => ms > 0));
+    const perDispatch = bestPass && Number.isFinite(bestPass) ? bestPass : wallMs / reps;
+    querySet?.destroy();
+    return { gflops: work / (perDispatch * 1e6), wall_gflops: (reps * work) / (wallMs * 1e6),
+      timer: bestPass && Number.isFinite(bestPass) ? 'timestamp queries' : 'onSubmittedWorkDone',
+      iterations, ms_per_dispatch: perDispatch, reps,
+      adapter: { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
+        description: info.description ?? '' } };
+  } finally {
+    device.destroy();
+  }
+}
 
 window.webjitDriver = {  // the name compiler/webjit/driver.py calls
   async call(command) {
