@@ -586,7 +586,10 @@ CHUNKED_POOL_CASES = [  # bigger planes, so that the input is chunked under LOW
 # that the four-at-a-time path runs 0..3 times with 0..3 edge columns left; batch 2.
 VECTOR_WIDTHS = (*range(1, 10), 13)
 SIMD_IM2COL_CASES = [(2, 2, 5, 2 * n + 3, 3, 3, (1, 1, 1, 1), (2, 2), (1, 1)) for n in VECTOR_WIDTHS] + [
-    (1, 2, 8, 40, 8, 8, (0, 0, 0, 0), (8, 8), (1, 1)),  # kernel == stride (patch embedding)
+    (1, 2, 8, 40, 8, 8, (0, 0, 0, 0), (8, 8), (1, 1)),  # kernel == stride (patch embedding): 4x4 transposes
+    (2, 3, 8, 28, 4, 4, (0, 0, 0, 0), (4, 4), (1, 1)),  # patches, 3 columns after the transposes
+    (1, 2, 10, 52, 3, 4, (0, 0, 0, 0), (3, 4), (2, 1)),  # patches with rows dilated, 13 columns
+    (1, 1, 9, 18, 2, 8, (0, 0, 0, 0), (2, 8), (1, 1)),  # patches, two columns (no transpose), unused input
     (1, 2, 9, 29, 3, 3, (1, 0, 1, 2), (2, 3), (1, 2)),  # stride 3, dilation 2
 ]
 SIMD_POOL_CASES = [("max", 2, 5, 2 * n + 3, (3, 3), (1, 1, 1, 1), (2, 2), (1, 1), False, False) for n in VECTOR_WIDTHS] + [
