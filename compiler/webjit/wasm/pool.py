@@ -18,9 +18,6 @@ from .loops import Local, add_to, push, counted_loop, set_linear, set_local, thr
 from .windows import ceil_div_clamped, inside_columns, load_strided4, loop_while_less, split, window_range
 
 UNROLLED_TAPS = 16  # window widths up to this unroll their columns in the vector path
-# f32 lanes 0, 2, 4, 6 and 1, 3, 5, 7 of two vectors (0-3 the first, 4-7 the second).
-EVEN_OF_EIGHT = tuple(4 * lane + byte for lane in (0, 2, 4, 6) for byte in range(4))
-ODD_OF_EIGHT = tuple(4 * lane + byte for lane in (1, 3, 5, 7) for byte in range(4))
 
 
 def emit_pool(spec: Pool, config: NoConfig) -> Module:
@@ -179,23 +176,7 @@ class PoolRow:
             f.op("local.set", acc)
 
         if spec.kw <= UNROLLED_TAPS:
-            kx = 0
-            if sw == 2 and dw == 1:  # taps kx and kx + 1: the even and odd lanes of the same 8 floats
-                low, high = f.local(V128), f.local(V128)
-                for kx in range(0, spec.kw - 1, 2):
-                    for vec, offset in ((low, 0), (high, 16)):
-                        f.op("local.get", ptr)
-                        f.op("v128.load", 4 * kx + offset)
-                        f.op("local.set", vec)
-                    for lanes in (EVEN_OF_EIGHT, ODD_OF_EIGHT):
-                        f.op("local.get", acc)
-                        f.op("local.get", low)
-                        f.op("local.get", high)
-                        f.op("i8x16.shuffle", *lanes)
-                        f.op(op)
-                        f.op("local.set", acc)
-                kx = spec.kw - spec.kw % 2
-            for kx in range(kx, spec.kw):
+            for kx in range(spec.kw):
                 tap(4 * kx * dw, ptr)
             return
         at = f.local(I32)
