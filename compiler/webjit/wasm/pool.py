@@ -60,8 +60,8 @@ class PoolRow:
         self.top = f.local(I32)  # input row of window row 0
         set_linear(f, self.top, None, -pad_top, [(oy, spec.strides[0])])
         self.ky0, self.ky1 = window_range(f, self.top, spec.dilations[0], spec.h, spec.kh)
-        self.rows_counted = Local(self.ky1)  # window rows the average divides by
-        if spec.kind == "avg" and spec.count_include_pad:  # window rows inside the padded input
+        self.rows_counted = None  # count_include_pad's window rows: those inside the padded input
+        if spec.kind == "avg" and spec.count_include_pad:
             self.rows_counted = Local(ceil_div_clamped(f, self.top, -(spec.h + pad_bottom), spec.dilations[0],
                                                        spec.kh))
         self.rowbase = f.local(I32)  # &x[plane, top, 0]
