@@ -11,10 +11,12 @@ bound by memory, so its schedule space is one point (NoConfig).
 """
 from __future__ import annotations
 
+import struct
+
 from ..family import NoConfig, single
 from ..kernels import Pool
 from .encoder import F32, I32, V128, Func, Module
-from .loops import Local, add_to, push, counted_loop, set_linear, set_local, thread_share
+from .loops import Local, add_to, counted_loop, push, set_linear, set_local, thread_share
 from .windows import ceil_div_clamped, inside_columns, load_strided4, loop_while_less, split, window_range
 
 UNROLLED_TAPS = 16  # window widths up to this unroll their columns in the vector path
@@ -130,9 +132,8 @@ class PoolRow:
             return
         f, spec = self.f, self.spec
         sw, dh = spec.strides[1], spec.dilations[0]
-        divisor = f.local(V128)
         if spec.kind == "avg":  # every column of these windows is inside: kw of them count
-            count = f.local(I32)
+            count, divisor = f.local(I32), f.local(V128)
             if spec.count_include_pad:
                 self.push_count(self.rows_counted, spec.kw)
             else:
@@ -141,17 +142,17 @@ class PoolRow:
             self.push_divisor(count)
             f.op("f32x4.splat")
             f.op("local.set", divisor)
-        group, ptr, taps, acc = f.local(I32), f.local(I32), f.local(I32), f.local(V128)
+        group, ptr, window_rows, acc = f.local(I32), f.local(I32), f.local(I32), f.local(V128)
         set_linear(f, group, self.rowbase, 4 * (first * sw - spec.pads[1]), [(self.ky0, 4 * dh * spec.w)])
         with counted_loop(f, (end - first) // 4):
-            f.op("v128.const", bytes(16) if not self.max else b"\x00\x00\x80\xff" * 4)
+            f.op("v128.const", struct.pack("<4f", *[float("-inf") if self.max else 0.0] * 4))
             f.op("local.set", acc)
             set_local(f, ptr, Local(group))
             f.op("local.get", self.ky1)
             f.op("local.get", self.ky0)
             f.op("i32.sub")
-            f.op("local.set", taps)
-            with counted_loop(f, Local(taps)):
+            f.op("local.set", window_rows)
+            with counted_loop(f, Local(window_rows)):
                 self.vector_window_row(ptr, acc)
                 add_to(f, ptr, 4 * dh * spec.w)
             f.op("local.get", self.dst)
