@@ -582,6 +582,24 @@ CHUNKED_POOL_CASES = [  # bigger planes, so that the input is chunked under LOW
     ("max", 8, 20, 20, (3, 3), (1, 1, 1, 1), (2, 2), (1, 1), False, False),
     ("avg", 6, 16, 17, (3, 3), (1, 1, 1, 1), (2, 2), (1, 1), True, True),
 ]
+# Around the WASM vector width: n middle columns (whole window inside) for n in 1..9 and 13, so
+# that the four-at-a-time path runs 0..3 times with 0..3 edge columns left; batch 2.
+VECTOR_WIDTHS = (*range(1, 10), 13)
+SIMD_IM2COL_CASES = [(2, 2, 5, 2 * n + 3, 3, 3, (1, 1, 1, 1), (2, 2), (1, 1)) for n in VECTOR_WIDTHS] + [
+    (1, 2, 8, 40, 8, 8, (0, 0, 0, 0), (8, 8), (1, 1)),  # kernel == stride (patch embedding): 4x4 transposes
+    (2, 3, 8, 28, 4, 4, (0, 0, 0, 0), (4, 4), (1, 1)),  # patches, 3 columns after the transposes
+    (1, 2, 10, 52, 3, 4, (0, 0, 0, 0), (3, 4), (2, 1)),  # patches with rows dilated, 13 columns
+    (1, 1, 9, 18, 2, 8, (0, 0, 0, 0), (2, 8), (1, 1)),  # patches, two columns (no transpose), unused input
+    (1, 2, 9, 29, 3, 3, (1, 0, 1, 2), (2, 3), (1, 2)),  # stride 3, dilation 2
+]
+SIMD_POOL_CASES = [("max", 2, 5, 2 * n + 3, (3, 3), (1, 1, 1, 1), (2, 2), (1, 1), False, False) for n in VECTOR_WIDTHS] + [
+    ("avg", 2, 4, n + 2, (2, 3), (0, 1, 1, 1), (1, 1), (1, 1), n % 2 == 0, False) for n in VECTOR_WIDTHS] + [
+    ("max", 3, 9, 26, (3, 3), (1, 2, 2, 1), (2, 2), (2, 2), False, True),  # dilation 2, ceil, asymmetric pads
+    ("avg", 2, 9, 24, (3, 3), (2, 2, 2, 2), (2, 2), (2, 1), True, True),  # clipped windows, include pad
+    ("avg", 2, 9, 24, (3, 3), (2, 2, 2, 2), (2, 2), (2, 1), False, True),  # the same, exclude pad
+    ("avg", 2, 7, 31, (3, 3), (1, 1, 1, 1), (3, 3), (1, 1), True, True),  # stride 3: lane inserts
+    ("max", 2, 3, 44, (1, 18), (0, 2, 0, 2), (1, 1), (1, 1), False, False),  # wider than the unrolled taps
+]
 CONV_LOW = Limits(max_invocations=64, max_workgroup_storage=4096, max_binding_bytes=4096, max_workgroups_per_dim=16)
 
 
@@ -593,15 +611,19 @@ def im2col_spec(case):
                   (Arg("f32", n * c * h * w), Arg("f32", n * c * kh * kw * oh * ow, output=True)))
 
 
-def im2col_case(name, case, limits=None):
+WASM_ONLY = {"wasm": None}  # the default WASM kernel only (cases for its SIMD paths)
+
+
+def im2col_case(name, case, limits=None, configs=None):
     spec = im2col_spec(case)
     x = np.random.default_rng(1).standard_normal((spec.n, spec.c, spec.h, spec.w)).astype(np.float32)
     want = ref_im2col(x.astype(np.float64), spec.kh, spec.kw, spec.pads, spec.strides, spec.dilations, spec.oh,
                       spec.ow)
-    add(Case(name, spec, [x, np.full(spec.args[1].size, -7, np.float32)], [1], equal(want.reshape(-1)), limits))
+    add(Case(name, spec, [x, np.full(spec.args[1].size, -7, np.float32)], [1], equal(want.reshape(-1)), limits,
+             configs))
 
 
-def pool_case(name, case, limits=None):
+def pool_case(name, case, limits=None, configs=None):
     kind, planes, h, w, k, pads, strides, dilations, count_include_pad, ceil = case
     oh = out_size(h, k[0], pads[0], pads[2], strides[0], dilations[0], ceil)
     ow = out_size(w, k[1], pads[1], pads[3], strides[1], dilations[1], ceil)
@@ -610,7 +632,7 @@ def pool_case(name, case, limits=None):
     x = np.random.default_rng(2).standard_normal((planes, h, w)).astype(np.float32)
     want = ref_pool(x.astype(np.float64), kind, k, pads, strides, dilations, oh, ow, count_include_pad)
     add(Case(name, spec, [x, np.full(planes * oh * ow, -7, np.float32)], [1],
-             lambda got: assert_close(got, want.reshape(-1), 1e-6), limits))
+             lambda got: assert_close(got, want.reshape(-1), 1e-6), limits, configs))
 
 
 def fits_webgpu(spec, limits) -> bool:
@@ -634,6 +656,10 @@ def conv_cases():
         pool_case(f"pool_{case}", case)
     for case in POOL_CASES + CHUNKED_POOL_CASES:
         pool_case(f"pool_low_{case}", case, CONV_LOW)
+    for case in SIMD_IM2COL_CASES:
+        im2col_case(f"im2col_simd_{case}", case, configs=WASM_ONLY)
+    for case in SIMD_POOL_CASES:
+        pool_case(f"pool_simd_{case}", case, configs=WASM_ONLY)
 
 
 # ---- matmul ---------------------------------------------------------------------------------------

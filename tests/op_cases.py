@@ -327,6 +327,7 @@ def conv_cases():
         conv("Conv_asymmetric_pads", (1, 2, 6, 7), (3, 2, 3, 3), {"pads": [0, 1, 2, 1]}),
         conv("Conv_3x1_kernel", (1, 2, 6, 5), (4, 2, 3, 1), {"strides": [1, 2], "pads": [1, 0, 1, 0]}),
         conv("Conv_1x1_stride2", (1, 4, 7, 7), (3, 4, 1, 1), {"strides": [2, 2]}),
+        conv("Conv_patches_k4_s4_batch2", (2, 3, 8, 20), (5, 3, 4, 4), {"strides": [4, 4]}),
     ]
 
 
@@ -441,6 +442,9 @@ def pool_cases():
         op("GlobalAveragePool", "GlobalAveragePool", [x("x", (2, 3, 5, 7))]),
         op("GlobalAveragePool_1x1", "GlobalAveragePool", [x("x", (1, 4, 1, 1))]),
         op("GlobalMaxPool", "GlobalMaxPool", [x("x", (2, 3, 5, 7))]),
+        op("MaxPool_k3_s2_p1_wide", "MaxPool", [x("x", (2, 3, 9, 29))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        op("AveragePool_k3_s1_wide_include_pad", "AveragePool", [x("x", (2, 2, 6, 13))],
+           {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
         op("BatchNormalization_4d", "BatchNormalization",
            [x("x", (2, 3, 4, 5)), w("s", (3,)), w("b", (3,)), w("m", (3,)), w("v", (3,), fill="positive")]),
         op("BatchNormalization_2d_eps", "BatchNormalization",
@@ -1004,6 +1008,7 @@ THREADS_CASES = ["Gelu_erf_wide", "Elementwise_large_odd", "MatMul_64x128x96", "
                  "Gemm_transB_bias_row", "Conv_7x7_s2_p3", "Conv_groups2", "MaxPool_k3_s2_p1", "AveragePool_pads_include",
                  "ReduceSum_middle_drop", "Softmax_middle", "LayerNormalization_last_bias", "Gather_runtime_indices",
                  "CumSum_exclusive_reverse", "Concat_three_negative_axis", "Transpose_perm_201"]
+THREADS_CASES += ["MaxPool_k3_s2_p1_wide", "AveragePool_k3_s1_wide_include_pad", "Conv_patches_k4_s4_batch2"]
 
 # Ops of webjit.ops.OPS that only ever run at compile time (on constants), so no case runs them alone.
 FOLD_ONLY_OPS = ["Constant", "Shape", "Size", "Range", "ConstantOfShape"]
