@@ -3,7 +3,8 @@
 Threads take contiguous runs of output rows (image, channel, oy). Per row the window rows
 inside the image are computed once; the output columns whose whole window row lies inside
 the image are known at compile time (`interior`), so they run four at a time (SIMD128) with
-no bounds tests, and the few border columns run one at a time with their window clipped. In
+no bounds tests, and the few border columns run one at a time, each with its window columns
+inside the image (also known at compile time; a huge window over a narrow image loops). In
 a row whose window rows are all inside (every row but the padded top and bottom ones) the
 taps are unrolled with the filter held in v128 locals; the other rows loop over the window
 rows that are inside. Stride 1 loads four columns as one vector, stride 2 as two shuffled
@@ -24,6 +25,7 @@ ZERO = bytes(16)
 # i8x16.shuffle of x[i..i+3] and x[i+3..i+6] giving x[i], x[i+2], x[i+4], x[i+6] (stride 2).
 EVEN_LANES = bytes([0, 1, 2, 3, 8, 9, 10, 11, 20, 21, 22, 23, 28, 29, 30, 31])
 MAX_HELD_TAPS = 64  # filters with more taps are read from memory, not held in locals
+MAX_UNROLLED_TAPS = 4096  # border columns times window width unrolled at most (else loops)
 
 
 def interior(spec: Depthwise) -> tuple[int, int]:
@@ -68,15 +70,16 @@ class _Row:
         spec, f = self.spec, self.f
         pad_top, pad_left = spec.pads[:2]
         sh, sw = spec.strides
-        dh, dw = spec.dilations
         oy, plane, ch, img = (f.local(I32) for _ in range(4))
         _split(f, row, [(oy, spec.oh)], plane)
         _split(f, plane, [(ch, spec.c)], img)
         top, left = f.local(I32), f.local(I32)  # input row of window row 0, input column of output column 0
         set_linear(f, top, None, -pad_top, [(oy, sh)])
         set_linear(f, left, None, -pad_left, [])
-        self.ky0, self.ky1 = _window_range(f, top, dh, spec.h, spec.kh)
+        self.ky0, self.ky1 = _window_range(f, top, spec.dilations[0], spec.h, spec.kh)
         self.left = left
+        # x points at (iy, ix) of window tap (0, 0) of the current column (i32 arithmetic wraps
+        # where that lies outside the image; loads add only offsets that land inside)
         self.x, self.w, self.dst = f.local(I32), f.local(I32), f.local(I32)
         set_linear(f, self.x, 0, -4 * pad_left, [(plane, 4 * spec.h * spec.w), (top, 4 * spec.w)])
         set_linear(f, self.w, 1, 0, [(ch, 4 * spec.kh * spec.kw)])
@@ -89,7 +92,10 @@ class _Row:
             self.extras.append(cursor)
         lo, hi = interior(spec)
         vectors = (hi - lo) // 4
-        self.columns(lo)
+        singles = [ox for ox in range(spec.ow) if not lo <= ox < lo + 4 * vectors]
+        unrolled = len(singles) * spec.kw <= MAX_UNROLLED_TAPS
+        if not unrolled:  # a huge window over a narrow image: border columns in loops
+            self.columns(lo)
         f.op("local.get", self.ky0)  # every window row inside the image?
         f.op("i32.eqz")
         f.op("local.get", self.ky1)
@@ -102,32 +108,53 @@ class _Row:
                 f.op("local.get", self.w)
                 f.op("v128.load32_splat", 4 * (ky * spec.kw + kx))
                 f.op("local.set", local)
-        with counted_loop(f, vectors):
-            self.vector_full()
+        self.row_blocks(lo, vectors, singles if unrolled else [], self.block_full)
         f.op("else")
-        with counted_loop(f, vectors):
-            self.vector_clipped()
+        self.row_blocks(lo, vectors, singles if unrolled else [], self.block_clipped)
         f.op("end")
-        self.columns(spec.ow - lo - 4 * vectors)
+        if not unrolled:
+            self.columns(spec.ow - lo - 4 * vectors)
 
-    # ---- four interior columns
-    def vector_full(self) -> None:
-        """acc = the whole window of four columns, taps unrolled."""
+    def row_blocks(self, lo: int, vectors: int, singles: list[int], block) -> None:
+        """The row's columns in order: single columns before `lo`, the vectors, the rest
+        (only one of the two branches runs, so each moves the cursors along the whole row)."""
+        for ox in (c for c in singles if c < lo):
+            block(1, *self.kx_range(ox))
+        with counted_loop(self.f, vectors):
+            block(4, 0, self.spec.kw)
+        for ox in (c for c in singles if c >= lo):
+            block(1, *self.kx_range(ox))
+
+    def kx_range(self, ox: int) -> tuple[int, int]:
+        """The window columns [a, b) of output column `ox` that lie inside the image."""
+        spec = self.spec
+        first = ox * spec.strides[1] - spec.pads[1]
+        taps = [kx for kx in range(spec.kw) if 0 <= first + kx * spec.dilations[1] < spec.w]
+        return (taps[0], taps[-1] + 1) if taps else (0, 0)
+
+    def block_full(self, width: int, a: int, b: int) -> None:
+        """acc = the window columns [a, b) of `width` columns, every window row inside."""
         spec, f = self.spec, self.f
+        dh, dw = spec.dilations
+        base = self.x
+        if a:
+            base = f.local(I32)
+            set_linear(f, base, self.x, 4 * a * dw)
         f.op("v128.const", ZERO)
         f.op("local.set", self.acc)
-        for i, (ky, kx) in enumerate(self.taps):
-            self.load_x(self.x, 4 * (ky * spec.dilations[0] * spec.w + kx * spec.dilations[1]))
-            if self.held is not None:
-                f.op("local.get", self.held[i])
-            else:
-                f.op("local.get", self.w)
-                f.op("v128.load32_splat", 4 * (ky * spec.kw + kx))
-            self.accumulate()
-        self.finish(4)
+        for ky in range(spec.kh):
+            for kx in range(a, b):
+                self.load_x(base, 4 * (ky * dh * spec.w + (kx - a) * dw), width)
+                if self.held is not None:
+                    f.op("local.get", self.held[ky * spec.kw + kx])
+                else:
+                    f.op("local.get", self.w)
+                    f.op("v128.load32_splat", 4 * (ky * spec.kw + kx))
+                self.accumulate()
+        self.finish(width)
 
-    def vector_clipped(self) -> None:
-        """acc = the window rows [ky0, ky1) of four columns (a padded top or bottom row)."""
+    def block_clipped(self, width: int, a: int, b: int) -> None:
+        """acc = the window rows [ky0, ky1) and columns [a, b) of `width` columns."""
         spec, f = self.spec, self.f
         dh, dw = spec.dilations
         ky, xp, wp = f.local(I32), f.local(I32), f.local(I32)
@@ -135,27 +162,30 @@ class _Row:
         f.op("local.set", self.acc)
         f.op("local.get", self.ky0)
         f.op("local.set", ky)
-        set_linear(f, xp, self.x, 0, [(self.ky0, 4 * dh * spec.w)])
-        set_linear(f, wp, self.w, 0, [(self.ky0, 4 * spec.kw)])
+        set_linear(f, xp, self.x, 4 * a * dw, [(self.ky0, 4 * dh * spec.w)])
+        set_linear(f, wp, self.w, 4 * a, [(self.ky0, 4 * spec.kw)])
 
         def window_row() -> None:
-            for kx in range(spec.kw):
-                self.load_x(xp, 4 * kx * dw)
+            for kx in range(a, b):
+                self.load_x(xp, 4 * (kx - a) * dw, width)
                 f.op("local.get", wp)
-                f.op("v128.load32_splat", 4 * kx)
+                f.op("v128.load32_splat", 4 * (kx - a))
                 self.accumulate()
             add_to(f, xp, 4 * dh * spec.w)
             add_to(f, wp, 4 * spec.kw)
             add_to(f, ky, 1)
 
-        _loop_while_less(f, ky, self.ky1, window_row)
-        self.finish(4)
+        if b > a:
+            _loop_while_less(f, ky, self.ky1, window_row)
+        self.finish(width)
 
-    def load_x(self, pointer: int, offset: int) -> None:
-        """Push x at four output columns (`stride` apart in the image) from pointer + offset."""
+    def load_x(self, pointer: int, offset: int, width: int) -> None:
+        """Push x at `width` (4 or 1) output columns (`stride` apart in the image) from pointer + offset."""
         f, stride = self.f, self.spec.strides[1]
         f.op("local.get", pointer)
-        if stride == 1:
+        if width == 1:
+            f.op("v128.load32_splat", offset)
+        elif stride == 1:
             f.op("v128.load", offset)
         elif stride == 2:
             f.op("v128.load", offset)
