@@ -64,7 +64,7 @@ class _Row:
         self.out = len(spec.args) - 1
         self.taps = [(ky, kx) for ky in range(spec.kh) for kx in range(spec.kw)]
         self.held = [f.local(V128) for _ in self.taps] if len(self.taps) <= MAX_HELD_TAPS else None
-        self.acc, self.acc_f = f.local(V128), f.local(F32)
+        self.acc, self.acc_f, self.value = f.local(V128), f.local(F32), f.local(V128)
 
     def row(self, row: int) -> None:
         spec, f = self.spec, self.f
@@ -91,10 +91,15 @@ class _Row:
             set_linear(f, cursor, access.arg, 4 * access.offset, [(img, 4 * s_img), (ch, 4 * s_ch), (oy, 4 * spec.ow * s_px)])
             self.extras.append(cursor)
         lo, hi = interior(spec)
-        vectors = (hi - lo) // 4
-        singles = [ox for ox in range(spec.ow) if not lo <= ox < lo + 4 * vectors]
-        unrolled = len(singles) * spec.kw <= MAX_UNROLLED_TAPS
+        first = min(-(-lo // 4) * 4, spec.ow)  # the vector loop starts at a multiple of 4 ...
+        vectors = max(hi - first, 0) // 4
+        after = first + 4 * vectors  # ... and static groups of up to 4 columns cover the rest
+        groups = [(ox, min(4, first - ox)) for ox in range(0, first, 4)]
+        groups += [(ox, min(4, spec.ow - ox)) for ox in range(after, spec.ow, 4)]
+        unrolled = (spec.ow - 4 * vectors) * spec.kw <= MAX_UNROLLED_TAPS
         if not unrolled:  # a huge window over a narrow image: border columns in loops
+            first, vectors = lo, (hi - lo) // 4
+            groups = []
             self.columns(lo)
         f.op("local.get", self.ky0)  # every window row inside the image?
         f.op("i32.eqz")
@@ -108,43 +113,55 @@ class _Row:
                 f.op("local.get", self.w)
                 f.op("v128.load32_splat", 4 * (ky * spec.kw + kx))
                 f.op("local.set", local)
-        self.row_blocks(lo, vectors, singles if unrolled else [], self.block_full)
+        self.row_blocks(first, vectors, groups, self.block_full)
         f.op("else")
-        self.row_blocks(lo, vectors, singles if unrolled else [], self.block_clipped)
+        self.row_blocks(first, vectors, groups, self.block_clipped)
         f.op("end")
         if not unrolled:
             self.columns(spec.ow - lo - 4 * vectors)
 
-    def row_blocks(self, lo: int, vectors: int, singles: list[int], block) -> None:
-        """The row's columns in order: single columns before `lo`, the vectors, the rest
+    def row_blocks(self, first: int, vectors: int, groups, block) -> None:
+        """The row's columns in order: static groups before `first`, the vectors, the rest
         (only one of the two branches runs, so each moves the cursors along the whole row)."""
-        for ox in (c for c in singles if c < lo):
-            block(1, *self.kx_range(ox))
+        every = {kx: tuple(range(4)) for kx in range(self.spec.kw)}
+        for ox, width in (g for g in groups if g[0] < first):
+            block(width, self.lanes(ox, width))
         with counted_loop(self.f, vectors):
-            block(4, 0, self.spec.kw)
-        for ox in (c for c in singles if c >= lo):
-            block(1, *self.kx_range(ox))
+            block(4, every)
+        for ox, width in (g for g in groups if g[0] >= first):
+            block(width, self.lanes(ox, width))
 
-    def kx_range(self, ox: int) -> tuple[int, int]:
-        """The window columns [a, b) of output column `ox` that lie inside the image."""
+    def lanes(self, ox: int, width: int) -> dict[int, tuple[int, ...]]:
+        """Window column kx -> the lanes (columns ox + lane) whose input column it is inside the image."""
         spec = self.spec
-        first = ox * spec.strides[1] - spec.pads[1]
-        taps = [kx for kx in range(spec.kw) if 0 <= first + kx * spec.dilations[1] < spec.w]
-        return (taps[0], taps[-1] + 1) if taps else (0, 0)
+        found = {}
+        for kx in range(spec.kw):
+            inside = tuple(j for j in range(width) if 0 <= (ox + j) * spec.strides[1] - spec.pads[1]
+                           + kx * spec.dilations[1] < spec.w)
+            if inside:
+                found[kx] = inside
+        return found
 
-    def block_full(self, width: int, a: int, b: int) -> None:
-        """acc = the window columns [a, b) of `width` columns, every window row inside."""
+    def shift(self, lanes) -> int:
+        """The smallest element offset (from tap (0, 0) of lane 0) of any tap read: the base of
+        the loads, so every load offset is non-negative and every address inside the image."""
+        sw, dw = self.spec.strides[1], self.spec.dilations[1]
+        return min((kx * dw + j[0] * sw for kx, j in lanes.items()), default=0)
+
+    def block_full(self, width: int, lanes) -> None:
+        """acc = the window of `width` columns (only the taps in `lanes`), every window row inside."""
         spec, f = self.spec, self.f
-        dh, dw = spec.dilations
+        dh = spec.dilations[0]
+        shift = self.shift(lanes)
         base = self.x
-        if a:
+        if shift:
             base = f.local(I32)
-            set_linear(f, base, self.x, 4 * a * dw)
+            set_linear(f, base, self.x, 4 * shift)
         f.op("v128.const", ZERO)
         f.op("local.set", self.acc)
         for ky in range(spec.kh):
-            for kx in range(a, b):
-                self.load_x(base, 4 * (ky * dh * spec.w + (kx - a) * dw), width)
+            for kx, inside in lanes.items():
+                self.load_x(base, ky * dh * spec.w + kx * spec.dilations[1] - shift, inside, width)
                 if self.held is not None:
                     f.op("local.get", self.held[ky * spec.kw + kx])
                 else:
@@ -153,46 +170,58 @@ class _Row:
                 self.accumulate()
         self.finish(width)
 
-    def block_clipped(self, width: int, a: int, b: int) -> None:
-        """acc = the window rows [ky0, ky1) and columns [a, b) of `width` columns."""
+    def block_clipped(self, width: int, lanes) -> None:
+        """acc = the window rows [ky0, ky1) of `width` columns (only the taps in `lanes`)."""
         spec, f = self.spec, self.f
-        dh, dw = spec.dilations
+        dh = spec.dilations[0]
+        shift = self.shift(lanes)
         ky, xp, wp = f.local(I32), f.local(I32), f.local(I32)
         f.op("v128.const", ZERO)
         f.op("local.set", self.acc)
         f.op("local.get", self.ky0)
         f.op("local.set", ky)
-        set_linear(f, xp, self.x, 4 * a * dw, [(self.ky0, 4 * dh * spec.w)])
-        set_linear(f, wp, self.w, 4 * a, [(self.ky0, 4 * spec.kw)])
+        set_linear(f, xp, self.x, 4 * shift, [(self.ky0, 4 * dh * spec.w)])
+        set_linear(f, wp, self.w, 0, [(self.ky0, 4 * spec.kw)])
 
         def window_row() -> None:
-            for kx in range(a, b):
-                self.load_x(xp, 4 * (kx - a) * dw, width)
+            for kx, inside in lanes.items():
+                self.load_x(xp, kx * spec.dilations[1] - shift, inside, width)
                 f.op("local.get", wp)
-                f.op("v128.load32_splat", 4 * (kx - a))
+                f.op("v128.load32_splat", 4 * kx)
                 self.accumulate()
             add_to(f, xp, 4 * dh * spec.w)
             add_to(f, wp, 4 * spec.kw)
             add_to(f, ky, 1)
 
-        if b > a:
+        if lanes:
             _loop_while_less(f, ky, self.ky1, window_row)
         self.finish(width)
 
-    def load_x(self, pointer: int, offset: int, width: int) -> None:
-        """Push x at `width` (4 or 1) output columns (`stride` apart in the image) from pointer + offset."""
+    def load_x(self, pointer: int, offset: int, lanes: tuple[int, ...], width: int) -> None:
+        """Push x at the `lanes` of `width` output columns (`stride` apart in the image) from
+        pointer + 4 * offset; the other lanes are zero (or, for one column, the same value)."""
         f, stride = self.f, self.spec.strides[1]
-        f.op("local.get", pointer)
+        offset *= 4
         if width == 1:
+            f.op("local.get", pointer)
             f.op("v128.load32_splat", offset)
+        elif len(lanes) < 4:
+            f.op("v128.const", ZERO)
+            for lane in lanes:
+                f.op("local.get", pointer)
+                f.op("f32.load", offset + 4 * lane * stride)
+                f.op("f32x4.replace_lane", lane)
         elif stride == 1:
+            f.op("local.get", pointer)
             f.op("v128.load", offset)
         elif stride == 2:
+            f.op("local.get", pointer)
             f.op("v128.load", offset)
             f.op("local.get", pointer)
             f.op("v128.load", offset + 12)
             f.op("i8x16.shuffle", *EVEN_LANES)
         else:
+            f.op("local.get", pointer)
             f.op("v128.load32_splat", offset)
             for lane in range(1, 4):
                 f.op("local.get", pointer)
@@ -255,18 +284,31 @@ class _Row:
 
     # ---- epilogue and store
     def finish(self, width: int) -> None:
-        """Store epilogue(acc) at the current columns (lane 0 only when width is 1) and move
-        every cursor `width` columns on."""
+        """Store epilogue(acc) at the current `width` columns and move every cursor past them.
+        Lanes past `width` repeat lane 0, so the epilogue sees only values of real outputs."""
         f = self.f
-        f.op("local.get", self.dst)
+        if 1 < width < 4:
+            f.op("local.get", self.acc)
+            f.op("local.get", self.acc)
+            f.op("i8x16.shuffle", *[4 * (lane if lane < width else 0) + b for lane in range(4) for b in range(4)])
+            f.op("local.set", self.acc)
         if self.spec.epilogue is None:
             f.op("local.get", self.acc)
         else:
             emit_expr(f, self.module, self.spec.epilogue, lambda leaf: self.load_leaf(leaf, width))
         if width == 4:
+            f.op("local.set", self.value)
+            f.op("local.get", self.dst)
+            f.op("local.get", self.value)
             f.op("v128.store", 0)
         else:
-            f.op("v128.store32_lane", 0, 0)
+            f.op("local.set", self.value)
+            stores = {1: [("v128.store32_lane", 0, 0)], 2: [("v128.store64_lane", 0, 0)],
+                      3: [("v128.store64_lane", 0, 0), ("v128.store32_lane", 8, 2)]}[width]
+            for name, offset, lane in stores:
+                f.op("local.get", self.dst)
+                f.op("local.get", self.value)
+                f.op(name, offset, lane)
         add_to(f, self.dst, 4 * width)
         add_to(f, self.x, 4 * width * self.spec.strides[1])
         add_to(f, self.left, width * self.spec.strides[1])
@@ -285,12 +327,12 @@ class _Row:
         f.op("local.get", cursor)
         if width == 1 or step == 0:
             f.op("v128.load32_splat", 0)
-        elif step == 1:
+        elif step == 1 and width == 4:
             f.op("v128.load", 0)
-        else:  # a strided pixel axis: the other lanes one by one
+        else:  # a strided pixel axis or a short group: lanes one by one, past `width` lane 0 again
             kind = "i32" if self.spec.args[access.arg].dtype == "i32" else "f32"
             f.op("v128.load32_splat", 0)
-            for lane in range(1, 4):
+            for lane in range(1, width):
                 f.op("local.get", cursor)
                 f.op(f"{kind}.load", 4 * lane * step)
                 f.op(f"{kind}x4.replace_lane", lane)
