@@ -1,10 +1,11 @@
 """WASM code generator for Depthwise (a direct depthwise 2-d convolution with an epilogue).
 
 Threads take contiguous runs of output rows (image, channel, oy). Per row the window rows
-inside the image are computed once; the output columns whose whole window row lies inside
-the image are known at compile time (`interior`), so they run four at a time (SIMD128) with
-no bounds tests, and the few border columns run one at a time, each with its window columns
-inside the image (also known at compile time; a huge window over a narrow image loops). In
+inside the image are computed once; which window columns of which output column lie inside
+the image is known at compile time. The interior columns (every window column inside) run
+four at a time (SIMD128) in a loop with no bounds tests; the border columns run in static
+groups of up to four lanes where each window column loads only the lanes inside the image
+(a huge window over a narrow image loops over its border columns one at a time instead). In
 a row whose window rows are all inside (every row but the padded top and bottom ones) the
 taps are unrolled with the filter held in v128 locals; the other rows loop over the window
 rows that are inside. Stride 1 loads four columns as one vector, stride 2 as two shuffled
