@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from webjit.kernels import Access, Arg, CumSum, Elementwise, Expr, Gather, Im2Col, Im2ColSource, LayerNorm, MatMul, \
+from webjit.kernels import Access, Arg, CumSum, Depthwise, Elementwise, Expr, Gather, Im2Col, Im2ColSource, LayerNorm, MatMul, \
     Pool, Reduce, Softmax
 from webjit.webgpu.kernel import Limits
 from numerics import assert_close
@@ -647,7 +647,53 @@ def fits_webgpu(spec, limits) -> bool:
     return True
 
 
+# (n, c, h, w, kh, kw, pads, strides, dilations): interior vectors, border columns, rows all padding
+DEPTHWISE_CASES = [
+    (1, 3, 9, 13, 3, 3, (1, 1, 1, 1), (1, 1), (1, 1)),
+    (2, 2, 11, 17, 3, 3, (1, 1, 1, 1), (2, 2), (1, 1)),
+    (1, 2, 8, 29, 5, 5, (2, 2, 2, 2), (3, 3), (1, 1)),
+    (1, 2, 10, 21, 3, 3, (3, 3, 3, 3), (1, 1), (3, 3)),
+    (1, 3, 5, 6, 3, 3, (4, 0, 4, 5), (1, 2), (1, 1)),  # whole rows and columns of padding
+    (1, 2, 6, 1, 1, 1, (0, 0, 0, 0), (1, 1), (1, 1)),
+    (1, 1, 12, 40, 9, 9, (4, 4, 4, 4), (1, 1), (1, 1)),  # 81 taps: filters read from memory
+    (1, 2, 2, 70, 1, 65, (0, 32, 0, 32), (1, 1), (1, 1)),  # border columns in loops, not unrolled
+]
+
+
+def depthwise_case(name, case, epilogue=False, limits=None):
+    """Depthwise with args (x, w, out) or, with `epilogue`, relu(acc + bias) + residual over
+    (x, w, bias, residual read every other pixel, out)."""
+    n, c, h, w, kh, kw, pads, strides, dilations = case
+    oh = out_size(h, kh, pads[0], pads[2], strides[0], dilations[0])
+    ow = out_size(w, kw, pads[1], pads[3], strides[1], dilations[1])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    filters = rng.standard_normal((c, kh * kw)).astype(np.float32)
+    cols = ref_im2col(x.astype(np.float64), kh, kw, pads, strides, dilations, oh, ow).reshape(n, c, kh * kw, oh * ow)
+    want = np.einsum("nckp,ck->ncp", cols, filters.astype(np.float64))
+    args = [Arg("f32", x.size), Arg("f32", filters.size)]
+    arrays = [x, filters.reshape(-1)]
+    extras, expr = (), None
+    if epilogue:
+        bias = rng.standard_normal(c).astype(np.float32)
+        residual = rng.standard_normal((n, c, oh * ow * 2)).astype(np.float32)
+        extras = (Access(2, (0, 1, 0)), Access(3, (c * oh * ow * 2, oh * ow * 2, 2), offset=1))
+        expr = fnode("add", fnode("relu", fnode("add", acc(), inp(0))), inp(1))
+        args += [Arg("f32", c), Arg("f32", residual.size)]
+        arrays += [bias, residual.reshape(-1)]
+        want = np.maximum(want + bias[None, :, None], 0) + residual[:, :, 1::2]
+    spec = Depthwise(n, c, h, w, kh, kw, pads, strides, dilations, oh, ow, extras, expr,
+                     tuple(args) + (Arg("f32", n * c * oh * ow, output=True),))
+    add(Case(name, spec, arrays + [np.full(n * c * oh * ow, -7, np.float32)], [len(args)],
+             close(want.reshape(-1), 1e-5, 1e-5), limits))
+
+
 def conv_cases():
+    for case in DEPTHWISE_CASES:
+        depthwise_case(f"depthwise_{case}", case)
+    for case in DEPTHWISE_CASES[:4]:
+        depthwise_case(f"depthwise_epilogue_{case}", case, epilogue=True)
+    depthwise_case("depthwise_low_chunked", DEPTHWISE_CASES[1], epilogue=True, limits=CONV_LOW)
     for case in IM2COL_CASES:
         im2col_case(f"im2col_{case}", case)
         if fits_webgpu(im2col_spec(case), CONV_LOW):

@@ -80,6 +80,22 @@ def test_conv_1x1_batchnorm_relu_is_one_matmul_step(tmp_path):
     assert families(bundle) == ["matmul"], bundle.manifest["steps"]
 
 
+def test_depthwise_conv_batchnorm_hardswish_is_one_depthwise_step(tmp_path):
+    inputs = [x("x", (2, 6, 9, 13)), w("w", (6, 1, 3, 3)), w("s", (6,)), w("bb", (6,)), w("mean", (6,)),
+              w("var", (6,), fill="positive")]
+    nodes = [("Conv", ["x", "w"], ["c"], {"group": 6, "pads": [1, 1, 1, 1]}),
+             ("BatchNormalization", ["c", "s", "bb", "mean", "var"], ["n"]), ("HardSwish", ["n"], ["y"])]
+    bundle = compile_and_run(graph("fusion_dw_bn_hardswish", inputs, nodes, ["y"], opset=14), tmp_path, threads=2)
+    assert families(bundle) == ["depthwise"], bundle.manifest["steps"]
+
+
+def test_group_conv_with_two_filters_per_channel_stays_a_matmul(tmp_path):
+    inputs = [x("x", (1, 4, 7, 7)), w("w", (8, 1, 3, 3)), w("b", (8,))]
+    nodes = [("Conv", ["x", "w", "b"], ["c"], {"group": 4, "pads": [1, 1, 1, 1]}), ("Relu", ["c"], ["y"])]
+    bundle = compile_and_run(graph("fusion_group_conv_multiplier2", inputs, nodes, ["y"]), tmp_path)
+    assert families(bundle) == ["im2col", "matmul"], bundle.manifest["steps"]
+
+
 def test_elementwise_chain_with_broadcast_is_one_step(tmp_path):
     inputs = [x("x", (2, 3, 17)), x("scale", (3, 1)), w("shift", (17,)), k("two", 2.0, "float32")]
     nodes = [("Mul", ["x", "scale"], ["a"]), ("Add", ["a", "shift"], ["b"]), ("Sigmoid", ["b"], ["s"]),

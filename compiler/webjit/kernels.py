@@ -215,6 +215,30 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class Depthwise:
+    """A depthwise 2-d convolution (one filter per channel) with a fused epilogue:
+    out[img, ch, oy * ow + ox] = epilogue(sum over (ky, kx) of w[ch, ky, kx] * x[img, ch, iy, ix])
+    with iy = oy * strides[0] + ky * dilations[0] - pads[0] and ix likewise; taps outside the
+    image add nothing. Args: x (0, contiguous NCHW), w (1, contiguous [c, kh, kw]), the epilogue's
+    inputs, out (last, contiguous). `extras` are epilogue inputs indexed (img, ch, oy * ow + ox)."""
+    n: int
+    c: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    oh: int
+    ow: int
+    extras: tuple[Access, ...]
+    epilogue: Expr | None
+    args: tuple[Arg, ...]
+    family = "depthwise"
+
+
+@dataclass(frozen=True)
 class CumSum:
     """Cumulative sum (product when `product`) along r of contiguous [outer, r, inner]; args x, out."""
     outer: int
@@ -227,11 +251,11 @@ class CumSum:
     family = "cumsum"
 
 
-KernelSpec = Elementwise | MatMul | Reduce | Softmax | LayerNorm | Gather | Im2Col | Pool | CumSum
+KernelSpec = Elementwise | MatMul | Reduce | Softmax | LayerNorm | Gather | Im2Col | Pool | Depthwise | CumSum
 
 
 FAMILIES = {cls.family: cls for cls in (Elementwise, MatMul, Reduce, Softmax, LayerNorm, Gather,
-                                        Im2Col, Pool, CumSum)}
+                                        Im2Col, Pool, Depthwise, CumSum)}
 SIGNATURE_VERSION = 1  # bump when spec_text changes: schedule records are keyed by signature
 
 
@@ -267,6 +291,11 @@ def schedule_key(spec: KernelSpec) -> str:
         if spec.im2col is not None:
             source = spec.im2col
             parts.append(f"im2col={(source.c, source.h, source.w, source.kh, source.kw, source.pads, source.strides, source.dilations)}")
+    elif isinstance(spec, Depthwise):
+        parts = [f"{name}={getattr(spec, name)}" for name in spec.__dataclass_fields__
+                 if name not in ("args", "extras", "epilogue")]
+        parts += ["extra_strides=" + ";".join(",".join(map(str, a.strides)) for a in spec.extras),
+                  f"epilogue={'none' if spec.epilogue is None else len(spec.extras)}"]
     elif isinstance(spec, Elementwise):
         accesses = [spec.out, *spec.inputs]
         parts = [f"shape={spec.shape}",
@@ -288,6 +317,8 @@ def flops(spec: KernelSpec) -> int:
     family is a data movement (gather, im2col) or not worth a rate."""
     if isinstance(spec, MatMul):
         return 2 * prod(spec.batch) * spec.m * spec.n * spec.k
+    if isinstance(spec, Depthwise):
+        return 2 * spec.n * spec.c * spec.oh * spec.ow * spec.kh * spec.kw
     return 0
 
 

@@ -362,6 +362,8 @@ class Lowering:
 
     def lower_anchor(self, anchor: Node, epilogue) -> None:
         """Emit MatMul / Gemm / Conv, with the fused elementwise group `epilogue` if given."""
+        if anchor.op == "Conv" and self._is_depthwise(anchor):
+            return self._lower_depthwise(anchor, epilogue)
         base = {"MatMul": self._matmul_operands, "Gemm": self._gemm_operands, "Conv": self._conv_operands}[anchor.op](anchor)
         a, bmat, batch, m, n, k, base_expr, base_extras, out_shape, conv = base
         index_shape = batch + (m, n)
@@ -451,6 +453,48 @@ class Lowering:
             extras.append(expand(c, (m, n)))
         return a, b, (), m, n, k, expr, extras, (m, n), None
 
+    def _conv_geometry(self, node):
+        """(pads, strides, dilations) of a 2-d Conv."""
+        h, wd = self.shape_of(node.inputs[0])[2:]
+        kh, kw = self.shape_of(node.inputs[1])[2:]
+        strides = tuple(node.attrs.get("strides") or (1, 1))
+        dilations = tuple(node.attrs.get("dilations") or (1, 1))
+        pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, wd), (kh, kw), strides, dilations)
+        return tuple(pads), strides, dilations
+
+    def _is_depthwise(self, node) -> bool:
+        """A 2-d Conv with one constant filter per channel (group == C == M)."""
+        x_shape, w = self.shape_of(node.inputs[0]), self.graph.constants.get(node.inputs[1])
+        return (len(x_shape) == 4 and w is not None and w.ndim == 4 and w.shape[1] == 1
+                and node.attrs.get("group", 1) == x_shape[1] == w.shape[0] and self.dtype_of(node.inputs[0]) == "f32")
+
+    def _lower_depthwise(self, node, epilogue) -> None:
+        """A depthwise Conv as one Depthwise kernel (no columns), with its bias and the fused group."""
+        x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
+        w = self.graph.constants[node.inputs[1]]
+        nb, c, h, wd = x.shape
+        kh, kw = w.shape[2:]
+        out_shape = self.shape_of(node.outputs[0])
+        index_shape = (nb, c, out_shape[2] * out_shape[3])
+        root, expr, group = epilogue if epilogue else (node, K.Expr("acc", "f32"), Group(out_shape))
+        base_expr, base_extras = K.Expr("acc", "f32"), []
+        if len(node.inputs) > 2 and node.inputs[2]:
+            base_expr = K.Expr("add", "f32", (base_expr, K.Expr("in", "f32", index=0)))
+            base_extras.append(reshape(self.view(node.inputs[2]), (1, c, 1, 1)))
+        expr = _substitute_acc(expr, base_expr, len(group.leaves))
+        extras = [self._epilogue_access_view(v, group.shape, index_shape, node) for v in group.leaves]
+        extras += [self._epilogue_access_view(v, out_shape, index_shape, node) for v in base_extras]
+        out = self.output_view(root.outputs[0])
+        filters = self.weights(node.inputs[1], w.reshape(c, kh * kw))
+        args, buffers = _args_for([x.buffer, filters.buffer] + [v.buffer for v, _ in extras], out.buffer)
+        index = {id(b): i for i, b in enumerate(buffers)}
+        pads, strides, dilations = self._conv_geometry(node)
+        spec = K.Depthwise(n=nb, c=c, h=h, w=wd, kh=kh, kw=kw, pads=pads, strides=strides, dilations=dilations,
+                           oh=out_shape[2], ow=out_shape[3],
+                           extras=tuple(K.Access(index[id(v.buffer)], strides_, v.offset) for v, strides_ in extras),
+                           epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args)
+        self.emit(spec, buffers, node.name if root is node else f"{node.name}+{root.name}")
+
     def _conv_operands(self, node):
         x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
         w = self.const_input(node, 1, "weights")
@@ -459,9 +503,7 @@ class Lowering:
         group = node.attrs.get("group", 1)
         out_shape = self.shape_of(node.outputs[0])
         oh, ow = out_shape[2:]
-        strides = tuple(node.attrs.get("strides") or (1, 1))
-        dilations = tuple(node.attrs.get("dilations") or (1, 1))
-        pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, wd), (kh, kw), strides, dilations)
+        pads, strides, dilations = self._conv_geometry(node)
         kdim = cig * kh * kw
         conv = None
         if (kh, kw, strides, pads, dilations) == (1, 1, (1, 1), (0, 0, 0, 0), (1, 1)):

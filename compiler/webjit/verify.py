@@ -5,7 +5,7 @@ specs built by hand. A backend's generator states only what it alone cannot do.
 from __future__ import annotations
 
 from .errors import CompileError
-from .kernels import (DEVICE_DTYPES, CumSum, Elementwise, Gather, Im2Col, LayerNorm, MatMul, Pool,
+from .kernels import (DEVICE_DTYPES, CumSum, Depthwise, Elementwise, Gather, Im2Col, LayerNorm, MatMul, Pool,
                       Reduce, Softmax, leaves, reads_acc, used_inputs)
 
 REDUCE_KINDS = ("sum", "mean", "max", "min", "prod", "sumsq", "l1", "l2", "logsumexp")
@@ -90,8 +90,8 @@ def _gather(spec: Gather) -> None:
         raise CompileError("Gather takes three arguments (data, i32 indices, out).")
 
 
-def _window(spec: Im2Col | Pool) -> None:
-    family = "Im2Col" if isinstance(spec, Im2Col) else "Pool"
+def _window(spec: Im2Col | Pool | Depthwise) -> None:
+    family = type(spec).__name__
     if min(spec.strides) < 1 or min(spec.dilations) < 1 or min(spec.pads) < 0:
         raise CompileError(f"{family} needs strides and dilations >= 1 and pads >= 0, got "
                            f"strides {spec.strides}, dilations {spec.dilations}, pads {spec.pads}.")
@@ -105,10 +105,31 @@ def _pool(spec: Pool) -> None:
     _window(spec)
 
 
+def _depthwise(spec: Depthwise) -> None:
+    _window(spec)
+    if len(spec.args) < 3 or spec.args[0].dtype != "f32" or spec.args[1].dtype != "f32":
+        raise CompileError("Depthwise takes an f32 image, f32 filters, its epilogue inputs and the output.")
+    sizes = {"image": (0, spec.n * spec.c * spec.h * spec.w), "filters": (1, spec.c * spec.kh * spec.kw),
+             "output": (len(spec.args) - 1, spec.n * spec.c * spec.oh * spec.ow)}
+    for name, (arg, size) in sizes.items():
+        if spec.args[arg].size != size and not (size == 0 and spec.args[arg].size == 1):
+            raise CompileError(f"Depthwise {name} (arg {arg}) holds {spec.args[arg].size} elements, expected {size}.")
+    if not spec.args[-1].output:
+        raise CompileError("Depthwise writes its last argument, which must be an output.")
+    for i, access in enumerate(spec.extras):
+        if len(access.strides) != 3 or not 0 <= access.arg < len(spec.args) - 1:
+            raise CompileError(f"Depthwise extra {i} must index (image, channel, pixel) of an input argument.")
+    if spec.epilogue is not None:
+        for leaf in leaves(spec.epilogue):
+            if not 0 <= leaf.index < len(spec.extras):
+                raise CompileError(f"Depthwise epilogue leaf {leaf} is not an input or the accumulator.")
+
+
 def _nothing(spec: Softmax | CumSum) -> None:
     pass
 
 
 CHECKS = {"elementwise": _elementwise, "matmul": _matmul, "reduce": _reduce, "softmax": _nothing,
           "layernorm": _layernorm, "gather": _gather, "im2col": _window, "pool": _pool,
+          "depthwise": _depthwise,
           "cumsum": _nothing}

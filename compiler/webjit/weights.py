@@ -175,10 +175,15 @@ def _exact_in_f16(values: np.ndarray) -> bool:
 def _output_channels(program: Program) -> dict[int, tuple[int, int]]:
     """Weights buffers a MatMul reads as a whole matrix operand -> (channels, inner): a
     constant right-hand side [k, n] has one channel per column, a constant left-hand side
-    (a convolution's filters, [rows, k]) one per row."""
+    (a convolution's filters, [rows, k]) one per row, as have a depthwise Conv's filters."""
     found: dict[int, tuple[int, int]] = {}
     for step in program.steps:
         spec = step.spec
+        if isinstance(spec, K.Depthwise):  # filters [c, kh * kw]: one channel per row
+            filters = step.buffers[1]
+            if filters.region == "weights" and filters.id not in found and filters.rows is None:
+                found[filters.id] = (spec.c, spec.kh * spec.kw)
+            continue
         if not isinstance(spec, K.MatMul):
             continue
         rhs, lhs = step.buffers[spec.bmat.arg], step.buffers[spec.a.arg]

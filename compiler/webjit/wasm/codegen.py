@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from ..targets import WasmTarget
 from ..verify import verify
-from . import conv, elementwise, gather, matmul, pool, reductions
+from . import conv, depthwise, elementwise, gather, matmul, pool, reductions
 
 FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
-                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, pool.POOL)}
+                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, pool.POOL,
+                                depthwise.DEPTHWISE)}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""WGSL code generators for Im2Col (convolution as a matmul) and Pool (max / average).
+"""WGSL code generators for Im2Col (convolution as a matmul), Pool (max / average) and
+Depthwise (a direct depthwise convolution with the Conv epilogue).
 
 One invocation per output element, workgroups linearised through dispatch_grid; the
 workgroup width is the config (webgpu.flat).
@@ -6,8 +7,9 @@ Bounds tests are written only for the sides where a window can leave the image.
 """
 from __future__ import annotations
 
-from ..kernels import Im2Col, Pool, spec_text
-from .expr import helper_functions
+from ..errors import CompileError
+from ..kernels import Depthwise, Im2Col, Pool, spec_text
+from .expr import expr_functions, helper_functions, wgsl_expr
 from .flat import FlatConfig, flat_family
 from .kernel import Limits, WgslKernel, dispatch_grid
 from .wgsl import (check_fits, declare_args, entry_point, f32_literal, i32_literal,
@@ -64,6 +66,48 @@ def emit_pool(spec: Pool, config: FlatConfig, limits: Limits) -> WgslKernel:
     return _kernel(spec, "pool", total, body, config, limits, helpers)
 
 
+def emit_depthwise(spec: Depthwise, config: FlatConfig, limits: Limits) -> WgslKernel:
+    """One invocation per output element: its window clipped to the image, then the epilogue."""
+    total = spec.n * spec.c * spec.oh * spec.ow
+    (sh, sw), (dh, dw) = spec.strides, spec.dilations
+    out = len(spec.args) - 1
+    body = [f"  let ox = o % {spec.ow};", f"  let r = o / {spec.ow};",
+            f"  let oy = r % {spec.oh};", f"  let plane = r / {spec.oh};",
+            f"  let ch = plane % {spec.c};", f"  let img = plane / {spec.c};",
+            f"  let top = oy * {sh} - {spec.pads[0]};", f"  let left = ox * {sw} - {spec.pads[1]};",
+            # the window rows (columns) inside the image: k in [k0, k1) with 0 <= first + k * d < size
+            f"  let ky0 = clamp((-top + {dh - 1}) / {dh}, 0, {spec.kh});",
+            f"  let ky1 = max(clamp((({spec.h} - top) + {dh - 1}) / {dh}, 0, {spec.kh}), ky0);",
+            f"  let kx0 = clamp((-left + {dw - 1}) / {dw}, 0, {spec.kw});",
+            f"  let kx1 = max(clamp((({spec.w} - left) + {dw - 1}) / {dw}, 0, {spec.kw}), kx0);",
+            "  var acc = 0.0;",
+            "  for (var ky = ky0; ky < ky1; ky++) {",
+            f"    let xrow = plane * {spec.h * spec.w} + (top + ky * {dh}) * {spec.w} + left;",
+            f"    let wrow = ch * {spec.kh * spec.kw} + ky * {spec.kw};",
+            "    for (var kx = kx0; kx < kx1; kx++) {",
+            f"      acc += ld1(wrow + kx) * ld0(xrow + kx * {dw});",
+            "    }", "  }"]
+    value = "acc"
+    if spec.epilogue is not None:
+        body.append(f"  let px = oy * {spec.ow} + ox;")
+        value = wgsl_expr(spec.epilogue, lambda leaf: _depthwise_leaf(spec, leaf))
+        if spec.epilogue.dtype != spec.args[out].dtype:
+            value = f"{wgsl_type(spec.args[out].dtype)}({value})"
+    body.append(f"  st{out}(o, {value});")
+    return _kernel(spec, "depthwise", total, body, config, limits, expr_functions(spec.epilogue))
+
+
+def _depthwise_leaf(spec: Depthwise, leaf) -> str:
+    if leaf.op == "acc":
+        return "acc"
+    if leaf.op == "in" and 0 <= leaf.index < len(spec.extras):
+        access = spec.extras[leaf.index]
+        terms = [str(access.offset)] + [f"{name} * {stride}" for name, stride in zip(("img", "ch", "px"), access.strides)
+                                        if stride]
+        return f"ld{access.arg}({' + '.join(terms)})"
+    raise CompileError(f"Depthwise epilogue leaf {leaf} is not an input or the accumulator.")
+
+
 def _inside(spec, iy: str, ix: str) -> str:
     """The test that (iy, ix) lies in the image, only on the sides a window can cross."""
     pad_top, pad_left = spec.pads[0], spec.pads[1]
@@ -98,3 +142,4 @@ def _kernel(spec, family: str, total: int, body: list[str], config: FlatConfig, 
 
 
 IM2COL, POOL = flat_family("im2col", emit_im2col), flat_family("pool", emit_pool)
+DEPTHWISE = flat_family("depthwise", emit_depthwise)

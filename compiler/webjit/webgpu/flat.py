@@ -1,4 +1,4 @@
-"""The schedule of WGSL kernels with one invocation per item (gather, cumsum, im2col, pool):
+"""The schedule of WGSL kernels with one invocation per item (gather, cumsum, im2col, pool, depthwise):
 the workgroup width is all there is to choose."""
 from __future__ import annotations
 
