@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from .attention import attention_text, find_attention
 from .bundle import SHARD_BYTES, Bundle, EmittedKernel, build_bundle, size_text
 from .errors import CompileError
 from .frontend import import_onnx
@@ -73,8 +74,10 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     dump("passes.txt", graph.to_text())
 
     report("lowering to kernels", 0.3)
+    attention = find_attention(graph)
+    dump("attention.txt", attention_text(attention))
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
-                    options.targets.wasm.row_pad if "wasm" in options.backends else 0)
+                    options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
     dump("lowered.txt", program.to_text())
 
     report("choosing schedules", 0.35)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from ..targets import WasmTarget
 from ..verify import verify
-from . import conv, elementwise, gather, matmul, reductions
+from . import attention, conv, elementwise, gather, matmul, reductions
 
 FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
-                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, conv.POOL)}
+                                reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, conv.POOL,
+                                attention.FAMILY)}
 
 
 @dataclass(frozen=True)
