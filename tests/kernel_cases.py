@@ -832,7 +832,7 @@ def attention_ref(q, k, v, scale, divide, select, fill, add):
 def attention_case(name, batch, sq, sk, d, dv, *, scale=None, divide=False, select_mask=None, fill=-np.inf, add_mask=None,
                    head_split=False, seed=0, config=None, limits=None, edit=None):
     """q, k, v random (q and k in [batch..., rows, heads, depth] storage when `head_split`, read
-    through transposed strides); select/add: mask arrays broadcastable to [batch..., sq, sk]."""
+    through transposed strides); select_mask/add_mask: mask arrays broadcastable to [batch..., sq, sk]."""
     rng = np.random.default_rng(seed)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     q, k, v = (rng.uniform(-2, 2, size=batch + (n, depth)).astype(np.float32)
@@ -862,7 +862,7 @@ def attention_case(name, batch, sq, sk, d, dv, *, scale=None, divide=False, sele
     arrays.append(out)
     args = tuple(Arg(dtype_of(a), a.size, output=(i == len(arrays) - 1)) for i, a in enumerate(arrays))
     spec = Attention(batch=batch, sq=sq, sk=sk, d=d, dv=dv, scale=float(np.float32(scale)), divide=divide,
-                     q=accesses[0], k=accesses[1], v=accesses[2], select=masks[0], fill=float(fill), add_mask=masks[1],
+                     q=accesses[0], k=accesses[1], v=accesses[2], select=masks[0], fill=float(fill), add=masks[1],
                      out=Access(len(arrays) - 1, tuple(int(st) // 4 for st in np.zeros(batch + (sq, dv), np.float32).strides)),
                      args=args)
     ref = attention_ref(q, k, v, np.float32(scale), divide, select_mask, fill, add_mask).reshape(-1)
