@@ -871,6 +871,7 @@ def attention_case(name, batch, sq, sk, d, dv, *, scale=None, divide=False, sele
 
 def attention_cases():
     from webjit.wasm.attention import AttentionConfig
+    from webjit.webgpu.attention import AttentionConfig as WorkgroupConfig
     attention_case("attention_plain", (2, 3), 5, 7, 8, 8)
     attention_case("attention_one_head_d64", (1, 1), 4, 13, 64, 64, head_split=True)
     attention_case("attention_12_heads_views", (2, 12), 6, 6, 8, 8, head_split=True, seed=1)
@@ -889,9 +890,11 @@ def attention_cases():
     rows[..., 2, :] = 0  # a fully masked row: softmax of all -inf is NaN, as onnxruntime gives
     attention_case("attention_fully_masked_row", (1, 1), 5, 6, 4, 4, select_mask=rows, fill=-np.inf)
     mask = rng.uniform(-3, 3, size=(3, 1, 7, 21)).astype(np.float32)
-    for vectors in (1, 4):
-        attention_case(f"attention_key_vectors_{vectors}", (3, 2), 7, 21, 12, 20, add_mask=mask, seed=7,
-                       config={"wasm": AttentionConfig(vectors)})
+    for vectors, width in ((1, 32), (4, 256)):
+        attention_case(f"attention_key_vectors_{vectors}_workgroup_{width}", (3, 2), 7, 21, 12, 20, add_mask=mask,
+                       seed=7, config={"wasm": AttentionConfig(vectors), "webgpu": WorkgroupConfig(width)})
+    attention_case("attention_low_limits", (2, 2), 3, 70, 8, 8, add_mask=mask[:2, :, :3, :1].repeat(70, -1),
+                   limits=LOW, seed=8)
 
 
 def build_all() -> dict[str, Case]:
