@@ -890,9 +890,10 @@ def attention_cases():
     rows[..., 2, :] = 0  # a fully masked row: softmax of all -inf is NaN, as onnxruntime gives
     attention_case("attention_fully_masked_row", (1, 1), 5, 6, 4, 4, select_mask=rows, fill=-np.inf)
     mask = rng.uniform(-3, 3, size=(3, 1, 7, 21)).astype(np.float32)
-    for vectors, width in ((1, 32), (4, 256)):
-        attention_case(f"attention_key_vectors_{vectors}_workgroup_{width}", (3, 2), 7, 21, 12, 20, add_mask=mask,
-                       seed=7, config={"wasm": AttentionConfig(vectors), "webgpu": WorkgroupConfig(width)})
+    for vectors, fma, width in ((1, False, 32), (4, False, 256), (2, True, 64)):
+        attention_case(f"attention_key_vectors_{vectors}{'_fma' if fma else ''}_workgroup_{width}", (3, 2), 7, 21,
+                       12, 20, add_mask=mask, seed=7,
+                       config={"wasm": AttentionConfig(vectors, fma), "webgpu": WorkgroupConfig(width)})
     attention_case("attention_low_limits", (2, 2), 3, 70, 8, 8, add_mask=mask[:2, :, :3, :1].repeat(70, -1),
                    limits=LOW, seed=8)
 

@@ -11,13 +11,14 @@ is 0 / 0, NaN, as onnxruntime's Softmax gives.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from webjit.family import Constraint, Family
 from webjit.kernels import Attention, prod
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
 from webjit.wasm.loops import add_to, counted_loop, set_local, thread_share
+from webjit.wasm.simdmath import inline_exp
 from webjit.wasm.reductions import SWAP_HALVES, SWAP_PAIRS, finite_or_zero
 
 INF = float("inf")
@@ -26,9 +27,10 @@ INF = float("inf")
 @dataclass(frozen=True)
 class AttentionConfig:
     key_vectors: int = 1  # vectors of 4 keys per online-softmax block (one rescale per block)
+    fma: bool = False  # f32x4.relaxed_madd (relaxed SIMD) in both products
 
 
-SPACE = (AttentionConfig(1), AttentionConfig(2), AttentionConfig(4))
+SPACE = tuple(AttentionConfig(vectors, fma) for fma in (False, True) for vectors in (1, 2, 4))
 
 
 def lane_mask(lanes: int) -> bytes:
@@ -111,9 +113,30 @@ def emit_attention(spec: Attention, config: AttentionConfig) -> Module:
     return module
 
 
+def multiply_add(f: Func, fma: bool, acc, a, b) -> None:
+    """Push acc + a * b; each argument pushes one v128 (fma: one relaxed_madd)."""
+    if fma:
+        a()
+        b()
+        acc()
+        f.op("f32x4.relaxed_madd")
+        return
+    acc()
+    a()
+    b()
+    f.op("f32x4.mul")
+    f.op("f32x4.add")
+
+
+def get(f: Func, local: int):
+    return lambda: f.op("local.get", local)
+
+
 def attention_row(f: Func, module: Module, spec: Attention, config: AttentionConfig, ptr: dict) -> None:
+    """One query row: the output row holds the running sum of p_j v_j between blocks (in L1),
+    so only q and the block's scores and weights stay in registers."""
     exp = math_func(module, "exp")
-    nq, nv = -(-spec.d // 4), -(-spec.dv // 4)
+    nq = -(-spec.d // 4)
     q = [f.local(V128) for _ in range(nq)]
     for t, vec in enumerate(q):
         lanes = min(4, spec.d - 4 * t)
@@ -123,12 +146,15 @@ def attention_row(f: Func, module: Module, spec: Attention, config: AttentionCon
             f.op("v128.and")
         f.op("local.set", vec)
     peak, total = f.local(V128), f.local(V128)
-    acc = [f.local(V128) for _ in range(nv)]
     splat_const(f, "f32", -INF)
     f.op("local.set", peak)
-    for vec in [total] + acc:
+    splat_const(f, "f32", 0.0)
+    f.op("local.set", total)
+    for u in range(-(-spec.dv // 4)):  # the output row starts at 0
+        lanes = min(4, spec.dv - 4 * u)
         splat_const(f, "f32", 0.0)
-        f.op("local.set", vec)
+        f.op("local.set", total)
+        store(f, ptr["out"], 16 * u, total, lanes)
     # Key pointers advance block by block (the query-row pointers stay).
     keys = {name: f.local(I32) for name in ("k", "v", "select", "add") if name in ptr}
     for name, local in keys.items():
@@ -138,67 +164,87 @@ def attention_row(f: Func, module: Module, spec: Attention, config: AttentionCon
                "select": spec.select.strides[-1] if spec.select else 0, "add": spec.add.strides[-1] if spec.add else 0}
     block = 4 * config.key_vectors
     with counted_loop(f, spec.sk // block):
-        key_block(f, spec, block, q, peak, total, acc, keys, strides, exp)
+        key_block(f, spec, config, block, q, peak, total, ptr["out"], keys, strides, exp)
         for name, local in keys.items():
             add_to(f, local, 4 * block * strides[name])
     if spec.sk % block:
-        key_block(f, spec, spec.sk % block, q, peak, total, acc, keys, strides, exp)
-    # out = acc * (1 / l)
-    inv = f.local(V128)
+        key_block(f, spec, config, spec.sk % block, q, peak, total, ptr["out"], keys, strides, exp)
+    # out = out * (1 / l)
+    inv, vec = f.local(V128), f.local(V128)
     splat_const(f, "f32", 1.0)
     f.op("local.get", total)
     f.op("f32x4.div")
     f.op("local.set", inv)
-    for u, vec in enumerate(acc):
+    for u in range(-(-spec.dv // 4)):
         lanes = min(4, spec.dv - 4 * u)
-        f.op("local.get", vec)
+        load(f, ptr["out"], 16 * u, lanes)
         f.op("local.get", inv)
         f.op("f32x4.mul")
         f.op("local.set", vec)
-        if lanes == 4:
-            f.op("local.get", ptr["out"])
-            f.op("local.get", vec)
-            f.op("v128.store", 16 * u)
-        else:
-            for lane in range(lanes):
-                f.op("local.get", ptr["out"])
-                f.op("local.get", vec)
-                f.op("v128.store32_lane", 16 * u + 4 * lane, lane)
+        store(f, ptr["out"], 16 * u, vec, lanes)
 
 
-def key_block(f: Func, spec: Attention, nkeys: int, q, peak, total, acc, keys, strides, exp) -> None:
-    """Scores of the next `nkeys` keys, then the online-softmax update of peak, total and acc."""
+def store(f: Func, ptr: int, offset: int, vec: int, lanes: int) -> None:
+    if lanes == 4:
+        f.op("local.get", ptr)
+        f.op("local.get", vec)
+        f.op("v128.store", offset)
+        return
+    for lane in range(lanes):
+        f.op("local.get", ptr)
+        f.op("local.get", vec)
+        f.op("v128.store32_lane", offset + 4 * lane, lane)
+
+
+def shuffle_lanes(f: Func, lanes) -> None:
+    """i8x16.shuffle of two f32x4 on the stack picking f32 `lanes` (0-3 first, 4-7 second)."""
+    f.op("i8x16.shuffle", *[4 * lane + byte for lane in lanes for byte in range(4)])
+
+
+def key_block(f: Func, spec: Attention, config: AttentionConfig, nkeys: int, q, peak, total, out: int, keys,
+              strides, exp) -> None:
+    """Scores of the next `nkeys` keys, then the online-softmax update of peak, total and the output row."""
     scores = []
+    dots = [f.local(V128) for _ in range(4)]
+    pair = [f.local(V128) for _ in range(2)]
     for g in range(-(-nkeys // 4)):
         lanes = min(4, nkeys - 4 * g)
+        for t, vec in enumerate(q):  # dots[lane] += q[t] * key[t]: four independent chains
+            depth = min(4, spec.d - 4 * t)
+            for lane in range(lanes):
+                key = 4 * g + lane
+
+                def key_part(key=key, t=t, depth=depth):
+                    load(f, keys["k"], 4 * (key * strides["k"] + 4 * t), depth)
+                    if depth < 4:  # the unused lanes hold copies: 0 * inf there would be NaN
+                        f.op("v128.const", lane_mask(depth))
+                        f.op("v128.and")
+                if t == 0:
+                    key_part()
+                    f.op("local.get", vec)
+                    f.op("f32x4.mul")
+                else:
+                    multiply_add(f, config.fma, get(f, dots[lane]), key_part, get(f, vec))
+                f.op("local.set", dots[lane])
+        # Four lane sums at once: pairs of (0+2, 1+3) halves, then the halves of those.
+        for half, (a, b) in enumerate(((0, 1), (2, 3))):
+            a, b = dots[min(a, lanes - 1)], dots[min(b, lanes - 1)]
+            for picks in ((0, 4, 1, 5), (2, 6, 3, 7)):
+                f.op("local.get", a)
+                f.op("local.get", b)
+                shuffle_lanes(f, picks)
+            f.op("f32x4.add")
+            f.op("local.set", pair[half])
         s = f.local(V128)
-        splat_const(f, "f32", -INF)
-        f.op("local.set", s)
-        dot = f.local(V128)
-        for lane in range(lanes):
-            key = 4 * g + lane
-            for t, vec in enumerate(q):
-                depth = min(4, spec.d - 4 * t)
-                load(f, keys["k"], 4 * (key * strides["k"] + 4 * t), depth)
-                f.op("local.get", vec)
-                f.op("f32x4.mul")
-                if depth < 4:  # 0 * inf in the unused lanes would be NaN
-                    f.op("v128.const", lane_mask(depth))
-                    f.op("v128.and")
-                if t:
-                    f.op("f32x4.add")
-            f.op("local.set", dot)
-            hreduce(f, dot, "f32x4.add")
-            f.op("local.get", s)
-            f.op("local.get", dot)
-            f.op("f32x4.extract_lane", 0)
-            f.op("f32x4.replace_lane", lane)
-            f.op("local.set", s)
+        for picks in ((0, 1, 4, 5), (2, 3, 6, 7)):
+            f.op("local.get", pair[0])
+            f.op("local.get", pair[1])
+            shuffle_lanes(f, picks)
+        f.op("f32x4.add")
         if spec.scale != 1.0 or spec.divide:
-            f.op("local.get", s)
             splat_const(f, "f32", spec.scale)
             f.op("f32x4.div" if spec.divide else "f32x4.mul")
-            f.op("local.set", s)
+        f.op("local.set", s)
         if spec.select is not None:  # keep s where the condition is nonzero, else the fill value
             f.op("local.get", s)
             splat_const(f, "f32", spec.fill)
@@ -233,23 +279,41 @@ def key_block(f: Func, spec: Attention, nkeys: int, q, peak, total, acc, keys, s
     f.op("f32x4.max")
     f.op("local.set", high)
     shift = finite_or_zero(f, high)
-    correction = f.local(V128)
+    # Only a block that raises the peak rescales what came before (by exp(old - new)): after
+    # the first blocks the peak seldom moves, so most blocks skip the exp and the row pass.
+    f.op("local.get", peak)
+    f.op("local.get", high)
+    f.op("f32x4.ne")
+    f.op("v128.any_true")
+    f.op("if")
+    correction, row = f.local(V128), f.local(V128)
     f.op("local.get", peak)
     f.op("local.get", shift)
     f.op("f32x4.sub")
     f.op("call", exp)
     f.op("local.set", correction)
+    f.op("local.get", total)
+    f.op("local.get", correction)
+    f.op("f32x4.mul")
+    f.op("local.set", total)
+    for u in range(-(-spec.dv // 4)):
+        depth = min(4, spec.dv - 4 * u)
+        load(f, out, 16 * u, depth)
+        f.op("local.get", correction)
+        f.op("f32x4.mul")
+        f.op("local.set", row)
+        store(f, out, 16 * u, row, depth)
+    f.op("end")
     f.op("local.get", high)
     f.op("local.set", peak)
-    weights = []
     block_sum = f.local(V128)
     for i, (s, lanes) in enumerate(scores):
         f.op("local.get", s)
         f.op("local.get", shift)
         f.op("f32x4.sub")
-        f.op("call", exp)
         f.op("local.set", s)
-        weights.append((s, lanes))
+        inline_exp(f, s)
+        f.op("local.set", s)
         f.op("local.get", s)
         if i:
             f.op("local.get", block_sum)
@@ -257,51 +321,62 @@ def key_block(f: Func, spec: Attention, nkeys: int, q, peak, total, acc, keys, s
         f.op("local.set", block_sum)
     hreduce(f, block_sum, "f32x4.add")
     f.op("local.get", total)
-    f.op("local.get", correction)
-    f.op("f32x4.mul")
     f.op("local.get", block_sum)
     f.op("f32x4.add")
     f.op("local.set", total)
-    for vec in acc:
-        f.op("local.get", vec)
-        f.op("local.get", correction)
-        f.op("f32x4.mul")
-        f.op("local.set", vec)
-    weight = f.local(V128)
-    for g, (p, lanes) in enumerate(weights):
+    weights = []  # each key's weight in every lane
+    for g, (p, lanes) in enumerate(scores):
         for lane in range(lanes):
-            key = 4 * g + lane
+            weight = f.local(V128)
             f.op("local.get", p)
             f.op("local.get", p)
-            f.op("i8x16.shuffle", *([4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3] * 4))
+            shuffle_lanes(f, (lane,) * 4)
             f.op("local.set", weight)
-            for u, vec in enumerate(acc):
+            weights.append(weight)
+    rows = [f.local(V128) for _ in range(4)]
+    vectors = -(-spec.dv // 4)
+    for first in range(0, vectors, 4):  # out[u] += sum_j weight_j * v_j[u], 4 u at a time
+        group = range(first, min(first + 4, vectors))
+        for u, row in zip(group, rows):
+            load(f, out, 16 * u, min(4, spec.dv - 4 * u))
+            f.op("local.set", row)
+        for key, weight in enumerate(weights):
+            for u, row in zip(group, rows):
                 depth = min(4, spec.dv - 4 * u)
-                f.op("local.get", vec)
-                f.op("local.get", weight)
-                load(f, keys["v"], 4 * (key * strides["v"] + 4 * u), depth)
-                f.op("f32x4.mul")
-                f.op("f32x4.add")
-                f.op("local.set", vec)
+                multiply_add(f, config.fma, get(f, row), get(f, weight),
+                             lambda: load(f, keys["v"], 4 * (key * strides["v"] + 4 * u), depth))
+                f.op("local.set", row)
+        for u, row in zip(group, rows):
+            store(f, out, 16 * u, row, min(4, spec.dv - 4 * u))
 
 
 def resolve(config: AttentionConfig, spec: Attention, target) -> AttentionConfig:
     vectors = config.key_vectors
     while vectors > 1 and 4 * vectors > spec.sk:
         vectors //= 2
-    return AttentionConfig(vectors)
+    return replace(config, key_vectors=vectors)
 
 
 CONSTRAINTS = (
     Constraint("key_vectors a power of two from 1 to 4", lambda c, s, t: c.key_vectors in (1, 2, 4), hard=True),
+    Constraint("relaxed SIMD (fma) only where the engine has it", lambda c, s, t: not c.fma or t.relaxed_simd,
+               hard=True),
 )
 
 
+def accelerated(config: AttentionConfig, target):
+    """The same blocks with relaxed-SIMD multiply-adds, for engines that validate them."""
+    return replace(config, fma=True), replace(target, relaxed_simd=True)
+
+
 def cost(config: AttentionConfig, spec: Attention, target) -> float:
-    """Per key: the two products, plus the rescale and two exps of a block shared by its keys."""
-    return prod(spec.batch) * spec.sq * spec.sk * (spec.d + spec.dv + (40 + spec.dv) / (4 * config.key_vectors))
+    """Per key: the two products (a third cheaper with fma), plus the rescale and two exps of a
+    block shared by its keys."""
+    products = (spec.d + spec.dv) * (2 if config.fma else 3) / 3
+    return prod(spec.batch) * spec.sq * spec.sk * (products + (40 + spec.dv) / (4 * config.key_vectors))
 
 
 FAMILY = Family("attention", "wasm", AttentionConfig, SPACE, CONSTRAINTS,
                 lambda spec, target: AttentionConfig(2), resolve,
-                lambda spec, config, target: emit_attention(spec, config), cost)
+                lambda spec, config, target: emit_attention(spec, config), cost,
+                requires=lambda config: ("relaxed-simd",) if config.fma else (), accelerated=accelerated)
