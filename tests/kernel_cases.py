@@ -894,7 +894,8 @@ def attention_cases():
         attention_case(f"attention_key_vectors_{vectors}{'_fma' if fma else ''}_workgroup_{width}", (3, 2), 7, 21,
                        12, 20, add_mask=mask, seed=7,
                        config={"wasm": AttentionConfig(vectors, fma), "webgpu": WorkgroupConfig(width)})
-    attention_case("attention_low_limits", (2, 2), 3, 70, 8, 8, add_mask=mask[:2, :, :3, :1].repeat(70, -1),
+    # k, v and the mask span two 1 KiB bindings each: 8 bindings in all
+    attention_case("attention_low_limits", (1, 1), 3, 100, 4, 4, add_mask=mask[:1, :, :3, :1].repeat(100, -1),
                    limits=LOW, seed=8)
 
 
