@@ -64,3 +64,13 @@ def test_small_minilm_runs_the_attention_kernel():
     feeds = example_inputs("minilm", size="small", seq=16)
     bundle = webjit.compile(path, {k: v.shape for k, v in feeds.items()})
     assert "attention" in families(bundle.manifest) and "softmax" not in families(bundle.manifest)
+
+
+def test_fusion_can_be_turned_off():
+    case = CASES["Attention_fused_bert_mask_12_heads"]
+    _, constants = input_values(case)
+    model = build_model(case, constants)
+    on = webjit.compile(model, model_shapes(case))
+    off = webjit.compile(model, model_shapes(case), webjit.Options(fuse_attention=False))
+    assert "attention" in families(on.manifest)
+    assert "attention" not in families(off.manifest) and "softmax" in families(off.manifest)
