@@ -57,7 +57,7 @@ def attention_text(matches: tuple[AttentionMatch, ...]) -> str:
         masks = (f" where({m.select}, s, {m.fill!r})" if m.select else "") + (f" + {m.add}" if m.add else "")
         lines.append(f"attention {m.output} = softmax({m.q} @ {m.kt} {scale}{masks}) @ {m.v}  "
                      f"# absorbs {', '.join(m.nodes)}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "\n".join(lines or ["no attention chain matched"]) + "\n"
 
 
 def _only_consumer(graph: Graph, consumers, name: str) -> Node | None:
