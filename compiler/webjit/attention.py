@@ -183,7 +183,7 @@ def lower_attention(lw, match: AttentionMatch) -> None:
     masks = [lw._forward(lw.view(name), f"{match.name}::mask") if name else None for name in (match.select, match.add)]
     out = lw.output_view(match.output)
     inputs = [q.buffer, k.buffer, v.buffer] + [m.buffer for m in masks if m is not None]
-    args, buffers = lw_args(inputs, out.buffer)
+    args, buffers = _args_for(inputs, out.buffer)
     index = {id(b): i for i, b in enumerate(buffers)}
 
     def access(view, shape):
@@ -200,6 +200,6 @@ def lower_attention(lw, match: AttentionMatch) -> None:
     lw.emit(spec, buffers, f"{match.name} (attention)")
 
 
-def lw_args(inputs, output):
-    from .lower import _args_for
-    return _args_for(inputs, output)
+def _args_for(inputs, output):
+    from .lower import _args_for as args_for  # lower.py imports this module
+    return args_for(inputs, output)
