@@ -20,7 +20,7 @@ from .ir import Graph, Node
 from .views import broadcast_strides, row_major, transpose
 
 MAX_KEYS = 2048  # the WGSL kernel keeps a row of scores in workgroup memory (8 KiB)
-MAX_DEPTH = 256  # the WASM kernel keeps q and the output row in registers (64 vectors)
+MAX_DEPTH = 256  # the WASM kernel keeps q in registers and unrolls the depth loops
 
 
 @dataclass(frozen=True)
