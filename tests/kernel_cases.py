@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from webjit.kernels import Access, Arg, CumSum, Depthwise, Elementwise, Expr, Gather, Im2Col, Im2ColSource, LayerNorm, MatMul, \
-    Pool, Reduce, Softmax
+from webjit.kernels import Access, Arg, Attention, CumSum, Depthwise, Elementwise, Expr, Gather, Im2Col, Im2ColSource, \
+    LayerNorm, MatMul, Pool, Reduce, Softmax
 from webjit.webgpu.kernel import Limits
 from numerics import assert_close
 
@@ -887,8 +887,93 @@ def matmul_cases():
     matmul_case("matmul_epilogue_gelu_low_chunked", chunked, chunked_want, limits=low)
 
 
+# ---- fused attention ---------------------------------------------------------------------------
+
+def attention_ref(q, k, v, scale, divide, select, fill, add):
+    s = q.astype(np.float64) @ np.swapaxes(k.astype(np.float64), -1, -2)
+    s = s / scale if divide else s * scale
+    if select is not None:
+        s = np.where(select != 0, s, fill)
+    if add is not None:
+        s = s + add
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True) @ v.astype(np.float64)
+
+
+def attention_case(name, batch, sq, sk, d, dv, *, scale=None, divide=False, select_mask=None, fill=-np.inf, add_mask=None,
+                   head_split=False, seed=0, config=None, limits=None, edit=None):
+    """q, k, v random (q and k in [batch..., rows, heads, depth] storage when `head_split`, read
+    through transposed strides); select_mask/add_mask: mask arrays broadcastable to [batch..., sq, sk]."""
+    rng = np.random.default_rng(seed)
+    scale = 1.0 / math.sqrt(d) if scale is None else scale
+    q, k, v = (rng.uniform(-2, 2, size=batch + (n, depth)).astype(np.float32)
+               for n, depth in ((sq, d), (sk, d), (sk, dv)))
+    if edit is not None:
+        edit(q, k, v)
+    arrays, accesses = [], []
+    for x in (q, k, v):
+        if head_split and len(batch) == 2:  # stored [b, rows, h, depth]
+            stored = np.ascontiguousarray(np.swapaxes(x, 1, 2))
+            b, rows, h, depth = stored.shape
+            strides = (rows * h * depth, depth, h * depth, 1)
+        else:
+            stored, strides = x, tuple(int(st) // 4 for st in x.strides)
+        accesses.append(Access(len(arrays), strides))
+        arrays.append(stored.reshape(-1))
+    full = batch + (sq, sk)
+    masks = []
+    for mask in (select_mask, add_mask):
+        if mask is None:
+            masks.append(None)
+            continue
+        view = np.broadcast_to(mask, full)
+        masks.append(Access(len(arrays), tuple(int(st) // mask.itemsize for st in view.strides)))
+        arrays.append(np.ascontiguousarray(mask).reshape(-1))
+    out = np.full(math.prod(batch) * sq * dv, -9.0, np.float32)
+    arrays.append(out)
+    args = tuple(Arg(dtype_of(a), a.size, output=(i == len(arrays) - 1)) for i, a in enumerate(arrays))
+    spec = Attention(batch=batch, sq=sq, sk=sk, d=d, dv=dv, scale=float(np.float32(scale)), divide=divide,
+                     q=accesses[0], k=accesses[1], v=accesses[2], select=masks[0], fill=float(fill), add=masks[1],
+                     out=Access(len(arrays) - 1, tuple(int(st) // 4 for st in np.zeros(batch + (sq, dv), np.float32).strides)),
+                     args=args)
+    ref = attention_ref(q, k, v, np.float32(scale), divide, select_mask, fill, add_mask).reshape(-1)
+    add(Case(name, spec, arrays, [len(arrays) - 1], close(ref, 2e-5, 2e-6), limits, config))
+
+
+def attention_cases():
+    from webjit.wasm.attention import AttentionConfig
+    from webjit.webgpu.attention import AttentionConfig as WorkgroupConfig
+    attention_case("attention_plain", (2, 3), 5, 7, 8, 8)
+    attention_case("attention_one_head_d64", (1, 1), 4, 13, 64, 64, head_split=True)
+    attention_case("attention_12_heads_views", (2, 12), 6, 6, 8, 8, head_split=True, seed=1)
+    attention_case("attention_odd_depths", (2,), 3, 1, 7, 5, seed=2)
+    attention_case("attention_divide", (1, 2), 9, 9, 16, 4, scale=2.5, divide=True, seed=3)
+    rng = np.random.default_rng(4)
+    padding = np.zeros((2, 1, 1, 7), np.float32)
+    padding[1, ..., 5:] = -10000.0
+    attention_case("attention_additive_mask", (2, 3), 4, 7, 8, 8, add_mask=padding, head_split=True)
+    causal = np.tril(np.ones((13, 13), np.int32))
+    attention_case("attention_causal_where", (2, 2), 13, 13, 8, 8, select_mask=causal,
+                   fill=float(np.finfo(np.float32).min), seed=5)
+    attention_case("attention_causal_and_padding", (2, 2), 13, 13, 8, 8, select_mask=causal, fill=-np.inf,
+                   add_mask=rng.uniform(-1, 1, size=(2, 1, 1, 13)).astype(np.float32), seed=6)
+    rows = np.ones((1, 1, 5, 6), np.int32)
+    rows[..., 2, :] = 0  # a fully masked row: softmax of all -inf is NaN, as onnxruntime gives
+    attention_case("attention_fully_masked_row", (1, 1), 5, 6, 4, 4, select_mask=rows, fill=-np.inf)
+    mask = rng.uniform(-3, 3, size=(3, 1, 7, 21)).astype(np.float32)
+    for vectors, fma, width in ((1, False, 32), (4, False, 256), (2, True, 64)):
+        attention_case(f"attention_key_vectors_{vectors}{'_fma' if fma else ''}_workgroup_{width}", (3, 2), 7, 21,
+                       12, 20, add_mask=mask, seed=7,
+                       config={"wasm": AttentionConfig(vectors, fma), "webgpu": WorkgroupConfig(width)})
+    # k, v and the mask span two 1 KiB bindings each: 8 bindings in all
+    attention_case("attention_low_limits", (1, 1), 3, 100, 4, 4, add_mask=mask[:1, :, :3, :1].repeat(100, -1),
+                   limits=LOW, seed=8)
+
+
 def build_all() -> dict[str, Case]:
     if not CASES:
+        attention_cases()
         elementwise_cases()
         row_cases()
         gather_cases()

@@ -207,7 +207,8 @@ def test_dump_writes_every_stage_and_the_same_text_twice(tiny_bundle, tmp_path, 
     manifest = json.loads((tmp_path / "b-one" / "manifest.json").read_text())
     kernels = [f"k{k['id']}.{ext}" for k in manifest["kernels"] for ext in ("wat", "wgsl")]
     kernels += [f"k{k['id']}.v{j}.wat" for k in manifest["kernels"] for j in range(1, len(k["wasm"]["variants"]) + 1)]
-    assert files == sorted(["graph.txt", "passes.txt", "lowered.txt", "schedule.txt", "plan.txt", "weights.txt", *kernels])
+    assert files == sorted(["graph.txt", "passes.txt", "attention.txt", "lowered.txt", "schedule.txt", "plan.txt",
+                            "weights.txt", *kernels])
     for name in files:
         text = (tmp_path / "one" / name).read_text()
         assert text.strip(), name

@@ -251,11 +251,41 @@ class CumSum:
     family = "cumsum"
 
 
-KernelSpec = Elementwise | MatMul | Reduce | Softmax | LayerNorm | Gather | Im2Col | Pool | Depthwise | CumSum
+@dataclass(frozen=True)
+class Attention:
+    """out[b, i, :] = sum_j p[b, i, j] v[b, j, :] with p = softmax over j of the masked scores
+    s[b, i, j] = q[b, i, :] . k[b, j, :] * scale (/ scale when `divide`), b over the `batch` dims
+    (attention.py matches it in a graph).
+
+    q, k and v strides run over (batch..., row, depth), depth stride 1 (head splits and
+    transposes stay views); out is contiguous (batch..., sq, dv). Masks, strides over
+    (batch..., sq, sk), apply in this order: `select` keeps a score where its i32 is nonzero,
+    else it becomes `fill` (a causal Where); `add` is added (an additive mask).
+    """
+    batch: tuple[int, ...]
+    sq: int
+    sk: int
+    d: int
+    dv: int
+    scale: float
+    divide: bool
+    q: Access
+    k: Access
+    v: Access
+    select: Access | None
+    fill: float
+    add: Access | None
+    out: Access
+    args: tuple[Arg, ...]
+    family = "attention"
+
+
+KernelSpec = (Elementwise | MatMul | Reduce | Softmax | LayerNorm | Gather | Im2Col | Pool | Depthwise | CumSum
+              | Attention)
 
 
 FAMILIES = {cls.family: cls for cls in (Elementwise, MatMul, Reduce, Softmax, LayerNorm, Gather,
-                                        Im2Col, Pool, Depthwise, CumSum)}
+                                        Im2Col, Pool, Depthwise, CumSum, Attention)}
 SIGNATURE_VERSION = 1  # bump when spec_text changes: schedule records are keyed by signature
 
 
@@ -301,6 +331,11 @@ def schedule_key(spec: KernelSpec) -> str:
         parts = [f"shape={spec.shape}",
                  "strides=" + ";".join(",".join(map(str, a.strides)) for a in accesses),
                  f"ops={_count_ops(spec.expr)}"]
+    elif isinstance(spec, Attention):
+        accesses = [a for a in (spec.q, spec.k, spec.v, spec.select, spec.add, spec.out) if a is not None]
+        parts = [f"batch={spec.batch}", f"sq={spec.sq}", f"sk={spec.sk}", f"d={spec.d}", f"dv={spec.dv}",
+                 "strides=" + ";".join(",".join(map(str, a.strides)) for a in accesses),
+                 f"masks={'select' if spec.select else ''}{'add' if spec.add else ''}"]
     else:
         parts = [f"{name}={getattr(spec, name)}" for name in spec.__dataclass_fields__
                  if name not in ("args", "epsilon")]
@@ -319,6 +354,8 @@ def flops(spec: KernelSpec) -> int:
         return 2 * prod(spec.batch) * spec.m * spec.n * spec.k
     if isinstance(spec, Depthwise):
         return 2 * spec.n * spec.c * spec.oh * spec.ow * spec.kh * spec.kw
+    if isinstance(spec, Attention):  # the two products; the softmax is not counted
+        return 2 * prod(spec.batch) * spec.sq * spec.sk * (spec.d + spec.dv)
     return 0
 
 
@@ -415,7 +452,8 @@ def spec_from_json(data: dict) -> KernelSpec:
         raise ValueError(f"not a kernel spec: family {data.get('family') if isinstance(data, dict) else data!r}")
     values = {}
     hints = {"args": Arg, "out": Access, "a": Access, "bmat": Access, "inputs": Access, "extras": Access,
-             "expr": Expr, "epilogue": Expr, "im2col": Im2ColSource}
+             "expr": Expr, "epilogue": Expr, "im2col": Im2ColSource, "q": Access, "k": Access, "v": Access,
+             "select": Access, "add": Access}
     for name, field_ in cls.__dataclass_fields__.items():
         if name not in data:
             if field_.default is None:  # optional fields may be absent

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import kernels as K
+from .attention import find_attention, lower_attention
 from .dtypes import narrow_expr
 from .elementwise import EXPRESSIONS, const
 from .errors import CompileError, UnsupportedError
@@ -71,14 +72,16 @@ class Program:
         return "\n".join(lines) + "\n"
 
 
-def lower(graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0) -> Program:
+def lower(graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0, attention=None) -> Program:
     """Lower every node of `graph` to kernel steps; see the module docstring.
 
     `max_binding_bytes` (WebGPU's storage binding limit, when WebGPU kernels are wanted)
     splits embedding tables too big to bind at once into row ranges; `row_pad` floats are
     added to constant MatMul rows whose pitch is a multiple of 4 KiB (a WASM cache fact:
-    such rows all map to one L1 set). Buffers that no step ends up reading are dropped."""
-    lowering = Lowering(graph, max_binding_bytes, row_pad)
+    such rows all map to one L1 set). `attention` is the fused attention decision
+    (attention.find_attention, computed here when not given). Buffers that no step ends up
+    reading are dropped."""
+    lowering = Lowering(graph, max_binding_bytes, row_pad, attention)
     for node in graph.nodes:
         lowering.lower_node(node)
     lowering.bind_outputs()
@@ -101,7 +104,7 @@ def drop_unused_buffers(program: Program) -> Program:
 
 
 class Lowering:
-    def __init__(self, graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0):
+    def __init__(self, graph: Graph, max_binding_bytes: int | None = None, row_pad: int = 0, attention=None):
         self.graph = graph
         self.max_binding_bytes = max_binding_bytes
         self.row_pad = row_pad
@@ -110,6 +113,9 @@ class Lowering:
         self.program = Program(inputs=[], outputs=[], buffers=[])
         self.views: dict[str, View] = {}
         self.constant_buffers: dict[str, Buffer] = {}
+        matches = find_attention(graph) if attention is None else attention
+        self.attention = {m.output: m for m in matches}
+        self.absorbed = {name for m in self.attention.values() for name in m.nodes}
         self.fused = self._plan_fusion()
         for name in graph.inputs:
             t = graph.types[name]
@@ -202,6 +208,10 @@ class Lowering:
                 io.valid_range = (0, hi)
 
     def lower_node(self, node: Node) -> None:
+        if node.outputs[0] in self.absorbed:
+            return  # computed inside the attention kernel of the chain's last MatMul
+        if node.outputs[0] in self.attention:
+            return lower_attention(self, self.attention[node.outputs[0]])
         if node.op in ("Cast", "CastLike", "Identity") and node.outputs[0] not in self.fused:
             return LOWER["Cast"](self, node)
         if _is_elementwise(node):
@@ -231,19 +241,21 @@ class Lowering:
         while changed:  # fusing downstream can make a multi-consumer tensor fusable
             changed = False
             for node in self.graph.nodes:
-                if not _is_elementwise(node):
+                if not _is_elementwise(node) or node.outputs[0] in self.absorbed:
                     continue
                 shape = self.shape_of(node.outputs[0])
                 for name in dict.fromkeys(node.inputs):
                     producer = self.producer.get(name)
-                    if name in fused or producer is None or name in outputs or len(producer.outputs) != 1:
+                    if name in fused or producer is None or name in outputs or len(producer.outputs) != 1 \
+                            or name in self.attention or name in self.absorbed:
                         continue
                     if self.shape_of(name) != shape:
                         continue
                     if not (_is_elementwise(producer) or producer.op in ANCHORS and self.dtype_of(name) == "f32"):
                         continue
                     users = self.consumers.get(name, [])
-                    if not all(_is_elementwise(u) and self.shape_of(u.outputs[0]) == shape for u in users):
+                    if not all(_is_elementwise(u) and self.shape_of(u.outputs[0]) == shape
+                               and u.outputs[0] not in self.absorbed for u in users):
                         continue
                     roots = {id(self._root(u, fused)) for u in users}
                     if len(roots) != 1:

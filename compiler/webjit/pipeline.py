@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from .attention import attention_text, find_attention
 from .bundle import SHARD_BYTES, Bundle, EmittedKernel, build_bundle, size_text
 from .errors import CompileError
 from .frontend import import_onnx
@@ -40,6 +41,7 @@ class Options:
     shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
     constants: dict = field(default_factory=dict)  # input name -> value folded into the model (--const)
     words: Words = PYTHON  # how shape errors name the shape arguments (the CLI's flags or compile()'s keywords)
+    fuse_attention: bool = True  # attention chains as one kernel (attention.py); False keeps MatMul/Softmax
 
     @property
     def limits(self) -> Limits:
@@ -73,8 +75,10 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     dump("passes.txt", graph.to_text())
 
     report("lowering to kernels", 0.3)
+    attention = find_attention(graph) if options.fuse_attention else ()
+    dump("attention.txt", attention_text(attention))
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
-                    options.targets.wasm.row_pad if "wasm" in options.backends else 0)
+                    options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
     dump("lowered.txt", program.to_text())
 
     report("choosing schedules", 0.35)

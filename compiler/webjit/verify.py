@@ -5,8 +5,8 @@ specs built by hand. A backend's generator states only what it alone cannot do.
 from __future__ import annotations
 
 from .errors import CompileError
-from .kernels import (DEVICE_DTYPES, CumSum, Depthwise, Elementwise, Gather, Im2Col, LayerNorm, MatMul, Pool,
-                      Reduce, Softmax, leaves, reads_acc, used_inputs)
+from .kernels import (DEVICE_DTYPES, Attention, CumSum, Depthwise, Elementwise, Gather, Im2Col, LayerNorm, MatMul,
+                      Pool, Reduce, Softmax, leaves, reads_acc, used_inputs)
 
 REDUCE_KINDS = ("sum", "mean", "max", "min", "prod", "sumsq", "l1", "l2", "logsumexp")
 I32_REDUCE_KINDS = ("sum", "max", "min", "prod")
@@ -129,7 +129,26 @@ def _nothing(spec: Softmax | CumSum) -> None:
     pass
 
 
+def _attention(spec: Attention) -> None:
+    rank = len(spec.batch) + 2
+    named = (("q", spec.q, "f32"), ("k", spec.k, "f32"), ("v", spec.v, "f32"), ("select", spec.select, "i32"),
+             ("add", spec.add, "f32"), ("out", spec.out, "f32"))
+    for name, access, dtype in named:
+        if access is None:
+            continue
+        if len(access.strides) != rank or min(access.strides) < 0 or access.offset < 0:
+            raise CompileError(f"Attention {name} needs {rank} non-negative strides and offset, not "
+                               f"{access.strides} at {access.offset}.")
+        if spec.args[access.arg].dtype != dtype:
+            raise CompileError(f"Attention {name} must be {dtype}, not {spec.args[access.arg].dtype}.")
+    for name, access in (("q", spec.q), ("k", spec.k), ("v", spec.v)):
+        if access.strides[-1] != 1:
+            raise CompileError(f"Attention {name} must have depth stride 1, not {access.strides[-1]}.")
+    if min(spec.sq, spec.sk, spec.d, spec.dv) < 1:
+        raise CompileError(f"Attention needs non-empty sizes, not sq={spec.sq} sk={spec.sk} d={spec.d} dv={spec.dv}.")
+
+
 CHECKS = {"elementwise": _elementwise, "matmul": _matmul, "reduce": _reduce, "softmax": _nothing,
           "layernorm": _layernorm, "gather": _gather, "im2col": _window, "pool": _pool,
           "depthwise": _depthwise,
-          "cumsum": _nothing}
+          "cumsum": _nothing, "attention": _attention}

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from ..targets import WasmTarget
 from ..verify import verify
-from . import conv, depthwise, elementwise, gather, matmul, pool, reductions
+from . import attention, conv, depthwise, elementwise, gather, matmul, pool, reductions
 
 FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
                                 reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, pool.POOL,
-                                depthwise.DEPTHWISE)}
+                                depthwise.DEPTHWISE, attention.FAMILY)}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import CompileError
 from ..family import NoConfig, single
 from ..kernels import Depthwise, Expr
-from .conv import _loop_while_less, _split, _window_range
+from .windows import loop_while_less as _loop_while_less, split as _split, window_range as _window_range
 from .encoder import F32, I32, V128, Func, Module
 from .expr import emit_expr
 from .loops import add_to, counted_loop, set_linear, thread_share

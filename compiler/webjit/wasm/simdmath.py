@@ -94,10 +94,16 @@ class _Emit:
         self("v128.and", "v128.or")
 
 
-def build_exp(e: _Emit) -> None:
+def inline_exp(fn: Func, x: int) -> None:
+    """Push exp of v128 local `x` (which it overwrites), the code of the internal function
+    written in place: a hot loop then keeps its vectors in registers across it (a call
+    clobbers every SIMD register)."""
+    build_exp(_Emit(fn, {}), x)
+
+
+def build_exp(e: _Emit, x: int = 0) -> None:
     """exp(x) = 2^n * exp(r) with x = n ln2 + r; 2^n is applied as two factors 2^n1 * 2^n2
     so that n may run from -150 (a subnormal or zero result) to 128 (overflow to inf)."""
-    x = 0
     e.get(x)
     e.f(EXP_LOW)
     e("f32x4.pmax")  # pmax/pmin return their first operand when it is NaN

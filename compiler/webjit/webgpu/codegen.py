@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..targets import WebgpuTarget
 from ..verify import verify
-from . import conv, elementwise, gather, matmul, reductions
+from . import attention, conv, elementwise, gather, matmul, reductions
 from .kernel import WgslKernel
 
 FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.REDUCE, reductions.SOFTMAX,
                                 reductions.LAYERNORM, gather.GATHER, gather.CUMSUM, conv.IM2COL, conv.POOL,
-                                conv.DEPTHWISE)}
+                                conv.DEPTHWISE, attention.FAMILY)}
 
 
 def wgsl_kernel(spec, config, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
