@@ -33,14 +33,14 @@ class Prepared:
     threads_used: dict = field(default_factory=dict)
 
 
-def prepare(case: dict, root: Path) -> Prepared:
+def prepare(case: dict, root: Path, options: "webjit.Options | None" = None) -> Prepared:
     item = Prepared(case)
     feeds, constants = input_values(case)
     model = build_model(case, constants)
     item.feeds = feeds
     item.reference = reference_outputs(model, feeds)
     try:
-        bundle = webjit.compile(model, model_shapes(case))
+        bundle = webjit.compile(model, model_shapes(case), options)
     except Exception as exc:  # reported by the case's own test
         item.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
         return item

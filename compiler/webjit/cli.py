@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "them to f32 at load, so only the download shrinks (docs/bundle.md)")
     compile_.add_argument("--no-deflate", action="store_true",
                           help="store weights without lossless compression (larger download, faster load)")
+    compile_.add_argument("--fuse-attention", action="store_true",
+                          help="run each attention chain (QK^T, scale, mask, softmax, V) as one kernel: less memory, "
+                               "slower at short sequences on WASM (docs/performance.md)")
     compile_.add_argument("--shard-mib", type=positive_int, default=SHARD_BYTES >> 20, metavar="N",
                           help=f"the largest weight file, in MiB (default {SHARD_BYTES >> 20}; "
                                "some static hosts limit file sizes)")
@@ -385,7 +388,7 @@ def compile_command(args: argparse.Namespace) -> int:
             raise RunError(f"schedule database {folder} is not a folder")
     options = Options(dump_dir=args.dump, progress=progress, schedules=ScheduleDB.load(*folders), jit=args.jit,
                       weights=args.weights, deflate=not args.no_deflate, shard_bytes=args.shard_mib << 20,
-                      constants=const_options(args.const), words=CLI_WORDS)
+                      constants=const_options(args.const), words=CLI_WORDS, fuse_attention=args.fuse_attention)
     if args.backends:
         options = dataclasses.replace(options, backends=args.backends)
     if args.limit:

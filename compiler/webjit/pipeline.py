@@ -41,7 +41,9 @@ class Options:
     shard_bytes: int = SHARD_BYTES  # the largest weight file of the bundle
     constants: dict = field(default_factory=dict)  # input name -> value folded into the model (--const)
     words: Words = PYTHON  # how shape errors name the shape arguments (the CLI's flags or compile()'s keywords)
-    fuse_attention: bool = True  # attention chains as one kernel (attention.py); False keeps MatMul/Softmax
+    # attention chains as one kernel (attention.py): less memory, but slower than the MatMul and
+    # Softmax kernels at sequence 128 on WASM (docs/performance.md), so asked for, not the default
+    fuse_attention: bool = False
 
     @property
     def limits(self) -> Limits:
@@ -76,7 +78,8 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
 
     report("lowering to kernels", 0.3)
     attention = find_attention(graph) if options.fuse_attention else ()
-    dump("attention.txt", attention_text(attention))
+    dump("attention.txt", attention_text(attention) if options.fuse_attention
+         else "attention fusion not asked for (--fuse-attention)\n")
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
                     options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
     dump("lowered.txt", program.to_text())

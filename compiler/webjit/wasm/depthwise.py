@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import CompileError
 from ..family import NoConfig, single
 from ..kernels import Depthwise, Expr
-from .windows import loop_while_less as _loop_while_less, split as _split, window_range as _window_range
+from .windows import loop_while_less, split, window_range
 from .encoder import F32, I32, V128, Func, Module
 from .expr import emit_expr
 from .loops import add_to, counted_loop, set_linear, thread_share
@@ -72,12 +72,12 @@ class _Row:
         pad_top, pad_left = spec.pads[:2]
         sh, sw = spec.strides
         oy, plane, ch, img = (f.local(I32) for _ in range(4))
-        _split(f, row, [(oy, spec.oh)], plane)
-        _split(f, plane, [(ch, spec.c)], img)
+        split(f, row, [(oy, spec.oh)], plane)
+        split(f, plane, [(ch, spec.c)], img)
         top, left = f.local(I32), f.local(I32)  # input row of window row 0, input column of output column 0
         set_linear(f, top, None, -pad_top, [(oy, sh)])
         set_linear(f, left, None, -pad_left, [])
-        self.ky0, self.ky1 = _window_range(f, top, spec.dilations[0], spec.h, spec.kh)
+        self.ky0, self.ky1 = window_range(f, top, spec.dilations[0], spec.h, spec.kh)
         self.left = left
         # x points at (iy, ix) of window tap (0, 0) of the current column (i32 arithmetic wraps
         # where that lies outside the image; loads add only offsets that land inside)
@@ -195,7 +195,7 @@ class _Row:
             add_to(f, ky, 1)
 
         if lanes:
-            _loop_while_less(f, ky, self.ky1, window_row)
+            loop_while_less(f, ky, self.ky1, window_row)
         self.finish(width)
 
     def load_x(self, pointer: int, offset: int, lanes: tuple[int, ...], width: int) -> None:
@@ -243,7 +243,7 @@ class _Row:
         dh, dw = spec.dilations
         ky, kx, xp, wp, p, q = (f.local(I32) for _ in range(6))
         with counted_loop(f, count):
-            kx0, kx1 = _window_range(f, self.left, dw, spec.w, spec.kw)
+            kx0, kx1 = window_range(f, self.left, dw, spec.w, spec.kw)
             f.op("f32.const", 0.0)
             f.op("local.set", self.acc_f)
             f.op("local.get", self.ky0)
@@ -272,12 +272,12 @@ class _Row:
                     add_to(f, q, 4)
                     add_to(f, kx, 1)
 
-                _loop_while_less(f, kx, kx1, tap)
+                loop_while_less(f, kx, kx1, tap)
                 add_to(f, xp, 4 * dh * spec.w)
                 add_to(f, wp, 4 * spec.kw)
                 add_to(f, ky, 1)
 
-            _loop_while_less(f, ky, self.ky1, window_row)
+            loop_while_less(f, ky, self.ky1, window_row)
             f.op("local.get", self.acc_f)
             f.op("f32x4.splat")
             f.op("local.set", self.acc)
