@@ -54,11 +54,13 @@ class Options:
         return replace(self, targets=replace(self.targets, webgpu=WebgpuTarget(limits)))
 
 
-def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options = Options(),
+def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options | None = None,
             dims: dict[str, int] | None = None) -> Bundle:
-    """Compile an ONNX model (path or ModelProto) into a Bundle. Inputs with dynamic dimensions
-    get their static shape from `shapes` ({input: (1, 128)}) or, by dimension name, from
-    `dims` ({"sequence": 128} for every input that declares that dimension)."""
+    """Compile an ONNX model (path or ModelProto) into a Bundle (with Options() when `options`
+    is None). Inputs with dynamic dimensions get their static shape from `shapes` ({input:
+    (1, 128)}) or, by dimension name, from `dims` ({"sequence": 128} for every input that
+    declares that dimension)."""
+    options = Options() if options is None else options
     report = options.progress or (lambda message, fraction: None)
     dump = _Dumper(options.dump_dir)
     unknown = set(options.backends) - set(BACKENDS)
