@@ -33,7 +33,7 @@ from .runner import write_npy_folder
 ENGINES = ("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu")
 ROOFLINE_ITERATIONS = 4_000_000
 QUIET_LOAD = 1.0  # load average (1 min) under which the machine counts as quiet
-MATMUL_FAMILIES = ("matmul",)  # convolutions run as matmuls (their Im2Col is separate)
+MATMUL_FAMILIES = ("matmul",)  # convolutions run as matmuls after Im2Col, but depthwise ones as their own family
 # Bench models from the architecture zoo (zoo.py), by size: MobileNetV3-large, many small and
 # depthwise convolutions with HardSwish; its small form is the zoo's (64x64, 10 classes).
 ZOO_MODELS = {"mobilenetv3": "mobilenet_v3_large"}
