@@ -19,7 +19,7 @@ from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
 from webjit.wasm.loops import add_to, counted_loop, set_local, thread_share
 from webjit.wasm.simdmath import inline_exp
-from webjit.wasm.reductions import SWAP_HALVES, SWAP_PAIRS, finite_or_zero
+from webjit.wasm.reductions import finite_or_zero, hreduce
 
 INF = float("inf")
 
@@ -53,17 +53,6 @@ def load(f: Func, ptr: int, offset: int, lanes: int, stride: int = 4) -> None:
     f.op("v128.load32_splat", offset)
     for lane in range(1, lanes):
         f.op("v128.load32_lane", offset + lane * stride, lane)
-
-
-def hreduce(f: Func, vec: int, op: str) -> None:
-    """vec = op over its four lanes, in every lane."""
-    for pattern in (SWAP_HALVES, SWAP_PAIRS):
-        f.op("local.get", vec)
-        f.op("local.get", vec)
-        f.op("local.get", vec)
-        f.op("i8x16.shuffle", *pattern)
-        f.op(op)
-        f.op("local.set", vec)
 
 
 def emit_attention(spec: Attention, config: AttentionConfig) -> Module:

@@ -258,15 +258,19 @@ def sum_exp(row: Row, src: int, shift: int, dst: int | None = None) -> int:
 
 
 def horizontal(row: Row, acc: int, op: str) -> int:
-    f = row.f
-    for pattern in (SWAP_HALVES, SWAP_PAIRS):
-        f.op("local.get", acc)
-        f.op("local.get", acc)
-        f.op("local.get", acc)
-        f.op("i8x16.shuffle", *pattern)
-        row.combine(op)
-        f.op("local.set", acc)
+    hreduce(row.f, acc, (F32_COMBINE if row.dtype == "f32" else I32_COMBINE)[op])
     return acc
+
+
+def hreduce(f: Func, vec: int, instruction: str) -> None:
+    """vec = `instruction` (a two-operand SIMD op) over its four lanes, in every lane."""
+    for pattern in (SWAP_HALVES, SWAP_PAIRS):
+        f.op("local.get", vec)
+        f.op("local.get", vec)
+        f.op("local.get", vec)
+        f.op("i8x16.shuffle", *pattern)
+        f.op(instruction)
+        f.op("local.set", vec)
 
 
 def logsumexp(row: Row, src: int) -> int:
