@@ -17,6 +17,7 @@ import numpy as np
 
 from . import kernels as K
 from .ir import Graph, Node
+from .symbolic import lower_bound, upper
 from .views import broadcast_strides, row_major, transpose
 
 MAX_KEYS = 2048  # the WGSL kernel keeps a row of scores in workgroup memory (8 KiB)
@@ -101,7 +102,8 @@ def _match(graph: Graph, softmax: Node, producer, consumers) -> AttentionMatch |
         return None
     if any(not _broadcasts(types[n].shape[:-2], shape[:-2]) for n in (q, kt, v)):
         return None
-    if min(sq, sk, d, dv) < 1 or sk > MAX_KEYS or d > MAX_DEPTH or dv > MAX_DEPTH:
+    if min(lower_bound(n) for n in (sq, sk, d, dv)) < 1 or upper(sk) > MAX_KEYS or upper(d) > MAX_DEPTH \
+            or upper(dv) > MAX_DEPTH:
         return None
     return AttentionMatch(q, kt, v, scale, divide, select, fill, add, tuple(chain), pv.outputs[0],
                           pv.name)

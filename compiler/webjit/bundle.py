@@ -14,6 +14,7 @@ from .lower import Program
 from .plan import MemoryPlan
 from .schedule import choose
 from .targets import Targets
+from .symbolic import size_json
 from .weights import ALIGN, WeightStore
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
@@ -109,7 +110,8 @@ def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels
     tensors = [{"id": b.id, "name": b.name, "dtype": b.dtype, "size": b.size, "region": b.region,
                 "offset": plan.offsets[b.id], **({"stored": store.stored[b.id].to_json()} if b.id in store.stored else {})}
                for b in program.buffers]
-    io = lambda items: [dict({"name": x.name, "dtype": x.dtype, "shape": list(x.shape), "tensor": x.buffer.id},
+    io = lambda items: [dict({"name": x.name, "dtype": x.dtype, "shape": [size_json(d) for d in x.shape],
+                              "tensor": x.buffer.id},
                              **({"valid_range": list(x.valid_range)} if getattr(x, "valid_range", None) else {}))
                         for x in items]
     manifest = {
@@ -121,6 +123,8 @@ def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels
         "weight_storage": store.encoding, "tensors": tensors, "weights": shards, "kernels": kernel_entries,
         **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
         **({"status": program.status.id} if program.status is not None else {}),
+        **({"dims": [{"name": d.name, "min": d.lo, "max": d.hi} for d in program.dims],
+            "sizes": program.sizes.id} if program.sizes is not None else {}),
         "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name,
                    **({"source": step.source} if step.source is not None else {})}
                   for i, step in enumerate(program.steps)],
@@ -132,7 +136,7 @@ def _kernel_entry(index: int, emitted: EmittedKernel, files: dict[str, bytes]) -
     spec = emitted.kernel.spec
     entry = {"id": index, "family": spec.family, "signature": signature(spec), "schedule_key": schedule_key(spec),
              "nargs": len(spec.args), "args": [{"dtype": a.dtype, "size": a.size, "output": a.output} for a in spec.args],
-             "flops": flops(spec), "spec": spec_to_json(spec)}
+             "flops": size_json(flops(spec)), "spec": spec_to_json(spec)}
     for backend, code in emitted.code.items():
         family = emitted.schedules[backend].family
         forms = [_form(f"kernels/k{index}" if j == 0 else f"kernels/k{index}.v{j}", backend, family, choice, kernel,
@@ -205,7 +209,12 @@ def read_manifest(directory) -> dict:
 
 def _check_io(manifest: dict, path: str) -> None:
     """The parts of a manifest Python reads itself (the runtime checks the rest)."""
-    is_count = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    dims = manifest.get("dims", [])
+    names = {d.get("name") for d in dims if isinstance(d, dict)} if isinstance(dims, list) else set()
+    is_term = lambda t: (isinstance(t, list) and len(t) == 2 and isinstance(t[0], int) and isinstance(t[1], list)
+                         and all(n in names for n in t[1]))
+    is_count = lambda v: (isinstance(v, int) and not isinstance(v, bool) and v >= 0) or (
+        isinstance(v, dict) and isinstance(v.get("sym"), list) and all(map(is_term, v["sym"])))
     for kind in ("inputs", "outputs"):
         items = manifest.get(kind)
         if not isinstance(items, list) or not all(

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("bundle", metavar="BUNDLE", help="a bundle folder written by webjit compile")
     add_input_options(run)
     add_runtime_options(run, default_backend="wasm")
+    run.add_argument("--dim", action="append", default=[], type=parse_dim, metavar="NAME=N",
+                     help="size of a symbolic dimension of the bundle for this run (repeatable; e.g. --dim seq=7), "
+                          "when no --input gives it")
     run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                      help="after one warm-up run, run N times and report the median latency")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
@@ -267,8 +270,11 @@ def parse_dim(text: str) -> tuple[str, int]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=N (e.g. sequence=128)")
     if ".." in size:
-        raise argparse.ArgumentTypeError(f"{text!r}: a range of sizes needs symbolic dimensions, which webjit does not "
-                                         "compile yet; give one size")
+        lo, _, hi = size.partition("..")
+        if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
+            raise argparse.ArgumentTypeError(f"{text!r}: a range of sizes is LO..HI with whole numbers LO <= HI "
+                                             "(e.g. seq=1..512)")
+        return name, (int(lo), int(hi))
     if not size.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: the size must be a whole number of 0 or more")
     return name, int(size)
@@ -415,7 +421,11 @@ def run_command(args: argparse.Namespace) -> int:
     from webjit.runner import run_bundle
 
     manifest = read_manifest(args.bundle)
-    feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed)
+    sizes = dim_options(args.dim)
+    ranges = [name for name, size in sizes.items() if isinstance(size, tuple)]
+    if ranges:
+        raise RunError(f"--dim {ranges[0]} gives a range; a run takes one size per dimension")
+    feeds = make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed, dims=sizes)
     if args.check and not Path(args.check).is_file():
         raise RunError(f"reference model {args.check} for --check does not exist")
     if args.profile:

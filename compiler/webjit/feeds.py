@@ -32,26 +32,83 @@ def numpy_dtype(dtype: str) -> np.dtype:
 
 
 def shape_text(shape) -> str:
-    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+    return "x".join(size_text(d) for d in shape) if len(shape) else "scalar"
+
+
+def size_text(d) -> str:
+    """A manifest dimension as text: 128, seq, 384*seq."""
+    if not isinstance(d, dict):
+        return str(d)
+    parts = ["*".join(([str(c)] if c != 1 or not names else []) + names) for c, names in d["sym"]]
+    return "+".join(parts).replace("+-", "-")
+
+
+def size_value(d, env: Mapping[str, int]) -> int:
+    """A manifest dimension's value when the symbolic dimensions are `env`."""
+    if not isinstance(d, dict):
+        return int(d)
+    total = 0
+    for c, names in d["sym"]:
+        for n in names:
+            c *= env[n]
+        total += c
+    return total
+
+
+def bind_dims(manifest: Mapping, given: Mapping[str, np.ndarray], dims: Mapping[str, int]) -> dict[str, int]:
+    """The size of every symbolic dimension of a bundle: from `dims` (--dim) and the shapes of
+    the given arrays, each checked against the dimension's range."""
+    declared = {d["name"]: d for d in manifest.get("dims", [])}
+    unknown = sorted(set(dims) - set(declared))
+    if unknown:
+        named = ", ".join(declared) or "none"
+        raise RunError(f"--dim names {', '.join(unknown)}, which the bundle does not have as a symbolic "
+                       f"dimension (it has {named})")
+    env, source = dict(dims), {n: f"--dim {n}={v}" for n, v in dims.items()}
+    for spec in manifest["inputs"]:
+        if spec["name"] not in given:
+            continue
+        array = np.asarray(given[spec["name"]])
+        for axis, d in enumerate(spec["shape"]):
+            if isinstance(d, dict) and len(d["sym"]) == 1 and d["sym"][0][0] == 1 and len(d["sym"][0][1]) == 1 \
+                    and axis < array.ndim:
+                name = d["sym"][0][1][0]
+                if name in env and env[name] != array.shape[axis]:
+                    raise RunError(f"input {spec['name']!r} makes dimension {name!r} {array.shape[axis]}, but "
+                                   f"{source[name]} makes it {env[name]}")
+                env.setdefault(name, int(array.shape[axis]))
+                source.setdefault(name, f"input {spec['name']!r}")
+    for name, d in declared.items():
+        if name not in env:
+            raise RunError(f"the bundle has the symbolic dimension {name!r} ({d['min']}..{d['max']}); give its size "
+                           f"with --dim {name}=N or give the inputs that have it")
+        if not d["min"] <= env[name] <= d["max"]:
+            raise RunError(f"{source[name]} is outside the range {d['min']}..{d['max']} the bundle was compiled "
+                           f"for dimension {name!r}")
+    return env
 
 
 def make_inputs(manifest: Mapping, given: Mapping[str, np.ndarray],
-                seed: int = 0) -> dict[str, np.ndarray]:
-    """Every model input, in manifest order: the given arrays checked, the rest invented."""
+                seed: int = 0, dims: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Every model input, in manifest order: the given arrays checked, the rest invented
+    (symbolic dimensions sized by `dims` or by the given arrays)."""
     specs = {spec["name"]: spec for spec in manifest["inputs"]}
     for name in given:
         if name not in specs:
             raise RunError(f"the model has no input named {name!r}; its inputs are "
                            f"{', '.join(specs) or 'none'}")
-    return {name: check_input(spec, given[name]) if name in given else invent_input(spec, seed)
+    if dims and not manifest.get("dims"):
+        raise RunError("--dim sizes a bundle's symbolic dimensions, and this bundle has none (its shapes are fixed)")
+    env = bind_dims(manifest, given, dims or {}) if manifest.get("dims") else {}
+    return {name: check_input(spec, given[name], env) if name in given else invent_input(spec, seed, env)
             for name, spec in specs.items()}
 
 
-def check_input(spec: Mapping, array: np.ndarray) -> np.ndarray:
+def check_input(spec: Mapping, array: np.ndarray, env: Mapping[str, int] | None = None) -> np.ndarray:
     """The given array in the manifest's dtype, or a RunError saying what is wrong with it."""
     name, want = spec["name"], numpy_dtype(spec["dtype"])
     array = np.asarray(array)
-    shape = tuple(spec["shape"])
+    shape = tuple(size_value(d, env or {}) for d in spec["shape"])
     if array.shape != shape:
         raise RunError(f"input {name!r} has shape {shape_text(array.shape)} but the bundle was "
                        f"compiled for {shape_text(shape)}; recompile with "
@@ -80,9 +137,9 @@ def check_range(spec: Mapping, array: np.ndarray) -> None:
                        f"but the model indexes with it and needs values in [{low}, {high})")
 
 
-def invent_input(spec: Mapping, seed: int) -> np.ndarray:
+def invent_input(spec: Mapping, seed: int, env: Mapping[str, int] | None = None) -> np.ndarray:
     dtype = numpy_dtype(spec["dtype"])
-    shape = tuple(spec["shape"])
+    shape = tuple(size_value(d, env or {}) for d in spec["shape"])
     rng = np.random.default_rng([seed, zlib.crc32(spec["name"].encode())])
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)

@@ -15,6 +15,8 @@ from .dtypes import match_declared_outputs, widen
 from .ops import ONNX_DTYPES, OPS, conv_output_size, resolve_pads
 from .quant import CONTRIB_OPS
 from .shapes import PYTHON, Words, declared_dims, input_shapes
+from .symbolic import Sym
+from .symshape import add_symbolic, involves_symbols
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
 ATTRS_TO_INPUTS = {
@@ -223,7 +225,7 @@ def _input_type(value, given) -> TensorType:
                                "which webjit does not support")
     _check_io_dtype("input", value.name, ONNX_DTYPES[ttype.elem_type])
     shape = given if given is not None else tuple(declared_dims(value))  # given: checked by shapes.input_shapes
-    return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(int(d) for d in shape))
+    return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(d if isinstance(d, Sym) else int(d) for d in shape))
 
 
 def _attr_value(attr):
@@ -298,6 +300,9 @@ def _add_node(graph: Graph, node: Node) -> None:
                     ", so it must be a constant of the model (or depend only on inputs bound with --const)")
             raise UnsupportedError(f"{node.op} '{node.name}' takes its {what} from {source}; webjit fixes every "
                                    f"shape at compile time{hint}")
+    if involves_symbols(node, graph):
+        add_symbolic(graph, node, _elementwise_dtype)
+        return
     if node.op in SHAPE_ONLY_OPS:
         values = evaluate(node, _placeholders(node, graph))
         graph.constants[node.outputs[0]] = values[0]
@@ -403,9 +408,13 @@ def _elementwise_type(node, types):
     except ValueError:
         raise ShapeError(f"{node.op} '{node.name}' cannot broadcast its input shapes "
                          f"{', '.join(str(list(t.shape)) for t in present)}") from None
+    return [TensorType(_elementwise_dtype(node, types), shape)]
+
+
+def _elementwise_dtype(node, types) -> str:
+    """The dtype of an elementwise node's output: the reference op's on one-element placeholders."""
     ones = [None if t is None else np.ones((1,) * len(t.shape), dtype=t.dtype) for t in types]
-    dtype = str(evaluate(node, ones)[0].dtype)
-    return [TensorType(dtype, shape)]
+    return str(evaluate(node, ones)[0].dtype)
 
 
 ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Equal", "Less", "Greater",

@@ -17,7 +17,10 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        out = 1
+        for n in self.shape:
+            out = out * n
+        return out
 
     def __str__(self) -> str:
         return f"{self.dtype}[{'x'.join(map(str, self.shape))}]"
@@ -84,7 +87,8 @@ class Graph:
                 raise CompileError(f"internal error: output '{name}' is never defined")
         for name, value in self.constants.items():
             t = self.types[name]
-            if tuple(value.shape) != t.shape or str(value.dtype) != t.dtype:
+            dtype = "int64" if value.dtype == object else str(value.dtype)  # a shape holding symbolic sizes
+            if tuple(value.shape) != t.shape or dtype != t.dtype:
                 raise CompileError(f"internal error: constant '{name}' is {value.dtype}{list(value.shape)}, typed {t}")
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .symbolic import Dim, Sym, size_from_json
+
 DEVICE_DTYPES = ("f32", "i32")
 
 
@@ -83,6 +85,8 @@ class Elementwise:
     expr: Expr
     args: tuple[Arg, ...]
     status: int | None = None  # the arg (one i32) checked ops set to 1 where WGSL cannot stop a kernel
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "elementwise"
 
 
@@ -124,6 +128,8 @@ class MatMul:
     epilogue: Expr | None
     args: tuple[Arg, ...]
     im2col: Im2ColSource | None = None
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "matmul"
 
 
@@ -135,6 +141,8 @@ class Reduce:
     outer: int
     r: int
     args: tuple[Arg, ...]
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "reduce"
 
 
@@ -145,6 +153,8 @@ class Softmax:
     r: int
     log: bool
     args: tuple[Arg, ...]
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "softmax"
 
 
@@ -158,6 +168,8 @@ class LayerNorm:
     has_bias: bool
     args: tuple[Arg, ...]
     has_scale: bool = True
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "layernorm"
 
     @property
@@ -174,6 +186,8 @@ class Gather:
     inner: int
     count: int
     args: tuple[Arg, ...]
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "gather"
 
 
@@ -277,6 +291,8 @@ class Attention:
     add: Access | None
     out: Access
     args: tuple[Arg, ...]
+    sizes: int | None = None  # the arg holding the symbolic sizes (i32, one per entry of `dims`)
+    dims: tuple = ()  # (name, lo, hi) of each symbolic dimension, in the order `sizes` holds them
     family = "attention"
 
 
@@ -294,7 +310,7 @@ def spec_text(spec: KernelSpec) -> str:
     fields = []
     for name in spec.__dataclass_fields__:
         if name == "args" or (name == "im2col" and spec.im2col is None) or (name == "product" and not spec.product) \
-                or (name == "has_scale" and spec.has_scale):
+                or (name == "has_scale" and spec.has_scale) or (name in ("sizes", "dims") and not spec.dims):
             continue  # absent: the text of v1
         fields.append(f"{name}={getattr(spec, name)}")
     args = ",".join(f"{a.dtype}[{a.size}]{'!' if a.output else ''}" for a in spec.args)
@@ -338,7 +354,7 @@ def schedule_key(spec: KernelSpec) -> str:
                  f"masks={'select' if spec.select else ''}{'add' if spec.add else ''}"]
     else:
         parts = [f"{name}={getattr(spec, name)}" for name in spec.__dataclass_fields__
-                 if name not in ("args", "epsilon")]
+                 if name not in ("args", "epsilon", "sizes", "dims")]
     dtypes = ",".join(a.dtype for a in spec.args)
     return f"v{SIGNATURE_VERSION} {spec.family}({', '.join(parts)}; dtypes={dtypes})"
 
@@ -418,6 +434,8 @@ def spec_to_json(spec: KernelSpec) -> dict:
 
 
 def _to_json(value):
+    if isinstance(value, Sym):
+        return value.to_json()
     if isinstance(value, Expr):
         node = {"op": value.op, "dtype": value.dtype}
         if value.args:
@@ -428,7 +446,7 @@ def _to_json(value):
             node["value"] = _float_json(value.value)
         return node
     if isinstance(value, Access):
-        return {"arg": value.arg, "strides": list(value.strides), "offset": value.offset}
+        return {"arg": value.arg, "strides": [_to_json(v) for v in value.strides], "offset": _to_json(value.offset)}
     if isinstance(value, Arg):
         return {"dtype": value.dtype, "size": value.size, "output": value.output}
     if isinstance(value, Im2ColSource):
@@ -450,6 +468,7 @@ def spec_from_json(data: dict) -> KernelSpec:
     cls = FAMILIES.get(data.get("family")) if isinstance(data, dict) else None
     if cls is None:
         raise ValueError(f"not a kernel spec: family {data.get('family') if isinstance(data, dict) else data!r}")
+    dims = {name: Dim(name, lo, hi) for name, lo, hi in data.get("dims", ())}
     values = {}
     hints = {"args": Arg, "out": Access, "a": Access, "bmat": Access, "inputs": Access, "extras": Access,
              "expr": Expr, "epilogue": Expr, "im2col": Im2ColSource, "q": Access, "k": Access, "v": Access,
@@ -459,25 +478,30 @@ def spec_from_json(data: dict) -> KernelSpec:
             if field_.default is None:  # optional fields may be absent
                 continue
             raise ValueError(f"kernel spec of family {cls.family} lacks {name!r}")
-        values[name] = _from_json(data[name], hints.get(name))
+        values[name] = _from_json(data[name], hints.get(name), dims)
+    if "dims" in values:
+        values["dims"] = tuple(tuple(d) for d in values["dims"])
     return cls(**values)
 
 
-def _from_json(value, kind):
+def _from_json(value, kind, dims=None):
     if value is None:
         return None
+    if isinstance(value, dict) and "sym" in value:
+        return size_from_json(value, dims or {})
     if kind is Expr:
         number = value.get("value", 0.0)
         return Expr(value["op"], value["dtype"], tuple(_from_json(a, Expr) for a in value.get("args", ())),
                     value.get("index", -1), float(number))
     if kind is Access and isinstance(value, dict):
-        return Access(value["arg"], tuple(value["strides"]), value["offset"])
+        return Access(value["arg"], tuple(_from_json(v, None, dims) for v in value["strides"]),
+                      _from_json(value["offset"], None, dims))
     if kind is Arg and isinstance(value, dict):
         return Arg(value["dtype"], value["size"], value["output"])
     if kind is Im2ColSource and isinstance(value, dict):
         return Im2ColSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(_from_json(v, kind) for v in value)
+        return tuple(_from_json(v, kind, dims) for v in value)
     if isinstance(value, str) and kind is None and value in ("inf", "-inf", "nan"):
         return float(value)
     return value

@@ -18,7 +18,8 @@ from .elementwise import EXPRESSIONS, const
 from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
 from .ops import resolve_pads
-from .views import (Buffer, View, broadcast_strides, expand, full_view, read_constant, reshape,
+from .symbolic import Dim, Sym, SymbolicError, graph_dims, is_symbolic, symbolic_fields, upper
+from .views import (Buffer, View, broadcast_strides, expand, full_view, prod, read_constant, reshape,
                     reshape_strides, row_major, transpose)
 
 ANCHORS = ("MatMul", "Gemm", "Conv")
@@ -60,6 +61,8 @@ class Program:
     buffers: list[Buffer]
     steps: list[Step] = field(default_factory=list)
     status: Buffer | None = None  # one i32 that kernels set when an int64 value leaves the i32 range
+    sizes: Buffer | None = None  # the symbolic sizes of a run (i32, one per dim), written by the runtime
+    dims: tuple[Dim, ...] = ()  # the symbolic dimensions, in the order `sizes` holds them
 
     def to_text(self) -> str:
         lines = [f"buffer b{b.id} {b.name}: {b.dtype}[{b.size}] {b.region}" for b in self.buffers]
@@ -100,7 +103,8 @@ def drop_unused_buffers(program: Program) -> Program:
     steps = [replace(step, buffers=tuple(kept[b.id] for b in step.buffers)) for step in program.steps]
     io = lambda items: [replace(x, buffer=kept[x.buffer.id]) for x in items]
     status = kept.get(program.status.id) if program.status is not None else None
-    return Program(io(program.inputs), io(program.outputs), list(kept.values()), steps, status)
+    sizes = kept.get(program.sizes.id) if program.sizes is not None else None
+    return Program(io(program.inputs), io(program.outputs), list(kept.values()), steps, status, sizes, program.dims)
 
 
 class Lowering:
@@ -117,6 +121,7 @@ class Lowering:
         self.attention = {m.output: m for m in matches}
         self.absorbed = {name for m in self.attention.values() for name in m.nodes}
         self.fused = self._plan_fusion()
+        self.program.dims = graph_dims(graph)
         for name in graph.inputs:
             t = graph.types[name]
             buffer = self.new_buffer(name, device_dtype(t.dtype), t.size)
@@ -126,7 +131,8 @@ class Lowering:
     # ---- buffers and views -------------------------------------------------------------
 
     def new_buffer(self, name: str, dtype: str, size: int, region="arena", data=None) -> Buffer:
-        buffer = Buffer(len(self.program.buffers), name, dtype, max(int(size), 1), region, data)
+        extent = size if isinstance(size, Sym) else None  # planned for the greatest size of its range
+        buffer = Buffer(len(self.program.buffers), name, dtype, max(upper(size), 1), region, data, extent=extent)
         self.program.buffers.append(buffer)
         return buffer
 
@@ -157,7 +163,7 @@ class Lowering:
         """The view itself when it is a whole contiguous buffer, else a fresh contiguous copy."""
         if view.contiguous:
             return view
-        if view.buffer.region == "weights":
+        if view.buffer.region == "weights" and not is_symbolic(view.shape):
             return self.weights(name, read_constant(view))
         out = full_view(self.new_buffer(name, view.buffer.dtype, view.size), view.shape)
         self.copy(view, out, name)
@@ -173,7 +179,18 @@ class Lowering:
         self.emit(spec, buffers, name)
 
     def emit(self, spec, buffers, name: str, source: int | None = None) -> int:
-        """Append a step; returns its index."""
+        """Append a step; returns its index. A spec with symbolic sizes reads them from the
+        program's sizes buffer, bound after its other arguments."""
+        if symbolic_fields(spec):
+            if "sizes" not in spec.__dataclass_fields__:
+                raise SymbolicError(f"'{name}' is a {spec.family} kernel, which webjit does not compile for symbolic "
+                                    f"sizes yet ({', '.join(symbolic_fields(spec))} depend on "
+                                    f"{', '.join(d.name for d in self.program.dims)})")
+            if self.program.sizes is None:
+                self.program.sizes = self.new_buffer("::sizes", "i32", len(self.program.dims))
+            dims = tuple((d.name, d.lo, d.hi) for d in self.program.dims)
+            spec = replace(spec, sizes=len(buffers), dims=dims, args=spec.args + (K.Arg("i32", len(dims)),))
+            buffers = tuple(buffers) + (self.program.sizes,)
         self.program.steps.append(Step(spec, tuple(buffers), name, source))
         return len(self.program.steps) - 1
 
@@ -403,11 +420,11 @@ class Lowering:
 
     def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
         strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
-        if strides is None or strides[-1] not in (0, 1) or min(strides, default=0) < 0 or view.offset < 0:
+        if strides is None or strides[-1] not in (0, 1) or any(s < 0 for s in strides) or view.offset < 0:
             view = self.contiguous(view, f"{anchor.name}::epilogue")
             strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
         if strides is None:  # a broadcast the kernel's index cannot express: spelled out in full
-            full = full_view(self.new_buffer(f"{anchor.name}::epilogue", view.buffer.dtype, int(np.prod(shape))), shape)
+            full = full_view(self.new_buffer(f"{anchor.name}::epilogue", view.buffer.dtype, prod(shape)), shape)
             self.copy(expand(view, shape), full, f"{anchor.name}::epilogue")
             view, strides = full, reshape_strides(shape, full.strides, index_shape)
         return view, strides
@@ -415,7 +432,7 @@ class Lowering:
     def _forward(self, view: View, name: str) -> View:
         """The view itself, or a contiguous copy when it walks backwards (a reversed Slice):
         the MatMul kernels read forwards only."""
-        return self.contiguous(view, name) if min(view.strides, default=0) < 0 or view.offset < 0 else view
+        return self.contiguous(view, name) if any(s < 0 for s in view.strides) or view.offset < 0 else view
 
     def _matmul_operands(self, node):
         a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))

@@ -7,8 +7,9 @@ from . import kernels as K
 from .dtypes import needs_narrowing
 from .elementwise import const
 from .errors import UnsupportedError
-from .ops import slice_range
-from .views import View, broadcast_strides, expand, full_view, reshape, row_major, slice_view, transpose
+from .symbolic import upper
+from .symshape import slice_bounds
+from .views import View, broadcast_strides, expand, full_view, prod, reshape, row_major, slice_view, transpose
 
 
 def _alias(lw, node, view: View) -> None:
@@ -51,8 +52,8 @@ def lower_slice(lw, node):
     steps = [1] * len(starts) if steps is None else steps
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis = int(axis) % len(view.shape)
-        taken = slice_range(start, end, int(step), view.shape[axis])
-        view = slice_view(view, axis, taken.start if len(taken) else 0, len(taken), int(step))
+        first, count = slice_bounds(start, end, step, view.shape[axis])
+        view = slice_view(view, axis, first, count, int(step))
     _alias(lw, node, view)
 
 
@@ -137,7 +138,7 @@ def lower_pad(lw, node):
         shape = list(current.shape)
         shape[axis] += before[axis] + after[axis]
         stage = out if n == len(padded) - 1 else \
-            full_view(lw.new_buffer(f"{node.name}::axis{axis}", out.buffer.dtype, int(np.prod(shape))), shape)
+            full_view(lw.new_buffer(f"{node.name}::axis{axis}", out.buffer.dtype, prod(shape)), shape)
         d = current.shape[axis]
         lw.copy(current, slice_view(stage, axis, before[axis], d), node.name)
         if before[axis] and mode == "wrap":  # the last rows, in order
@@ -209,8 +210,8 @@ def lower_gather(lw, node):
     if idx.buffer.region == "arena":
         lw.note_index_range(idx.buffer, data.shape[axis])
     out = lw.output_view(node.outputs[0])
-    outer = int(np.prod(data.shape[:axis], dtype=np.int64))
-    inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
+    outer = prod(data.shape[:axis])
+    inner = prod(data.shape[axis + 1:])
     buffers = [data.buffer, idx.buffer, out.buffer]
     args = tuple(K.Arg(b.dtype, b.size, output=(i == 2)) for i, b in enumerate(buffers))
     lw.emit(K.Gather(outer=outer, axis_dim=data.shape[axis], inner=inner, count=idx.size, args=args), buffers, node.name)
@@ -226,7 +227,7 @@ def _gather_in_row_ranges(lw, node, table, limit):
     idx = lw.contiguous(lw.view(node.inputs[1]), f"{node.name}::indices")
     if idx.buffer.region == "arena":
         lw.note_index_range(idx.buffer, table.shape[0])
-    rows, inner = table.shape[0], int(np.prod(table.shape[1:], dtype=np.int64))
+    rows, inner = table.shape[0], prod(table.shape[1:])
     per_range = max(1, limit // (4 * inner))
     x = K.Expr("in", "i32", index=0)
     wrapped = K.Expr("where", "i32", (K.Expr("lt", "i32", (x, const(0, "i32"))),
@@ -277,7 +278,7 @@ def lower_gather_nd(lw, node):
     lead = data.shape[:depth]
     idx = np.where(indices < 0, indices + np.array(lead), indices).reshape(-1, depth)
     linear = (idx * np.array(row_major(lead))).sum(axis=1).astype(np.int64)
-    _gather_rows(lw, node, data, linear, int(np.prod(lead, dtype=np.int64)), int(np.prod(data.shape[depth:], dtype=np.int64)))
+    _gather_rows(lw, node, data, linear, prod(lead), prod(data.shape[depth:]))
 
 
 def lower_gather_elements(lw, node):
@@ -325,7 +326,7 @@ def _rows(lw, node, axes):
     if axes != list(range(rank - len(axes), rank)):
         x = transpose(x, keep + axes)
     x = lw.contiguous(x, f"{node.name}::input")
-    r = int(np.prod([x.shape[d] for d in range(len(keep), rank)], dtype=np.int64))
+    r = prod([x.shape[d] for d in range(len(keep), rank)])
     return x, x.size // max(r, 1), r, keep
 
 
@@ -489,8 +490,8 @@ def lower_cumsum(lw, node):
     x = lw.contiguous(lw.view(node.inputs[0]), f"{node.name}::input")
     axis = int(lw.const_input(node, 1, "axis")) % len(x.shape)
     out = lw.output_view(node.outputs[0])
-    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
-    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    outer = prod(x.shape[:axis])
+    inner = prod(x.shape[axis + 1:])
     args = (K.Arg(x.buffer.dtype, x.buffer.size), K.Arg(out.buffer.dtype, out.buffer.size, output=True))
     product = node.op == "CumProd"
     if product and lw.graph.types[node.inputs[0]].dtype == "int64":
@@ -501,7 +502,18 @@ def lower_cumsum(lw, node):
     lw.emit(spec, [x.buffer, out.buffer], node.name)
 
 
+def lower_range(lw, node):
+    """A Range with a symbolic limit: the first `count` entries of the longest range it can be,
+    a constant."""
+    start, _, delta = (lw.const_input(node, i, what).reshape(()) for i, what in ((0, "start"), (1, "limit"), (2, "delta")))
+    count = lw.shape_of(node.outputs[0])[0]
+    values = start + delta * np.arange(upper(count), dtype=np.int64)
+    table = lw.weights(f"{node.name}::range", values.astype(lw.graph.types[node.outputs[0]].dtype))
+    _alias(lw, node, View(table.buffer, (count,), (1,), 0))
+
+
 LOWER = {
+    "Range": lower_range,
     "Reshape": lower_reshape, "Flatten": lower_reshape, "Squeeze": lower_reshape, "Unsqueeze": lower_reshape,
     "Cast": lower_cast, "Transpose": lower_transpose, "Expand": lower_expand, "Slice": lower_slice, "Split": lower_split,
     "Concat": lower_concat, "Pad": lower_pad, "Tile": lower_tile, "ConstantOfShape": lower_constant_of_shape,

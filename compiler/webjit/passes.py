@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .frontend import FOLD_GROWTH_LIMIT, evaluate
 from .ir import Graph, Node, TensorType
+from .symbolic import is_symbolic
 
 NOOP_OPS = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Cast", "CastLike")
 
@@ -15,7 +16,8 @@ def fold_constants(graph: Graph) -> Graph:
     """Evaluate nodes whose inputs are all constant (unless the result would be huge)."""
     constants, types, nodes = dict(graph.constants), dict(graph.types), []
     for node in graph.nodes:
-        if all(not n or n in constants for n in node.inputs):
+        symbolic = any(o and is_symbolic(types[o].shape) for o in node.outputs)  # its size is known at run time
+        if not symbolic and all(not n or n in constants for n in node.inputs):
             values = evaluate(node, [constants.get(n) if n else None for n in node.inputs])
             if all(v.size <= FOLD_GROWTH_LIMIT for v in values):
                 for name, value in zip(node.outputs, values):

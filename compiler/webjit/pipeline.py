@@ -15,6 +15,7 @@ from .kernels import spec_text
 from .lower import lower
 from .passes import run_passes
 from .plan import check_plan, plan_buffers
+from .symbolic import graph_dims
 from .schedule import Kernel, Schedule, choose_schedules, distinct_kernels, schedule_text
 from .schedule_db import ScheduleDB
 from .shapes import PYTHON, Words
@@ -79,9 +80,11 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     dump("passes.txt", graph.to_text())
 
     report("lowering to kernels", 0.3)
-    attention = find_attention(graph) if options.fuse_attention else ()
-    dump("attention.txt", attention_text(attention) if options.fuse_attention
-         else "attention fusion not asked for (--fuse-attention)\n")
+    # Symbolic sizes: attention is fused, since the kernels of its unfused chain take symbolic
+    # sizes only in their rows.
+    fuse = options.fuse_attention or bool(graph_dims(graph))
+    attention = find_attention(graph) if fuse else ()
+    dump("attention.txt", attention_text(attention) if fuse else "attention fusion not asked for (--fuse-attention)\n")
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
                     options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
     dump("lowered.txt", program.to_text())

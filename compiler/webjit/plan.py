@@ -73,6 +73,8 @@ def live_ranges(program: Program) -> dict[int, tuple[int, int]]:
         live.setdefault(io.buffer.id, [last_step, last_step])[1] = last_step
     if program.status is not None:  # cleared before the run, read after it
         live[program.status.id] = [-1, last_step]
+    if program.sizes is not None:  # written before the run, read by any step
+        live[program.sizes.id] = [-1, last_step]
     return {k: (v[0], v[1]) for k, v in live.items()}
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import onnx
 
 from .errors import ShapeError
+from .symbolic import Dim, Sym
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,14 @@ def input_shapes(proto: onnx.ModelProto, shapes: Mapping | None = None, dims: Ma
         raise ShapeError(f"{words.dim} names {', '.join(unused)}, which no model input has as a dimension "
                          f"(the named dimensions are {', '.join(sorted(names)) or 'none'})")
     for name, size in dims.items():
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ShapeError(f"{words.dim} gives dimension {name!r} the size {size!r}; a size is a whole number of 0 or more")
+        if isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
+            if not 0 <= size[0] <= size[1]:
+                raise ShapeError(f"{words.dim} gives dimension {name!r} the range {size[0]}..{size[1]}; a range "
+                                 f"needs 0 <= LO <= HI")
+            dims[name] = size[0] if size[0] == size[1] else Sym.of(Dim(name, *size))
+        elif not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ShapeError(f"{words.dim} gives dimension {name!r} the size {size!r}; a size is a whole number of 0 "
+                             f"or more, or a range (LO, HI)")
     resolved, named, unnamed = {}, {}, []
     sources = {d: f"{words.dim} {d}={size}" if words.dim.startswith("--") else f"{words.dim}{{'{d}': {size}}}"
                for d, size in dims.items()}
@@ -81,7 +88,7 @@ def input_shapes(proto: onnx.ModelProto, shapes: Mapping | None = None, dims: Ma
         if name in shapes:
             continue
         filled = [dims.get(d, d) if isinstance(d, str) else d for d in declared]
-        if all(isinstance(d, int) for d in filled):
+        if all(isinstance(d, (int, Sym)) for d in filled):
             resolved[name] = tuple(filled)
         elif None in filled:
             unnamed.append((name, filled))

@@ -5,6 +5,7 @@ specs built by hand. A backend's generator states only what it alone cannot do.
 from __future__ import annotations
 
 from .errors import CompileError
+from .symbolic import symbolic_fields
 from .kernels import (DEVICE_DTYPES, Attention, CumSum, Depthwise, Elementwise, Gather, Im2Col, LayerNorm, MatMul,
                       Pool, Reduce, Softmax, leaves, reads_acc, used_inputs)
 
@@ -18,6 +19,13 @@ def verify(spec) -> None:
     for i, arg in enumerate(spec.args):
         if arg.dtype not in DEVICE_DTYPES:
             raise CompileError(f"Kernel argument {i} has dtype {arg.dtype!r}; devices hold only f32 and i32.")
+    sizes = getattr(spec, "sizes", None)
+    if sizes is not None and not (sizes == len(spec.args) - 1 and spec.args[sizes].dtype == "i32"
+                                  and spec.args[sizes].size >= len(spec.dims) and not spec.args[sizes].output):
+        raise CompileError(f"Kernel argument {sizes} holds the symbolic sizes {spec.dims}; it must be the last "
+                           f"argument, an i32 input with one element per dimension.")
+    if sizes is None and symbolic_fields(spec):
+        raise CompileError(f"The kernel's {', '.join(symbolic_fields(spec))} are symbolic, but it has no sizes argument.")
     check = CHECKS.get(spec.family)
     if check is None:
         raise CompileError(f"Kernel family {spec.family!r} is unknown.")
@@ -76,9 +84,14 @@ def _reduce(spec: Reduce) -> None:
                            f"{spec.kind}; cast to f32 first.")
 
 
+def _nargs(spec) -> int:
+    """Arguments besides the symbolic sizes (bound last, when the spec has them)."""
+    return len(spec.args) - (getattr(spec, "sizes", None) is not None)
+
+
 def _layernorm(spec: LayerNorm) -> None:
     expected = 2 + spec.params
-    if len(spec.args) != expected:
+    if _nargs(spec) != expected:
         raise CompileError(f"LayerNorm with has_scale={spec.has_scale}, has_bias={spec.has_bias} takes {expected} arguments, "
                            f"got {len(spec.args)}.")
     if spec.r <= 0:
@@ -86,7 +99,7 @@ def _layernorm(spec: LayerNorm) -> None:
 
 
 def _gather(spec: Gather) -> None:
-    if len(spec.args) != 3 or spec.args[1].dtype != "i32":
+    if _nargs(spec) != 3 or spec.args[1].dtype != "i32":
         raise CompileError("Gather takes three arguments (data, i32 indices, out).")
 
 
@@ -136,7 +149,7 @@ def _attention(spec: Attention) -> None:
     for name, access, dtype in named:
         if access is None:
             continue
-        if len(access.strides) != rank or min(access.strides) < 0 or access.offset < 0:
+        if len(access.strides) != rank or any(s < 0 for s in access.strides) or access.offset < 0:
             raise CompileError(f"Attention {name} needs {rank} non-negative strides and offset, not "
                                f"{access.strides} at {access.offset}.")
         if spec.args[access.arg].dtype != dtype:
@@ -144,7 +157,7 @@ def _attention(spec: Attention) -> None:
     for name, access in (("q", spec.q), ("k", spec.k), ("v", spec.v)):
         if access.strides[-1] != 1:
             raise CompileError(f"Attention {name} must have depth stride 1, not {access.strides[-1]}.")
-    if min(spec.sq, spec.sk, spec.d, spec.dv) < 1:
+    if any(n < 1 for n in (spec.sq, spec.sk, spec.d, spec.dv)):
         raise CompileError(f"Attention needs non-empty sizes, not sq={spec.sq} sk={spec.sk} d={spec.d} dv={spec.dv}.")
 
 

@@ -16,6 +16,12 @@ class Buffer:
     region: str  # "arena" | "weights"
     data: np.ndarray | None = None
     rows: tuple[int, int] | None = None  # weights stored as rows of rows[0] values, rows[1] apart (zeros between)
+    extent: object = None  # elements in use, when symbolic (a Sym; `size` is then its greatest value)
+
+    @property
+    def elements(self):
+        """Elements in use: `size`, or the symbolic extent the sizes of a run decide."""
+        return self.size if self.extent is None else self.extent
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,19 @@ class View:
 
     @property
     def contiguous(self) -> bool:
-        return self.offset == 0 and self.size == self.buffer.size and _same_layout(self.shape, self.strides, row_major(self.shape))
+        return self.offset == 0 and self.size == self.buffer.elements and _same_layout(self.shape, self.strides, row_major(self.shape))
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return prod(self.shape)
+
+
+def prod(values):
+    """The product of sizes (ints, or symbolic sizes: symbolic.Sym)."""
+    out = 1
+    for v in values:
+        out = out * v
+    return out
 
 
 def row_major(shape) -> tuple[int, ...]:
@@ -119,7 +133,7 @@ def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
 
 
 def reshape(view: View, new_shape) -> View | None:
-    if int(np.prod(new_shape, dtype=np.int64)) != view.size:
+    if prod(new_shape) != view.size:
         return None
     if view.size == 0:  # nothing to read: any layout will do
         return View(view.buffer, tuple(new_shape), row_major(new_shape), 0)

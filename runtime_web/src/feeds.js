@@ -5,6 +5,7 @@
 import { WebjitError } from './errors.js';
 import { Float16, halfArray, halfBits, halfTable } from './half.js';
 import { deviceDtype, elementCount, tensorAddress } from './manifest.js';
+import { bindSizes, evalSize, isSym, shapeText as declaredText } from './sizes.js';
 
 const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
 const INTEGER_ARRAYS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -31,8 +32,11 @@ const withArticle = (noun) => `${/^[AEIOU]/.test(noun) ? 'an' : 'a'} ${noun}`;
 const shapeText = (shape) => `[${shape.join(',')}]`;
 
 /** Checks every feed and returns [{spec, values}] in manifest input order, `values` a
- * device-form copy made now: refilling an array after run() was called changes nothing. */
-export function checkFeeds(inputs, feeds) {
+ * device-form copy made now: refilling an array after run() was called changes nothing.
+ * A bundle with symbolic sizes gets one more entry, the sizes tensor, and the list's `env`
+ * ({dim: size}) holds the sizes of this run. */
+export function checkFeeds(manifest, feeds) {
+  const inputs = manifest.inputs;
   if (feeds === null || typeof feeds !== 'object') {
     throw new WebjitError('session.run needs an object mapping input names to arrays');
   }
@@ -42,14 +46,49 @@ export function checkFeeds(inputs, feeds) {
       throw new WebjitError(`unknown input '${name}'; this bundle's inputs are ${names.join(', ')}`);
     }
   }
-  return inputs.map((spec) => {
+  for (const spec of inputs) {
     if (!(spec.name in feeds)) {
       throw new WebjitError(`missing input '${spec.name}'; this bundle's inputs are ${names.join(', ')}`);
     }
-    const values = toDevice(spec, checkFeed(spec, feeds[spec.name]));
+  }
+  const bound = manifest.dims ? bindSizes(manifest, feeds, (spec) => givenShape(spec, feeds[spec.name])) : null;
+  const env = bound?.env ?? {};
+  const checked = inputs.map((spec) => {
+    const shape = spec.shape.map((d) => evalSize(d, env));
+    const values = toDevice(spec, checkFeed(spec, feeds[spec.name], shape));
     if (spec.valid_range) checkIndexRange(spec, values);
-    return { spec, values };
+    return { spec, values, shape };
   });
+  if (bound) {
+    const sizes = { name: '::sizes', dtype: 'int32', tensor: manifest.sizes, shape: [bound.values.length] };
+    checked.push({ spec: sizes, values: bound.values, shape: sizes.shape });
+  }
+  checked.env = env;
+  return checked;
+}
+
+/** The shape a feed of an input with symbolic sizes gives: its own, or its length over the
+ * fixed sizes when one dimension is symbolic. */
+function givenShape(spec, feed) {
+  if (!spec.shape.some(isSym)) return null;
+  const hasShape = typeof feed === 'object' && feed !== null && !Array.isArray(feed) &&
+    !ArrayBuffer.isView(feed) && 'data' in feed;
+  if (hasShape) {
+    const shape = Array.from(feed.shape ?? []);
+    if (shape.length !== spec.shape.length) {
+      throw new WebjitError(`input '${spec.name}' has shape ${shapeText(shape)}; this bundle takes ` +
+        `${declaredText(spec.shape)}`);
+    }
+    return shape;
+  }
+  const symbolic = spec.shape.filter(isSym);
+  const length = feed?.length;
+  const fixed = spec.shape.filter((d) => !isSym(d)).reduce((n, d) => n * d, 1);
+  if (symbolic.length === 1 && Number.isInteger(length) && fixed > 0 && length % fixed === 0) {
+    return spec.shape.map((d) => (isSym(d) ? length / fixed : d));
+  }
+  throw new WebjitError(`input '${spec.name}' has ${symbolic.length} symbolic dimensions (${declaredText(spec.shape)}); ` +
+    'pass it as {data, shape}');
 }
 
 /** An input the model indexes with stays inside what it indexes (negative counts from the end). */
@@ -63,24 +102,27 @@ function checkIndexRange(spec, values) {
   }
 }
 
-function checkFeed(spec, feed) {
+function checkFeed(spec, feed, expected) {
   const hasShape = typeof feed === 'object' && feed !== null && !Array.isArray(feed) &&
     !ArrayBuffer.isView(feed) && 'data' in feed;
   const data = hasShape ? feed.data : feed;
   if (!Array.isArray(data) && !ArrayBuffer.isView(data)) {
     throw new WebjitError(`input '${spec.name}' must be ${ACCEPTS[spec.dtype]} or {data, shape}`);
   }
+  const symbolic = spec.shape.some(isSym);
+  const compiled = symbolic ? `${shapeText(expected)} (${declaredText(spec.shape)} in this run)`
+    : shapeText(spec.shape);
   if (hasShape) {
     const shape = Array.from(feed.shape ?? []);
-    if (shapeText(shape) !== shapeText(spec.shape)) {
+    if (shapeText(shape) !== shapeText(expected)) {
       throw new WebjitError(`input '${spec.name}' has shape ${shapeText(shape)}; ` +
-        `this bundle was compiled for ${shapeText(spec.shape)}`);
+        `this bundle was compiled for ${compiled}`);
     }
   }
-  const count = elementCount(spec.shape);
+  const count = elementCount(expected);
   if (data.length !== count) {
     throw new WebjitError(`input '${spec.name}' has ${data.length} elements; this bundle was ` +
-      `compiled for shape ${shapeText(spec.shape)} (${count} elements)`);
+      `compiled for shape ${compiled} (${count} elements)`);
   }
   checkKind(spec, data);
   return data;
@@ -150,9 +192,11 @@ export function toDevice(spec, values) {
   return narrowInto(spec, values, new Type(values.length));
 }
 
-/** Copies one output's device bytes (4 per element) out, widened to its model dtype. */
-export function fromDevice(spec, buffer, byteOffset) {
-  const n = elementCount(spec.shape);
+/** Copies one output's device bytes (4 per element) out, widened to its model dtype; `env`
+ * sizes its symbolic dimensions. */
+export function fromDevice(spec, buffer, byteOffset, env = {}) {
+  const shape = spec.shape.map((d) => evalSize(d, env));
+  const n = elementCount(shape);
   let data;
   if (spec.dtype === 'float32') data = new Float32Array(buffer, byteOffset, n).slice();
   else if (spec.dtype === 'float16') data = halfArray(new Float32Array(buffer, byteOffset, n));
@@ -165,7 +209,7 @@ export function fromDevice(spec, buffer, byteOffset) {
     else if (spec.dtype === 'bool') data = Uint8Array.from(device, (v) => (v ? 1 : 0));
     else data = BigInt64Array.from(device, (v) => BigInt(v));
   }
-  return { dtype: spec.dtype, shape: spec.shape.slice(), data };
+  return { dtype: spec.dtype, shape, data };
 }
 
 /** Writes checked feeds into `buffer` (the memory's ArrayBuffer or SharedArrayBuffer). */
@@ -177,10 +221,10 @@ export function writeFeeds(manifest, buffer, checked) {
 }
 
 /** Copies every model output out of memory, widened to its model dtype. */
-export function readOutputs(manifest, buffer) {
+export function readOutputs(manifest, buffer, env = {}) {
   const result = {};
   for (const spec of manifest.outputs) {
-    result[spec.name] = fromDevice(spec, buffer, tensorAddress(manifest, spec.tensor));
+    result[spec.name] = fromDevice(spec, buffer, tensorAddress(manifest, spec.tensor), env);
   }
   return result;
 }

@@ -245,7 +245,7 @@ class Session extends EventTarget {
    * ended while it waited (at most one: tuning takes turns with runs). */
   async run(feeds) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to run it');
-    const checked = checkFeeds(this.#manifest.inputs, feeds);
+    const checked = checkFeeds(this.#manifest, feeds);
     const queued = globalThis.performance.now();
     const slices = () => this.#tuner?.progress.slices ?? 0;
     const slicesBefore = slices();

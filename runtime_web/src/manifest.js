@@ -2,6 +2,7 @@
 // derives what the runtime needs: tensor byte addresses and the plan of steps.
 import { WebjitError } from './errors.js';
 import { ENCODINGS } from './weights.js';
+import { checkDims, evalSize, isSym, largest, shapeText } from './sizes.js';
 
 export const FORMAT = 'webjit-bundle';
 export const FORMAT_VERSION = 3;
@@ -102,6 +103,7 @@ function checkLayout(m) {
       throw invalid(`step ${i} names step ${s.source} as its columns, which is no earlier im2col step`);
     }
   });
+  checkDims(m, invalid);
   for (const io of [...m.inputs, ...m.outputs]) checkBoundary(m, io);
   if (m.status !== undefined) {  // the int64 status word checked kernels set (webgpu.js reads it)
     const t = Number.isInteger(m.status) ? m.tensors[m.status] : undefined;
@@ -125,6 +127,7 @@ function checkLiveOverlap(m) {
   for (const io of m.inputs) use(io.tensor, -1);
   for (const io of m.outputs) use(io.tensor, m.steps.length);
   if (m.status !== undefined) [-1, m.steps.length].forEach((step) => use(m.status, step));  // cleared, then read
+  if (m.sizes !== undefined) [-1, m.steps.length].forEach((step) => use(m.sizes, step));  // written before the run
   const spans = [...live].map(([id, [first, last]]) => {
     const t = m.tensors[id];
     return { id, first, last, start: t.offset, end: t.offset + 4 * t.size };
@@ -216,7 +219,7 @@ function checkForms(part, i) {
 }
 
 function checkBoundary(m, io) {
-  if (!io || typeof io.name !== 'string' || !Array.isArray(io.shape) || io.shape.some((d) => !isCount(d))) {
+  if (!io || typeof io.name !== 'string' || !Array.isArray(io.shape) || io.shape.some((d) => !isCount(d) && !isSym(d))) {
     throw invalid('an input or output has no name or no shape');
   }
   const tensor = Number.isInteger(io.tensor) ? m.tensors[io.tensor] : undefined;
@@ -230,8 +233,9 @@ function checkBoundary(m, io) {
   if (MODEL_DTYPES[io.dtype] !== tensor.dtype) {
     throw invalid(`${io.name} is ${io.dtype} but its tensor is ${tensor.dtype}`);
   }
-  if (Math.max(elementCount(io.shape), 1) !== tensor.size) {  // a zero-size tensor keeps one element
-    throw invalid(`${io.name} has shape [${io.shape}] but its tensor holds ${tensor.size} elements`);
+  const most = io.shape.map((d) => evalSize(d, largest(m)));  // planned for the largest sizes
+  if (Math.max(elementCount(most), 1) !== tensor.size) {  // a zero-size tensor keeps one element
+    throw invalid(`${io.name} has shape ${shapeText(io.shape)} but its tensor holds ${tensor.size} elements`);
   }
 }
 

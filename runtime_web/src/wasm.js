@@ -156,7 +156,7 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
         at = entry.step;
       }
       await runSteps(at);
-      return readOutputs(manifest, memory.buffer);
+      return readOutputs(manifest, memory.buffer, checked.env);
     },
     release() {
       pool?.terminate();

@@ -179,7 +179,9 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
           'integers in; webjit does not compute 64-bit integers, so it refused the outputs instead of wrapping');
       }
       const outputs = {};
-      for (const { spec, at } of readback.copies) if (spec) outputs[spec.name] = fromDevice(spec, bytes, at);
+      for (const { spec, at } of readback.copies) {
+        if (spec) outputs[spec.name] = fromDevice(spec, bytes, at, checked.env);
+      }
       return outputs;
     } finally {
       readback.staging.unmap();

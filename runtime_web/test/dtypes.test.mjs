@@ -28,15 +28,15 @@ print(x.astype(np.float16).view(np.uint16).tobytes().hex())`;
 test('float16 feeds take Uint16Array bits or numbers; narrow integers are range-checked', () => {
   const inputs = [{ name: 'h', dtype: 'float16', shape: [2] }, { name: 'u', dtype: 'uint8', shape: [2] },
     { name: 'i', dtype: 'int8', shape: [1] }];
-  const [h, u, i] = checkFeeds(inputs, { h: Uint16Array.from([0x3c00, 0xc000]), u: [0, 255], i: Int8Array.from([-128]) });
+  const [h, u, i] = checkFeeds({ inputs }, { h: Uint16Array.from([0x3c00, 0xc000]), u: [0, 255], i: Int8Array.from([-128]) });
   assert.deepEqual(Array.from(h.values), [1, -2]);
   assert.deepEqual([Array.from(u.values), Array.from(i.values)], [[0, 255], [-128]]);
   assert.ok(h.values instanceof Float32Array && u.values instanceof Int32Array);
-  assert.deepEqual(Array.from(checkFeeds(inputs.slice(0, 1), { h: [1 + 2 ** -12, 0.1] })[0].values),
+  assert.deepEqual(Array.from(checkFeeds({ inputs: inputs.slice(0, 1) }, { h: [1 + 2 ** -12, 0.1] })[0].values),
     [1, halfTable()[halfBits(0.1)]]);
-  assert.throws(() => checkFeeds(inputs.slice(1, 2), { u: [0, 256] }),
+  assert.throws(() => checkFeeds({ inputs: inputs.slice(1, 2) }, { u: [0, 256] }),
     /input 'u' holds 256 at element 1, outside the uint8 range; pass values between 0 and 255/);
-  assert.throws(() => checkFeeds(inputs.slice(0, 1), { h: Float32Array.from([1, 2]) }),
+  assert.throws(() => checkFeeds({ inputs: inputs.slice(0, 1) }, { h: Float32Array.from([1, 2]) }),
     /input 'h' is float16; pass a Float16Array, a Uint16Array of float16 bits or an array of numbers, not a Float32Array/);
 });
 

@@ -17,7 +17,9 @@ from webjit.family import Constraint, Family
 from webjit.kernels import Attention, prod
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
-from webjit.wasm.loops import add_to, counted_loop, set_local, thread_share
+from webjit.symbolic import Sym, SymbolicError, upper
+from webjit.wasm.loops import add_to, counted_loop, push, set_local, thread_share
+from webjit.wasm.sizes import sizes_of
 from webjit.wasm.simdmath import inline_exp
 from webjit.wasm.reductions import finite_or_zero, hreduce
 
@@ -60,9 +62,11 @@ def emit_attention(spec: Attention, config: AttentionConfig) -> Module:
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (nargs + 2), results=[])
     rows = prod(spec.batch) * spec.sq
-    if rows == 0:
+    if not isinstance(rows, Sym) and rows == 0:
         return module
-    start, count = thread_share(f, rows, nargs, nargs + 1)
+    _check_symbolic(spec)
+    sizes = sizes_of(f, spec)
+    start, count = thread_share(f, sizes.count(rows), nargs, nargs + 1)
     accesses = {name: a for name, a in (("q", spec.q), ("k", spec.k), ("v", spec.v), ("select", spec.select),
                                         ("add", spec.add), ("out", spec.out)) if a is not None}
     ptr = {name: f.local(I32) for name in accesses}
@@ -72,34 +76,46 @@ def emit_attention(spec: Attention, config: AttentionConfig) -> Module:
         # This row's pointers: the access offsets, then per index (query row, batch dims) index * stride.
         for name, a in accesses.items():
             f.op("local.get", a.arg)
-            f.op("i32.const", 4 * a.offset)
+            sizes.push(4 * a.offset)
             f.op("i32.add")
             f.op("local.set", ptr[name])
         f.op("local.get", row)
         f.op("local.set", rest)
-        sizes = list(spec.batch) + [spec.sq]
-        for dim in reversed(range(len(sizes))):
+        extents = list(spec.batch) + [spec.sq]
+        for dim in reversed(range(len(extents))):
+            if not isinstance(extents[dim], Sym) and extents[dim] == 1:
+                continue  # index 0: nothing to add
             f.op("local.get", rest)
-            f.op("i32.const", sizes[dim])
+            sizes.push(extents[dim])
             f.op("i32.rem_u")
             f.op("local.set", idx)
             f.op("local.get", rest)
-            f.op("i32.const", sizes[dim])
+            sizes.push(extents[dim])
             f.op("i32.div_u")
             f.op("local.set", rest)
             for name, a in accesses.items():
                 stride = a.strides[dim]
-                if stride == 0 or (dim == len(sizes) - 1 and name in ("k", "v")):
+                if (not isinstance(stride, Sym) and stride == 0) or (dim == len(extents) - 1 and name in ("k", "v")):
                     continue  # keys and values do not depend on the query row
                 f.op("local.get", ptr[name])
                 f.op("local.get", idx)
-                f.op("i32.const", 4 * stride)
+                sizes.push(4 * stride)
                 f.op("i32.mul")
                 f.op("i32.add")
                 f.op("local.set", ptr[name])
-        attention_row(f, module, spec, config, ptr)
+        attention_row(f, module, spec, config, ptr, sizes)
         add_to(f, row, 1)
+    sizes.finish()
     return module
+
+
+def _check_symbolic(spec: Attention) -> None:
+    """Symbolic sizes may set the query rows, the keys, and the strides between query rows
+    or batch entries; the depths and the strides along the keys stay fixed."""
+    fixed = [spec.d, spec.dv, spec.k.strides[-2], spec.v.strides[-2]]
+    fixed += [a.strides[-1] for a in (spec.q, spec.k, spec.v, spec.select, spec.add, spec.out) if a is not None]
+    if any(isinstance(v, Sym) for v in fixed):
+        raise SymbolicError("an attention kernel whose depth or key strides are symbolic is not compiled for WASM yet")
 
 
 def multiply_add(f: Func, fma: bool, acc, a, b) -> None:
@@ -121,7 +137,7 @@ def get(f: Func, local: int):
     return lambda: f.op("local.get", local)
 
 
-def attention_row(f: Func, module: Module, spec: Attention, config: AttentionConfig, ptr: dict) -> None:
+def attention_row(f: Func, module: Module, spec: Attention, config: AttentionConfig, ptr: dict, sizes) -> None:
     """One query row: the output row holds the running sum of p_j v_j between blocks (in L1),
     so only q and the block's scores and weights stay in registers."""
     exp = math_func(module, "exp")
@@ -152,11 +168,22 @@ def attention_row(f: Func, module: Module, spec: Attention, config: AttentionCon
     strides = {"k": spec.k.strides[-2], "v": spec.v.strides[-2],
                "select": spec.select.strides[-1] if spec.select else 0, "add": spec.add.strides[-1] if spec.add else 0}
     block = 4 * config.key_vectors
-    with counted_loop(f, spec.sk // block):
+    blocks = sizes.derived(f"blocks/{block}", spec.sk, [spec.sk], [("i32.const", block), ("i32.div_u",)]) \
+        if isinstance(spec.sk, Sym) else spec.sk // block
+    with counted_loop(f, blocks):
         key_block(f, spec, config, block, q, peak, total, ptr["out"], keys, strides, exp)
         for name, local in keys.items():
             add_to(f, local, 4 * block * strides[name])
-    if spec.sk % block:
+    if isinstance(spec.sk, Sym):  # the last keys: one block per count the range allows
+        left = sizes.derived(f"left/{block}", spec.sk, [spec.sk], [("i32.const", block), ("i32.rem_u",)])
+        for nkeys in range(1, block):
+            push(f, left)
+            f.op("i32.const", nkeys)
+            f.op("i32.eq")
+            f.op("if")
+            key_block(f, spec, config, nkeys, q, peak, total, ptr["out"], keys, strides, exp)
+            f.op("end")
+    elif spec.sk % block:
         key_block(f, spec, config, spec.sk % block, q, peak, total, ptr["out"], keys, strides, exp)
     # out = out * (1 / l)
     inv, vec = f.local(V128), f.local(V128)
@@ -341,7 +368,7 @@ def key_block(f: Func, spec: Attention, config: AttentionConfig, nkeys: int, q, 
 
 def resolve(config: AttentionConfig, spec: Attention, target) -> AttentionConfig:
     vectors = config.key_vectors
-    while vectors > 1 and 4 * vectors > spec.sk:
+    while vectors > 1 and 4 * vectors > upper(spec.sk):
         vectors //= 2
     return replace(config, key_vectors=vectors)
 
@@ -362,7 +389,7 @@ def cost(config: AttentionConfig, spec: Attention, target) -> float:
     """Per key: the two products (a third cheaper with fma), plus the rescale and two exps of a
     block shared by its keys."""
     products = (spec.d + spec.dv) * (2 if config.fma else 3) / 3
-    return prod(spec.batch) * spec.sq * spec.sk * (products + (40 + spec.dv) / (4 * config.key_vectors))
+    return upper(prod(spec.batch) * spec.sq * spec.sk) * (products + (40 + spec.dv) / (4 * config.key_vectors))
 
 
 FAMILY = Family("attention", "wasm", AttentionConfig, SPACE, CONSTRAINTS,

@@ -14,7 +14,9 @@ from webjit.family import Constraint, Family
 from webjit.kernels import Access, Elementwise, Loops, collapse, prod, used_inputs
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import emit_expr
+from webjit.symbolic import Sym, upper
 from webjit.wasm.loops import Count, Local, add_to, counted_loop, thread_share
+from webjit.wasm.sizes import Sizes, sizes_of
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,13 @@ def emit(spec: Elementwise, config: ElementwiseConfig) -> Module:
     nargs = len(spec.args)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (nargs + 2), results=[])
-    if any(n == 0 for n in spec.shape):
+    if any(isinstance(n, int) and n == 0 for n in spec.shape):
         return module
     accesses = [spec.out, *spec.inputs]
     loops = collapse(spec.shape, accesses)
-    Kernel(f, module, spec, accesses, loops, config.unroll, tid=nargs, nthreads=nargs + 1).emit()
+    sizes = sizes_of(f, spec)
+    Kernel(f, module, spec, accesses, loops, config.unroll, nargs, nargs + 1, sizes).emit()
+    sizes.finish()
     return module
 
 
@@ -45,7 +49,7 @@ def inner_run(spec: Elementwise) -> int:
 
 def resolve(config: ElementwiseConfig, spec: Elementwise, target) -> ElementwiseConfig:
     unroll = config.unroll
-    while unroll > 1 and 4 * unroll > inner_run(spec):
+    while unroll > 1 and 4 * unroll > upper(inner_run(spec)):
         unroll //= 2
     return ElementwiseConfig(unroll)
 
@@ -58,7 +62,7 @@ CONSTRAINTS = (
 
 def cost(config: ElementwiseConfig, spec: Elementwise, target) -> float:
     """Elements, plus a loop branch per iteration (a rough share of a 4-lane step)."""
-    return prod(spec.shape) * (1 + 0.25 / config.unroll)
+    return upper(prod(spec.shape)) * (1 + 0.25 / config.unroll)
 
 
 FAMILY = Family("elementwise", "wasm", ElementwiseConfig, SPACE, CONSTRAINTS,
@@ -70,8 +74,9 @@ class Kernel:
     """Builds one elementwise `run` body; holds the locals it allocates."""
 
     def __init__(self, f: Func, module: Module, spec: Elementwise, accesses: list[Access],
-                 loops: Loops, unroll: int, tid: int, nthreads: int):
+                 loops: Loops, unroll: int, tid: int, nthreads: int, sizes: Sizes):
         self.f, self.module, self.spec, self.unroll = f, module, spec, unroll
+        self.sizes = sizes
         self.accesses, self.loops = accesses, loops
         self.tid, self.nthreads = tid, nthreads
         self.used = sorted(used_inputs(spec.expr))
@@ -84,15 +89,15 @@ class Kernel:
     def emit(self) -> None:
         f = self.f
         if len(self.loops.shape) == 1:
-            start, count = thread_share(f, self.inner, self.tid, self.nthreads, align=4)
+            start, count = thread_share(f, self.sizes.count(self.inner), self.tid, self.nthreads, align=4)
             self.set_row_ptrs(col_start=start)
             self.emit_row(count)
             return
         outer = self.loops.shape[:-1]
-        start, rows = thread_share(f, prod(outer), self.tid, self.nthreads)
+        start, rows = thread_share(f, self.sizes.count(prod(outer)), self.tid, self.nthreads)
         index = self.set_row_ptrs(row_start=start)
         with counted_loop(f, rows):
-            self.emit_row(self.inner)
+            self.emit_row(self.sizes.count(self.inner))
             self.advance(index, len(outer) - 1)
 
     def set_row_ptrs(self, row_start: Local | None = None, col_start: Local | None = None) -> list[int]:
@@ -107,26 +112,26 @@ class Kernel:
             for d in reversed(range(len(outer))):
                 f.op("local.get", rest)
                 if d > 0:
-                    f.op("i32.const", outer[d])
+                    self.sizes.push(outer[d])
                     f.op("i32.rem_u")
                 f.op("local.set", index[d])
                 if d > 0:
                     f.op("local.get", rest)
-                    f.op("i32.const", outer[d])
+                    self.sizes.push(outer[d])
                     f.op("i32.div_u")
                     f.op("local.set", rest)
         for a, access in enumerate(self.accesses):
             f.op("local.get", access.arg)
-            if access.offset:
-                f.op("i32.const", 4 * access.offset)
+            if isinstance(access.offset, Sym) or access.offset:
+                self.sizes.push(4 * access.offset)
                 f.op("i32.add")
             terms = [(index[d], self.loops.strides[a][d]) for d in range(len(outer))]
             if col_start is not None:
                 terms.append((col_start.index, self.inner_strides[a]))
             for local, stride in terms:
-                if stride:
+                if isinstance(stride, Sym) or stride:
                     f.op("local.get", local)
-                    f.op("i32.const", 4 * stride)
+                    self.sizes.push(4 * stride)
                     f.op("i32.mul")
                     f.op("i32.add")
             f.op("local.set", self.row_ptrs[a])
@@ -137,17 +142,17 @@ class Kernel:
         f = self.f
         add_to(f, index[d], 1)
         for a in range(len(self.accesses)):
-            add_to(f, self.row_ptrs[a], 4 * self.loops.strides[a][d])
+            add_to(f, self.row_ptrs[a], self.sizes.count(4 * self.loops.strides[a][d]))
         if d == 0:
             return
         f.op("local.get", index[d])
-        f.op("i32.const", self.loops.shape[d])
+        self.sizes.push(self.loops.shape[d])
         f.op("i32.eq")
         f.op("if")
         f.op("i32.const", 0)
         f.op("local.set", index[d])
         for a in range(len(self.accesses)):
-            add_to(f, self.row_ptrs[a], -4 * self.loops.shape[d] * self.loops.strides[a][d])
+            add_to(f, self.row_ptrs[a], self.sizes.count(-4 * self.loops.shape[d] * self.loops.strides[a][d]))
         self.advance(index, d - 1)
         f.op("end")
 
@@ -157,7 +162,7 @@ class Kernel:
         for a in range(len(self.accesses)):
             f.op("local.get", self.row_ptrs[a])
             f.op("local.set", self.ptrs[a])
-        hoisted = [i for i in self.used if self.inner_strides[i + 1] == 0]
+        hoisted = [i for i in self.used if _is(self.inner_strides[i + 1], 0)]
         for i in hoisted:
             f.op("local.get", self.ptrs[i + 1])
             f.op("v128.load32_splat", 0)
@@ -193,7 +198,7 @@ class Kernel:
                 self.load(self.ptrs[i + 1], self.inner_strides[i + 1], lanes)
                 f.op("local.set", self.values[i])
         out_ptr, out_stride = self.ptrs[0], self.inner_strides[0]
-        if lanes == 4 and out_stride == 1:
+        if lanes == 4 and _is(out_stride, 1):
             f.op("local.get", out_ptr)
             self.compute()
             f.op("v128.store", 0)
@@ -210,7 +215,7 @@ class Kernel:
             self.compute()
             f.op("v128.store32_lane", 0, 0)
         for a in range(len(self.accesses)):
-            add_to(f, self.ptrs[a], 4 * lanes * self.inner_strides[a])
+            add_to(f, self.ptrs[a], self.sizes.count(4 * lanes * self.inner_strides[a]))
 
     def compute(self) -> None:
         emit_expr(self.f, self.module, self.spec.expr,
@@ -219,10 +224,10 @@ class Kernel:
     def load(self, ptr: int, stride: int, lanes: int) -> None:
         """Push `lanes` elements at ptr, ptr + stride, ... (one element: splatted)."""
         f = self.f
-        if lanes == 1 or stride == 0:
+        if lanes == 1 or _is(stride, 0):
             f.op("local.get", ptr)
             f.op("v128.load32_splat", 0)
-        elif stride == 1:
+        elif _is(stride, 1):
             f.op("local.get", ptr)
             f.op("v128.load", 0)
         else:
@@ -236,9 +241,17 @@ class Kernel:
     def push_address(self, ptr: int, byte_offset: int) -> int:
         """Push an address for ptr + byte_offset; returns the memarg offset still to add."""
         self.f.op("local.get", ptr)
+        if isinstance(byte_offset, Sym):
+            self.sizes.push(byte_offset)
+            self.f.op("i32.add")
+            return 0
         if byte_offset >= 0:
             return byte_offset
         self.f.op("i32.const", byte_offset)
         self.f.op("i32.add")
         return 0
 
+
+def _is(size, value: int) -> bool:
+    """Whether a stride is the constant `value` (a symbolic stride never is)."""
+    return not isinstance(size, Sym) and size == value

@@ -11,7 +11,9 @@ from webjit.family import NoConfig, single
 from webjit.kernels import CumSum, Gather
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import splat_const
-from webjit.wasm.loops import Local, add_to, counted_loop, divmod_into, thread_share
+from webjit.symbolic import Sym, SymbolicError
+from webjit.wasm.loops import Count, Local, add_to, counted_loop, divmod_into, push, thread_share
+from webjit.wasm.sizes import sizes_of
 
 
 def new_run(nargs: int) -> tuple[Module, Func]:
@@ -21,19 +23,30 @@ def new_run(nargs: int) -> tuple[Module, Func]:
 
 def emit_gather(spec: Gather, config: NoConfig) -> Module:
     """out[o, i, j] = data[o, idx[i], j]; negative indices wrap once, others out of range give 0."""
-    module, f = new_run(3)
-    data, indices, out, tid, nthreads = range(5)
+    module, f = new_run(len(spec.args))
+    data, indices, out = range(3)
+    tid, nthreads = len(spec.args), len(spec.args) + 1
     pairs = spec.outer * spec.count
-    if pairs == 0 or spec.inner == 0:
+    if _is(pairs, 0) or _is(spec.inner, 0):
         return module
-    row_bytes, plane_bytes = 4 * spec.inner, 4 * spec.axis_dim * spec.inner
-    start, count = thread_share(f, pairs, tid, nthreads)
+    if isinstance(spec.inner, Sym):
+        raise SymbolicError("a Gather whose rows have a symbolic length is not compiled for WASM yet")
+    sizes = sizes_of(f, spec)
+    row_bytes, plane_bytes = 4 * spec.inner, sizes.count(4 * spec.axis_dim * spec.inner)
+    start, count = thread_share(f, sizes.count(pairs), tid, nthreads)
     plane, i, index_ptr, dst, src, index = (f.local(I32) for _ in range(6))
     # plane = data + (start / count) * plane_bytes; i = start % count
-    divmod_into(f, start, spec.count, quotient=plane, remainder=i)
+    f.op("local.get", start.index)
+    sizes.push(spec.count)
+    f.op("i32.div_u")
+    f.op("local.set", plane)
+    f.op("local.get", start.index)
+    sizes.push(spec.count)
+    f.op("i32.rem_u")
+    f.op("local.set", i)
     f.op("local.get", data)
     f.op("local.get", plane)
-    f.op("i32.const", plane_bytes)
+    push(f, plane_bytes)
     f.op("i32.mul")
     f.op("i32.add")
     f.op("local.set", plane)
@@ -50,10 +63,10 @@ def emit_gather(spec: Gather, config: NoConfig) -> Module:
     f.op("i32.add")
     f.op("local.set", dst)
     with counted_loop(f, count):
-        load_wrapped_index(f, index_ptr, index, spec.axis_dim)
+        load_wrapped_index(f, index_ptr, index, sizes.count(spec.axis_dim))
         # Unsigned compare: negative (still, after one wrap) and too large both fail.
         f.op("local.get", index)
-        f.op("i32.const", spec.axis_dim)
+        sizes.push(spec.axis_dim)
         f.op("i32.lt_u")
         f.op("if")
         f.op("local.get", plane)
@@ -70,7 +83,7 @@ def emit_gather(spec: Gather, config: NoConfig) -> Module:
         add_to(f, i, 1)
         add_to(f, index_ptr, 4)
         f.op("local.get", i)
-        f.op("i32.const", spec.count)
+        sizes.push(spec.count)
         f.op("i32.eq")
         f.op("if")
         f.op("i32.const", 0)
@@ -79,16 +92,17 @@ def emit_gather(spec: Gather, config: NoConfig) -> Module:
         f.op("local.set", index_ptr)
         add_to(f, plane, plane_bytes)
         f.op("end")
+    sizes.finish()
     return module
 
 
-def load_wrapped_index(f: Func, index_ptr: int, index: int, axis_dim: int) -> None:
+def load_wrapped_index(f: Func, index_ptr: int, index: int, axis_dim: Count) -> None:
     """index = indices[i], plus axis_dim when negative."""
     f.op("local.get", index_ptr)
     f.op("i32.load", 0)
     f.op("local.tee", index)
     f.op("local.get", index)
-    f.op("i32.const", axis_dim)
+    push(f, axis_dim)
     f.op("i32.add")
     f.op("local.get", index)
     f.op("i32.const", 0)
@@ -212,3 +226,7 @@ def accumulate(f: Func, acc: int, value: int, add: str) -> None:
 
 
 GATHER, CUMSUM = single("gather", "wasm", emit_gather), single("cumsum", "wasm", emit_cumsum)
+
+
+def _is(size, value: int) -> bool:
+    return not isinstance(size, Sym) and size == value

@@ -24,11 +24,11 @@ def push(f: Func, value: Count) -> None:
         f.op("i32.const", value)
 
 
-def add_to(f: Func, local: int, amount: int) -> None:
-    """local += amount (no code when amount is 0)."""
-    if amount:
+def add_to(f: Func, local: int, amount: Count) -> None:
+    """local += amount (no code when amount is the constant 0)."""
+    if isinstance(amount, Local) or amount:
         f.op("local.get", local)
-        f.op("i32.const", amount)
+        push(f, amount)
         f.op("i32.add")
         f.op("local.set", local)
 
@@ -93,15 +93,16 @@ def counted_loop(f: Func, count: Count, step: int = 1):
     f.op("end")
 
 
-def thread_share(f: Func, total: int, tid: int, nthreads: int, align: int = 1) -> tuple[Local, Local]:
-    """This thread's contiguous share [start, start + count) of `total` items.
+def thread_share(f: Func, total: Count, tid: int, nthreads: int, align: int = 1) -> tuple[Local, Local]:
+    """This thread's contiguous share [start, start + count) of `total` items (a constant, or
+    a local known at run time).
 
     Shares are multiples of `align` items (except the last); a thread with no items
     returns from the function at once. Returns (start, count) locals.
     """
     chunk, start, count = f.local(I32), f.local(I32), f.local(I32)
     # chunk = round_up(ceil(total / nthreads), align)
-    f.op("i32.const", total)
+    push(f, total)
     f.op("local.get", nthreads)
     f.op("i32.add")
     f.op("i32.const", 1)
@@ -117,18 +118,18 @@ def thread_share(f: Func, total: int, tid: int, nthreads: int, align: int = 1) -
     f.op("local.get", tid)
     f.op("i32.mul")
     f.op("local.tee", start)
-    f.op("i32.const", total)
+    push(f, total)
     f.op("i32.ge_u")
     f.op("if")
     f.op("return")
     f.op("end")
     # count = min(chunk, total - start)
     f.op("local.get", chunk)
-    f.op("i32.const", total)
+    push(f, total)
     f.op("local.get", start)
     f.op("i32.sub")
     f.op("local.get", chunk)
-    f.op("i32.const", total)
+    push(f, total)
     f.op("local.get", start)
     f.op("i32.sub")
     f.op("i32.lt_u")

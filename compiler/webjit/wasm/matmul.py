@@ -35,7 +35,9 @@ from ..kernels import Expr, MatMul
 from . import matmul_schedule as schedule
 from .encoder import I32, V128, Func, Module
 from .expr import emit_expr
-from .loops import counted_loop, set_linear, thread_share
+from ..symbolic import Sym, SymbolicError
+from .loops import Local, counted_loop, push, set_linear, thread_share
+from .sizes import sizes_of
 from .matmul_pack import pack_columns
 from .matmul_schedule import MatMulConfig, k_blocks
 
@@ -45,7 +47,9 @@ def emit(spec: MatMul, config: MatMulConfig) -> Module:
     _check(spec, config)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (len(spec.args) + 2), results=[])
-    _Emitter(spec, config, module, f).run()
+    emitter = _Emitter(spec, config, module, f)
+    emitter.run()
+    emitter.sizes.finish()
     return module
 
 
@@ -60,12 +64,26 @@ def _check(spec: MatMul, config: MatMulConfig) -> None:
                            f"kc at least 1; pass it through the family's resolve.")
     for name, access in (("a", spec.a), ("bmat", spec.bmat), ("out", spec.out)) + tuple(
             (f"extra {i}", e) for i, e in enumerate(spec.extras)):
-        if min(access.strides) < 0 or access.offset < 0:
+        if any(s < 0 for s in access.strides) or access.offset < 0:
             raise CompileError(f"MatMul {name} has a negative stride or offset, which the WASM kernel does not support.")
+    _check_symbolic(spec)
     if spec.bmat.strides[-1] != 1 and spec.n > 1:
         raise CompileError("MatMul bmat must have unit stride along n.")
     if spec.out.strides[-1] != 1 and spec.n > 1:
         raise CompileError("MatMul out must have unit stride along n.")
+
+
+def _check_symbolic(spec: MatMul) -> None:
+    """A symbolic m only: n, k and every stride the kernel uses fixed (strides of batch
+    dims of size 1 are never used)."""
+    if not spec.dims:
+        return
+    used = [d for d, size in enumerate(spec.batch) if not (isinstance(size, int) and size == 1)]
+    fixed = [spec.n, spec.k, *spec.batch] + [access.offset for access in (spec.a, spec.bmat, spec.out) + spec.extras]
+    for access in (spec.a, spec.bmat, spec.out) + spec.extras:
+        fixed += [access.strides[d] for d in used] + list(access.strides[-2:])
+    if any(isinstance(v, Sym) for v in fixed):
+        raise SymbolicError("a MatMul with a symbolic size other than its rows (m) is not compiled for WASM yet")
 
 
 @dataclass(frozen=True)
@@ -84,11 +102,12 @@ class _Emitter:
 
     def __init__(self, spec: MatMul, config: MatMulConfig, module: Module, f: Func):
         self.spec, self.config, self.module, self.f = spec, config, module, f
+        self.sizes = sizes_of(f, spec)
         self.nbatch = prod(spec.batch)
-        self.row_tiles = -(-spec.m // config.mr) if spec.m else 0
+        self.row_tiles = self.sizes.ceil_div(spec.m, config.mr)  # a local when m is symbolic
         self.nb = config.nb
         self.nblocks = -(-spec.n // self.nb) if spec.n else 0
-        self.units = self.nbatch * self.nblocks * self.row_tiles
+        self.units = self._product(self.nbatch * self.nblocks, self.row_tiles)
         self.kc, self.kblocks = k_blocks(spec, config.kc)
         self.kpass = _KPass(0, spec.k, True, True)  # the pass being written out
         self.block_local = f.local(I32)  # k-block index of the middle passes
@@ -100,6 +119,15 @@ class _Emitter:
 
     def op(self, *args) -> None:
         self.f.op(*args)
+
+    def _product(self, k: int, count):
+        """k * count for a constant or a prologue local."""
+        if not isinstance(count, Local):
+            return k * count
+        return self.sizes.derived(f"times/{k}", count, [], [("local.get", count.index), ("i32.const", k), ("i32.mul",)])
+
+    def push(self, count) -> None:
+        push(self.f, count)
 
     def v128s(self, count: int) -> list[int]:
         """`count` v128 locals, reused between tiles (a tile never outlives the next)."""
@@ -113,18 +141,18 @@ class _Emitter:
 
     def run(self) -> None:
         """This thread's units, one n-block's run of them at a time (a segment)."""
-        if self.units == 0:
+        if isinstance(self.units, int) and self.units == 0:
             return
         f = self.f
         unit, end, seg_end = f.local(I32), f.local(I32), f.local(I32)
         if self.config.implicit:  # whole n-blocks per thread: each packs the columns it reads
             start, count = thread_share(f, self.nbatch * self.nblocks, self.tid, self.nthreads)
             self.op("local.get", start.index)
-            self.op("i32.const", self.row_tiles)
+            self.push(self.row_tiles)
             self.op("i32.mul")
             self.op("local.tee", unit)
             self.op("local.get", count.index)
-            self.op("i32.const", self.row_tiles)
+            self.push(self.row_tiles)
             self.op("i32.mul")
         else:
             start, count = thread_share(f, self.units, self.tid, self.nthreads)
@@ -136,11 +164,11 @@ class _Emitter:
         self.op("loop")
         # seg_end = min(end, first unit of the next n-block)
         self.op("local.get", unit)
-        self.op("i32.const", self.row_tiles)
+        self.push(self.row_tiles)
         self.op("i32.div_u")
         self.op("i32.const", 1)
         self.op("i32.add")
-        self.op("i32.const", self.row_tiles)
+        self.push(self.row_tiles)
         self.op("i32.mul")
         self.op("local.tee", seg_end)
         self.op("local.get", end)
@@ -196,11 +224,11 @@ class _Emitter:
         spec, config, f = self.spec, self.config, self.f
         rt, blk, rest = f.local(I32), f.local(I32), f.local(I32)
         self.op("local.get", unit)
-        self.op("i32.const", self.row_tiles)
+        self.push(self.row_tiles)
         self.op("i32.rem_u")
         self.op("local.set", rt)
         self.op("local.get", unit)
-        self.op("i32.const", self.row_tiles)
+        self.push(self.row_tiles)
         self.op("i32.div_u")
         self.op("local.tee", rest)
         self.op("i32.const", self.nblocks)
@@ -214,7 +242,7 @@ class _Emitter:
         self.bases = []
         for i, access in enumerate(self.tensors):
             m_stride, n_stride = access.strides[-2], access.strides[-1]
-            terms = [(loc, 4 * s) for loc, s in zip(batch_idx, access.strides)]
+            terms = [(loc, 4 * s) for loc, s, size in zip(batch_idx, access.strides, spec.batch) if size != 1]
             if i != 1:  # a, out and extras move down with the row tile (bmat's rows are k)
                 terms += [(rt, 4 * config.mr * m_stride)]
             if i != 0:  # all but a move along n with the block
@@ -226,13 +254,49 @@ class _Emitter:
             base = f.local(I32)
             self.set_sum(base, access.arg, 4 * access.offset + k_const, terms)
             self.bases.append(base)
-        rows_last = spec.m - (self.row_tiles - 1) * config.mr
         width_last = spec.n - (self.nblocks - 1) * self.nb
 
         def blocks(rows: int) -> None:
             self.branch(blk, self.nblocks - 1, self.nb, width_last, lambda width: self.block(rows, width))
 
+        if isinstance(self.row_tiles, Local):
+            self.branch_rows(rt, blocks)
+            return
+        rows_last = spec.m - (self.row_tiles - 1) * config.mr
         self.branch(rt, self.row_tiles - 1, config.mr, rows_last, blocks)
+
+    def branch_rows(self, rt: int, body) -> None:
+        """A symbolic m: the last row tile has 1..mr rows, known at run time; one body per count."""
+        mr = self.config.mr
+        if mr == 1:
+            body(1)
+            return
+        rows_last = self.sizes.derived("rows_last", self.spec.m, [self.spec.m],
+                                       [("i32.const", 1), ("i32.sub",), ("i32.const", mr), ("i32.rem_u",),
+                                        ("i32.const", 1), ("i32.add",)])  # (m - 1) % mr + 1
+        last = self.sizes.derived("last_tile", self.spec.m, [], [("local.get", self.row_tiles.index),
+                                                                  ("i32.const", 1), ("i32.sub",)])
+        self.op("local.get", rt)
+        self.push(last)
+        self.op("i32.eq")
+        self.push(rows_last)
+        self.op("i32.const", mr)
+        self.op("i32.ne")
+        self.op("i32.and")
+        self.op("if")
+        for rows in range(1, mr - 1):
+            self.push(rows_last)
+            self.op("i32.const", rows)
+            self.op("i32.eq")
+            self.op("if")
+            body(rows)
+            self.op("else")
+        body(mr - 1)
+        for _ in range(1, mr - 1):
+            self.op("end")
+        self.op("else")
+        body(mr)
+        self.op("end")
 
     def branch(self, local: int, last: int, full: int, edge: int, body) -> None:
         """body(edge) when local == last, else body(full); one body when they agree."""

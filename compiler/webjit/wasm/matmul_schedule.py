@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from ..family import Constraint
 from ..kernels import MatMul, prod
+from ..symbolic import upper
 from ..targets import WasmTarget
 
 AUTO_NB = 96  # nb = 0 picks this when all of bmat is bigger than a panel (a multiple of every nr)
@@ -117,7 +118,7 @@ def resolve(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> MatMulCon
     """Every automatic field made explicit, and fields past the spec's size clipped (tile
     rows to m, columns to n, the k unroll to a k-block; no k-blocks where the epilogue reads
     out), so that configs generating the same module compare equal."""
-    mr = min(config.mr, max(spec.m, 1))
+    mr = min(config.mr, max(upper(spec.m), 1))  # a symbolic m: tiles for its largest size
     nr = min(config.nr, _round_up(max(spec.n, 1), 4))
     config = replace(config, mr=mr, nr=nr, nb=config.nb - config.nb % nr if config.nb >= nr else config.nb)
     kc = config.kc or auto_kc(spec, config, target)
@@ -133,7 +134,8 @@ def _resolve_nb(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> int:
         nb = min(nb, AUTO_NB)
     want_units = UNITS_PER_THREAD * target.threads
     # Threads share (batch, n-block, row tile) units; implicit kernels share whole n-blocks.
-    units = prod(spec.batch) * (1 if config.implicit else (-(-spec.m // config.mr) if spec.m else 0))
+    m = upper(spec.m)
+    units = prod(spec.batch) * (1 if config.implicit else (-(-m // config.mr) if m else 0))
     if 0 < units < want_units:  # e.g. m = 1: share columns between threads
         nb = min(nb, max(config.nr, _round_up(-(-spec.n // -(-want_units // units)), config.nr)))
     return min(nb, full)
@@ -151,7 +153,7 @@ def default(spec: MatMul, target: WasmTarget) -> MatMulConfig | None:
 def cost(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> float:
     """Estimated seconds-like units: padded multiply-adds, slowed by the loads each needs
     (a tile loads nr/4 + mr vectors per mr*nr/4 multiply-adds) and by idle threads."""
-    rows, cols = _round_up(max(spec.m, 1), config.mr), _round_up(max(spec.n, 1), 4)
+    rows, cols = _round_up(max(upper(spec.m), 1), config.mr), _round_up(max(spec.n, 1), 4)
     madds = prod(spec.batch) * rows * cols * max(spec.k, 1) / 4
     loads = (config.nr // 4 + config.mr) / (config.mr * config.nr / 4)
     units = prod(spec.batch) * -(-rows // config.mr) * -(-cols // max(config.nb or cols, 4))

@@ -18,7 +18,9 @@ from webjit.family import Constraint, Family
 from webjit.kernels import LayerNorm, Reduce, Softmax
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
+from webjit.symbolic import Sym, SymbolicError, upper
 from webjit.wasm.loops import add_to, counted_loop, thread_share
+from webjit.wasm.sizes import sizes_of
 
 INF = float("inf")
 # kind -> (combine op, identity, what each element contributes, final step)
@@ -164,11 +166,14 @@ def row_kernel(spec, row_elems: list[int], body: Callable[[Func, Module, list[in
     nargs = len(spec.args)
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (nargs + 2), results=[])
-    if spec.outer == 0:
+    if not isinstance(spec.outer, Sym) and spec.outer == 0:
         return module
+    if isinstance(spec.r, Sym):
+        raise SymbolicError(f"a {spec.family} over rows of symbolic length ({spec.r}) is not compiled for WASM yet")
+    sizes = sizes_of(f, spec)
     row_bytes = [4 * n for n in row_elems]
-    start, rows = thread_share(f, spec.outer, nargs, nargs + 1)
-    ptrs = [f.local(I32) for _ in spec.args]
+    start, rows = thread_share(f, sizes.count(spec.outer), nargs, nargs + 1)
+    ptrs = [f.local(I32) for _ in row_elems]  # every argument but the symbolic sizes
     for i, ptr in enumerate(ptrs):
         f.op("local.get", i)
         if row_bytes[i]:
@@ -181,6 +186,7 @@ def row_kernel(spec, row_elems: list[int], body: Callable[[Func, Module, list[in
         body(f, module, ptrs)
         for ptr, step in zip(ptrs, row_bytes):
             add_to(f, ptr, step)
+    sizes.finish()
     return module
 
 
@@ -381,7 +387,7 @@ def scale_const(f: Func, vec: int, factor: float) -> None:
 
 def resolve(config: RowConfig, spec, target) -> RowConfig:
     accumulators = config.accumulators
-    while accumulators > 1 and 4 * accumulators > spec.r:
+    while accumulators > 1 and 4 * accumulators > upper(spec.r):
         accumulators //= 2
     return RowConfig(accumulators)
 
@@ -394,7 +400,7 @@ CONSTRAINTS = (
 
 def cost(config: RowConfig, spec, target) -> float:
     """Row elements; a chain of dependent adds costs about three vector steps each."""
-    return spec.outer * spec.r * (1 + 2.0 / config.accumulators)
+    return upper(spec.outer * spec.r) * (1 + 2.0 / config.accumulators)
 
 
 def _family(name: str, emit) -> Family:

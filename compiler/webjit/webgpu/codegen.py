@@ -2,6 +2,7 @@
 shape, bindings). FAMILIES is the one table of the backend's schedule records."""
 from __future__ import annotations
 
+from ..symbolic import SymbolicError
 from ..targets import WebgpuTarget
 from ..verify import verify
 from . import attention, conv, elementwise, gather, matmul, reductions
@@ -15,6 +16,9 @@ FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.RE
 def wgsl_kernel(spec, config, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
     """The WGSL kernel of `spec` generated with `config` (resolved by the family's record)."""
     verify(spec)
+    if getattr(spec, "dims", ()):
+        raise SymbolicError("webjit does not compile WebGPU kernels for symbolic sizes yet; compile with "
+                            "--backend wasm, or give each dimension one size")
     return FAMILIES[spec.family].generate(spec, config, target)
 
 
