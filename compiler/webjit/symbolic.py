@@ -146,6 +146,8 @@ class Sym:
     def __rmod__(self, other):
         if not _is_number(other):
             return NotImplemented
+        if other == 0:
+            return 0
         raise SymbolicError(f"webjit cannot take {other} modulo the symbolic size {self}")
 
     def __truediv__(self, other):

@@ -257,6 +257,20 @@ def _rule(node: Node, graph: Graph, elementwise_dtype) -> list[TensorType]:
                                         f"differ")
             shape[axis] = shape[axis] + p.shape[axis]
         return [TensorType(x.dtype, tuple(shape))]
+    if op == "Split":
+        axis = node.attrs.get("axis", 0) % len(x.shape)
+        size = x.shape[axis]
+        if len(node.inputs) > 1 and node.inputs[1]:
+            parts = _ints(graph, node.inputs[1])
+        elif isinstance(size, Sym):
+            raise SymbolicError("a Split into equal parts along a symbolic axis is not compiled")
+        else:
+            n = node.attrs.get("num_outputs") or len(node.outputs)
+            step = -(-size // n)
+            parts = [min(step, size - i * step) for i in range(n)]
+        if sum(parts[1:], parts[0]) != size:
+            raise SymbolicError(f"splits the axis of size {size} into {parts}")
+        return [TensorType(x.dtype, x.shape[:axis] + (p,) + x.shape[axis + 1:]) for p in parts]
     if op == "Gather":
         axis = node.attrs.get("axis", 0) % len(x.shape)
         return [TensorType(x.dtype, x.shape[:axis] + t[1].shape + x.shape[axis + 1:])]
