@@ -18,6 +18,7 @@ from .symbolic import size_json
 from .weights import ALIGN, WeightStore
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
+from .webgpu.kernel import dispatch_json
 
 FORMAT_VERSION = 3
 MODEL_DTYPES = ("float32", "int64", "int32", "bool", "float16", "float64", "int8", "uint8", "int16", "uint16")  # the ONNX dtypes of a bundle's inputs and outputs
@@ -167,7 +168,7 @@ def _form(stem: str, backend: str, family, choice, kernel, files: dict[str, byte
     else:
         files[stem + ".wgsl"] = kernel.source.encode()
         form.update(_entry(stem + ".wgsl", files[stem + ".wgsl"]), entry=kernel.entry,
-                    workgroup=list(kernel.workgroup), dispatch=list(kernel.dispatch))
+                    workgroup=list(kernel.workgroup), dispatch=dispatch_json(kernel.dispatch))
     if choice.device is not None:
         form = {"device": choice.device, **form}
         if choice.record is not None:

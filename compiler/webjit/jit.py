@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from .family import Family
 from .kernels import flops, spec_text
+from .symbolic import upper
 from .schedule import Kernel, families
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
@@ -54,7 +55,7 @@ def estimated_work(spec, calls: int) -> float:
     the elements it moves (its outputs, once per argument: a gather reads a few rows of a
     large table, not the table), weighted as a memory-bound kernel runs."""
     per_call = flops(spec) or ELEMENT_WORK * sum(a.size for a in spec.args if a.output) * len(spec.args)
-    return float(per_call) * calls
+    return float(upper(per_call)) * calls  # symbolic sizes: at the largest
 
 
 def hot_kernels(kernels: list[Kernel], backend: str) -> list[int]:
@@ -63,8 +64,9 @@ def hot_kernels(kernels: list[Kernel], backend: str) -> list[int]:
     table = families(backend)
     work = [estimated_work(k.spec, len(k.steps)) for k in kernels]
     total = sum(work) or 1.0
-    ranked = sorted((i for i, k in enumerate(kernels) if len(table[k.spec.family].space) > 1),
-                    key=lambda i: -work[i])
+    ranked = sorted((i for i, k in enumerate(kernels) if len(table[k.spec.family].space) > 1
+                     and not (backend == "webgpu" and getattr(k.spec, "dims", ()))),
+                    key=lambda i: -work[i])  # WebGPU candidates have fixed dispatches: none for symbolic sizes
     chosen, covered = [], 0.0
     for i in ranked:
         if covered >= SHARE * total or len(chosen) == MAX_KERNELS or work[i] < MIN_SHARE * total:

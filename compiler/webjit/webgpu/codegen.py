@@ -13,12 +13,17 @@ FAMILIES = {f.name: f for f in (elementwise.FAMILY, matmul.FAMILY, reductions.RE
                                 conv.DEPTHWISE, attention.FAMILY)}
 
 
+# The families whose generators read symbolic sizes (webgpu/sizes.py); each refuses, in one
+# sentence, the symbolic fields it cannot handle (e.g. a MatMul's n or k).
+SYMBOLIC = ("elementwise", "gather", "layernorm", "reduce", "softmax", "matmul", "attention")
+
+
 def wgsl_kernel(spec, config, target: WebgpuTarget = WebgpuTarget()) -> WgslKernel:
     """The WGSL kernel of `spec` generated with `config` (resolved by the family's record)."""
     verify(spec)
-    if getattr(spec, "dims", ()):
-        raise SymbolicError("webjit does not compile WebGPU kernels for symbolic sizes yet; compile with "
-                            "--backend wasm, or give each dimension one size")
+    if getattr(spec, "dims", ()) and spec.family not in SYMBOLIC:
+        raise SymbolicError(f"webjit does not compile WebGPU {spec.family} kernels for symbolic sizes yet; compile "
+                            f"with --backend wasm, or give each dimension one size")
     return FAMILIES[spec.family].generate(spec, config, target)
 
 

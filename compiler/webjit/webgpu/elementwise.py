@@ -14,8 +14,11 @@ from webjit.family import Constraint, Family
 from webjit.kernels import Elementwise, Expr, collapse, prod, used_inputs
 from webjit.webgpu.expr import expr_functions, wgsl_expr
 from webjit.webgpu.flat import fits_device
-from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid
-from webjit.webgpu.wgsl import check_fits, declare_args, entry_point, linear_workgroup, workgroup_size
+from webjit.symbolic import Sym, upper
+from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid, symbolic_dispatch
+from webjit.webgpu.sizes import WgslSizes
+from webjit.webgpu.wgsl import (check_fits, declare_args, entry_point, linear_workgroup, symbolic_workgroup,
+                                workgroup_size)
 
 
 @dataclass(frozen=True)
@@ -31,19 +34,28 @@ def emit(spec: Elementwise, config: ElementwiseConfig, limits: Limits) -> WgslKe
     """The WGSL kernel computing `spec`, one invocation per `config.items` output elements."""
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, "elementwise")
+    sizes = WgslSizes(spec)
     total = prod(spec.shape)
     width = config.workgroup
     per_group = width * config.items
-    groups = -(-total // per_group)
-    grid = dispatch_grid(groups, limits)
     flag = "" if spec.status is None else f"fn wj_flag() {{ st{spec.status}(0, 1i); }}\n"
-    source = (declarations + flag + expr_functions(spec.expr) + element_function(spec)
-              + entry_point(width, main_body(total, groups, grid, width, config.items)))
+    element = element_function(spec, sizes)
+    if sizes.symbolic:
+        grid = symbolic_dispatch(total, per_group, 1, limits)
+        head = symbolic_workgroup(sizes.uniform_groups(total, per_group))
+    else:
+        groups = -(-total // per_group)
+        grid = dispatch_grid(groups, limits)
+        head = linear_workgroup(groups, grid)
+    body = main_body(sizes.text(total), head, width, config.items)
+    source = (declarations + sizes.declarations() + flag + expr_functions(spec.expr) + element
+              + entry_point(width, sizes.prologue() + body))
     return WgslKernel(source, "main", (width, 1, 1), grid, bindings)
 
 
-def main_body(total: int, groups: int, grid, width: int, items: int) -> str:
-    text = linear_workgroup(groups, grid)
+def main_body(total: str, head: str, width: int, items: int) -> str:
+    """`head` (the linear workgroup id and its bounds test), then the invocation's elements."""
+    text = head
     if items == 1:
         return text + f"  let e = wg * {width} + i32(lid);\n  if (e < {total}) {{ element(e); }}\n"
     return text + (f"  for (var j = 0; j < {items}; j++) {{\n"
@@ -51,20 +63,20 @@ def main_body(total: int, groups: int, grid, width: int, items: int) -> str:
                    f"    if (e < {total}) {{ element(e); }}\n  }}\n")
 
 
-def element_function(spec: Elementwise) -> str:
+def element_function(spec: Elementwise, sizes: WgslSizes) -> str:
     """fn element(e): split e into indices, load the inputs, store the expression."""
     lines = ["fn element(e: i32) {"]
     if prod(spec.shape) == 0:
         return "fn element(e: i32) {\n}\n"
     accesses = [spec.out, *spec.inputs]
     loops = collapse(spec.shape, accesses)
-    index = split_index(loops.shape, lines)
+    index = split_index(tuple(sizes.text(d) for d in loops.shape), lines)
     for i in sorted(used_inputs(spec.expr)):
         access = spec.inputs[i]
-        element = address(access.offset, index, loops.strides[i + 1])
+        element = address(access.offset, index, loops.strides[i + 1], sizes)
         lines.append(f"  let v{i} = ld{access.arg}({element});")
     value = wgsl_expr(spec.expr, leaf_value)
-    lines.append(f"  st{spec.out.arg}({address(spec.out.offset, index, loops.strides[0])}, {value});")
+    lines.append(f"  st{spec.out.arg}({address(spec.out.offset, index, loops.strides[0], sizes)}, {value});")
     return "\n".join(lines) + "\n}\n"
 
 
@@ -72,7 +84,7 @@ def leaf_value(leaf: Expr) -> str:
     return f"v{leaf.index}"
 
 
-def split_index(shape: tuple[int, ...], lines: list[str]) -> list[str]:
+def split_index(shape: tuple[str, ...], lines: list[str]) -> list[str]:
     """Names of the per-dimension indices of flat index `e` (row-major), appending their lets."""
     if len(shape) == 1:
         return ["e"]
@@ -86,10 +98,15 @@ def split_index(shape: tuple[int, ...], lines: list[str]) -> list[str]:
     return names
 
 
-def address(offset: int, index: list[str], strides: tuple[int, ...]) -> str:
-    """offset + sum(index[d] * strides[d]) as WGSL i32 text, skipping zero strides."""
-    text = str(offset) if offset else ""
+def address(offset, index: list[str], strides: tuple, sizes: WgslSizes) -> str:
+    """offset + sum(index[d] * strides[d]) as WGSL i32 text, skipping zero strides (a
+    symbolic offset or stride is added as its size's text)."""
+    text = sizes.text(offset) if isinstance(offset, Sym) or offset else ""
     for name, stride in zip(index, strides):
+        if isinstance(stride, Sym):
+            term = f"{name} * {sizes.text(stride)}"
+            text = f"{text} + {term}" if text else term
+            continue
         if stride == 0:
             continue
         term = name if abs(stride) == 1 else f"{name} * {abs(stride)}"
@@ -105,7 +122,7 @@ def resolve(config: ElementwiseConfig, spec: Elementwise, target) -> Elementwise
     """The width the device allows; no more items per invocation than keep one workgroup busy,
     and at least as many as let the workgroups fit one dispatch."""
     width = workgroup_size(target.limits, config.workgroup)
-    total = prod(spec.shape)
+    total = upper(prod(spec.shape))  # symbolic sizes: chosen for the largest
     items = config.items
     while items > 1 and width * items > total:
         items //= 2
@@ -124,7 +141,7 @@ CONSTRAINTS = (
 
 def cost(config: ElementwiseConfig, spec: Elementwise, target) -> float:
     """Elements, plus a fixed cost per workgroup, over the share of the device kept busy."""
-    total = max(prod(spec.shape), 1)
+    total = max(upper(prod(spec.shape)), 1)
     groups = -(-total // (config.workgroup * config.items))
     return (total + 64 * groups) / min(1.0, groups * config.workgroup / 4096)
 

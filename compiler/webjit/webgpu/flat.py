@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..family import Constraint, Family
+from ..symbolic import upper
 from .wgsl import workgroup_size
 
 
@@ -20,6 +21,8 @@ def items(spec) -> int:
     """Invocations the kernel of `spec` needs (one per output element, cumsum one per column)."""
     if spec.family == "cumsum":
         return spec.outer * spec.inner if spec.r else 0
+    if getattr(spec, "dims", ()):  # the output is the last arg before the sizes
+        return upper(spec.outer * spec.count * spec.inner)
     return spec.args[-1].size if spec.args else 0
 
 

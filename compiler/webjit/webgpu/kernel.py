@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import CompileError
+from ..symbolic import Sym, evaluate, size_json, upper
 
 OFFSET_ALIGN = 256  # bytes: minStorageBufferOffsetAlignment on every adapter
 
@@ -70,17 +71,18 @@ class WgslKernel:
     source: str
     entry: str
     workgroup: tuple[int, int, int]
-    dispatch: tuple[int, int, int]  # workgroups per dimension, each <= limits.max_workgroups_per_dim
+    dispatch: "tuple[int, int, int] | Workgroups"  # per dimension, each <= limits.max_workgroups_per_dim
     bindings: tuple[Binding, ...]
 
 
-def chunk_bindings(args, limits: Limits) -> tuple[Binding, ...]:
-    """One binding per arg, or several when the arg is larger than a binding may be."""
+def chunk_bindings(args, limits: Limits, sizes: int | None = None) -> tuple[Binding, ...]:
+    """One binding per arg, or several when the arg is larger than a binding may be. The
+    symbolic sizes (arg `sizes`) are bound read-only: their values then count as uniform."""
     per_chunk = (limits.max_binding_bytes // OFFSET_ALIGN) * OFFSET_ALIGN // 4  # elements
     bindings = []
     for i, arg in enumerate(args):
         for start in range(0, arg.size, per_chunk):
-            bindings.append(Binding(i, start, min(per_chunk, arg.size - start), arg.output))
+            bindings.append(Binding(i, start, min(per_chunk, arg.size - start), arg.output, write=i != sizes))
     return tuple(bindings)
 
 
@@ -98,3 +100,35 @@ def dispatch_grid(workgroups: int, limits: Limits) -> tuple[int, int, int]:
         raise CompileError(f"A kernel needs {workgroups} workgroups, more than a dispatch of {cap} per "
                            f"dimension reaches; compile for a device with a higher maxComputeWorkgroupsPerDimension.")
     return (cap, cap, z)
+
+
+@dataclass(frozen=True)
+class Workgroups:
+    """The dispatch of a kernel with symbolic sizes: `times * ceil(size / per)` workgroups in a
+    line, which the runtime evaluates for each run's sizes and spreads over (x, y, z) as
+    dispatch_grid does. Such a kernel always skips linear ids past its count, so any grid
+    holding enough workgroups runs it."""
+    size: Sym
+    per: int
+    times: int = 1
+
+    def count(self, env: dict[str, int]) -> int:
+        return self.times * -(-evaluate(self.size, env) // self.per)
+
+    def grid(self, env: dict[str, int], limits: Limits) -> tuple[int, int, int]:
+        """The dispatch for the sizes `env` ({dim: size})."""
+        return dispatch_grid(self.count(env), limits)
+
+    def to_json(self) -> dict:
+        return {"groups": size_json(self.size), "per": self.per, "times": self.times}
+
+
+def symbolic_dispatch(size, per: int, times: int, limits: Limits) -> Workgroups:
+    """The dispatch of `times * ceil(size / per)` workgroups, checked at the largest sizes."""
+    dispatch_grid(times * -(-upper(size) // per), limits)  # raises when the largest does not fit
+    return Workgroups(size, per, times)
+
+
+def dispatch_json(dispatch) -> list | dict:
+    """A kernel's dispatch as the manifest holds it (docs/bundle.md, "WebGPU")."""
+    return dispatch.to_json() if isinstance(dispatch, Workgroups) else list(dispatch)

@@ -19,13 +19,15 @@ from math import prod
 from ..errors import CompileError
 from ..family import Family
 from ..kernels import MatMul
+from ..symbolic import Sym
 from ..targets import WebgpuTarget
 from . import matmul_schedule as schedule
 from .expr import expr_functions, wgsl_expr
-from .kernel import Limits, WgslKernel, chunk_bindings, dispatch_grid
+from .kernel import Limits, WgslKernel, chunk_bindings, dispatch_grid, symbolic_dispatch
 from .matmul_schedule import MatMulConfig
+from .sizes import WgslSizes
 from .wgsl import (binding_name, check_fits, i32_literal, linear_workgroup, load_function,
-                   store_function, wgsl_type)
+                   store_function, symbolic_workgroup, wgsl_type)
 
 
 def emit(spec: MatMul, config: MatMulConfig, limits: Limits) -> WgslKernel:
@@ -38,6 +40,7 @@ def _check(spec: MatMul, config: MatMulConfig, limits: Limits) -> None:
     broken = FAMILY.violated(config, spec, WebgpuTarget(limits), hard_only=True)
     if broken:
         raise CompileError(f"WebGPU matmul config {config} cannot run on this device: {'; '.join(broken)}.")
+    schedule.check_symbolic(spec)
 
 
 def _terms(*pairs, const: int = 0) -> str:
@@ -59,13 +62,19 @@ class _Emitter:
         self.bm = config.wg_y * config.tm  # rows of a workgroup's tile
         self.bn = config.wg_x * config.tn  # columns of a workgroup's tile
         self.threads = config.wg_x * config.wg_y
-        self.row_tiles = -(-spec.m // self.bm)
+        self.sizes = WgslSizes(spec)
+        self.symbolic = isinstance(spec.m, Sym)
         self.col_tiles = -(-spec.n // self.bn)
-        self.groups = prod(spec.batch) * self.row_tiles * self.col_tiles
-        self.bindings = chunk_bindings(spec.args, limits)
+        if self.symbolic:  # the row tiles are counted at run time; the rest of the grid is fixed
+            self.row_tiles = None
+            self.groups = None
+        else:
+            self.row_tiles = -(-spec.m // self.bm)
+            self.groups = prod(spec.batch) * self.row_tiles * self.col_tiles
+        self.bindings = chunk_bindings(spec.args, limits, spec.sizes)
         self.vec4_global = self._vec4_global()
         # Bounds tests are written only where a tile can cross the edge.
-        self.m_edge = spec.m % self.bm != 0
+        self.m_edge = self.symbolic or spec.m % self.bm != 0
         self.n_edge = spec.n % self.bn != 0
         self.k_edge = spec.k % config.tk != 0
 
@@ -86,12 +95,17 @@ class _Emitter:
     def kernel(self) -> WgslKernel:
         spec, config = self.spec, self.config
         check_fits(spec, self.bindings, self.limits, "matmul")
-        grid = dispatch_grid(self.groups, self.limits)
+        if self.symbolic:
+            grid = symbolic_dispatch(spec.m, self.bm, prod(spec.batch) * self.col_tiles, self.limits)
+        else:
+            grid = dispatch_grid(self.groups, self.limits)
         parts = [f"// webjit matmul {spec.batch} x {spec.m}x{spec.n}x{spec.k}, {config}\n",
                  self.declarations()]
         if spec.epilogue is not None:
             parts.append(expr_functions(spec.epilogue))
         parts += [self.shared(), self.load_a(), self.load_b(), self.finish(), self.main(grid)]
+        if self.symbolic:  # after every part has asked for its sizes
+            parts.insert(2, self.sizes.declarations())
         return WgslKernel("\n".join(parts), "main", (config.wg_x, config.wg_y, 1), grid,
                           self.bindings)
 
@@ -176,7 +190,7 @@ class _Emitter:
         return element + f"fn load_b(base: i32, k: i32, col: i32) -> vec4<f32> {{ return vec4<f32>({lanes}); }}\n"
 
     def _guard(self, checks, zero: str) -> str:
-        tests = [f"{name} >= {bound}" for name, bound, needed in checks if needed]
+        tests = [f"{name} >= {self.sizes.text(bound)}" for name, bound, needed in checks if needed]
         result = f" {zero}" if zero else ""
         return f"  if ({' || '.join(tests)}) {{ return{result}; }}\n" if tests else ""
 
@@ -207,7 +221,13 @@ class _Emitter:
     # ---------------------------------------------------------------- entry point
     def main(self, grid) -> str:
         config = self.config
-        body = [linear_workgroup(self.groups, grid), self.tile_origin(),
+        if self.symbolic:
+            origin = self.tile_origin()
+            head = self.sizes.prologue() + symbolic_workgroup(
+                self.sizes.uniform_groups(self.spec.m, self.bm, prod(self.spec.batch) * self.col_tiles))
+        else:
+            head, origin = linear_workgroup(self.groups, grid), self.tile_origin()
+        body = [head, origin,
                 "  let tx = i32(lid3.x);\n  let ty = i32(lid3.y);\n  let t = i32(lid);\n",
                 self.accumulators(),
                 f"  for (var k0 = 0i; k0 < {i32_literal(self.spec.k)}; k0 += {config.tk}i) {{\n",
@@ -221,11 +241,13 @@ class _Emitter:
     def tile_origin(self) -> str:
         """m0, n0 of the workgroup's tile and each tensor's base element for its batch entry."""
         spec = self.spec
-        cols, rows = max(self.col_tiles, 1), max(self.row_tiles, 1)  # no division by zero when empty
+        cols = max(self.col_tiles, 1)  # no division by zero when empty
+        rows = f"max({self.sizes.ceil_div(spec.m, self.bm)}, 1)" if self.symbolic else max(self.row_tiles, 1)
         lines = [f"  let n0 = (wg % {cols}) * {self.bn};",
                  f"  let m0 = (wg / {cols} % {rows}) * {self.bm};"]
         if prod(spec.batch) > 1:
-            lines.append(f"  var batch = wg / {cols * rows};")
+            per_entry = f"({cols} * {rows})" if self.symbolic else cols * rows
+            lines.append(f"  var batch = wg / {per_entry};")
         index = []
         for d in reversed(range(len(spec.batch))):
             if spec.batch[d] > 1:

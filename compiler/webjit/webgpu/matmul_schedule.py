@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..family import Constraint
 from ..kernels import MatMul, prod
+from ..symbolic import Sym, SymbolicError, upper
 from ..targets import WebgpuTarget
 
 
@@ -89,17 +90,32 @@ CONSTRAINTS = (
                hard=True),
     Constraint("registers: tm + tn + tm*tn within the register budget",
                lambda c, s, t: registers(c) <= t.max_registers),
-    Constraint("tile rows under twice m (at most half the tile idle)",
-               lambda c, s, t: tile_rows(c) < 2 * max(s.m, 1) or tile_rows(c) == 1),
+    Constraint("tile rows under twice m (at most half the tile idle; a symbolic m at its largest)",
+               lambda c, s, t: tile_rows(c) < 2 * max(upper(s.m), 1) or tile_rows(c) == 1),
     Constraint("tile columns under twice n rounded up to 4",
                lambda c, s, t: tile_cols(c) < 2 * _round_up(max(s.n, 1), 4) or tile_cols(c) <= 4),
     Constraint("K-slab no deeper than k rounded up to 8", lambda c, s, t: c.tk <= _round_up(max(s.k, 1), 8)),
 )
 
 
+def check_symbolic(spec: MatMul) -> None:
+    """A symbolic m only: n, k, the batch and every offset and stride the kernel uses fixed
+    (strides of batch dims of size 1 are never used)."""
+    if not spec.dims:
+        return
+    used = [d for d, size in enumerate(spec.batch) if not (isinstance(size, int) and size == 1)]
+    accesses = (spec.a, spec.bmat, spec.out) + spec.extras
+    fixed = [spec.n, spec.k, *spec.batch] + [access.offset for access in accesses]
+    for access in accesses:
+        fixed += [access.strides[d] for d in used] + list(access.strides[-2:])
+    if any(isinstance(v, Sym) for v in fixed) or spec.im2col is not None:
+        raise SymbolicError("a MatMul with a symbolic size other than its rows (m) is not compiled for WebGPU yet")
+
+
 def default(spec: MatMul, target: WebgpuTarget) -> MatMulConfig | None:
     """DEFAULT where it fits, else the fitting config of the lowest estimated cost."""
     from .matmul import FAMILY  # the record that holds the constraints
+    check_symbolic(spec)  # before any constraint asks a question of a symbolic n or k
     if FAMILY.fits(DEFAULT, spec, target):
         return DEFAULT
     fitting = [c for c in SPACE if FAMILY.fits(c, spec, target)]
@@ -110,7 +126,7 @@ def cost(config: MatMulConfig, spec: MatMul, target: WebgpuTarget) -> float:
     """Estimated time units: the padded multiply-adds of every workgroup, plus what each
     staged K-slab reads from global memory, over the invocations that run at once."""
     bm, bn = tile_rows(config), tile_cols(config)
-    groups = max(prod(spec.batch), 1) * -(-max(spec.m, 1) // bm) * -(-max(spec.n, 1) // bn)
+    groups = max(prod(spec.batch), 1) * -(-max(upper(spec.m), 1) // bm) * -(-max(spec.n, 1) // bn)
     k = _round_up(max(spec.k, 1), config.tk)
     madds = groups * bm * bn * k
     loads = groups * (bm + bn) * k * (1.0 if config.vec == 4 else 2.0)

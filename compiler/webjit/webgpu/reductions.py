@@ -14,9 +14,12 @@ from webjit.family import Constraint, Family
 from webjit.kernels import LayerNorm, Reduce, Softmax
 from webjit.webgpu.expr import helper_functions
 from webjit.webgpu.flat import fits_device
-from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid
+from webjit.symbolic import Sym, SymbolicError, upper
+from webjit.webgpu.kernel import Limits, WgslKernel, dispatch_grid, symbolic_dispatch
+from webjit.webgpu.sizes import WgslSizes
 from webjit.webgpu.wgsl import (I32_MAX, I32_MIN, check_fits, declare_args, entry_point,
-                                f32_literal, i32_literal, linear_workgroup, workgroup_size)
+                                f32_literal, i32_literal, linear_workgroup, symbolic_workgroup,
+                                workgroup_size)
 
 INF = float("inf")
 # kind -> (combine, identity, what each element contributes, final step)
@@ -69,7 +72,7 @@ def cost(config: RowConfig, spec, target) -> float:
     over the share of the device kept busy."""
     width = config.workgroup
     steps = -(-max(spec.r, 1) // width) * 3 + 4 * width.bit_length()
-    rows = max(spec.outer, 1)
+    rows = max(upper(spec.outer), 1)
     return rows * steps / min(1.0, rows * width / 4096)
 
 
@@ -94,12 +97,20 @@ def row_loop(width: int, r: int, body: str) -> str:
 
 def row_kernel(spec, family: str, dtype: str, width: int, functions: str, body: str,
                limits: Limits) -> WgslKernel:
-    """One workgroup per row: `body` runs with `row` (the row index) and `base` = row * r."""
+    """One workgroup per row: `body` runs with `row` (the row index) and `base` = row * r.
+    Symbolic sizes may set the count of rows, not their length."""
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, family)
-    grid = dispatch_grid(spec.outer, limits)
-    main = (linear_workgroup(spec.outer, grid) + f"  let row = wg;\n  let base = row * {spec.r};\n"
-            + body)
+    if isinstance(spec.r, Sym):
+        raise SymbolicError(f"a {family} over rows of symbolic length ({spec.r}) is not compiled for WebGPU yet")
+    sizes = WgslSizes(spec)
+    if sizes.symbolic:
+        grid = symbolic_dispatch(spec.outer, 1, 1, limits)
+        head = sizes.prologue() + symbolic_workgroup(sizes.uniform_groups(spec.outer, 1))
+    else:
+        grid = dispatch_grid(spec.outer, limits)
+        head = linear_workgroup(spec.outer, grid)
+    main = head + f"  let row = wg;\n  let base = row * {spec.r};\n" + body
     source = (declarations + f"var<workgroup> red: array<{dtype}, {width}>;\n" + functions
               + entry_point(width, main))
     return WgslKernel(source, "main", (width, 1, 1), grid, bindings)

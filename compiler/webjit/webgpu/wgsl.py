@@ -32,7 +32,7 @@ def wgsl_type(dtype: str) -> str:
 
 def declare_args(spec, limits: Limits) -> tuple[str, tuple[Binding, ...]]:
     """Binding declarations for all of spec.args plus accessors ld{i} (and st{i} for outputs)."""
-    bindings = chunk_bindings(spec.args, limits)
+    bindings = chunk_bindings(spec.args, limits, getattr(spec, "sizes", None))
     lines = []
     for slot, b in enumerate(bindings):
         access = "read_write" if b.write else "read"
@@ -96,6 +96,13 @@ def linear_workgroup(total_groups: int, grid: tuple[int, int, int]) -> str:
     if grid[0] * grid[1] * grid[2] != total_groups:
         lines.append(f"  if (wg >= {total_groups}) {{ return; }}")
     return "\n".join(lines) + "\n"
+
+
+def symbolic_workgroup(total_groups: str) -> str:
+    """linear_workgroup for a kernel with symbolic sizes: the count `total_groups` (WGSL text)
+    is known only at run time, so ids past it always return."""
+    return ("  let wg = i32(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y);\n"
+            f"  if (wg >= {total_groups}) {{ return; }}\n")
 
 
 def f32_bits(x: float) -> int:
