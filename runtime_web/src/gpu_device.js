@@ -3,6 +3,7 @@
 // and the device is requested with exactly those limits raised.
 import { WebjitError } from './errors.js';
 import { IN_NODE } from './platform.js';
+import { evalSize } from './sizes.js';
 
 const DEFAULT_MAX_BUFFER_SIZE = 268435456;  // WebGPU's default maxBufferSize
 const MIB = 2 ** 20;
@@ -18,6 +19,20 @@ export function unusable(reason, advice = "use backend 'wasm' or 'auto'") {
 }
 
 export const roundUp = (n, to) => Math.ceil(n / to) * to;
+
+/**
+ * The workgroups of a kernel's dispatch (docs/bundle.md, "WebGPU"): a fixed [x, y, z], or
+ * for symbolic sizes {groups, per, times}: times * ceil(groups / per) workgroups (groups a
+ * polynomial over `env`), spread over (x, y, z) within `cap` per dimension as the compiler's
+ * dispatch_grid spreads them (the kernel skips ids past the count).
+ */
+export function workgroupGrid(dispatch, env, cap) {
+  if (Array.isArray(dispatch)) return dispatch;
+  const count = dispatch.times * Math.ceil(evalSize(dispatch.groups, env) / dispatch.per);
+  if (count <= cap) return [Math.max(count, 1), 1, 1];
+  const y = Math.ceil(count / cap);
+  return y <= cap ? [cap, y, 1] : [cap, cap, Math.ceil(y / cap)];
+}
 
 /** Bytes of the largest GPU buffer the session creates: the arena or one weights tensor. */
 export function largestBuffer(manifest) {

@@ -291,6 +291,11 @@ export function hasWasm(m) {
 const isCount = (v, min = 0) => Number.isInteger(v) && v >= min;
 const isTriple = (v, min) => Array.isArray(v) && v.length === 3 && v.every((d) => isCount(d, min));
 
+/** A symbolic dispatch: {groups: a size over the manifest's dims, per, times} (docs/bundle.md). */
+const isWorkgroups = (m, d) => d !== null && typeof d === 'object' && !Array.isArray(d) && isCount(d.per, 1) &&
+  isCount(d.times, 1) && (isCount(d.groups) || (isSym(d.groups) && d.groups.sym.every((term) => Array.isArray(term) &&
+    Number.isInteger(term[0]) && Array.isArray(term[1]) && term[1].every((n) => (m.dims ?? []).some((x) => x.name === n)))));
+
 /** Checks the WebGPU part of a manifest (docs/bundle.md, "WebGPU") before it is used. */
 export function checkWebgpuLayout(m) {
   const limits = m.webgpu.limits;
@@ -303,7 +308,7 @@ export function checkWebgpuLayout(m) {
       if (typeof form.file !== 'string' || typeof (form.entry ?? 'main') !== 'string') {
         throw invalid(`kernel ${i} has no WGSL file or entry point`);
       }
-      if (!isTriple(form.workgroup, 1) || !isTriple(form.dispatch, 0)) {
+      if (!isTriple(form.workgroup, 1) || !(isTriple(form.dispatch, 0) || isWorkgroups(m, form.dispatch))) {
         throw invalid(`kernel ${i} has a malformed WebGPU workgroup or dispatch`);
       }
     }

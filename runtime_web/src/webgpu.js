@@ -1,6 +1,8 @@
 // The WebGPU backend (docs/bundle.md, "WebGPU"): one GPU buffer for the arena and one per
 // weights tensor, one compute pipeline per kernel, one bind group per step, all built at
 // load; a run is one command encoder, one compute pass and one readback of the outputs.
+// A bundle with symbolic sizes gives them a small read-only buffer of their own (kernels
+// read them as uniform values) and evaluates each kernel's dispatch for every run's sizes.
 // Beside `run` it offers the kernel operations of the timer (`ops`, as in wasm.js): a
 // candidate pipeline shares its kernel's bind group layout, so the steps' bind groups
 // serve it unchanged.
@@ -8,7 +10,8 @@ import { WebjitError } from './errors.js';
 import { readVerified } from './source.js';
 import { elementCount, skippedSteps } from './manifest.js';
 import { fromDevice, toDevice } from './feeds.js';
-import { arenaBufferBytes, firstLine, roundUp, unusable } from './gpu_device.js';
+import { arenaBufferBytes, firstLine, roundUp, unusable, workgroupGrid } from './gpu_device.js';
+import { evalSize, largest } from './sizes.js';
 import { chooseForm } from './device.js';
 import { createGpuClock } from './gpu_clock.js';
 import { streamWeights } from './weights.js';
@@ -29,6 +32,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   const forms = manifest.kernels.map((kernel) => chooseForm(kernel.webgpu, gpu));
   const buffers = await uploadBuffers(bundle, manifest, device, onProgress);
   const locate = (id) => {
+    if (id === manifest.sizes) return { buffer: buffers.sizes, offset: 0 };
     const t = manifest.tensors[id];
     if (t.region === 'arena') return { buffer: buffers.arena, offset: t.offset };
     return { buffer: buffers.weights.get(id), offset: 0 };
@@ -40,14 +44,16 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   const slots = pipelines.map((pipeline, i) => ({ pipeline, dispatch: forms[i].form.dispatch }));
   const slotOf = manifest.kernels.map((_, i) => i);  // kernel id -> index into slots
   const skipped = skippedSteps(manifest, forms);  // Im2Col steps of implicit convolutions
-  const passOf = (i) => {
-    const step = manifest.steps[i];
-    return { ...slots[slotOf[step.kernel]], bindGroup: bindGroups[i] };
-  };
+  const cap = manifest.webgpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  let env = largest(manifest);  // the sizes passes are encoded for: the last run's, at first the largest
+  const slotPass = (slot, bindGroup) => ({ pipeline: slot.pipeline, bindGroup,
+    dispatch: workgroupGrid(slot.dispatch, env, cap) });
+  const passOf = (i) => slotPass(slots[slotOf[manifest.steps[i].kernel]], bindGroups[i]);
   await checkPasses(manifest, device, manifest.steps.map((_, i) => passOf(i)));
   let lastFeeds = null;
 
   function writeInputs(checked) {
+    if (checked.env) env = { ...largest(manifest), ...checked.env };
     for (const { spec, values } of checked) {
       const { buffer, offset } = locate(spec.tensor);
       device.queue.writeBuffer(buffer, offset, toDevice(spec, values));
@@ -69,7 +75,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
 
   const stepRange = (from, to) => Array.from({ length: to - from }, (_, k) => from + k)
     .filter((i) => !skipped.has(i)).map(passOf);
-  const kernelPass = (slot, i) => ({ ...slots[slot], bindGroup: bindGroups[i] });
+  const kernelPass = (slot, i) => slotPass(slots[slot], bindGroups[i]);
   const now = () => globalThis.performance.now();
   const clock = createGpuClock(device);  // null without timestamp queries
 
@@ -272,13 +278,15 @@ async function uploadBuffers(bundle, manifest, device, onProgress) {
   const buffers = await captured(device, 'creating the GPU buffers', () => {
     const arena = device.createBuffer({ label: 'webjit arena', size: arenaBufferBytes(manifest),
       usage: STORAGE | COPY_SRC | COPY_DST });
+    const sizes = manifest.sizes === undefined ? null : device.createBuffer({ label: 'webjit sizes',
+      size: roundUp(Math.max(4 * manifest.tensors[manifest.sizes].size, 16), 16), usage: STORAGE | COPY_DST });
     const weights = new Map();
     for (const id of usedWeights(manifest)) {
       const t = manifest.tensors[id];
       weights.set(id, device.createBuffer({ label: `webjit weight ${t.name ?? id}`,
         size: roundUp(Math.max(4 * t.size, 16), 16), usage: STORAGE | COPY_SRC | COPY_DST }));
     }
-    return { arena, weights };
+    return { arena, sizes, weights };
   });
   const write = (t, element, array) => {
     const buffer = buffers.weights.get(t.id);
@@ -368,8 +376,10 @@ async function buildBindGroups(manifest, device, layouts, locate) {
  * status word (manifest.status: set by checked kernels) last, at `statusAt`. */
 async function planReadback(manifest, device, locate) {
   let size = 0;
+  const most = largest(manifest);  // outputs of symbolic size: the planned (largest) bytes, read as far as a run fills them
   const copies = manifest.outputs.map((spec) => {
-    const copy = { spec, source: locate(spec.tensor), at: size, bytes: 4 * elementCount(spec.shape) };
+    const shape = spec.shape.map((d) => evalSize(d, most));
+    const copy = { spec, source: locate(spec.tensor), at: size, bytes: 4 * elementCount(shape) };
     size += copy.bytes;
     return copy;
   });
