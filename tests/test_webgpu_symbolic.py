@@ -145,3 +145,25 @@ def test_dispatch_is_data_the_runtime_evaluates():
     assert dispatch.to_json() == {"groups": {"sym": [[2, ["seq"]]]}, "per": 1, "times": 1}
     assert [dispatch.grid({"seq": s}, DEFAULT_LIMITS) for s in (1, MAX)] == [(2, 1, 1), (2 * MAX, 1, 1)]
     assert evaluate(2 * SEQ, {"seq": 3}) == 6
+
+
+@pytest.fixture(scope="module")
+def minilm_bundle(tmp_path_factory):
+    """MiniLM (small) compiled once for every seq in 1..64, for both backends (the default)."""
+    from webjit.cli import main
+    from webjit.models import export_model
+    model = export_model("minilm", size="small")
+    bundle = tmp_path_factory.mktemp("minilm-seq64") / "bundle"
+    assert main(["compile", str(model), "--dim", "batch=1", "--dim", "seq=1..64", "-o", str(bundle), "-q"]) == 0
+    return model, bundle
+
+
+@pytest.mark.parametrize("seq", [1, 7, 64])
+def test_minilm_for_seq_1_to_64_on_webgpu(minilm_bundle, seq, capsys):
+    from webjit.cli import main
+    model, bundle = minilm_bundle
+    status = main(["run", str(bundle), "--backend", "webgpu", "--browser", "node", "--dim", f"seq={seq}",
+                   "--check", str(model)])
+    printed = capsys.readouterr().out
+    assert status == 0 and "check passed" in printed and "node webgpu" in printed, printed
+    assert f"[1, {seq}, 384]" in printed
