@@ -31,6 +31,9 @@ def print_summary(manifest: dict, output: Path) -> None:
             hot = sum(1 for k in kernels if k.get(backend, {}).get("candidates"))
             print(f"JIT candidates ({backend}): {len(jit)} for {hot} hot kernels, "
                   f"{megabytes(sum(c['bytes'] for c in jit))} fetched only when tuning starts")
+        elif backend == "webgpu" and manifest.get("dims") and any(k.get("wasm", {}).get("candidates") for k in kernels):
+            print("JIT candidates (webgpu): none; WebGPU kernels compiled for symbolic sizes are not tuned yet "
+                  "(their dispatch depends on each run's sizes)")
     storage = manifest.get("weight_storage", "fp32")
     print(f"weights: {megabytes(weights)} in memory (stored {storage}), peak arena: "
           f"{megabytes(memory.get('arena_bytes', 0))}")
