@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 import webjit
 from webjit import cli
 from webjit import kernels as K
-from webjit.errors import RunError, WebjitError
+from webjit.errors import RunError
 from webjit.frontend import import_onnx
 from webjit.models import example_inputs, export_model
 from webjit.runner import run_bundle
@@ -335,8 +335,3 @@ def test_the_cli_compiles_ranges_and_runs_at_one_size(bert_bundle, capsys):
     assert "a run takes one size per dimension" in capsys.readouterr().err
     assert cli.main(["run", str(bert_bundle), "--browser", "node"]) == 2
     assert "give its size with --dim seq=N" in capsys.readouterr().err
-
-
-def test_webgpu_refuses_symbolic_sizes_for_now():
-    with pytest.raises(WebjitError, match="does not compile WebGPU kernels for symbolic sizes yet"):
-        webjit.compile(str(export_model("bert", size="small")), dims={"batch": 1, "seq": (1, 16)})

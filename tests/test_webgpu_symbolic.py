@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from webjit.kernels import Access, Arg, Attention, Elementwise, Gather, LayerNorm, MatMul, Expr
+from webjit.kernels import Access, Arg, Attention, Elementwise, Expr, Gather, LayerNorm, MatMul, Softmax
 from webjit.symbolic import Dim, Sym, SymbolicError, evaluate
 from webjit.webgpu.codegen import default_kernel
 from webjit.webgpu.kernel import DEFAULT_LIMITS, Workgroups
@@ -114,6 +114,12 @@ def test_matmul_refuses_a_symbolic_k():
     spec = symbolic(MatMul((), 4, 24, SEQ, Access(0, (SEQ, 1)), Access(1, (24, 1)), Access(2, (24, 1)), (), None,
                            (Arg("f32", 4 * MAX), Arg("f32", 24 * MAX), Arg("f32", 96, True))))
     with pytest.raises(SymbolicError, match="other than its rows"):
+        default_kernel(spec)
+
+
+def test_row_kernels_refuse_rows_of_symbolic_length():
+    spec = symbolic(Softmax(4, SEQ, False, (Arg("f32", 4 * MAX), Arg("f32", 4 * MAX, True))))
+    with pytest.raises(SymbolicError, match="rows of symbolic length"):
         default_kernel(spec)
 
 

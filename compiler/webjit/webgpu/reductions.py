@@ -48,8 +48,15 @@ class RowConfig:
 SPACE = (RowConfig(32), RowConfig(64), RowConfig(128), RowConfig(256))
 
 
+def check_rows(spec) -> None:
+    """Symbolic sizes may set the count of rows, not their length."""
+    if isinstance(spec.r, Sym):
+        raise SymbolicError(f"a {spec.family} over rows of symbolic length ({spec.r}) is not compiled for WebGPU yet")
+
+
 def resolve(config: RowConfig, spec, target) -> RowConfig:
     """Invocations per row: a power of two, no more than the row needs or the limits allow."""
+    check_rows(spec)
     limits = target.limits
     cap = min(workgroup_size(limits, config.workgroup),
               workgroup_size(limits, max(limits.max_workgroup_storage // 4, 1)))
@@ -97,12 +104,10 @@ def row_loop(width: int, r: int, body: str) -> str:
 
 def row_kernel(spec, family: str, dtype: str, width: int, functions: str, body: str,
                limits: Limits) -> WgslKernel:
-    """One workgroup per row: `body` runs with `row` (the row index) and `base` = row * r.
-    Symbolic sizes may set the count of rows, not their length."""
+    """One workgroup per row: `body` runs with `row` (the row index) and `base` = row * r."""
     declarations, bindings = declare_args(spec, limits)
     check_fits(spec, bindings, limits, family)
-    if isinstance(spec.r, Sym):
-        raise SymbolicError(f"a {family} over rows of symbolic length ({spec.r}) is not compiled for WebGPU yet")
+    check_rows(spec)
     sizes = WgslSizes(spec)
     if sizes.symbolic:
         grid = symbolic_dispatch(spec.outer, 1, 1, limits)
