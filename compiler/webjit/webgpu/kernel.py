@@ -57,7 +57,8 @@ class Binding:
 
     Every binding is declared read_write: inputs and outputs of a step usually live in the
     same arena buffer, and WebGPU refuses one buffer bound both read-only and writable in a
-    dispatch. `output` says whether the kernel writes it.
+    dispatch. The one exception is the symbolic sizes, which the runtime keeps in a buffer
+    of their own. `output` says whether the kernel writes it.
     """
     arg: int
     start: int  # elements from the start of the arg's tensor
@@ -108,7 +109,7 @@ class Workgroups:
     line, which the runtime evaluates for each run's sizes and spreads over (x, y, z) as
     dispatch_grid does. Such a kernel always skips linear ids past its count, so any grid
     holding enough workgroups runs it."""
-    size: Sym
+    size: "Sym | int"
     per: int
     times: int = 1
 
