@@ -300,6 +300,22 @@ def test_one_bundle_serves_every_length_in_node(tmp_path, name):
     _check_model(tmp_path, name, (1, 7, 64))
 
 
+def test_a_symbolic_batch_with_padded_rows(tmp_path):
+    """batch and seq both symbolic: the weight products take batch x seq rows, and the mask's
+    flattened index (a position times seq) is computed from the sizes at run time."""
+    path = export_model("bert", size="small")
+    webjit.compile(str(path), dims={"batch": (1, 3), "seq": (1, 32)},
+                   options=webjit.Options(backends=("wasm",))).save(tmp_path / "b")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, n in ((2, 9), (3, 1), (1, 32)):
+        feeds = {k: np.ascontiguousarray(np.repeat(v, batch, 0)) for k, v in _feeds("bert", "small", n).items()}
+        feeds["input_ids"][-1, :1] = 7
+        feeds["attention_mask"][0, n // 2 + 1:] = 0  # a shorter sentence padded to the batch's length
+        result = run_bundle(tmp_path / "b", feeds, browser="node")
+        for out, want in zip([o.name for o in session.get_outputs()], session.run(None, feeds)):
+            assert_close(result.outputs[out], want, 1e-4, f"bert batch {batch} sequence {n}: {out}")
+
+
 @pytest.mark.slow
 def test_minilm_with_sequences_1_to_512_in_chromium(tmp_path):
     """The issue's must-show on WASM: one MiniLM-L6 bundle (real weights) at 1, 7, 128, 512."""

@@ -4,6 +4,7 @@ import { WebjitError } from './errors.js';
 import { openBundle } from './source.js';
 import { checkWebgpuLayout, hasWasm, hasWebgpu, parseManifest } from './manifest.js';
 import { checkFeeds } from './feeds.js';
+import { isSym, sizeText } from './sizes.js';
 import { createWasmBackend } from './wasm.js';
 import { createWebgpuBackend } from './webgpu.js';
 import { openDevice, unusable } from './gpu_device.js';
@@ -118,7 +119,9 @@ async function tryWebgpu(bundle, manifest, opts) {
   }
 }
 
-const describeIO = (list) => list.map(({ name, dtype, shape }) => ({ name, dtype, shape: shape.slice() }));
+// Shapes as users read them: a symbolic size as its text ('seq', '384*seq'); session.dims has the ranges.
+const describeIO = (list) => list.map(({ name, dtype, shape }) => ({ name, dtype,
+  shape: shape.map((d) => (isSym(d) ? sizeText(d) : d)) }));
 
 function lossText(info) {
   const message = String(info?.message ?? '').trim().split('\n')[0];
@@ -151,6 +154,7 @@ class Session extends EventTarget {
     this.threadNote = impl.threadNote;
     this.inputs = describeIO(manifest.inputs);
     this.outputs = describeIO(manifest.outputs);
+    this.dims = (manifest.dims ?? []).map(({ name, min, max }) => ({ name, min, max }));  // symbolic dimensions
     this.model = manifest.model ?? '';
     this.lastRun = null;
     // How the weights arrived: their storage, bytes fetched, bytes in memory, and the most
