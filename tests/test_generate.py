@@ -23,6 +23,22 @@ DIMS = {"batch": 1, "sequence": (1, 128), "past_sequence": (0, 127), "total_sequ
 PAST = "past_key_values."
 
 
+def test_a_dimension_given_as_a_sum_of_others(model):
+    import onnx
+    from webjit.cli import parse_dim
+    from webjit.errors import ShapeError
+    from webjit.shapes import CLI, input_shapes
+    from webjit.symbolic import Sym
+    assert parse_dim("total_sequence=past_sequence+sequence") == ("total_sequence", "past_sequence+sequence")
+    proto = onnx.load(model, load_external_data=False)
+    shapes = input_shapes(proto, dims=DIMS)
+    mask, past = shapes["attention_mask"][1], shapes["past_key_values.0.key"][2]
+    assert isinstance(mask, Sym) and mask == past + shapes["input_ids"][1] and mask.bounds() == (1, 255)
+    with pytest.raises(ShapeError, match=r"^--dim gives dimension 'total_sequence' the size 'past\+2\*sequence'; a "
+                                         r"derived size .* and 'past' is not one$"):
+        input_shapes(proto, dims={**DIMS, "total_sequence": "past+2*sequence"}, words=CLI)
+
+
 def onnxruntime_greedy(model: Path, prompt: list[int], count: int) -> list[int]:
     """The reference: argmax of the last logits, the present.* fed back as past_key_values.*."""
     import onnxruntime
