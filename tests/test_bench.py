@@ -1,6 +1,7 @@
 """`webjit bench` keeps working: small models, two runs per engine, every engine in one
 headless Chromium (no timing assertions: the machines are shared); `webjit bench compile`
-measures webjit's compile cost always and TVM's only where apache-tvm imports."""
+measures webjit's compile cost always and TVM's only where apache-tvm imports; `webjit bench
+lengths` runs one symbolic bundle at several lengths."""
 from __future__ import annotations
 
 import json
@@ -73,6 +74,20 @@ def test_bench_runs_the_small_mobilenetv3_on_wasm(tmp_path):
     table = (tmp_path / "bench-small-chromium.md").read_text()
     assert "| mobilenetv3 | wasm | 1 |" in table and "| mobilenetv3 | ort-wasm | 1 |" in table
     assert "WebGPU roofline: not measured: no WebGPU engine was asked for" in table
+
+
+def test_bench_lengths_runs_one_symbolic_bundle_at_each_length(tmp_path, capsys):
+    """`webjit bench lengths`: the symbolic bundle and onnxruntime-web at each length, the fixed
+    bundle once, every output checked against onnxruntime."""
+    assert main(["bench", "lengths", "bert", "--size", "small", "--lengths", "4,9", "--max-length", "16",
+                 "--threads", "1", "--runs", "2", "--warmup", "0.2s", "-o", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "bench-lengths-bert.json").read_text())
+    rows = {(r["bundle"], r["length"]): r for r in results["rows"]}
+    assert set(rows) == {("symbolic", 4), ("ort", 4), ("fixed", 9), ("symbolic", 9), ("ort", 9)}
+    for key, row in rows.items():
+        assert "error" not in row and row["runs"] == 2 and row["max_error"] < 1e-4, (key, row)
+    assert "| 1 | 4 |" in (tmp_path / "bench-lengths-bert.md").read_text()
+    assert "bench-lengths-bert" in capsys.readouterr().out
 
 
 def test_tables_mark_what_is_not_measurable():

@@ -13,8 +13,8 @@ from .kernels import flops, schedule_key, signature, spec_from_json, spec_to_jso
 from .lower import Program
 from .plan import MemoryPlan
 from .schedule import choose
-from .targets import Targets
 from .symbolic import size_json
+from .targets import Targets
 from .weights import ALIGN, WeightStore
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel

@@ -28,7 +28,7 @@ SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `webjit` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["compile"], ["-h"], ["--help"]):
+    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["compile"], ["lengths"], ["-h"], ["--help"]):
         argv.insert(1, "engines")  # `webjit bench [MODEL ...]` is the engines comparison
     args = build_parser().parse_args(argv)
     try:
@@ -158,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cost.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
                               help="folder for the JSON and markdown results (default benchmarks/results)")
     compile_cost.set_defaults(command=bench_compile_command)
+    lengths = benches.add_parser("lengths", help="one bundle for sequences 1..N against the fixed-length bundle "
+                                                 "(padded) and onnxruntime-web at each length (docs/benchmarks.md)")
+    lengths.add_argument("model", nargs="?", default="minilm", help="a text model: minilm, bert or gpt2 (default minilm)")
+    lengths.add_argument("--lengths", type=int_list, default=(8, 32, 128), metavar="L,L,...",
+                         help="sequence lengths to time (default 8,32,128); the fixed bundle is compiled for the longest")
+    lengths.add_argument("--max-length", type=positive_int, default=512, metavar="N",
+                         help="the symbolic bundle's range is 1..N (default 512)")
+    lengths.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
+    lengths.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed runs per engine (default 20)")
+    lengths.add_argument("--warmup", type=parse_seconds, default=3.0, metavar="3s",
+                         help="untimed runs before timing, per engine and length (default 3s)")
+    lengths.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
+    lengths.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                         help="folder for bench-lengths-MODEL.json and .md (default benchmarks/results)")
+    lengths.set_defaults(command=bench_lengths_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
     jit.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
@@ -374,6 +389,17 @@ def const_options(pairs) -> dict:
     return values
 
 
+def int_list(text: str) -> tuple[int, ...]:
+    """'8,32,128' -> (8, 32, 128)."""
+    try:
+        values = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
+    return values
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
@@ -537,6 +563,15 @@ def conformance_command(args: argparse.Namespace) -> int:
     print("\n".join(text.splitlines()[8:12]))
     if args.output:
         print(f"report in {args.output}")
+    return 0
+
+
+def bench_lengths_command(args: argparse.Namespace) -> int:
+    from webjit.length_bench import bench_lengths, length_table
+    results = bench_lengths(args.model, args.lengths, args.threads, args.runs, args.warmup, args.size,
+                            args.max_length, args.output)
+    print(length_table(results))
+    print(f"results in {args.output}/bench-lengths-{args.model}.{{json,md}}")
     return 0
 
 

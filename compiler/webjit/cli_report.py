@@ -9,6 +9,7 @@ import numpy as np
 
 from webjit.bundle import megabytes
 from webjit.errors import RunError
+from webjit.feeds import size_text
 
 
 def print_progress(message: str, fraction: float) -> None:
@@ -32,11 +33,14 @@ def print_summary(manifest: dict, output: Path) -> None:
             print(f"JIT candidates ({backend}): {len(jit)} for {hot} hot kernels, "
                   f"{megabytes(sum(c['bytes'] for c in jit))} fetched only when tuning starts")
     storage = manifest.get("weight_storage", "fp32")
-    print(f"weights: {megabytes(weights)} in memory (stored {storage}), peak arena: "
+    largest = " at the largest sizes" if manifest.get("dims") else ""
+    print(f"weights: {megabytes(weights)} in memory (stored {storage}), peak arena{largest}: "
           f"{megabytes(memory.get('arena_bytes', 0))}")
+    for d in manifest.get("dims", []):
+        print(f"symbolic dimension: {d['name']} = {d['min']}..{d['max']}")
     for kind in ("inputs", "outputs"):
         for spec in manifest.get(kind, []):
-            print(f"{kind[:-1]}: {spec['name']} {spec['dtype']} {list(spec['shape'])}")
+            print(f"{kind[:-1]}: {spec['name']} {spec['dtype']} [{', '.join(size_text(d) for d in spec['shape'])}]")
     print(f"bundle: {output}")
 
 

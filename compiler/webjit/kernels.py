@@ -430,7 +430,9 @@ def prod(values) -> int:
 # ---- specs as JSON (the manifest carries them, so a bundle can be tuned without its model)
 
 def spec_to_json(spec: KernelSpec) -> dict:
-    return {"family": spec.family, **{name: _to_json(getattr(spec, name)) for name in spec.__dataclass_fields__}}
+    """The spec as data; the symbolic-size fields only where it has symbolic sizes."""
+    return {"family": spec.family, **{name: _to_json(getattr(spec, name)) for name in spec.__dataclass_fields__
+                                      if name not in ("sizes", "dims") or getattr(spec, "dims", ())}}
 
 
 def _to_json(value):
@@ -475,7 +477,7 @@ def spec_from_json(data: dict) -> KernelSpec:
              "select": Access, "add": Access}
     for name, field_ in cls.__dataclass_fields__.items():
         if name not in data:
-            if field_.default is None:  # optional fields may be absent
+            if field_.default is None or name == "dims":  # optional fields may be absent
                 continue
             raise ValueError(f"kernel spec of family {cls.family} lacks {name!r}")
         values[name] = _from_json(data[name], hints.get(name), dims)

@@ -15,10 +15,10 @@ from .kernels import spec_text
 from .lower import lower
 from .passes import run_passes
 from .plan import check_plan, plan_buffers
-from .symbolic import graph_dims
 from .schedule import Kernel, Schedule, choose_schedules, distinct_kernels, schedule_text
 from .schedule_db import ScheduleDB
 from .shapes import PYTHON, Words
+from .symbolic import SymbolicError, graph_dims
 from .targets import Targets, WebgpuTarget
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
@@ -88,6 +88,9 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
                     options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
     dump("lowered.txt", program.to_text())
+    if program.dims and "webgpu" in options.backends:
+        raise SymbolicError("webjit does not compile WebGPU kernels for symbolic sizes yet; compile with "
+                            "--backend wasm, or give each dimension one size")
 
     report("choosing schedules", 0.35)
     kernels = distinct_kernels(program)

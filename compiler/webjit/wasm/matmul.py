@@ -66,14 +66,14 @@ def _check(spec: MatMul, config: MatMulConfig) -> None:
             (f"extra {i}", e) for i, e in enumerate(spec.extras)):
         if any(s < 0 for s in access.strides) or access.offset < 0:
             raise CompileError(f"MatMul {name} has a negative stride or offset, which the WASM kernel does not support.")
-    _check_symbolic(spec)
+    check_symbolic(spec)
     if spec.bmat.strides[-1] != 1 and spec.n > 1:
         raise CompileError("MatMul bmat must have unit stride along n.")
     if spec.out.strides[-1] != 1 and spec.n > 1:
         raise CompileError("MatMul out must have unit stride along n.")
 
 
-def _check_symbolic(spec: MatMul) -> None:
+def check_symbolic(spec: MatMul) -> None:
     """A symbolic m only: n, k and every stride the kernel uses fixed (strides of batch
     dims of size 1 are never used)."""
     if not spec.dims:

@@ -118,6 +118,8 @@ def resolve(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> MatMulCon
     """Every automatic field made explicit, and fields past the spec's size clipped (tile
     rows to m, columns to n, the k unroll to a k-block; no k-blocks where the epilogue reads
     out), so that configs generating the same module compare equal."""
+    from .matmul import check_symbolic  # the kernel's own statement of what it can take
+    check_symbolic(spec)
     mr = min(config.mr, max(upper(spec.m), 1))  # a symbolic m: tiles for its largest size
     nr = min(config.nr, _round_up(max(spec.n, 1), 4))
     config = replace(config, mr=mr, nr=nr, nb=config.nb - config.nb % nr if config.nb >= nr else config.nb)
@@ -143,7 +145,8 @@ def _resolve_nb(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> int:
 
 def default(spec: MatMul, target: WasmTarget) -> MatMulConfig | None:
     """DEFAULT where it fits, else the fitting config of the lowest estimated cost."""
-    from .matmul import FAMILY  # the record that holds the constraints
+    from .matmul import FAMILY, check_symbolic  # the record that holds the constraints
+    check_symbolic(spec)
     if FAMILY.fits(DEFAULT, spec, target):
         return DEFAULT
     fitting = [c for c in SPACE if FAMILY.fits(c, spec, target) and not c.fma]
