@@ -184,6 +184,18 @@ class Lowering:
             return view
         raise CompileError(f"internal error: tensor '{name}' was used before it was lowered")
 
+    def size_view(self, size: Sym, name: str) -> View:
+        """A symbolic size used as a value (past length + position): its entry of the sizes
+        buffer, read by the kernel like any input."""
+        names = size.names()
+        if size.terms != (((names[0],), 1),) or len(names) != 1:
+            raise SymbolicError(f"'{name}' computes the value {size} from symbolic sizes; webjit reads a single "
+                                f"dimension's size as a value, not a sum or product of them")
+        if self.program.sizes is None:
+            self.program.sizes = self.new_buffer("::sizes", "i32", len(self.program.dims))
+        index = [d.name for d in self.program.dims].index(names[0])
+        return View(self.program.sizes, (), (), index)
+
     def contiguous(self, view: View, name: str) -> View:
         """The view itself when it is a whole contiguous buffer, else a fresh contiguous copy."""
         if view.contiguous:
@@ -369,6 +381,8 @@ class Lowering:
         value = self.graph.constants.get(name)
         if value is not None and value.size == 1 and value.dtype != object:  # a symbolic size: a runtime value
             v = value.reshape(-1)[0]
+            if isinstance(v, Sym):
+                return K.Expr("in", dt, index=group.leaf(self.size_view(v, name)))
             if dt == "i32" and not -2**31 <= int(v) < 2**31:
                 raise CompileError(f"constant '{name}' holds an integer outside the int32 range")
             return const(float(v), dt)

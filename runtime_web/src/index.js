@@ -13,6 +13,7 @@ import { measureCandidates, profileKernels } from './timer.js';
 import { DEFAULT_BUDGET_MS, TUNE_MODES, Tuner, nextTurn, nothingToTune } from './jit.js';
 import { openTuningCache } from './tuning_cache.js';
 import { clearCache, openPayloadCache } from './payload_cache.js';
+import { generate } from './generate.js';
 
 export { WebjitError, clearCache };
 
@@ -270,6 +271,25 @@ class Session extends EventTarget {
       tuning_slices: slicesWaited };
     this.#ran = true;
     return outputs;
+  }
+
+  /**
+   * Generates text with a decoder bundle exported with past key/values (generate.js): runs
+   * the prompt `inputIds` once, then one run per new token with the KV cache kept in the
+   * backend's memory. Options: maxNewTokens (32), temperature (1; 0 is greedy), topK (0: off),
+   * topP (1), eosTokenId (an id or a list), onToken(token, index), seed. Resolves to
+   * {tokens, stopped ('eos' | 'length'), prefill_ms, decode_ms}. The whole generation is one
+   * task of the run queue.
+   */
+  async generate(inputIds, options = {}) {
+    if (this.#released) throw new WebjitError('this session was released; load the bundle again to generate');
+    return this.#queued(async (impl) => {
+      if (!impl.step) {
+        throw new WebjitError(`session.generate runs on the WASM backend; this session runs on ${this.backend}, ` +
+          "whose kernels do not take symbolic sizes yet (load the bundle with backend: 'wasm')");
+      }
+      return generate(this.#manifest, impl, inputIds, options);
+    });
   }
 
   async #runNow(checked) {
