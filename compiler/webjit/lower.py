@@ -160,10 +160,14 @@ class Lowering:
     def symbolic_values(self, name: str, value) -> View:
         """A constant that holds symbolic sizes (shape arithmetic used as data, e.g. an index
         times seq): computed at run time from the sizes, one small kernel per element."""
+        names = [d.name for d in self.program.dims]
+        first = value.reshape(-1)[0]
+        if value.size == 1 and isinstance(first, Sym) and first.terms == (((first.names()[0],), 1),):
+            # one dimension's size (a past length added to positions): its entry of the sizes buffer
+            return View(self.sizes_buffer(), value.shape, (0,) * value.ndim, names.index(first.names()[0]))
         if value.size > 8:
             raise SymbolicError(f"'{name}' holds {value.size} symbolic sizes used as values; webjit computes at most 8")
         out = full_view(self.new_buffer(name, "i32", value.size), value.shape)
-        names = [d.name for d in self.program.dims]
         for i, size in enumerate(value.reshape(-1)):
             expr = _size_expr(size, names)
             args = (K.Arg("i32", len(names)), K.Arg("i32", value.size, output=True))
@@ -183,18 +187,6 @@ class Lowering:
             self.views[name] = view
             return view
         raise CompileError(f"internal error: tensor '{name}' was used before it was lowered")
-
-    def size_view(self, size: Sym, name: str) -> View:
-        """A symbolic size used as a value (past length + position): its entry of the sizes
-        buffer, read by the kernel like any input."""
-        names = size.names()
-        if size.terms != (((names[0],), 1),) or len(names) != 1:
-            raise SymbolicError(f"'{name}' computes the value {size} from symbolic sizes; webjit reads a single "
-                                f"dimension's size as a value, not a sum or product of them")
-        if self.program.sizes is None:
-            self.program.sizes = self.new_buffer("::sizes", "i32", len(self.program.dims))
-        index = [d.name for d in self.program.dims].index(names[0])
-        return View(self.program.sizes, (), (), index)
 
     def contiguous(self, view: View, name: str) -> View:
         """The view itself when it is a whole contiguous buffer, else a fresh contiguous copy."""
@@ -381,8 +373,6 @@ class Lowering:
         value = self.graph.constants.get(name)
         if value is not None and value.size == 1 and value.dtype != object:  # a symbolic size: a runtime value
             v = value.reshape(-1)[0]
-            if isinstance(v, Sym):
-                return K.Expr("in", dt, index=group.leaf(self.size_view(v, name)))
             if dt == "i32" and not -2**31 <= int(v) < 2**31:
                 raise CompileError(f"constant '{name}' holds an integer outside the int32 range")
             return const(float(v), dt)
