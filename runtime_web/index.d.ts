@@ -275,6 +275,30 @@ export interface Measurement {
   results: CandidateResult[];
 }
 
+export interface GenerateOptions {
+  /** New tokens at most (32). */
+  maxNewTokens?: number;
+  /** 0 is greedy; 1 by default. */
+  temperature?: number;
+  /** Sample among the topK most likely tokens (0: all). */
+  topK?: number;
+  /** Sample among the fewest tokens whose probability reaches topP (1: all). */
+  topP?: number;
+  /** Stops after this token (or any of these). */
+  eosTokenId?: number | number[];
+  /** Called with each new token as it is chosen, and its index among the new tokens. */
+  onToken?: (token: number, index: number) => void;
+  /** Seed of the sampler: the same seed samples the same tokens. */
+  seed?: number;
+}
+
+export interface Generation {
+  tokens: number[];
+  stopped: 'eos' | 'length';
+  prefill_ms: number;
+  decode_ms: number;
+}
+
 export interface Session extends EventTarget {
   /** The backend running now: a lost GPU device moves a webgpu session to 'wasm'. */
   readonly backend: 'wasm' | 'webgpu';
@@ -294,6 +318,9 @@ export interface Session extends EventTarget {
   /** Runs the model; concurrent calls are queued (with the JIT's slices of tuning). The feeds are
    * checked and copied when run() is called (index inputs against their valid_range). */
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
+  /** Generates tokens after `inputIds` with a decoder bundle exported with past key/values
+   * (WASM): the KV cache stays in the backend's memory; greedy at temperature 0 or topK 1. */
+  generate(inputIds: number[] | Int32Array | BigInt64Array, options?: GenerateOptions): Promise<Generation>;
   /** The last run: how long it waited in the queue, how long it ran, and how many slices of tuning it waited for (at most one). */
   readonly lastRun: { wait_ms: number; run_ms: number; tuning_slices: number } | null;
   /** How the weights arrived: their storage (compile --weights), the bytes fetched, the

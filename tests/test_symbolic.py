@@ -24,6 +24,7 @@ from webjit.targets import WasmTarget
 from webjit.wasm.attention import AttentionConfig
 from webjit.wasm.codegen import FAMILIES, default_kernel, wasm_kernel
 from webjit.wasm.matmul_schedule import MatMulConfig
+from webjit.wasm.reductions import RowConfig
 from numerics import assert_close
 from wasm_harness import run_wasm
 
@@ -139,12 +140,13 @@ def test_what_the_ranges_do_not_decide_is_refused_in_one_sentence():
 
 def test_what_is_not_compiled_for_symbolic_sizes_yet_is_named():
     cumsum = [helper.make_node("CumSum", ["x", "axis"], ["y"])]
-    softmax = [helper.make_node("Softmax", ["x"], ["y"], axis=-1)]
+    norm = [helper.make_node("LayerNormalization", ["x", "g"], ["y"], axis=-1)]
     for nodes, message in ((cumsum, "^CumSum 'CumSum_0': webjit does not compile CumSum for symbolic sizes yet$"),
-                           (softmax, r"softmax over rows of symbolic length \(seq\) is not compiled for WASM yet")):
+                           (norm, r"layernorm over rows of symbolic length \(seq\) is not compiled for WASM yet")):
         graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq"])],
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq"])],
-                                  [helper.make_tensor("axis", TensorProto.INT64, [], [1])])
+                                  [helper.make_tensor("axis", TensorProto.INT64, [], [1]),
+                                   helper.make_tensor("g", TensorProto.FLOAT, [1], [1.0])])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         with pytest.raises(SymbolicError, match=message):
             webjit.compile(model, dims={"seq": (1, MAX)}, options=webjit.Options(backends=("wasm",)))
@@ -263,6 +265,49 @@ def test_attention_with_symbolic_queries_and_keys(vectors):
         np.testing.assert_allclose(out[:want.size], want.reshape(-1), atol=2e-6)
 
 
+@pytest.mark.parametrize("accumulators", [1, 2, 4])
+def test_softmax_and_mean_over_symbolic_rows(accumulators):
+    """Rows of seq elements: groups of vectors, single vectors, then the 1-3 left, each count
+    with its own code."""
+    softmax = K.Softmax(outer=3 * SEQ, r=SEQ, log=False, args=(K.Arg("f32", 3 * MAX * MAX), K.Arg("f32", 3 * MAX * MAX, True),
+                                                              K.Arg("i32", 1)), sizes=2, dims=DIMS)
+    mean = K.Reduce(kind="mean", outer=5, r=SEQ, args=(K.Arg("f32", 5 * MAX), K.Arg("f32", 5, True), K.Arg("i32", 1)),
+                    sizes=2, dims=DIMS)
+    rng = np.random.default_rng(4)
+    for spec in (softmax, mean):
+        config = FAMILIES[spec.family].resolve(RowConfig(accumulators), spec, WasmTarget())
+        code = wasm_kernel(spec, config).code
+        for n in SIZES + (2, 4, 5, 16):
+            rows = 3 * n if spec is softmax else 5
+            x = rng.standard_normal((rows, n)).astype(np.float32)
+            out, = run_wasm(code, [_padded(x, spec.args[0].size), np.zeros(spec.args[1].size, np.float32), _sizes(n)],
+                            [1], nthreads=2)
+            e = np.exp(x - x.max(1, keepdims=True))
+            want = (e / e.sum(1, keepdims=True)).reshape(-1) if spec is softmax else x.mean(1)
+            np.testing.assert_allclose(out[:want.size], want, atol=2e-6)
+
+
+def test_pooling_over_a_symbolic_sequence_runs_at_every_size(tmp_path):
+    """Mean pooling over seq (a ReduceMean whose axis is moved last, then rows of seq) and a
+    softmax over it, in one model against onnxruntime."""
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["pooled"], keepdims=0),
+             helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("Softmax", ["xt"], ["weights"], axis=-1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq", 8])],
+                              [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, 8]),
+                               helper.make_tensor_value_info("weights", TensorProto.FLOAT, [1, 8, "seq"])],
+                              [helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+    path = tmp_path / "pool.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    webjit.compile(str(path), dims={"seq": (1, MAX)}, options=webjit.Options(backends=("wasm",))).save(tmp_path / "b")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in SIZES:
+        x = np.random.default_rng(n).standard_normal((1, n, 8)).astype(np.float32)
+        result = run_bundle(tmp_path / "b", {"x": x}, browser="node")
+        for name, want in zip(("pooled", "weights"), session.run(None, {"x": x})):
+            np.testing.assert_allclose(result.outputs[name], want, atol=2e-6)
+
+
 def test_a_matmul_with_symbolic_columns_is_refused_on_wasm():
     spec = K.MatMul(batch=(), m=4, n=SEQ, k=8, a=K.Access(0, (8, 1)), bmat=K.Access(1, (SEQ, 1)),
                     out=K.Access(2, (SEQ, 1)), extras=(), epilogue=None,
@@ -298,6 +343,22 @@ def _feeds(name, size, n):
 @pytest.mark.parametrize("name", ["bert", "gpt2"])
 def test_one_bundle_serves_every_length_in_node(tmp_path, name):
     _check_model(tmp_path, name, (1, 7, 64))
+
+
+def test_a_symbolic_batch_with_padded_rows(tmp_path):
+    """batch and seq both symbolic: the weight products take batch x seq rows, and the mask's
+    flattened index (a position times seq) is computed from the sizes at run time."""
+    path = export_model("bert", size="small")
+    webjit.compile(str(path), dims={"batch": (1, 3), "seq": (1, 32)},
+                   options=webjit.Options(backends=("wasm",))).save(tmp_path / "b")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, n in ((2, 9), (3, 1), (1, 32)):
+        feeds = {k: np.ascontiguousarray(np.repeat(v, batch, 0)) for k, v in _feeds("bert", "small", n).items()}
+        feeds["input_ids"][-1, :1] = 7
+        feeds["attention_mask"][0, n // 2 + 1:] = 0  # a shorter sentence padded to the batch's length
+        result = run_bundle(tmp_path / "b", feeds, browser="node")
+        for out, want in zip([o.name for o in session.get_outputs()], session.run(None, feeds)):
+            assert_close(result.outputs[out], want, 1e-4, f"bert batch {batch} sequence {n}: {out}")
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The text helpers (runtime_web/src/text.js) as a page uses them: examples/embed, about ten
 lines with an import map, computes MiniLM-L6 sentence similarity in headless Chromium (two
-threads, a bundle of batch 2 so three sentences take two runs) and matches the same mean
-pooling over onnxruntime's outputs on the same tokens; the tokens match Python's tokenizers."""
+threads, a bundle of batch 2 so three sentences take two runs; or one bundle for batches of 1..2
+and sequences of 1..64) and matches the same mean pooling over onnxruntime's outputs on the same
+tokens; the tokens match Python's tokenizers."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,9 +59,13 @@ def model():
     return Path(export_model("minilm", size="small", seq=SEQ))
 
 
-def test_the_ten_line_page_matches_onnxruntime(model, tmp_path):
+@pytest.mark.parametrize("dims", [{"batch": 2, "seq": SEQ}, {"batch": (1, 2), "seq": (1, 64)}],
+                         ids=["fixed", "symbolic"])
+def test_the_ten_line_page_matches_onnxruntime(model, tmp_path, dims):
+    """With a fixed bundle every batch is padded to its [2, 16]; with a symbolic one
+    (docs/symbolic.md) to the batch's longest text, and the last batch holds one text."""
     bundle = tmp_path / "bundle"
-    webjit.compile(model, dims={"batch": 2, "seq": SEQ}, options=webjit.Options(backends=("wasm",))).save(bundle)
+    webjit.compile(model, dims=dims, options=webjit.Options(backends=("wasm",))).save(bundle)
     page = PAGE / "index.html"
     script = page.read_text().split('<script type="module">')[1].split("</script>")[0]
     assert len([line for line in script.strip().splitlines() if line.strip()]) <= 10

@@ -290,8 +290,11 @@ def parse_dim(text: str) -> tuple[str, int]:
             raise argparse.ArgumentTypeError(f"{text!r}: a range of sizes is LO..HI with whole numbers LO <= HI "
                                              "(e.g. seq=1..512)")
         return name, (int(lo), int(hi))
+    if not size.isdigit() and re.fullmatch(r"[\w.*+ ]+", size):
+        return name, size  # a sum of products of other dimensions (total=past+seq), resolved in shapes.py
     if not size.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: the size must be a whole number of 0 or more")
+        raise argparse.ArgumentTypeError(f"{text!r}: the size is a whole number of 0 or more, a range LO..HI, "
+                                         "or a sum of other dimensions (total=past+seq)")
     return name, int(size)
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 
 from .family import Family
 from .kernels import flops, spec_text
-from .symbolic import upper
 from .schedule import Kernel, families
+from .symbolic import upper
 from .wasm.codegen import wasm_kernel
 from .webgpu.codegen import wgsl_kernel
 
@@ -54,8 +54,8 @@ def estimated_work(spec, calls: int) -> float:
     """What a kernel costs per run before any measurement: its flops (MatMul), else about
     the elements it moves (its outputs, once per argument: a gather reads a few rows of a
     large table, not the table), weighted as a memory-bound kernel runs."""
-    per_call = flops(spec) or ELEMENT_WORK * sum(a.size for a in spec.args if a.output) * len(spec.args)
-    return float(upper(per_call)) * calls  # symbolic sizes: at the largest
+    per_call = upper(flops(spec)) or ELEMENT_WORK * sum(a.size for a in spec.args if a.output) * len(spec.args)
+    return float(per_call) * calls  # symbolic sizes: at their largest
 
 
 def hot_kernels(kernels: list[Kernel], backend: str) -> list[int]:

@@ -19,6 +19,7 @@ from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
 from .ops import resolve_pads
 from .symbolic import Dim, Sym, SymbolicError, graph_dims, is_symbolic, symbolic_fields, upper
+from .symshape import broadcast
 from .views import (Buffer, View, broadcast_strides, expand, full_view, prod, read_constant, reshape,
                     reshape_strides, row_major, transpose)
 
@@ -150,8 +151,36 @@ class Lowering:
         self.program.buffers.append(buffer)
         return full_view(buffer, value.shape)
 
+    def sizes_buffer(self) -> Buffer:
+        """The run's symbolic sizes, one i32 per dimension (the runtime writes them)."""
+        if self.program.sizes is None:
+            self.program.sizes = self.new_buffer("::sizes", "i32", len(self.program.dims))
+        return self.program.sizes
+
+    def symbolic_values(self, name: str, value) -> View:
+        """A constant that holds symbolic sizes (shape arithmetic used as data, e.g. an index
+        times seq): computed at run time from the sizes, one small kernel per element."""
+        names = [d.name for d in self.program.dims]
+        first = value.reshape(-1)[0]
+        if value.size == 1 and isinstance(first, Sym) and first.terms == (((first.names()[0],), 1),):
+            # one dimension's size (a past length added to positions): its entry of the sizes buffer
+            return View(self.sizes_buffer(), value.shape, (0,) * value.ndim, names.index(first.names()[0]))
+        if value.size > 8:
+            raise SymbolicError(f"'{name}' holds {value.size} symbolic sizes used as values; webjit computes at most 8")
+        out = full_view(self.new_buffer(name, "i32", value.size), value.shape)
+        for i, size in enumerate(value.reshape(-1)):
+            expr = _size_expr(size, names)
+            args = (K.Arg("i32", len(names)), K.Arg("i32", value.size, output=True))
+            spec = K.Elementwise(shape=(), out=K.Access(1, (), i), inputs=tuple(K.Access(0, (), j) for j in range(len(names))),
+                                 expr=expr, args=args)
+            self.program.steps.append(Step(spec, (self.sizes_buffer(), out.buffer), f"{name}::sizes"))
+        return out
+
     def view(self, name: str) -> View:
         if name in self.views:
+            return self.views[name]
+        if name in self.graph.constants and self.graph.constants[name].dtype == object:
+            self.views[name] = self.symbolic_values(name, self.graph.constants[name])
             return self.views[name]
         if name in self.graph.constants:
             view = self.weights(name, self.graph.constants[name])
@@ -186,11 +215,9 @@ class Lowering:
                 raise SymbolicError(f"'{name}' is a {spec.family} kernel, which webjit does not compile for symbolic "
                                     f"sizes yet ({', '.join(symbolic_fields(spec))} depend on "
                                     f"{', '.join(d.name for d in self.program.dims)})")
-            if self.program.sizes is None:
-                self.program.sizes = self.new_buffer("::sizes", "i32", len(self.program.dims))
             dims = tuple((d.name, d.lo, d.hi) for d in self.program.dims)
             spec = replace(spec, sizes=len(buffers), dims=dims, args=spec.args + (K.Arg("i32", len(dims)),))
-            buffers = tuple(buffers) + (self.program.sizes,)
+            buffers = tuple(buffers) + (self.sizes_buffer(),)
         self.program.steps.append(Step(spec, tuple(buffers), name, source))
         return len(self.program.steps) - 1
 
@@ -344,7 +371,7 @@ class Lowering:
                 return K.Expr("acc", dt)
             return self.build_expr(producer, group)
         value = self.graph.constants.get(name)
-        if value is not None and value.size == 1:
+        if value is not None and value.size == 1 and value.dtype != object:  # a symbolic size: a runtime value
             v = value.reshape(-1)[0]
             if dt == "i32" and not -2**31 <= int(v) < 2**31:
                 raise CompileError(f"constant '{name}' holds an integer outside the int32 range")
@@ -416,6 +443,8 @@ class Lowering:
         spec = K.MatMul(batch=batch, m=m, n=n, k=k, a=a_access, bmat=b_access,
                         out=K.Access(len(buffers) - 1, row_major(index_shape)), extras=extra_access,
                         epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args, im2col=im2col)
+        if symbolic_fields(spec):
+            spec = _rows_of_batch(spec)
         self.emit(spec, buffers, anchor.name if root is anchor else f"{anchor.name}+{root.name}", source)
 
     def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
@@ -434,13 +463,20 @@ class Lowering:
         the MatMul kernels read forwards only."""
         return self.contiguous(view, name) if any(s < 0 for s in view.strides) or view.offset < 0 else view
 
+    def _fixed_strides(self, view: View, name: str) -> View:
+        """The view, or a contiguous copy when a dim it moves along has a symbolic stride (a
+        row of [batch, seq, d] taken at one position): MatMul kernels take symbolic rows only."""
+        rows = [s for n, s in zip(view.shape[-2:], view.strides[-2:]) if not (isinstance(n, int) and n == 1)]
+        return self.contiguous(view, name) if any(isinstance(s, Sym) for s in rows) else view
+
     def _matmul_operands(self, node):
         a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
+        a, b = self._fixed_strides(a, f"{node.name}::a"), self._fixed_strides(b, f"{node.name}::b")
         if len(a.shape) == 1:
             a = reshape(a, (1,) + a.shape)
         if len(b.shape) == 1:
             b = reshape(b, b.shape + (1,))
-        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        batch = broadcast([a.shape[:-2], b.shape[:-2]], f"MatMul '{node.name}'")
         m, k = a.shape[-2:]
         n = b.shape[-1]
         b = self._rows_contiguous(b, node.name)
@@ -462,6 +498,7 @@ class Lowering:
 
     def _gemm_operands(self, node):
         a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
+        a, b = self._fixed_strides(a, f"{node.name}::a"), self._fixed_strides(b, f"{node.name}::b")
         if node.attrs.get("transA", 0):
             a = transpose(a, (1, 0))
         if node.attrs.get("transB", 0):
@@ -590,6 +627,37 @@ def _args_for(inputs, output):
     unique = list(dict.fromkeys(inputs)) + [output]  # buffers hash by identity
     args = tuple(K.Arg(b.dtype, b.size, output=(i == len(unique) - 1)) for i, b in enumerate(unique))
     return args, unique
+
+
+def _rows_of_batch(spec: K.MatMul) -> K.MatMul:
+    """The spec with trailing batch dims folded into its rows where that reads the same
+    elements: bmat does not move along them (constant weights) and every other access steps
+    over them by whole blocks of m rows. A symbolic batch then becomes part of the symbolic
+    m the WASM kernel takes (batch x seq rows of one weight product)."""
+    while spec.batch and spec.im2col is None and spec.bmat.strides[len(spec.batch) - 1] == 0:
+        d = len(spec.batch) - 1
+        rows = [spec.a, spec.out] + [e for e in spec.extras if e.strides[-2] != 0]
+        if not all(a.strides[d] == spec.m * a.strides[-2] for a in rows) or \
+                not all(e.strides[d] == 0 for e in spec.extras if e.strides[-2] == 0):
+            break
+        fold = lambda a: replace(a, strides=a.strides[:d] + a.strides[d + 1:])
+        spec = replace(spec, batch=spec.batch[:d], m=spec.batch[d] * spec.m, a=fold(spec.a), bmat=fold(spec.bmat),
+                       out=fold(spec.out), extras=tuple(fold(e) for e in spec.extras))
+    return spec
+
+
+def _size_expr(size, names: list[str]) -> K.Expr:
+    """An i32 expression of one size: an int, or a polynomial over the sizes (inputs 0.. in
+    `names` order)."""
+    if not isinstance(size, Sym):
+        return const(float(int(size)), "i32")
+    total = None
+    for monomial, coef in size.terms:
+        term = const(float(coef), "i32")
+        for n in monomial:
+            term = K.Expr("mul", "i32", (term, K.Expr("in", "i32", index=names.index(n))))
+        total = term if total is None else K.Expr("add", "i32", (total, term))
+    return total
 
 
 def _substitute_acc(expr: K.Expr, base: K.Expr, shift: int) -> K.Expr:

@@ -7,7 +7,7 @@ from . import kernels as K
 from .dtypes import needs_narrowing
 from .elementwise import const
 from .errors import UnsupportedError
-from .symbolic import upper
+from .symbolic import Sym, upper
 from .symshape import slice_bounds
 from .views import View, broadcast_strides, expand, full_view, prod, reshape, row_major, slice_view, transpose
 
@@ -85,7 +85,7 @@ def lower_concat(lw, node):
             continue
         view = lw.view(name)
         length = view.shape[axis]
-        if length:
+        if isinstance(length, Sym) or length:  # a symbolic part may be empty at run time: its copy counts 0
             lw.copy(view, slice_view(out, axis, start, length), node.name)
         start += length
 

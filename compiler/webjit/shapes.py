@@ -62,6 +62,8 @@ def input_shapes(proto: onnx.ModelProto, shapes: Mapping | None = None, dims: Ma
         raise ShapeError(f"{words.dim} names {', '.join(unused)}, which no model input has as a dimension "
                          f"(the named dimensions are {', '.join(sorted(names)) or 'none'})")
     for name, size in dims.items():
+        if isinstance(size, (str, Sym)):
+            continue  # a sum or product of other dimensions, resolved once they have sizes
         if isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
             if not 0 <= size[0] <= size[1]:
                 raise ShapeError(f"{words.dim} gives dimension {name!r} the range {size[0]}..{size[1]}; a range "
@@ -70,6 +72,9 @@ def input_shapes(proto: onnx.ModelProto, shapes: Mapping | None = None, dims: Ma
         elif not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ShapeError(f"{words.dim} gives dimension {name!r} the size {size!r}; a size is a whole number of 0 "
                              f"or more, or a range (LO, HI)")
+    for name, size in dims.items():
+        if isinstance(size, (str, Sym)):
+            dims[name] = _derived(name, size, dims, words)
     resolved, named, unnamed = {}, {}, []
     sources = {d: f"{words.dim} {d}={size}" if words.dim.startswith("--") else f"{words.dim}{{'{d}': {size}}}"
                for d, size in dims.items()}
@@ -99,6 +104,27 @@ def input_shapes(proto: onnx.ModelProto, shapes: Mapping | None = None, dims: Ma
     if named or unnamed:
         raise ShapeError(_missing_text(named, unnamed, words))
     return resolved
+
+
+def _derived(name: str, size, dims: dict, words: Words):
+    """A dimension given as a polynomial of others (`--dim total=past+seq`): the Sym it is, so
+    the compiler knows the relation instead of treating it as a size of its own."""
+    if isinstance(size, Sym):
+        return size
+    value = 0
+    for term in size.replace(" ", "").split("+"):
+        product = 1
+        for factor in term.split("*"):
+            if factor.isdigit():
+                product = product * int(factor)
+            elif isinstance(dims.get(factor), (int, Sym)) and factor != name:
+                product = product * dims[factor]
+            else:
+                raise ShapeError(f"{words.dim} gives dimension {name!r} the size {size!r}; a derived size is a sum of "
+                                 f"products of whole numbers and other dimensions given a size or range "
+                                 f"(e.g. total=past_sequence+sequence), and {factor!r} is not one")
+        value = value + product
+    return value
 
 
 def _missing_text(named: dict, unnamed: list, words: Words) -> str:

@@ -280,6 +280,11 @@ def is_symbolic(value) -> bool:
     return False
 
 
+def fixed(size, value: int) -> bool:
+    """Whether a size is the constant `value` (a symbolic size never is, whatever its range)."""
+    return not isinstance(size, Sym) and size == value
+
+
 def upper(value) -> int:
     """The greatest value a size takes over the ranges (buffers are planned for it)."""
     return value.bounds()[1] if isinstance(value, Sym) else int(value)

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .symbolic import Sym, SymbolicError
+
 
 @dataclass(frozen=True, eq=False)
 class Buffer:
@@ -106,7 +108,7 @@ def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
         old_prod, new_prod = old[i][0], new_dims[j]
         i2, j2 = i + 1, j + 1
         while old_prod != new_prod:
-            if old_prod < new_prod:
+            if _grows(old_prod, new_prod):
                 if i2 >= len(old):
                     return None
                 old_prod *= old[i2][0]
@@ -130,6 +132,20 @@ def reshape_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
     if i != len(old):
         return None
     return tuple(result)
+
+
+def _grows(old, new) -> bool:
+    """Whether the old group of dims must take in more to reach the new group's product. With
+    symbolic sizes, by exact division: the old product divides the new one (or the reverse)."""
+    if not isinstance(old, Sym) and not isinstance(new, Sym):
+        return old < new
+    for a, b, answer in ((old, new, True), (new, old, False)):
+        try:
+            b // a
+            return answer
+        except SymbolicError:
+            pass
+    raise SymbolicError(f"webjit cannot reshape across the sizes {old} and {new}, neither a multiple of the other")
 
 
 def reshape(view: View, new_shape) -> View | None:

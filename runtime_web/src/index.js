@@ -4,6 +4,7 @@ import { WebjitError } from './errors.js';
 import { openBundle } from './source.js';
 import { checkWebgpuLayout, hasWasm, hasWebgpu, parseManifest } from './manifest.js';
 import { checkFeeds } from './feeds.js';
+import { isSym, sizeText } from './sizes.js';
 import { createWasmBackend } from './wasm.js';
 import { createWebgpuBackend } from './webgpu.js';
 import { openDevice, unusable } from './gpu_device.js';
@@ -12,6 +13,7 @@ import { measureCandidates, profileKernels } from './timer.js';
 import { DEFAULT_BUDGET_MS, TUNE_MODES, Tuner, nextTurn, nothingToTune } from './jit.js';
 import { openTuningCache } from './tuning_cache.js';
 import { clearCache, openPayloadCache } from './payload_cache.js';
+import { generate } from './generate.js';
 
 export { WebjitError, clearCache };
 
@@ -118,7 +120,9 @@ async function tryWebgpu(bundle, manifest, opts) {
   }
 }
 
-const describeIO = (list) => list.map(({ name, dtype, shape }) => ({ name, dtype, shape: shape.slice() }));
+// Shapes as users read them: a symbolic size as its text ('seq', '384*seq'); session.dims has the ranges.
+const describeIO = (list) => list.map(({ name, dtype, shape }) => ({ name, dtype,
+  shape: shape.map((d) => (isSym(d) ? sizeText(d) : d)) }));
 
 function lossText(info) {
   const message = String(info?.message ?? '').trim().split('\n')[0];
@@ -151,6 +155,7 @@ class Session extends EventTarget {
     this.threadNote = impl.threadNote;
     this.inputs = describeIO(manifest.inputs);
     this.outputs = describeIO(manifest.outputs);
+    this.dims = (manifest.dims ?? []).map(({ name, min, max }) => ({ name, min, max }));  // symbolic dimensions
     this.model = manifest.model ?? '';
     this.lastRun = null;
     // How the weights arrived: their storage, bytes fetched, bytes in memory, and the most
@@ -266,6 +271,25 @@ class Session extends EventTarget {
       tuning_slices: slicesWaited };
     this.#ran = true;
     return outputs;
+  }
+
+  /**
+   * Generates text with a decoder bundle exported with past key/values (generate.js): runs
+   * the prompt `inputIds` once, then one run per new token with the KV cache kept in the
+   * backend's memory. Options: maxNewTokens (32), temperature (1; 0 is greedy), topK (0: off),
+   * topP (1), eosTokenId (an id or a list), onToken(token, index), seed. Resolves to
+   * {tokens, stopped ('eos' | 'length'), prefill_ms, decode_ms}. The whole generation is one
+   * task of the run queue.
+   */
+  async generate(inputIds, options = {}) {
+    if (this.#released) throw new WebjitError('this session was released; load the bundle again to generate');
+    return this.#queued(async (impl) => {
+      if (!impl.step) {
+        throw new WebjitError(`session.generate runs on the WASM backend; this session runs on ${this.backend}, ` +
+          "whose kernels do not take symbolic sizes yet (load the bundle with backend: 'wasm')");
+      }
+      return generate(this.#manifest, impl, inputIds, options);
+    });
   }
 
   async #runNow(checked) {

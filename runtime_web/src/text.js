@@ -1,7 +1,9 @@
 // Text helpers for the common case of sentence embeddings: tokenization comes from Hugging
 // Face's tokenizers.js (@huggingface/tokenizers, an npm dependency of this module only: the
 // runtime itself has none), never from hand-written code; this module only pads the ids to
-// the bundle's shape and pools the model's token vectors.
+// the bundle's shape and pools the model's token vectors. A bundle with a symbolic batch or
+// sequence (docs/symbolic.md) gets each batch at its own size: the longest text's length,
+// never more.
 //   import { loadTokenizer, embed, cosineSimilarity } from 'webjit/text';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WebjitError } from './errors.js';
@@ -26,13 +28,19 @@ export async function loadTokenizer(base, { fetch: get = globalThis.fetch } = {}
   return new Tokenizer(json, config);
 }
 
-/** The bundle's [batch, sequence] shape, read off its token-id input. */
+/** The bundle's [batch, sequence] sizes, read off its token-id input: each [least, most],
+ * equal for a fixed size, the range of a symbolic one. */
 function idsShape(session) {
   const ids = session.inputs.find((i) => i.name === 'input_ids') ?? session.inputs[0];
   if (!ids || ids.shape.length !== 2) {
     throw new WebjitError('the text helpers need a bundle whose first input is token ids of shape [batch, sequence]');
   }
-  return ids.shape;
+  return ids.shape.map((d) => {
+    if (typeof d === 'number') return [d, d];
+    const dim = (session.dims ?? []).find((x) => x.name === d);
+    if (!dim) throw new WebjitError(`the text helpers need token ids of shape [batch, sequence], not [${ids.shape}]`);
+    return [dim.min, dim.max];
+  });
 }
 
 /**
@@ -41,14 +49,18 @@ function idsShape(session) {
  * the separator) to the bundle's sequence length. Also returns the masks, for pooling.
  */
 export function encodeBatch(session, tokenizer, texts) {
-  const [batch, length] = idsShape(session);
-  if (texts.length > batch) {
-    throw new WebjitError(`${texts.length} texts do not fit the bundle's batch of ${batch}; embed() splits them`);
+  const [[leastBatch, mostBatch], [shortest, longest]] = idsShape(session);
+  if (texts.length > mostBatch) {
+    throw new WebjitError(`${texts.length} texts do not fit the bundle's batch of ${mostBatch}; embed() splits them`);
   }
+  const encoded = texts.map((t) => tokenizer.encode(t).ids);
+  const batch = Math.max(texts.length, leastBatch);
+  const length = Math.min(Math.max(shortest, ...encoded.map((ids) => ids.length)), longest);
+  const symbolic = leastBatch !== mostBatch || shortest !== longest;
   const masks = [];
   const columns = { input_ids: [], attention_mask: [], token_type_ids: [] };
   for (let b = 0; b < batch; b++) {
-    const ids = b < texts.length ? tokenizer.encode(texts[b]).ids : [];
+    const ids = b < texts.length ? encoded[b] : [];
     const kept = ids.length > length ? [...ids.slice(0, length - 1), ids.at(-1)] : ids;
     const mask = new Uint8Array(length).fill(1, 0, kept.length);
     masks.push(mask);
@@ -60,7 +72,8 @@ export function encodeBatch(session, tokenizer, texts) {
   for (const input of session.inputs) {
     const values = columns[input.name];
     if (!values) throw new WebjitError(`the text helpers do not know what to feed input '${input.name}'`);
-    feeds[input.name] = input.dtype === 'int64' ? BigInt64Array.from(values, BigInt) : Int32Array.from(values);
+    const data = input.dtype === 'int64' ? BigInt64Array.from(values, BigInt) : Int32Array.from(values);
+    feeds[input.name] = symbolic ? { data, shape: [batch, length] } : data;
   }
   return { feeds, masks: masks.slice(0, texts.length) };
 }
@@ -97,7 +110,7 @@ export async function embed(session, tokenizer, texts, { pooling = 'mean', norma
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new WebjitError('embed needs an array of strings');
   }
-  const [batch] = idsShape(session);
+  const [[, batch]] = idsShape(session);
   const name = output ?? session.outputs[0].name;
   const info = session.outputs.find((o) => o.name === name);
   if (!info || info.shape.length !== 3) {
@@ -107,7 +120,7 @@ export async function embed(session, tokenizer, texts, { pooling = 'mean', norma
   for (let start = 0; start < texts.length; start += batch) {
     const { feeds, masks } = encodeBatch(session, tokenizer, texts.slice(start, start + batch));
     const out = await session.run(feeds);
-    vectors.push(...pool(out[name].data, masks, info.shape[2], { pooling, normalize }));
+    vectors.push(...pool(out[name].data, masks, out[name].shape[2], { pooling, normalize }));
   }
   return vectors;
 }

@@ -158,6 +158,21 @@ export async function createWasmBackend(bundle, manifest, { threads, onProgress,
       await runSteps(at);
       return readOutputs(manifest, memory.buffer, checked.env);
     },
+    /** One run of session.generate (generate.js): writes only the feeds in `checked` (the
+     * cache inputs keep the bytes memory holds), runs, copies `read` ({tensor, offset, count}
+     * in f32 elements) out, then copies each {from, to, bytes} of `carry` within memory. */
+    async step(checked, read, carry) {
+      lastFeeds = checked;
+      await runSteps(0);
+      const at = tensorAddress(manifest, read.tensor) + 4 * read.offset;
+      const logits = new Float32Array(memory.buffer, at, read.count).slice();
+      const bytes = new Uint8Array(memory.buffer);
+      for (const c of carry) {
+        const from = tensorAddress(manifest, c.from);
+        bytes.copyWithin(tensorAddress(manifest, c.to), from, from + c.bytes);
+      }
+      return logits;
+    },
     release() {
       pool?.terminate();
       pool = null;

@@ -1,8 +1,9 @@
 // The WebGPU backend (docs/bundle.md, "WebGPU"): one GPU buffer for the arena and one per
 // weights tensor, one compute pipeline per kernel, one bind group per step, all built at
 // load; a run is one command encoder, one compute pass and one readback of the outputs.
-// A bundle with symbolic sizes gives them a small read-only buffer of their own (kernels
-// read them as uniform values) and evaluates each kernel's dispatch for every run's sizes.
+// A bundle with symbolic sizes keeps them in the arena (a kernel may read a size as a value)
+// and mirrors them in a small buffer of their own for the kernels' read-only sizes binding
+// (read as uniform values), and evaluates each kernel's dispatch for every run's sizes.
 // Beside `run` it offers the kernel operations of the timer (`ops`, as in wasm.js): a
 // candidate pipeline shares its kernel's bind group layout, so the steps' bind groups
 // serve it unchanged.
@@ -32,14 +33,16 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   const forms = manifest.kernels.map((kernel) => chooseForm(kernel.webgpu, gpu));
   const buffers = await uploadBuffers(bundle, manifest, device, onProgress);
   const locate = (id) => {
-    if (id === manifest.sizes) return { buffer: buffers.sizes, offset: 0 };
     const t = manifest.tensors[id];
     if (t.region === 'arena') return { buffer: buffers.arena, offset: t.offset };
     return { buffer: buffers.weights.get(id), offset: 0 };
   };
   const layouts = manifest.kernels.map((kernel) => bindGroupLayout(device, kernel));
   const pipelines = await buildPipelines(bundle, manifest, forms, layouts, device, onProgress);
-  const bindGroups = await buildBindGroups(manifest, device, layouts, locate);
+  // A read-only binding of the sizes tensor is the kernel's sizes binding: it reads the mirror.
+  const locateBinding = (id, b) => (id === manifest.sizes && b.write === false
+    ? { buffer: buffers.sizes, offset: 0 } : locate(id));
+  const bindGroups = await buildBindGroups(manifest, device, layouts, locateBinding);
   const readback = await planReadback(manifest, device, locate);
   const slots = pipelines.map((pipeline, i) => ({ pipeline, dispatch: forms[i].form.dispatch }));
   const slotOf = manifest.kernels.map((_, i) => i);  // kernel id -> index into slots
@@ -57,6 +60,7 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
     for (const { spec, values } of checked) {
       const { buffer, offset } = locate(spec.tensor);
       device.queue.writeBuffer(buffer, offset, toDevice(spec, values));
+      if (spec.tensor === manifest.sizes) device.queue.writeBuffer(buffers.sizes, 0, toDevice(spec, values));
     }
     if (readback.status) {  // cleared before every run; a checked kernel sets it
       device.queue.writeBuffer(readback.status.source.buffer, readback.status.source.offset, new Int32Array(1));
@@ -353,7 +357,7 @@ async function buildBindGroups(manifest, device, layouts, locate) {
   const maxBytes = device.limits.maxStorageBufferBindingSize;
   const bindingsOf = (step) => manifest.kernels[step.kernel].webgpu.bindings;
   const entries = manifest.steps.map((step, i) => bindingsOf(step).map((b, slot) => {
-    const { buffer, offset } = locate(step.args[b.arg]);
+    const { buffer, offset } = locate(step.args[b.arg], b);
     const at = offset + 4 * b.start, size = 4 * b.count;
     if (at % align) {
       throw new WebjitError(`manifest.json is invalid: step ${i} binds tensor ${step.args[b.arg]} at byte ` +

@@ -51,3 +51,19 @@ test('a size outside the range, or two inputs that disagree, is one sentence', (
   assert.throws(() => checkFeeds(manifest, { ids: { data: [1, 2, 3], shape: [1, 2] }, mask: [1, 1] }),
     /input 'ids' has 3 elements; this bundle was compiled for shape \[1,2\] \(\[1,seq\] in this run\)/);
 });
+
+test('the text helpers pad a symbolic bundle only to the batch\'s longest text', async () => {
+  const { encodeBatch } = await import('../src/text.js');
+  const session = { dims: [{ name: 'batch', min: 1, max: 4 }, { name: 'seq', min: 1, max: 64 }],
+    inputs: [{ name: 'input_ids', dtype: 'int64', shape: ['batch', 'seq'] },
+      { name: 'attention_mask', dtype: 'int64', shape: ['batch', 'seq'] }] };
+  const tokenizer = { encode: (t) => ({ ids: t.split(' ').map((w) => w.length) }) };
+  const { feeds, masks } = encodeBatch(session, tokenizer, ['a bb ccc', 'dddd']);
+  assert.deepEqual(feeds.input_ids.shape, [2, 3]);
+  assert.deepEqual(Array.from(feeds.input_ids.data, Number), [1, 2, 3, 4, 0, 0]);
+  assert.deepEqual(Array.from(feeds.attention_mask.data, Number), [1, 1, 1, 1, 0, 0]);
+  assert.deepEqual(masks.map((m) => Array.from(m)), [[1, 1, 1], [1, 0, 0]]);
+  const fixed = { inputs: [{ name: 'input_ids', dtype: 'int32', shape: [1, 5] }] };
+  const one = encodeBatch(fixed, tokenizer, ['a bb']);
+  assert.deepEqual(Array.from(one.feeds.input_ids), [1, 2, 0, 0, 0]);  // a fixed bundle: its own length
+});

@@ -14,7 +14,7 @@ from webjit.family import Constraint, Family
 from webjit.kernels import Access, Elementwise, Loops, collapse, prod, used_inputs
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import emit_expr
-from webjit.symbolic import Sym, upper
+from webjit.symbolic import Sym, fixed, upper
 from webjit.wasm.loops import Count, Local, add_to, counted_loop, thread_share
 from webjit.wasm.sizes import Sizes, sizes_of
 
@@ -162,7 +162,7 @@ class Kernel:
         for a in range(len(self.accesses)):
             f.op("local.get", self.row_ptrs[a])
             f.op("local.set", self.ptrs[a])
-        hoisted = [i for i in self.used if _is(self.inner_strides[i + 1], 0)]
+        hoisted = [i for i in self.used if fixed(self.inner_strides[i + 1], 0)]
         for i in hoisted:
             f.op("local.get", self.ptrs[i + 1])
             f.op("v128.load32_splat", 0)
@@ -198,7 +198,7 @@ class Kernel:
                 self.load(self.ptrs[i + 1], self.inner_strides[i + 1], lanes)
                 f.op("local.set", self.values[i])
         out_ptr, out_stride = self.ptrs[0], self.inner_strides[0]
-        if lanes == 4 and _is(out_stride, 1):
+        if lanes == 4 and fixed(out_stride, 1):
             f.op("local.get", out_ptr)
             self.compute()
             f.op("v128.store", 0)
@@ -224,10 +224,10 @@ class Kernel:
     def load(self, ptr: int, stride: int, lanes: int) -> None:
         """Push `lanes` elements at ptr, ptr + stride, ... (one element: splatted)."""
         f = self.f
-        if lanes == 1 or _is(stride, 0):
+        if lanes == 1 or fixed(stride, 0):
             f.op("local.get", ptr)
             f.op("v128.load32_splat", 0)
-        elif _is(stride, 1):
+        elif fixed(stride, 1):
             f.op("local.get", ptr)
             f.op("v128.load", 0)
         else:
@@ -250,8 +250,3 @@ class Kernel:
         self.f.op("i32.const", byte_offset)
         self.f.op("i32.add")
         return 0
-
-
-def _is(size, value: int) -> bool:
-    """Whether a stride is the constant `value` (a symbolic stride never is)."""
-    return not isinstance(size, Sym) and size == value

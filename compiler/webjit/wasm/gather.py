@@ -11,7 +11,7 @@ from webjit.family import NoConfig, single
 from webjit.kernels import CumSum, Gather
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import splat_const
-from webjit.symbolic import Sym, SymbolicError
+from webjit.symbolic import Sym, SymbolicError, fixed
 from webjit.wasm.loops import Count, Local, add_to, counted_loop, divmod_into, push, thread_share
 from webjit.wasm.sizes import sizes_of
 
@@ -27,7 +27,7 @@ def emit_gather(spec: Gather, config: NoConfig) -> Module:
     data, indices, out = range(3)
     tid, nthreads = len(spec.args), len(spec.args) + 1
     pairs = spec.outer * spec.count
-    if _is(pairs, 0) or _is(spec.inner, 0):
+    if fixed(pairs, 0) or fixed(spec.inner, 0):
         return module
     if isinstance(spec.inner, Sym):
         raise SymbolicError("a Gather whose rows have a symbolic length is not compiled for WASM yet")
@@ -226,7 +226,3 @@ def accumulate(f: Func, acc: int, value: int, add: str) -> None:
 
 
 GATHER, CUMSUM = single("gather", "wasm", emit_gather), single("cumsum", "wasm", emit_cumsum)
-
-
-def _is(size, value: int) -> bool:
-    return not isinstance(size, Sym) and size == value

@@ -19,7 +19,7 @@ from webjit.kernels import LayerNorm, Reduce, Softmax
 from webjit.wasm.encoder import I32, V128, Func, Module
 from webjit.wasm.expr import math_func, splat_const
 from webjit.symbolic import Sym, SymbolicError, upper
-from webjit.wasm.loops import add_to, counted_loop, thread_share
+from webjit.wasm.loops import Local, add_to, counted_loop, push, thread_share
 from webjit.wasm.sizes import sizes_of
 
 INF = float("inf")
@@ -54,9 +54,10 @@ SPACE = (RowConfig(1), RowConfig(2), RowConfig(4))
 class Row:
     """Code for passes over one row of `r` elements of one function."""
 
-    def __init__(self, f: Func, module: Module, r: int, dtype: str = "f32", accumulators: int = 1):
+    def __init__(self, f: Func, module: Module, r: int, dtype: str = "f32", accumulators: int = 1, sizes=None):
         self.f, self.module, self.r, self.dtype = f, module, r, dtype
         self.accumulators = accumulators
+        self.sizes = sizes  # where r is symbolic: its value at run time
 
     def combine(self, op: str) -> None:
         table = F32_COMBINE if self.dtype == "f32" else I32_COMBINE
@@ -92,18 +93,40 @@ class Row:
         loaded = [f.local(V128) for _ in srcs]
         partial = [acc] + [self.identity(identity) for _ in range(self.accumulators - 1)] if acc is not None else [None]
         step = 4 * len(partial)
-        with counted_loop(f, self.r - self.r % step, step):
-            for part in partial:
-                self.step(ptrs, loaded, value, out, part, op, lanes=4)
-        for _ in range(self.r % step // 4):
-            self.step(ptrs, loaded, value, out, acc, op, lanes=4)
-        if self.r & 3:
-            self.step(ptrs, loaded, value, out, acc, op, lanes=self.r & 3)
+        if isinstance(self.r, Sym):
+            self.symbolic_run(ptrs, loaded, value, out, acc, partial, op, step)
+        else:
+            with counted_loop(f, self.r - self.r % step, step):
+                for part in partial:
+                    self.step(ptrs, loaded, value, out, part, op, lanes=4)
+            for _ in range(self.r % step // 4):
+                self.step(ptrs, loaded, value, out, acc, op, lanes=4)
+            if self.r & 3:
+                self.step(ptrs, loaded, value, out, acc, op, lanes=self.r & 3)
         for part in partial[1:]:
             f.op("local.get", acc)
             f.op("local.get", part)
             self.combine(op)
             f.op("local.set", acc)
+
+    def symbolic_run(self, ptrs, loaded, value, out, acc, partial, op, step: int) -> None:
+        """The pass over a row whose length is known at run time: whole groups of `step`
+        (a power of two), single vectors, then the 1-3 elements left, one code per count."""
+        f, sizes, r = self.f, self.sizes, self.r
+        with counted_loop(f, sizes.derived(f"and/{-step}", r, [r], [("i32.const", -step), ("i32.and",)]), step):
+            for part in partial:
+                self.step(ptrs, loaded, value, out, part, op, lanes=4)
+        if step > 4:
+            with counted_loop(f, sizes.derived(f"and/{step - 4}", r, [r], [("i32.const", step - 4), ("i32.and",)]), 4):
+                self.step(ptrs, loaded, value, out, acc, op, lanes=4)
+        left = sizes.derived("and/3", r, [r], [("i32.const", 3), ("i32.and",)])
+        for lanes in (1, 2, 3):
+            push(f, left)
+            f.op("i32.const", lanes)
+            f.op("i32.eq")
+            f.op("if")
+            self.step(ptrs, loaded, value, out, acc, op, lanes=lanes)
+            f.op("end")
 
     def step(self, ptrs, loaded, value, out, acc, op, lanes: int) -> None:
         f = self.f
@@ -158,7 +181,7 @@ def store_lanes(f: Func, ptr: int, vec: int, lanes: int) -> None:
         f.op("v128.store32_lane", 4 * lane, lane)
 
 
-def row_kernel(spec, row_elems: list[int], body: Callable[[Func, Module, list[int]], None]) -> Module:
+def row_kernel(spec, row_elems: list, body: Callable[[Func, Module, list[int], object], None]) -> Module:
     """A module whose run() calls body(f, module, row pointers) for each of this thread's rows.
 
     Argument i's row pointer starts at row `start` of this thread and advances by
@@ -168,22 +191,22 @@ def row_kernel(spec, row_elems: list[int], body: Callable[[Func, Module, list[in
     f = module.func("run", params=[I32] * (nargs + 2), results=[])
     if not isinstance(spec.outer, Sym) and spec.outer == 0:
         return module
-    if isinstance(spec.r, Sym):
-        raise SymbolicError(f"a {spec.family} over rows of symbolic length ({spec.r}) is not compiled for WASM yet")
+    if isinstance(spec.r, Sym) and spec.family == "layernorm":
+        raise SymbolicError(f"a layernorm over rows of symbolic length ({spec.r}) is not compiled for WASM yet")
     sizes = sizes_of(f, spec)
-    row_bytes = [4 * n for n in row_elems]
+    row_bytes = [sizes.count(4 * n) for n in row_elems]
     start, rows = thread_share(f, sizes.count(spec.outer), nargs, nargs + 1)
     ptrs = [f.local(I32) for _ in row_elems]  # every argument but the symbolic sizes
     for i, ptr in enumerate(ptrs):
         f.op("local.get", i)
-        if row_bytes[i]:
+        if isinstance(row_bytes[i], Local) or row_bytes[i]:
             f.op("local.get", start.index)
-            f.op("i32.const", row_bytes[i])
+            push(f, row_bytes[i])
             f.op("i32.mul")
             f.op("i32.add")
         f.op("local.set", ptr)
     with counted_loop(f, rows):
-        body(f, module, ptrs)
+        body(f, module, ptrs, sizes)
         for ptr, step in zip(ptrs, row_bytes):
             add_to(f, ptr, step)
     sizes.finish()
@@ -194,14 +217,14 @@ def emit_reduce(spec: Reduce, config: RowConfig) -> Module:
     """out[o] = kind over r of x[o, r] for contiguous x [outer, r]."""
     dtype = spec.args[0].dtype
 
-    def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r, dtype, config.accumulators)
+    def body(f: Func, module: Module, ptrs: list[int], sizes) -> None:
+        row = Row(f, module, spec.r, dtype, config.accumulators, sizes)
         if spec.kind == "logsumexp":
             result = logsumexp(row, ptrs[0])
         else:
             op, identity, element, final = REDUCE_KINDS[spec.kind]
             result = row.reduce([ptrs[0]], element_value(f, element), op, identity)
-            finish(f, module, result, final, spec.r)
+            finish(f, module, result, final, spec.r, sizes)
         store_lanes(f, ptrs[1], result, 1)
 
     return row_kernel(spec, [spec.r, 1], body)
@@ -221,11 +244,16 @@ def element_value(f: Func, element: str | None) -> Value | None:
     return value
 
 
-def finish(f: Func, module: Module, result: int, final: str | None, r: int) -> None:
+def finish(f: Func, module: Module, result: int, final: str | None, r: int, sizes=None) -> None:
     if final is None:
         return
     f.op("local.get", result)
-    if final == "mean":
+    if final == "mean" and isinstance(r, Sym):  # / r at run time (0 / 0: NaN, as for a static empty row)
+        sizes.push(r)
+        f.op("f32.convert_i32_u")
+        f.op("f32x4.splat")
+        f.op("f32x4.div")
+    elif final == "mean":
         splat_const(f, "f32", 1.0 / r if r else float("nan"))
         f.op("f32x4.mul")
     else:
@@ -294,8 +322,8 @@ def logsumexp(row: Row, src: int) -> int:
 
 def emit_softmax(spec: Softmax, config: RowConfig) -> Module:
     """Softmax (or log-softmax) over rows of contiguous [outer, r]; args x, out."""
-    def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r, "f32", config.accumulators)
+    def body(f: Func, module: Module, ptrs: list[int], sizes) -> None:
+        row = Row(f, module, spec.r, "f32", config.accumulators, sizes)
         x, out = ptrs
         # The row max itself, as onnxruntime shifts: a row holding +inf or NaN becomes all NaN.
         shift = row.reduce([x], None, "max", -INF)
@@ -336,8 +364,8 @@ def emit_layernorm(spec: LayerNorm, config: RowConfig) -> Module:
     """y = (x - mean) / sqrt(var + eps) [* scale] [+ bias] over rows; args x, [scale], [bias], out."""
     expected = 2 + spec.params
 
-    def body(f: Func, module: Module, ptrs: list[int]) -> None:
-        row = Row(f, module, spec.r, "f32", config.accumulators)
+    def body(f: Func, module: Module, ptrs: list[int], sizes) -> None:
+        row = Row(f, module, spec.r, "f32", config.accumulators, sizes)
         x, out = ptrs[0], ptrs[-1]
         inv_r = 1.0 / spec.r
         mean = row.reduce([x], None, "add", 0.0)

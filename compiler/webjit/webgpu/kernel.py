@@ -57,8 +57,8 @@ class Binding:
 
     Every binding is declared read_write: inputs and outputs of a step usually live in the
     same arena buffer, and WebGPU refuses one buffer bound both read-only and writable in a
-    dispatch. The one exception is the symbolic sizes, which the runtime keeps in a buffer
-    of their own. `output` says whether the kernel writes it.
+    dispatch. The one exception is the symbolic sizes, which the runtime binds from a copy
+    in a buffer of their own. `output` says whether the kernel writes it.
     """
     arg: int
     start: int  # elements from the start of the arg's tensor

@@ -1,0 +1,168 @@
+"""session.generate (runtime_web/src/generate.js) on GPT-2 exported with its KV cache
+(`export_model('gpt2-past', size='small')`), compiled once for every prompt and cache length
+(--dim sequence=1..128 --dim past_sequence=0..127 --dim total_sequence=past_sequence+sequence): greedy
+generation in Node and in headless Chromium (WASM) gives onnxruntime's greedy loop over the same
+ONNX file token for token, and a prompt or a generation past the compiled ranges is one sentence."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import webjit
+from webjit.models import export_model
+from webjit.runner import launch_chromium, playwright_api, runtime_dir
+from webjit.server import serve_folders
+
+PROMPT = [464, 2068, 7586, 21831, 18045, 625, 262]
+NEW_TOKENS = 32
+DIMS = {"batch": 1, "sequence": (1, 128), "past_sequence": (0, 127), "total_sequence": "past_sequence+sequence"}
+PAST = "past_key_values."
+
+
+def test_a_dimension_given_as_a_sum_of_others(model):
+    import onnx
+    from webjit.cli import parse_dim
+    from webjit.errors import ShapeError
+    from webjit.shapes import CLI, input_shapes
+    from webjit.symbolic import Sym
+    assert parse_dim("total_sequence=past_sequence+sequence") == ("total_sequence", "past_sequence+sequence")
+    proto = onnx.load(model, load_external_data=False)
+    shapes = input_shapes(proto, dims=DIMS)
+    mask, past = shapes["attention_mask"][1], shapes["past_key_values.0.key"][2]
+    assert isinstance(mask, Sym) and mask == past + shapes["input_ids"][1] and mask.bounds() == (1, 255)
+    with pytest.raises(ShapeError, match=r"^--dim gives dimension 'total_sequence' the size 'past\+2\*sequence'; a "
+                                         r"derived size .* and 'past' is not one$"):
+        input_shapes(proto, dims={**DIMS, "total_sequence": "past+2*sequence"}, words=CLI)
+
+
+def onnxruntime_greedy(model: Path, prompt: list[int], count: int) -> list[int]:
+    """The reference: argmax of the last logits, the present.* fed back as past_key_values.*."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    outputs = [o.name for o in session.get_outputs()]
+    past = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32) for i in session.get_inputs()
+            if i.name.startswith(PAST)}
+    ids, total, tokens = np.array([prompt], np.int64), 0, []
+    for _ in range(count):
+        total += ids.shape[1]
+        got = dict(zip(outputs, session.run(None, {"input_ids": ids, "attention_mask": np.ones((1, total), np.int64),
+                                                  **past})))
+        tokens.append(int(np.argmax(got["logits"][0, -1])))
+        past = {name: got["present." + name[len(PAST):]] for name in past}
+        ids = np.array([[tokens[-1]]], np.int64)
+    return tokens
+
+
+NODE_SCRIPT = """
+import { load } from '%(runtime)s/src/node.js';
+const [bundle, request] = process.argv.slice(2);
+const { prompt, options } = JSON.parse(request);
+const session = await load(bundle, { backend: 'wasm', threads: 1 });
+const streamed = [];
+try {
+  const out = await session.generate(prompt, { ...options, onToken: (token, index) => streamed.push([token, index]) });
+  console.log(JSON.stringify({ ...out, streamed }));
+} catch (err) {
+  console.log(JSON.stringify({ error: err.message, name: err.name }));
+} finally {
+  session.release();
+}
+"""
+
+
+def generate_in_node(bundle: Path, tmp_path: Path, prompt, **options) -> dict:
+    script = tmp_path / "generate.mjs"
+    script.write_text(NODE_SCRIPT % {"runtime": runtime_dir().as_posix()})
+    done = subprocess.run(["node", str(script), str(bundle), json.dumps({"prompt": prompt, "options": options})],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Path(export_model("gpt2-past", size="small"))
+
+
+@pytest.fixture(scope="module")
+def bundle(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt2-past") / "bundle"
+    webjit.compile(model, dims=DIMS, options=webjit.Options(backends=("wasm",))).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(model):
+    return onnxruntime_greedy(model, PROMPT, NEW_TOKENS)
+
+
+def test_greedy_generation_in_node_matches_onnxruntime(bundle, reference, tmp_path):
+    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=NEW_TOKENS, temperature=0)
+    assert out["tokens"] == reference
+    assert out["streamed"] == [[t, i] for i, t in enumerate(reference)]
+    assert out["stopped"] == "length"
+
+
+def test_eos_stops_and_sampling_is_reproducible(bundle, reference, tmp_path):
+    eos = reference[3]
+    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=NEW_TOKENS, temperature=0, eosTokenId=eos)
+    assert out["tokens"] == reference[:reference.index(eos) + 1] and out["stopped"] == "eos"
+    sampled = [generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=8, temperature=0.8, topK=40, topP=0.9, seed=7)
+               for _ in range(2)]
+    assert sampled[0]["tokens"] == sampled[1]["tokens"] and len(sampled[0]["tokens"]) == 8
+
+
+def test_prompt_and_cache_past_the_compiled_ranges_are_one_sentence(bundle, tmp_path):
+    out = generate_in_node(bundle, tmp_path, [100] * 129, maxNewTokens=1, temperature=0)
+    assert out["name"] == "WebjitError"
+    assert out["error"] == ("the prompt has 129 tokens; this bundle was compiled for sequence in 1..128 (recompile "
+                            "with a wider --dim sequence range for longer prompts)")
+    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=122, temperature=0)
+    assert out["error"].startswith("a prompt of 7 tokens and 122 new tokens need a cache of 128 positions; this "
+                                   "bundle was compiled for past_sequence in 0..127")
+
+
+def test_a_bundle_without_a_cache_is_refused(tmp_path):
+    plain = tmp_path / "gpt2"
+    webjit.compile(export_model("gpt2", size="small"), dims={"batch": 1, "seq": (1, 16)},
+                   options=webjit.Options(backends=("wasm",))).save(plain)
+    out = generate_in_node(plain, tmp_path, PROMPT, maxNewTokens=2)
+    assert out["error"].startswith("session.generate needs a decoder exported with past key/values")
+
+
+PAGE = """<!doctype html><meta charset="utf-8"><pre id="out"></pre>
+<script type="module">
+import { load } from '/runtime/src/index.js';
+try {
+  const session = await load('/bundle/', { backend: 'wasm' });
+  const out = await session.generate(%(prompt)s, { maxNewTokens: %(count)d, temperature: 0 });
+  window.result = { ...out, threads: session.threads };
+} catch (err) {
+  document.getElementById('out').textContent = 'error ' + err.message;
+  window.result = { error: err.message };
+}
+</script>
+"""
+
+
+def test_greedy_generation_in_chromium_matches_onnxruntime(bundle, reference, tmp_path):
+    page = tmp_path / "page"
+    page.mkdir()
+    (page / "index.html").write_text(PAGE % {"prompt": json.dumps(PROMPT), "count": NEW_TOKENS})
+    sync_playwright, PlaywrightError = playwright_api()
+    with serve_folders({"/runtime/": runtime_dir(), "/bundle/": bundle, "/page/": page}) as base:
+        with sync_playwright() as playwright:
+            context = launch_chromium(playwright, tmp_path / "profile", False, PlaywrightError)
+            try:
+                tab = context.new_page()
+                tab.goto(f"{base}/page/")
+                tab.wait_for_function("() => window.result !== undefined", timeout=120_000)
+                result = tab.evaluate("() => window.result")
+            finally:
+                context.close()
+    assert result.get("error") is None, result
+    assert result["tokens"] == reference
