@@ -173,3 +173,18 @@ def test_minilm_for_seq_1_to_64_on_webgpu(minilm_bundle, seq, capsys):
     printed = capsys.readouterr().out
     assert status == 0 and "check passed" in printed and "node webgpu" in printed, printed
     assert f"[1, {seq}, 384]" in printed
+
+
+def test_gpt2_with_a_kv_cache_on_webgpu(tmp_path, capsys):
+    """A decoder whose sizes are also read as values (positions after the past) and whose
+    total length is a sum of dimensions: the kernels' read-only sizes and the arena's copy."""
+    from webjit.cli import main
+    from webjit.models import export_model
+    model, bundle = export_model("gpt2-past", size="small"), tmp_path / "bundle"
+    assert main(["compile", str(model), "--dim", "batch=1", "--dim", "sequence=1..16", "--dim", "past_sequence=0..15",
+                 "--dim", "total_sequence=past_sequence+sequence", "-o", str(bundle), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(bundle), "--backend", "webgpu", "--browser", "node", "--dim", "past_sequence=5",
+                 "--dim", "sequence=7", "--check", str(model)]) == 0
+    printed = capsys.readouterr().out
+    assert "check passed" in printed and "node webgpu" in printed, printed
