@@ -149,10 +149,10 @@ try {
 """
 
 
-def test_greedy_generation_in_chromium_matches_onnxruntime(bundle, reference, tmp_path):
+def generate_in_chromium(bundle: Path, tmp_path: Path, prompt, count: int) -> dict:
     page = tmp_path / "page"
     page.mkdir()
-    (page / "index.html").write_text(PAGE % {"prompt": json.dumps(PROMPT), "count": NEW_TOKENS})
+    (page / "index.html").write_text(PAGE % {"prompt": json.dumps(prompt), "count": count})
     sync_playwright, PlaywrightError = playwright_api()
     with serve_folders({"/runtime/": runtime_dir(), "/bundle/": bundle, "/page/": page}) as base:
         with sync_playwright() as playwright:
@@ -160,9 +160,23 @@ def test_greedy_generation_in_chromium_matches_onnxruntime(bundle, reference, tm
             try:
                 tab = context.new_page()
                 tab.goto(f"{base}/page/")
-                tab.wait_for_function("() => window.result !== undefined", timeout=120_000)
-                result = tab.evaluate("() => window.result")
+                tab.wait_for_function("() => window.result !== undefined", timeout=600_000)
+                return tab.evaluate("() => window.result")
             finally:
                 context.close()
+
+
+def test_greedy_generation_in_chromium_matches_onnxruntime(bundle, reference, tmp_path):
+    result = generate_in_chromium(bundle, tmp_path, PROMPT, NEW_TOKENS)
     assert result.get("error") is None, result
     assert result["tokens"] == reference
+
+
+@pytest.mark.slow
+def test_full_size_gpt2_generates_like_onnxruntime_in_chromium(tmp_path):
+    """The full-size GPT-2 (12 layers, 124M parameters, random weights) with its KV cache."""
+    model = Path(export_model("gpt2-past", size="full"))
+    webjit.compile(model, dims=DIMS, options=webjit.Options(backends=("wasm",))).save(tmp_path / "bundle")
+    result = generate_in_chromium(tmp_path / "bundle", tmp_path, PROMPT, NEW_TOKENS)
+    assert result.get("error") is None, result
+    assert result["tokens"] == onnxruntime_greedy(model, PROMPT, NEW_TOKENS)

@@ -36,7 +36,7 @@ export function decoderLayout(manifest) {
   const dims = Object.fromEntries((manifest.dims ?? []).map((d) => [d.name, d]));
   if (!seqName || !pastName || !dims[seqName] || !dims[pastName]) {
     throw new WebjitError('session.generate needs the sequence and past lengths compiled as ranges, e.g. ' +
-      '--dim sequence=1..128 --dim past_sequence=0..127 --dim total=past_sequence+sequence; this bundle takes ' +
+      '--dim sequence=1..128 --dim past_sequence=0..127 --dim total_sequence=past_sequence+sequence; this bundle takes ' +
       `input_ids [${ids.shape.map(sizeText).join(',')}]`);
   }
   const batchName = dimName(ids.shape[0]);
