@@ -8,8 +8,8 @@ statements of `main` (generators may ask for a size anywhere, even in helper fun
 
 WGSL's uniformity analysis counts every private variable as non-uniform, so a size that
 decides an early return before a barrier is written with `uniform_text` instead: read
-straight from the sizes binding, which is read-only (the runtime gives the sizes a buffer
-of their own) and so uniform.
+straight from the sizes binding, which is read-only (the runtime binds a copy of the sizes
+in a buffer of their own) and so uniform.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from webjit.symbolic import Sym, SymbolicError
 
 
 class WgslSizes:
+    """The sizes one kernel asks for, as WGSL text; for a spec without `dims`, only ints."""
+
     def __init__(self, spec):
         self.arg = getattr(spec, "sizes", None)
         self.names = [d[0] for d in getattr(spec, "dims", ())]
