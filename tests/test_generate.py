@@ -138,9 +138,9 @@ PAGE = """<!doctype html><meta charset="utf-8"><pre id="out"></pre>
 <script type="module">
 import { load } from '/runtime/src/index.js';
 try {
-  const session = await load('/bundle/', { backend: 'wasm' });
+  const session = await load('/bundle/', { backend: '%(backend)s' });
   const out = await session.generate(%(prompt)s, { maxNewTokens: %(count)d, temperature: 0 });
-  window.result = { ...out, threads: session.threads };
+  window.result = { ...out, threads: session.threads, backend: session.backend };
 } catch (err) {
   document.getElementById('out').textContent = 'error ' + err.message;
   window.result = { error: err.message };
@@ -149,14 +149,14 @@ try {
 """
 
 
-def generate_in_chromium(bundle: Path, tmp_path: Path, prompt, count: int) -> dict:
+def generate_in_chromium(bundle: Path, tmp_path: Path, prompt, count: int, backend: str = "wasm") -> dict:
     page = tmp_path / "page"
-    page.mkdir()
-    (page / "index.html").write_text(PAGE % {"prompt": json.dumps(prompt), "count": count})
+    page.mkdir(parents=True)
+    (page / "index.html").write_text(PAGE % {"prompt": json.dumps(prompt), "count": count, "backend": backend})
     sync_playwright, PlaywrightError = playwright_api()
     with serve_folders({"/runtime/": runtime_dir(), "/bundle/": bundle, "/page/": page}) as base:
         with sync_playwright() as playwright:
-            context = launch_chromium(playwright, tmp_path / "profile", False, PlaywrightError)
+            context = launch_chromium(playwright, tmp_path / "profile", backend == "webgpu", PlaywrightError)
             try:
                 tab = context.new_page()
                 tab.goto(f"{base}/page/")
@@ -172,11 +172,29 @@ def test_greedy_generation_in_chromium_matches_onnxruntime(bundle, reference, tm
     assert result["tokens"] == reference
 
 
+@pytest.fixture(scope="module")
+def both_backends(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt2-past-both") / "bundle"
+    webjit.compile(model, dims={**DIMS, "sequence": (1, 48), "past_sequence": (0, 47)}).save(folder)
+    return folder
+
+
+def test_greedy_generation_on_webgpu_in_chromium_matches_onnxruntime(both_backends, reference, tmp_path):
+    """The cache stays in the GPU arena: each present.* is copied onto its past_key_values.* in
+    the step's own submission (through a scratch buffer), only the last logits are read."""
+    result = generate_in_chromium(both_backends, tmp_path, PROMPT, NEW_TOKENS, backend="webgpu")
+    assert result.get("error") is None and result["backend"] == "webgpu", result
+    assert result["tokens"] == reference
+
+
 @pytest.mark.slow
 def test_full_size_gpt2_generates_like_onnxruntime_in_chromium(tmp_path):
-    """The full-size GPT-2 (12 layers, 124M parameters, random weights) with its KV cache."""
+    """The full-size GPT-2 (12 layers, 124M parameters, random weights) with its KV cache, on
+    WASM and on WebGPU."""
     model = Path(export_model("gpt2-past", size="full"))
-    webjit.compile(model, dims=DIMS, options=webjit.Options(backends=("wasm",))).save(tmp_path / "bundle")
-    result = generate_in_chromium(tmp_path / "bundle", tmp_path, PROMPT, NEW_TOKENS)
-    assert result.get("error") is None, result
-    assert result["tokens"] == onnxruntime_greedy(model, PROMPT, NEW_TOKENS)
+    webjit.compile(model, dims=DIMS).save(tmp_path / "bundle")
+    reference = onnxruntime_greedy(model, PROMPT, NEW_TOKENS)
+    for backend in ("wasm", "webgpu"):
+        result = generate_in_chromium(tmp_path / "bundle", tmp_path / backend, PROMPT, NEW_TOKENS, backend)
+        assert result.get("error") is None and result["backend"] == backend, result
+        assert result["tokens"] == reference, backend

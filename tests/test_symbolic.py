@@ -319,19 +319,20 @@ def test_a_matmul_with_symbolic_columns_is_refused_on_wasm():
 
 # ---- whole models -----------------------------------------------------------------------------
 
-def _check_model(tmp_path, name, lengths, browser="node", size="small"):
+def _check_model(tmp_path, name, lengths, browser="node", size="small", backends=("wasm",), max_length=None):
     path = export_model(name, size=size)
-    bundle = webjit.compile(str(path), dims={"batch": 1, "seq": (1, max(lengths))},
-                            options=webjit.Options(backends=("wasm",)))
+    bundle = webjit.compile(str(path), dims={"batch": 1, "seq": (1, max_length or max(lengths))},
+                            options=webjit.Options(backends=backends))
     bundle.save(tmp_path / name)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for n in lengths:
+    for backend, n in [(b, n) for b in backends for n in lengths]:
         feeds = _feeds(name, size, n)
-        result = run_bundle(tmp_path / name, feeds, browser=browser)
+        result = run_bundle(tmp_path / name, feeds, backend=backend, browser=browser)
+        assert result.backend == backend
         expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
         for out, want in expected.items():
             assert result.outputs[out].shape == want.shape
-            assert_close(result.outputs[out], want, 1e-4, f"{name} at sequence {n}: {out}")
+            assert_close(result.outputs[out], want, 1e-4, f"{name} on {backend} at sequence {n}: {out}")
 
 
 def _feeds(name, size, n):
@@ -363,8 +364,8 @@ def test_a_symbolic_batch_with_padded_rows(tmp_path):
 
 @pytest.mark.slow
 def test_minilm_with_sequences_1_to_512_in_chromium(tmp_path):
-    """The issue's must-show on WASM: one MiniLM-L6 bundle (real weights) at 1, 7, 128, 512."""
-    _check_model(tmp_path, "minilm", (1, 7, 128, 512), browser="chromium", size="full")
+    """One MiniLM-L6 bundle (real weights) for seq 1..512, on both backends, at 1, 7, 128, 512."""
+    _check_model(tmp_path, "minilm", (1, 7, 128, 512), browser="chromium", size="full", backends=("wasm", "webgpu"))
 
 
 # ---- what a user gets wrong -------------------------------------------------------------------

@@ -284,10 +284,7 @@ class Session extends EventTarget {
   async generate(inputIds, options = {}) {
     if (this.#released) throw new WebjitError('this session was released; load the bundle again to generate');
     return this.#queued(async (impl) => {
-      if (!impl.step) {
-        throw new WebjitError(`session.generate runs on the WASM backend; this session runs on ${this.backend}, ` +
-          "whose kernels do not take symbolic sizes yet (load the bundle with backend: 'wasm')");
-      }
+      if (!impl.step) throw new WebjitError(`session.generate cannot run on this session's ${this.backend} backend`);
       return generate(this.#manifest, impl, inputIds, options);
     });
   }

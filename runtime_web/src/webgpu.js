@@ -223,7 +223,51 @@ export async function createWebgpuBackend(bundle, manifest, device, gpu, onProgr
   }
 
   const threadNote = 'the webgpu backend runs on the GPU and uses no worker threads';
-  return { threads: 1, threadNote, forms, ops, run, weights: buffers.stats, release: () => clock?.destroy() };
+  /** One step of session.generate (generate.js): runs the model on `checked`, reads back only
+   * `read` ({tensor, offset, count}: f32 elements, the last logits) and, in the same
+   * submission, copies each of `carry` ({from, to, bytes}: present.* onto past_key_values.*)
+   * within the arena through a scratch buffer, since WebGPU copies no buffer onto itself. */
+  let stepBuffers = null;
+  async function step(checked, read, carry) {
+    lastFeeds = checked;
+    writeInputs(checked);
+    stepBuffers ??= {
+      logits: device.createBuffer({ label: 'webjit logits', size: roundUp(4 * read.count + 4, 16), usage: MAP_READ | COPY_DST }),
+      scratch: device.createBuffer({ label: 'webjit cache copy', usage: COPY_SRC | COPY_DST,
+        size: roundUp(Math.max(16, ...carry.map((c) => 4 * manifest.tensors[c.from].size)), 16) }),
+    };
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: 'webjit generate step' });
+    encodePasses(encoder, stepRange(0, manifest.steps.length));
+    const bytes = 4 * read.count, source = locate(read.tensor);
+    encoder.copyBufferToBuffer(source.buffer, source.offset + 4 * read.offset, stepBuffers.logits, 0, bytes);
+    if (readback.status) {
+      const { buffer, offset } = readback.status.source;
+      encoder.copyBufferToBuffer(buffer, offset, stepBuffers.logits, roundUp(bytes, 4), 4);
+    }
+    for (const c of carry) {
+      if (!c.bytes) continue;
+      const from = locate(c.from), to = locate(c.to);
+      encoder.copyBufferToBuffer(from.buffer, from.offset, stepBuffers.scratch, 0, c.bytes);
+      encoder.copyBufferToBuffer(stepBuffers.scratch, 0, to.buffer, to.offset, c.bytes);
+    }
+    device.queue.submit([encoder.finish()]);
+    const [error] = await Promise.all([device.popErrorScope(), stepBuffers.logits.mapAsync(READ)]);
+    try {
+      if (error) throw new Error(`the WebGPU run failed: ${firstLine(error.message)}`);
+      const mapped = stepBuffers.logits.getMappedRange();
+      if (readback.status && new Int32Array(mapped, roundUp(bytes, 4), 1)[0] !== 0) {
+        throw new WebjitError('the run computed an int64 value outside the int32 range the device holds ' +
+          'integers in; webjit does not compute 64-bit integers, so it refused the outputs instead of wrapping');
+      }
+      return new Float32Array(mapped, 0, read.count).slice();
+    } finally {
+      stepBuffers.logits.unmap();
+    }
+  }
+
+  return { threads: 1, threadNote, forms, ops, run, step, weights: buffers.stats,
+    release: () => { clock?.destroy(); stepBuffers?.logits.destroy(); stepBuffers?.scratch.destroy(); } };
 }
 
 function encodePasses(encoder, passes) {
