@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="one-token steps timed per context, ending at it (default 8)")
     generate.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
     generate.add_argument("--runs", type=positive_int, default=5, metavar="N", help="timed generations per engine (default 5)")
-    generate.add_argument("--warmup", type=parse_seconds, default=3.0, metavar="3s",
-                          help="untimed generations before timing, per engine and context (default 3s)")
+    generate.add_argument("--warmup", type=parse_seconds, default=10.0, metavar="10s",
+                          help="untimed rounds of generations before timing, per context (default 10s)")
     generate.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
     generate.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
                           help="folder for bench-generate-SIZE.json and .md (default benchmarks/results)")

@@ -8,7 +8,8 @@ prompt processing, reported in tokens/s; the DECODE_STEPS one-token steps after 
 C - DECODE_STEPS + 1 .. C positions, and their mean is the decode time per token "at C tokens of
 context". Both engines' tokens are checked against onnxruntime's (native) greedy loop, so a fast
 wrong answer shows. One webjit bundle, compiled for sequence 1..C and past_sequence 0..C, serves
-every context. Warm-up and the quiet wait are engine_bench's.
+every context. The two engines run in turn, round by round, in one page, so a loaded machine
+weighs on both alike; the quiet wait is engine_bench's.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from .models import export_model
 CONTEXTS = (128, 512)
 DECODE_STEPS = 8
 PAST = "past_key_values."
-ENGINES = ("webjit-wasm", "ort-wasm")
 
 
 def prompt_tokens(length: int, vocab: int) -> list[int]:
@@ -55,7 +55,7 @@ def onnxruntime_greedy(session, prompt: list[int], count: int) -> list[int]:
     return tokens
 
 
-def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup_s: float = 3.0, size: str = "full",
+def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup_s: float = 10.0, size: str = "full",
                    decode_steps: int = DECODE_STEPS, out_dir=None, report: Callable[[str], None] = print) -> dict:
     """Runs the comparison; returns the results (and writes them under out_dir when given)."""
     import onnxruntime
@@ -95,47 +95,54 @@ def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup
         with Driver("chromium", "wasm", [work], timeout_s=3600, page="bench/bench.html") as driver:
             for threads in threads_list:
                 driver.reload()  # onnxruntime-web fixes its thread count when its WASM starts
-                for engine in ENGINES:
-                    kind, model = models[engine]
+                opened = {e: driver.call("generate_open", engine=kind, model=driver.location(model), threads=threads,
+                                         cache=cache) for e, (kind, model) in models.items()}
+                try:
                     for context in contexts:
-                        try:
-                            row = run_generate(driver, kind, driver.location(model), threads, cache, prompts[context],
-                                               decode_steps, runs, warmup_s)
-                            row["matches_onnxruntime"] = row["tokens"] == reference[context]
-                        except RunError as err:
-                            row = {"error": str(err)}
-                        row.update(engine=engine, threads=threads, context=context, prompt=context - decode_steps,
-                                   reference_tokens=reference[context])
-                        results["rows"].append(row)
-                        report(row_text(row))
+                        timed = run_generate(driver, opened, prompts[context], decode_steps, runs, warmup_s)
+                        for engine, row in timed.items():
+                            if "error" not in row:
+                                row["matches_onnxruntime"] = row["tokens"] == reference[context]
+                            row.update(engine=engine, threads=threads, context=context, prompt=context - decode_steps,
+                                       load_ms=opened[engine]["load_ms"], reference_tokens=reference[context])
+                            results["rows"].append(row)
+                            report(row_text(row))
+                finally:
+                    for session in opened.values():
+                        driver.call("generate_close", session=session["session"])
         results["load_average_after"] = list(os.getloadavg())
     if out_dir:
         write_generate_results(results, Path(out_dir))
     return results
 
 
-def run_generate(driver: Driver, kind: str, model: str, threads: int, cache: dict, prompt: list[int],
-                 decode_steps: int, runs: int, warmup_s: float) -> dict:
-    """Opens the engine's session, generates for warmup_s (once at least) untimed, then `runs`
-    timed generations; per run the prompt step's ms and the decode steps' mean ms."""
-    opened = driver.call("generate_open", engine=kind, model=model, threads=threads, cache=cache)
-    try:
-        call = lambda: driver.call("generate", session=opened["session"], prompt=prompt, new_tokens=decode_steps + 1)
-        start = time.monotonic()
-        out = call()
-        while time.monotonic() - start < warmup_s:
-            out = call()
-        timed = [call() for _ in range(runs)]
-    finally:
-        driver.call("generate_close", session=opened["session"])
-    if any(t["tokens"] != out["tokens"] for t in timed):
-        raise RunError("the engine's greedy tokens changed from one run to the next")
-    prefill = [t["prefill_ms"] for t in timed]
-    decode = [t["decode_ms"] / decode_steps for t in timed]
-    return {"load_ms": opened["load_ms"], "tokens": out["tokens"], "prefill_ms": min(prefill),
-            "prefill_median_ms": statistics.median(prefill), "prefill_tokens_per_s": len(prompt) / min(prefill) * 1e3,
-            "decode_ms_per_token": min(decode), "decode_median_ms_per_token": statistics.median(decode),
-            "prefill_runs_ms": prefill, "decode_runs_ms_per_token": decode}
+def run_generate(driver: Driver, opened: dict, prompt: list[int], decode_steps: int, runs: int,
+                 warmup_s: float) -> dict:
+    """Greedy generations on every opened engine in turn, so a loaded machine weighs on them
+    alike: untimed for warmup_s (once each at least), then `runs` timed rounds. Per engine the
+    prompt step's ms and the decode steps' mean ms per round."""
+    def round_():
+        return {e: driver.call("generate", session=s["session"], prompt=prompt, new_tokens=decode_steps + 1)
+                for e, s in opened.items()}
+    start = time.monotonic()
+    first = round_()
+    while time.monotonic() - start < warmup_s:
+        round_()
+    rounds = [round_() for _ in range(runs)]
+    rows = {}
+    for engine in opened:
+        timed = [r[engine] for r in rounds]
+        if any(t["tokens"] != first[engine]["tokens"] for t in timed):
+            rows[engine] = {"error": "the engine's greedy tokens changed from one run to the next"}
+            continue
+        prefill = [t["prefill_ms"] for t in timed]
+        decode = [t["decode_ms"] / decode_steps for t in timed]
+        rows[engine] = {"tokens": first[engine]["tokens"], "prefill_ms": min(prefill),
+                        "prefill_median_ms": statistics.median(prefill),
+                        "prefill_tokens_per_s": len(prompt) / min(prefill) * 1e3,
+                        "decode_ms_per_token": min(decode), "decode_median_ms_per_token": statistics.median(decode),
+                        "prefill_runs_ms": prefill, "decode_runs_ms_per_token": decode}
+    return rows
 
 
 def row_text(row: dict) -> str:
