@@ -31,6 +31,7 @@ from .models import export_model
 
 CONTEXTS = (128, 512)
 DECODE_STEPS = 8
+POSITIONS = 1024  # GPT-2's position embeddings
 PAST = "past_key_values."
 
 
@@ -65,6 +66,8 @@ def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup
     contexts = tuple(sorted(set(contexts)))
     if not contexts or contexts[0] <= decode_steps:
         raise RunError(f"--contexts must be greater than the {decode_steps} decode steps timed at each")
+    if contexts[-1] > POSITIONS:
+        raise RunError(f"--contexts must be at most {POSITIONS}, the positions GPT-2 has")
     onnx_path = export_model("gpt2-past", size=size)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     past_inputs = [i for i in session.get_inputs() if i.name.startswith(PAST)]
