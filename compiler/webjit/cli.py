@@ -28,7 +28,7 @@ SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `webjit` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["compile"], ["lengths"], ["-h"], ["--help"]):
+    if argv[:1] == ["bench"] and argv[1:2] not in (["jit"], ["engines"], ["compile"], ["lengths"], ["generate"], ["-h"], ["--help"]):
         argv.insert(1, "engines")  # `webjit bench [MODEL ...]` is the engines comparison
     args = build_parser().parse_args(argv)
     try:
@@ -173,6 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
     lengths.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
                          help="folder for bench-lengths-MODEL.json and .md (default benchmarks/results)")
     lengths.set_defaults(command=bench_lengths_command)
+    generate = benches.add_parser("generate", help="GPT-2 text generation with a KV cache: prompt tokens/s and decode "
+                                                   "ms/token against onnxruntime-web (docs/benchmarks.md)")
+    generate.add_argument("--contexts", type=int_list, default=(128, 512), metavar="C,C,...",
+                          help="contexts at which decode is timed (default 128,512); the bundle is compiled for the "
+                               "longest")
+    generate.add_argument("--decode-steps", type=positive_int, default=8, metavar="N",
+                          help="one-token steps timed per context, ending at it (default 8)")
+    generate.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
+    generate.add_argument("--runs", type=positive_int, default=5, metavar="N", help="timed generations per engine (default 5)")
+    generate.add_argument("--warmup", type=parse_seconds, default=10.0, metavar="10s",
+                          help="untimed rounds of generations before timing, per context (default 10s)")
+    generate.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
+    generate.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                          help="folder for bench-generate-SIZE.json and .md (default benchmarks/results)")
+    generate.set_defaults(command=bench_generate_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
     jit.add_argument("model", metavar="MODEL.onnx", help="the ONNX model file")
@@ -572,6 +587,15 @@ def bench_lengths_command(args: argparse.Namespace) -> int:
                             args.max_length, args.output)
     print(length_table(results))
     print(f"results in {args.output}/bench-lengths-{args.model}.{{json,md}}")
+    return 0
+
+
+def bench_generate_command(args: argparse.Namespace) -> int:
+    from webjit.generate_bench import bench_generate, generate_table
+    results = bench_generate(args.contexts, args.threads, args.runs, args.warmup, args.size, args.decode_steps,
+                             args.output)
+    print(generate_table(results))
+    print(f"results in {args.output}/bench-generate-{args.size}.{{json,md}}")
     return 0
 
 

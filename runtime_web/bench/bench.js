@@ -10,9 +10,15 @@
 //                                                -> {gflops, timer, adapter, ...} or {missing}
 //   memory_start {}                              -> starts a GPU buffer window (memory_probe.js)
 //   memory {}                                    -> {js_heap_bytes, gpu, ort_wasm_bytes}
+//   generate_open {engine, model, threads, cache} -> {session, load_ms}: a decoder with a KV cache,
+//                                                   engine 'webjit' (model: a bundle) or 'ort' (an
+//                                                   ONNX file; cache: {names, heads, head_size})
+//   generate {session, prompt, new_tokens}       -> greedy: {tokens, prefill_ms, decode_ms}
+//   generate_close {session}
 //   any driver command (open, run, runs, close, ...)
 import { gpuWindow, owned, wasmBytes } from './memory_probe.js';  // first: wraps the APIs before any engine runs
 import { createDriver, difference, readFolder } from '../src/driver.js';
+import { load } from '../src/index.js';
 
 const driver = createDriver();
 const sessions = new Map();
@@ -76,6 +82,28 @@ const commands = {
     sessions.delete(id);
     return {};
   },
+  async generate_open({ engine, model, threads, cache }) {
+    const start = now();
+    const entry = engine === 'webjit'
+      ? { webjit: await load(model, { backend: 'wasm', threads }) }
+      : { ort: await (await ortFor(threads)).InferenceSession.create(model, { executionProviders: ['wasm'],
+        graphOptimizationLevel: 'all' }), cache };
+    const id = sessions.size;
+    sessions.set(id, entry);
+    return { session: id, load_ms: now() - start };
+  },
+  async generate({ session: id, prompt, new_tokens: count }) {
+    const entry = sessions.get(id);
+    if (entry.webjit) return entry.webjit.generate(prompt, { maxNewTokens: count, temperature: 0 });
+    return ortGreedy(entry, prompt, count);
+  },
+  async generate_close({ session: id }) {
+    const entry = sessions.get(id);
+    if (entry?.webjit) entry.webjit.release();
+    else await entry?.ort.release();
+    sessions.delete(id);
+    return {};
+  },
   async roofline({ module, threads = 1, iterations, flops_per_iteration: flops }) {
     const bytes = Uint8Array.from(atob(module), (c) => c.charCodeAt(0));
     const compiled = await WebAssembly.compile(bytes);
@@ -99,6 +127,33 @@ const commands = {
 };
 
 let endWindow = null;
+
+/** Greedy generation on onnxruntime-web as a page would write it: each step feeds the previous
+ * step's present.* tensors back as past_key_values.* (an empty cache first) and takes the argmax
+ * of the last position's logits; timed as session.generate times itself (generate.js). */
+async function ortGreedy({ ort: session, cache }, prompt, count) {
+  const { Tensor } = ort;
+  const int64 = (values) => BigInt64Array.from(values, BigInt);
+  let past = Object.fromEntries(cache.names.map((name) => [name,
+    new Tensor('float32', new Float32Array(0), [1, cache.heads, 0, cache.head_size])]));
+  let ids = prompt, total = 0, prefillMs = 0;
+  const tokens = [];
+  const started = now();
+  while (tokens.length < count) {
+    total += ids.length;
+    const out = await session.run({ input_ids: new Tensor('int64', int64(ids), [1, ids.length]),
+      attention_mask: new Tensor('int64', int64(new Array(total).fill(1)), [1, total]), ...past });
+    if (!tokens.length) prefillMs = now() - started;
+    const vocab = out.logits.dims[2];
+    const last = out.logits.data.subarray((ids.length - 1) * vocab, ids.length * vocab);
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (last[i] > last[best]) best = i;
+    tokens.push(best);
+    past = Object.fromEntries(cache.names.map((name) => [name, out[`present.${name.slice('past_key_values.'.length)}`]]));
+    ids = [best];
+  }
+  return { tokens, prefill_ms: prefillMs, decode_ms: now() - started - prefillMs };
+}
 
 /** The adapter's FMA peak: a register-only shader (roofline.py) dispatched over `workgroups`,
  * its loop count doubled until one dispatch takes 50 ms or more, then `reps` dispatches timed
