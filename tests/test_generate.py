@@ -9,7 +9,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import webjit
@@ -20,7 +19,6 @@ from webjit.server import serve_folders
 PROMPT = [464, 2068, 7586, 21831, 18045, 625, 262]
 NEW_TOKENS = 32
 DIMS = {"batch": 1, "sequence": (1, 128), "past_sequence": (0, 127), "total_sequence": "past_sequence+sequence"}
-PAST = "past_key_values."
 
 
 def test_a_dimension_given_as_a_sum_of_others(model):
@@ -40,21 +38,10 @@ def test_a_dimension_given_as_a_sum_of_others(model):
 
 
 def onnxruntime_greedy(model: Path, prompt: list[int], count: int) -> list[int]:
-    """The reference: argmax of the last logits, the present.* fed back as past_key_values.*."""
+    """The reference: onnxruntime's greedy loop over the same ONNX file (generate_bench's)."""
     import onnxruntime
-    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    outputs = [o.name for o in session.get_outputs()]
-    past = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32) for i in session.get_inputs()
-            if i.name.startswith(PAST)}
-    ids, total, tokens = np.array([prompt], np.int64), 0, []
-    for _ in range(count):
-        total += ids.shape[1]
-        got = dict(zip(outputs, session.run(None, {"input_ids": ids, "attention_mask": np.ones((1, total), np.int64),
-                                                  **past})))
-        tokens.append(int(np.argmax(got["logits"][0, -1])))
-        past = {name: got["present." + name[len(PAST):]] for name in past}
-        ids = np.array([[tokens[-1]]], np.int64)
-    return tokens
+    from webjit.generate_bench import onnxruntime_greedy as greedy
+    return greedy(onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"]), prompt, count)
 
 
 NODE_SCRIPT = """
