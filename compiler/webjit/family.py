@@ -101,8 +101,10 @@ class Family:
 
 
 def describe(config) -> str:
-    """A short stable text of a config: `mr=4 nr=8 ...` (or `-` when there is nothing to choose)."""
-    parts = [f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)]
+    """A short stable text of a config: `mr=4 nr=8 ...` (or `-` when there is nothing to choose).
+    Fields marked `quiet` in their metadata are left out while they hold their default."""
+    parts = [f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)
+             if not (f.metadata.get("quiet") and getattr(config, f.name) == f.default)]
     return " ".join(parts) or "-"
 
 

@@ -23,10 +23,14 @@ split the work by whole n-blocks and pack each block's columns from the image fi
 (matmul_pack.py), so the Im2Col step can be left out. Measured here: a bmat row pitch that is a
 multiple of 4 KiB (n = 1024, 3072 ...) maps every row to the same L1 set and halves the
 speed; a producer that can choose the pitch of a constant bmat should pad it (n + 16).
+
+A symbolic m that can be 1 (a decode step) also gets a one-row path, taken when m is 1 at
+run time: the same code written for m = 1 with the streaming blocks of
+matmul_schedule.one_row (config.row_nb, row_kc), since one row is bound by memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 from ..errors import CompileError
@@ -48,7 +52,18 @@ def emit(spec: MatMul, config: MatMulConfig) -> Module:
     module = Module(shared_memory=True)
     f = module.func("run", params=[I32] * (len(spec.args) + 2), results=[])
     emitter = _Emitter(spec, config, module, f)
-    emitter.run()
+    if config.row_nb and isinstance(spec.m, Sym):  # m = 1 at run time: the one-row path
+        row = _Emitter(replace(spec, m=1), schedule.row_path(config, spec), module, f, emitter.sizes)
+        emitter.sizes.push(spec.m)
+        f.op("i32.const", 1)
+        f.op("i32.eq")
+        f.op("if")
+        row.run()
+        f.op("else")
+        emitter.run()
+        f.op("end")
+    else:
+        emitter.run()
     emitter.sizes.finish()
     return module
 
@@ -100,9 +115,9 @@ class _KPass:
 class _Emitter:
     """Holds the locals of one kernel while its code is written out."""
 
-    def __init__(self, spec: MatMul, config: MatMulConfig, module: Module, f: Func):
+    def __init__(self, spec: MatMul, config: MatMulConfig, module: Module, f: Func, sizes=None):
         self.spec, self.config, self.module, self.f = spec, config, module, f
-        self.sizes = sizes_of(f, spec)
+        self.sizes = sizes or sizes_of(f, spec)
         self.nbatch = prod(spec.batch)
         self.row_tiles = self.sizes.ceil_div(spec.m, config.mr)  # a local when m is symbolic
         self.nb = config.nb
