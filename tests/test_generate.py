@@ -121,6 +121,31 @@ def test_a_bundle_without_a_cache_is_refused(tmp_path):
     assert out["error"].startswith("session.generate needs a decoder exported with past key/values")
 
 
+@pytest.fixture(scope="module")
+def merged_model():
+    return Path(export_model("gpt2-merged", size="small"))
+
+
+def test_a_merged_decoder_generates_like_onnxruntime(merged_model, reference, tmp_path):
+    """optimum's decoder_model_merged form (an If on use_cache_branch over the no-cache and the
+    cache decoder): bound to its cache branch, which runs the first step on an empty past. The
+    tokens equal onnxruntime's loop over the merged file (use_cache_branch false, then true), and
+    gpt2-past's, which the same seeded weights were exported to."""
+    from webjit.errors import UnsupportedError
+    dims = {**DIMS, "sequence": (1, 48), "past_sequence": (0, 47)}
+    with pytest.raises(UnsupportedError, match=r"this is a merged decoder, so bind --const use_cache_branch=1 "):
+        webjit.compile(merged_model, dims=dims, options=webjit.Options(backends=("wasm",)))
+    options = webjit.Options(backends=("wasm",), constants={"use_cache_branch": 1})
+    webjit.compile(merged_model, dims=dims, options=options).save(tmp_path / "bundle")
+    merged_reference = onnxruntime_greedy(merged_model, PROMPT, NEW_TOKENS)
+    assert merged_reference == reference
+    out = generate_in_node(tmp_path / "bundle", tmp_path, PROMPT, maxNewTokens=NEW_TOKENS, temperature=0)
+    assert out["tokens"] == merged_reference
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["bound"] == ["use_cache_branch"]
+    assert "use_cache_branch" not in [i["name"] for i in manifest["inputs"]]
+
+
 PAGE = """<!doctype html><meta charset="utf-8"><pre id="out"></pre>
 <script type="module">
 import { load } from '/runtime/src/index.js';

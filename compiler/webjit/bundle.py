@@ -81,10 +81,10 @@ class EmittedKernel:
 
 def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels: list[EmittedKernel],
                  model_name: str, targets, backends: tuple[str, ...], candidates: dict | None = None,
-                 shard_bytes: int = SHARD_BYTES) -> Bundle:
+                 shard_bytes: int = SHARD_BYTES, bound: tuple[str, ...] = ()) -> Bundle:
     """Assemble manifest and payloads from the lowered program, its memory plan, the stored
     weights and kernel code; `candidates` ({backend: {kernel index: [jit.Candidate]}}) are
-    the JIT's."""
+    the JIT's; `bound` names the model inputs folded in as constants (--const)."""
     if shard_bytes < ALIGN or shard_bytes % ALIGN:
         raise CompileError(f"a weight shard must be a positive multiple of {ALIGN} bytes, not {shard_bytes}")
     files: dict[str, bytes] = {}
@@ -124,6 +124,7 @@ def build_bundle(program: Program, plan: MemoryPlan, store: WeightStore, kernels
         "weight_storage": store.encoding, "tensors": tensors, "weights": shards, "kernels": kernel_entries,
         **({"webgpu": {"limits": targets.webgpu.limits.to_json()}} if "webgpu" in backends else {}),
         **({"status": program.status.id} if program.status is not None else {}),
+        **({"bound": list(bound)} if bound else {}),
         **({"dims": [{"name": d.name, "min": d.lo, "max": d.hi} for d in program.dims],
             "sizes": program.sizes.id} if program.sizes is not None else {}),
         "steps": [{"kernel": kernel_of_step[i], "args": [b.id for b in step.buffers], "name": step.name,

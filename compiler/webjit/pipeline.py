@@ -116,7 +116,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
 
     report("writing the bundle", 0.9)
     bundle = build_bundle(program, plan, store, emitted, name, options.targets, options.backends, candidates,
-                          options.shard_bytes)
+                          options.shard_bytes, tuple(options.constants))
     dump("plan.txt", plan.to_text(program) + size_text(bundle.sizes(), model_bytes(model)))
     report("done", 1.0)
     return bundle

@@ -42,6 +42,10 @@ export function checkFeeds(manifest, feeds) {
   }
   const names = inputs.map((i) => i.name);
   for (const name of Object.keys(feeds)) {
+    if (!names.includes(name) && manifest.bound?.includes(name)) {
+      throw new WebjitError(`input '${name}' was bound to a value when this bundle was compiled (--const ${name}=...); `
+        + 'leave it out of the feeds');
+    }
     if (!names.includes(name)) {
       throw new WebjitError(`unknown input '${name}'; this bundle's inputs are ${names.join(', ')}`);
     }

@@ -78,6 +78,14 @@ test('feeds: missing, unknown, wrong shape, wrong length, wrong type', async () 
   await rejectsWith(session.run({ x: new Int32Array(8) }), /input 'x' is float32; pass a Float32Array or an array of numbers, not an Int32Array/);
   await rejectsWith(session.run({ x: 'hello' }), /input 'x' must be/);
   session.release();
+  // An input that --const folded into the bundle (a merged decoder's use_cache_branch).
+  const manifestPath = join(dir, 'manifest.json');
+  writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')),
+    bound: ['use_cache_branch'] }));
+  const bound = await webjit.load(dir, { threads: 1 });
+  await rejectsWith(bound.run({ x, use_cache_branch: [1] }), new RegExp("^input 'use_cache_branch' was bound to a "
+    + 'value when this bundle was compiled \\(--const use_cache_branch=\\.\\.\\.\\); leave it out of the feeds$'));
+  bound.release();
 });
 
 test('int64 values outside the int32 range are refused', async () => {
