@@ -98,16 +98,36 @@ def test_layernorm_symbolic_rows():
     run_at_sizes(spec, make)
 
 
-def test_matmul_symbolic_rows_with_an_epilogue():
-    spec = symbolic(MatMul((), SEQ, 24, 20, Access(0, (20, 1)), Access(1, (24, 1)), Access(2, (24, 1)),
+@pytest.mark.parametrize("n", [24, 1030])
+def test_matmul_symbolic_rows_with_an_epilogue(n):
+    """m = 1 (SIZES' first) takes the one-row path: 1030 columns are two of its blocks of 1024,
+    the last vec4 of the row partly outside it."""
+    spec = symbolic(MatMul((), SEQ, n, 20, Access(0, (20, 1)), Access(1, (n, 1)), Access(2, (n, 1)),
                            (Access(3, (0, 1)),), node("add", "f32", Expr("acc", "f32"), inp(0)),
-                           (Arg("f32", 20 * MAX), Arg("f32", 480), Arg("f32", 24 * MAX, True), Arg("f32", 24))))
+                           (Arg("f32", 20 * MAX), Arg("f32", 20 * n), Arg("f32", n * MAX, True), Arg("f32", n))))
 
     def make(seq):
-        a, b, bias = planned(20 * MAX), planned(480), planned(24)
-        want = a[:20 * seq].reshape(seq, 20) @ b.reshape(20, 24) + bias
-        return [a, b, np.zeros(24 * MAX, np.float32), bias], 2, want
-    run_at_sizes(spec, make)
+        a, b, bias = planned(20 * MAX), planned(20 * n), planned(n)
+        want = a[:20 * seq].reshape(seq, 20) @ b.reshape(20, n) + bias
+        return [a, b, np.zeros(n * MAX, np.float32), bias], 2, want
+    kernel = run_at_sizes(spec, make)
+    assert "one_row(wg, i32(lid))" in kernel.source
+
+
+def test_batched_matmul_symbolic_rows():
+    """Three batch entries of [seq, 12] x [12, 8] (a per-entry bmat): the one-row path's bases."""
+    spec = symbolic(MatMul((3,), SEQ, 8, 12, Access(0, (12 * MAX, 12, 1)), Access(1, (96, 8, 1)),
+                           Access(2, (8 * MAX, 8, 1)), (), None,
+                           (Arg("f32", 36 * MAX), Arg("f32", 288), Arg("f32", 24 * MAX, True))))
+
+    def make(seq):
+        a, b = planned(36 * MAX), planned(288)
+        want = np.zeros((3, MAX, 8), np.float32)  # out planned for MAX rows per entry, the rest left 0
+        for i in range(3):
+            want[i, :seq] = a[i * 12 * MAX:][:12 * seq].reshape(seq, 12) @ b[i * 96:(i + 1) * 96].reshape(12, 8)
+        return [a, b, np.zeros(24 * MAX, np.float32)], 2, want
+    kernel = run_at_sizes(spec, make)
+    assert "one_row(wg, i32(lid))" in kernel.source
 
 
 def test_matmul_refuses_a_symbolic_k():

@@ -11,6 +11,12 @@ binding is a single chunk and every row starts on a 16-byte boundary, else as sc
 Workgroups run over (batch, row tile, column tile), column tiles fastest, through
 dispatch_grid so any count dispatches. Edges are zero-padded while staging (so the
 k loop never tests bounds) and skipped at the store; tests that cannot fail are left out.
+
+A symbolic m that can be 1 (a decode step) also gets a one-row path, taken by every
+workgroup when m is 1 at run time (a uniform test, so the barriers after it stay in uniform
+control flow): each invocation computes 4 columns of the row over all of k, straight from
+global memory, so a workgroup covers 4 * wg_x * wg_y columns and the workgroups of the
+usual grid beyond those needed return. Without it one row would run a whole tile of bm rows.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from math import prod
 from ..errors import CompileError
 from ..family import Family
 from ..kernels import MatMul
-from ..symbolic import Sym
+from ..symbolic import Sym, lower_bound, upper
 from ..targets import WebgpuTarget
 from . import matmul_schedule as schedule
 from .expr import expr_functions, wgsl_expr
@@ -77,6 +83,10 @@ class _Emitter:
         self.m_edge = self.symbolic or spec.m % self.bm != 0
         self.n_edge = spec.n % self.bn != 0
         self.k_edge = spec.k % config.tk != 0
+        # One-row path: 4 columns per invocation, so the grid's workgroups suffice (4 * wg_y >= tn).
+        self.row_columns = 4 * self.threads
+        self.row_path = (self.symbolic and lower_bound(spec.m) <= 1 < upper(spec.m) and not config.implicit
+                         and self.row_columns >= self.bn and spec.n > 0)
 
     def _vec4_global(self) -> bool:
         """Whether bmat can be read as array<vec4<f32>>: one chunk, an arg no other tensor
@@ -103,7 +113,10 @@ class _Emitter:
                  self.declarations()]
         if spec.epilogue is not None:
             parts.append(expr_functions(spec.epilogue))
-        parts += [self.shared(), self.load_a(), self.load_b(), self.finish(), self.main(grid)]
+        parts += [self.shared(), self.load_a(), self.load_b(), self.finish()]
+        if self.row_path:
+            parts.append(self.one_row())
+        parts.append(self.main(grid))
         if self.symbolic:  # after every part has asked for its sizes
             parts.insert(2, self.sizes.declarations())
         return WgslKernel("\n".join(parts), "main", (config.wg_x, config.wg_y, 1), grid,
@@ -227,6 +240,8 @@ class _Emitter:
                 self.sizes.uniform_groups(self.spec.m, self.bm, prod(self.spec.batch) * self.col_tiles))
         else:
             head, origin = linear_workgroup(self.groups, grid), self.tile_origin()
+        if self.row_path:  # uniform: every invocation of every workgroup takes the same branch
+            head += f"  if ({self.sizes.uniform_text(self.spec.m)} == 1) {{ one_row(wg, i32(lid)); return; }}\n"
         body = [head, origin,
                 "  let tx = i32(lid3.x);\n  let ty = i32(lid3.y);\n  let t = i32(lid);\n",
                 self.accumulators(),
@@ -238,16 +253,33 @@ class _Emitter:
                 f"        @builtin(local_invocation_id) lid3: vec3<u32>,\n"
                 f"        @builtin(local_invocation_index) lid: u32) {{\n{''.join(body)}}}\n")
 
-    def tile_origin(self) -> str:
-        """m0, n0 of the workgroup's tile and each tensor's base element for its batch entry."""
+    def one_row(self) -> str:
+        """The path of m = 1: columns col..col+3 of the row over all of k, then the epilogue."""
+        spec, vec = self.spec, self.config.vec
+        blocks = -(-spec.n // self.row_columns)
+        lines = [f"fn one_row(wg: i32, t: i32) {{",
+                 f"  if (wg >= {prod(spec.batch) * blocks}) {{ return; }}",
+                 f"  let col = (wg % {blocks}) * {self.row_columns} + t * 4;",
+                 f"  if (col >= {spec.n}) {{ return; }}"]
+        lines += self._batch_bases(f"wg / {blocks}")[0]
+        if vec == 4:
+            b = "load_b(b_base, k, col)"
+        else:
+            b = f"vec4<f32>({', '.join(f'load_b(b_base, k, col + {lane})' for lane in range(4))})"
+        lines += ["  var acc = vec4<f32>(0.0);",
+                  f"  for (var k = 0i; k < {i32_literal(spec.k)}; k++) {{",
+                  f"    acc += load_a(a_base, 0, k) * {b};", "  }"]
+        extras = "".join(f", extra_base{i}" for i in range(len(spec.extras)))
+        for lane, name in enumerate("xyzw"):
+            store = f"finish(acc.{name}, 0, col + {lane}, out_base{extras});"
+            lines.append(f"  {store}" if spec.n % 4 == 0 else f"  if (col + {lane} < {spec.n}) {{ {store} }}")
+        return "\n".join(lines) + "\n}\n"
+
+    def _batch_bases(self, entry: str) -> tuple[list[str], list]:
+        """Lines setting each tensor's base element for the batch entry `entry` (WGSL text), and
+        the (index variable, batch dim) pairs they use."""
         spec = self.spec
-        cols = max(self.col_tiles, 1)  # no division by zero when empty
-        rows = f"max({self.sizes.ceil_div(spec.m, self.bm)}, 1)" if self.symbolic else max(self.row_tiles, 1)
-        lines = [f"  let n0 = (wg % {cols}) * {self.bn};",
-                 f"  let m0 = (wg / {cols} % {rows}) * {self.bm};"]
-        if prod(spec.batch) > 1:
-            per_entry = f"({cols} * {rows})" if self.symbolic else cols * rows
-            lines.append(f"  var batch = wg / {per_entry};")
+        lines = [f"  var batch = {entry};"] if prod(spec.batch) > 1 else []
         index = []
         for d in reversed(range(len(spec.batch))):
             if spec.batch[d] > 1:
@@ -257,8 +289,19 @@ class _Emitter:
         tensors = [("a_base", spec.a), ("b_base", spec.bmat), ("out_base", spec.out)]
         tensors += [(f"extra_base{i}", e) for i, e in enumerate(spec.extras)]
         for name, access in tensors:
-            offset = _terms(*[(v, access.strides[d]) for v, d in index], const=access.offset)
-            lines.append(f"  let {name} = {offset};")
+            lines.append(f"  let {name} = {_terms(*[(v, access.strides[d]) for v, d in index], const=access.offset)};")
+        return lines, index
+
+    def tile_origin(self) -> str:
+        """m0, n0 of the workgroup's tile and each tensor's base element for its batch entry."""
+        spec = self.spec
+        cols = max(self.col_tiles, 1)  # no division by zero when empty
+        rows = f"max({self.sizes.ceil_div(spec.m, self.bm)}, 1)" if self.symbolic else max(self.row_tiles, 1)
+        lines = [f"  let n0 = (wg % {cols}) * {self.bn};",
+                 f"  let m0 = (wg / {cols} % {rows}) * {self.bm};"]
+        per_entry = f"({cols} * {rows})" if self.symbolic else cols * rows
+        bases, index = self._batch_bases(f"wg / {per_entry}")
+        lines += bases
         if self.config.implicit:  # the image plane of this (image, group): batch dims are (images, groups)
             source = spec.im2col
             plane = source.h * source.w
