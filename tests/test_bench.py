@@ -145,15 +145,16 @@ def test_compile_cost_against_tvm(tmp_path):
 
 def test_bench_generate_times_prompt_and_decode_on_both_engines(tmp_path, capsys):
     """`webjit bench generate`: webjit's session.generate and onnxruntime-web's greedy loop with
-    its KV cache, each checked token for token against onnxruntime."""
+    its KV cache, on WASM and on WebGPU, each checked token for token against onnxruntime."""
     assert main(["bench", "generate", "--size", "small", "--contexts", "6,12", "--decode-steps", "3",
                  "--threads", "1", "--runs", "2", "--warmup", "0.2s", "-o", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "bench-generate-small.json").read_text())
     rows = {(r["engine"], r["context"]): r for r in results["rows"]}
-    assert set(rows) == {(e, c) for e in ("webjit-wasm", "ort-wasm") for c in (6, 12)}
+    assert set(rows) == {(e, c) for e in ("webjit-wasm", "ort-wasm", "webjit-webgpu", "ort-webgpu") for c in (6, 12)}
     for key, row in rows.items():
         assert "error" not in row, (key, row)
         assert row["matches_onnxruntime"] and len(row["tokens"]) == 4 and row["prompt"] == key[1] - 3, (key, row)
         assert len(row["prefill_runs_ms"]) == 2 and row["prefill_tokens_per_s"] > 0 and row["decode_ms_per_token"] > 0
-    assert "| 1 | 12 | 9 |" in (tmp_path / "bench-generate-small.md").read_text()
+    table = (tmp_path / "bench-generate-small.md").read_text()
+    assert "| wasm | 1 | 12 | 9 |" in table and "| webgpu | - | 12 | 9 |" in table
     assert "bench-generate-small" in capsys.readouterr().out

@@ -220,9 +220,9 @@ def test_gather_and_layernorm_with_symbolic_rows():
                                     MatMulConfig(4, 8, 2, 0, 8), MatMulConfig(4, 8, fma=True)])
 def test_matmul_with_symbolic_rows(config):
     """m = seq rows: every count of rows in the last register tile has its own code, and m = 1
-    (SIZES' first) takes the one-row path, whose k-blocks of 8 and n-blocks of 16 split this
-    k and n into first, middle and last blocks and an edge block."""
-    n, k = 44, 24
+    (SIZES' first) takes the one-row path, whose k-blocks of 8 and n-blocks of 192 split this
+    k into first, middle and last blocks and n into two blocks and an edge block."""
+    n, k = 440, 24
     epilogue = K.Expr("add", "f32", (K.Expr("acc", "f32"), K.Expr("in", "f32", index=0)))
     spec = K.MatMul(batch=(1,), m=SEQ, n=n, k=k, a=K.Access(0, (k * SEQ, k, 1)), bmat=K.Access(1, (0, n, 1)),
                     out=K.Access(3, (n * SEQ, n, 1)), extras=(K.Access(2, (0, 0, 1)),), epilogue=epilogue,
@@ -230,7 +230,7 @@ def test_matmul_with_symbolic_rows(config):
                           K.Arg("i32", 1)), sizes=4, dims=DIMS)
     target = WasmTarget(relaxed_simd=True)
     resolved = FAMILIES["matmul"].resolve(config or MatMulConfig(), spec, target)
-    assert (resolved.row_nb, resolved.row_kc) == (16, 8)
+    assert (resolved.row_nb, resolved.row_kc) == (192, 8)
     code = (default_kernel(spec) if config is None else
             wasm_kernel(spec, FAMILIES["matmul"].resolve(config, spec, target), target)).code
     rng = np.random.default_rng(2)

@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--decode-steps", type=positive_int, default=8, metavar="N",
                           help="one-token steps timed per context, ending at it (default 8)")
     generate.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
+    generate.add_argument("--backends", type=parse_backends, default=("wasm", "webgpu"), metavar="B,B",
+                          help="wasm, webgpu or both (default both; WebGPU here is SwiftShader, a software GPU)")
     generate.add_argument("--runs", type=positive_int, default=5, metavar="N", help="timed generations per engine (default 5)")
     generate.add_argument("--warmup", type=parse_seconds, default=10.0, metavar="10s",
                           help="untimed rounds of generations before timing, per context (default 10s)")
@@ -593,7 +595,7 @@ def bench_lengths_command(args: argparse.Namespace) -> int:
 def bench_generate_command(args: argparse.Namespace) -> int:
     from webjit.generate_bench import bench_generate, generate_table
     results = bench_generate(args.contexts, args.threads, args.runs, args.warmup, args.size, args.decode_steps,
-                             args.output)
+                             args.output, backends=args.backends)
     print(generate_table(results))
     print(f"results in {args.output}/bench-generate-{args.size}.{{json,md}}")
     return 0

@@ -1,6 +1,7 @@
 """`webjit bench generate`: GPT-2 text generation with a KV cache, webjit's session.generate
 against onnxruntime-web running the same exported decoder (gpt2-past) with its cache, side by
-side in one headless Chromium on WASM.
+side in one headless Chromium, on WASM (per thread count) and on WebGPU (webjit's WebGPU
+engine against onnxruntime-web's webgpu execution provider, on the same adapter).
 
 Per engine, thread count and context C: greedy generation from a prompt of C - DECODE_STEPS
 tokens for DECODE_STEPS + 1 new tokens. The first step (the whole prompt, empty cache) is the
@@ -60,7 +61,8 @@ def onnxruntime_greedy(session, prompt: list[int], count: int) -> list[int]:
 
 
 def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup_s: float = 10.0, size: str = "full",
-                   decode_steps: int = DECODE_STEPS, out_dir=None, report: Callable[[str], None] = print) -> dict:
+                   decode_steps: int = DECODE_STEPS, out_dir=None, report: Callable[[str], None] = print,
+                   backends=("wasm",)) -> dict:
     """Runs the comparison; returns the results (and writes them under out_dir when given)."""
     import onnxruntime
 
@@ -90,26 +92,31 @@ def bench_generate(contexts=CONTEXTS, threads_list=(1, 2), runs: int = 5, warmup
                 "total_sequence": "past_sequence+sequence"}
         report(f"gpt2-past ({size}): compiling one bundle for sequence 1..{longest}, past_sequence 0..{longest}")
         started = time.perf_counter()
-        webjit.compile(onnx_path, dims=dims, options=webjit.Options(backends=("wasm",))).save(work / "bundle")
+        webjit.compile(onnx_path, dims=dims, options=webjit.Options(backends=tuple(backends))).save(work / "bundle")
         compile_s = time.perf_counter() - started
         load_before = wait_for_quiet(report)
         results = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": "gpt2-past", "size": size, "runs": runs,
                    "warmup_s": warmup_s, "contexts": list(contexts), "decode_steps": decode_steps,
                    "compile_s": round(compile_s, 2), "load_average_before": load_before, "machine": machine(),
-                   "rows": []}
-        models = {"webjit-wasm": ("webjit", work / "bundle"), "ort-wasm": ("ort", work / "model.onnx")}
-        with Driver("chromium", "wasm", [work], timeout_s=3600, page="bench/bench.html") as driver:
-            for threads in threads_list:
+                   "backends": list(backends), "rows": []}
+        models = {"webjit": work / "bundle", "ort": work / "model.onnx"}
+        # WASM once per thread count; WebGPU once (onnxruntime-web's own WASM part on one thread).
+        passes = [("wasm", t) for t in threads_list if "wasm" in backends] + [("webgpu", None)] * ("webgpu" in backends)
+        with Driver("chromium", "webgpu" if "webgpu" in backends else "wasm", [work], timeout_s=3600,
+                    page="bench/bench.html") as driver:
+            for backend, threads in passes:
                 driver.reload()  # onnxruntime-web fixes its thread count when its WASM starts
-                opened = {e: driver.call("generate_open", engine=kind, model=driver.location(model), threads=threads,
-                                         cache=cache) for e, (kind, model) in models.items()}
+                opened = {f"{kind}-{backend}": driver.call("generate_open", engine=kind, model=driver.location(model),
+                                                           backend=backend, threads=threads or 1, cache=cache)
+                          for kind, model in models.items()}
                 try:
                     for context in contexts:
                         timed = run_generate(driver, opened, prompts[context], decode_steps, runs, warmup_s)
                         for engine, row in timed.items():
                             if "error" not in row:
                                 row["matches_onnxruntime"] = row["tokens"] == reference[context]
-                            row.update(engine=engine, threads=threads, context=context, prompt=context - decode_steps,
+                            row.update(engine=engine, backend=backend, threads=threads, context=context,
+                                       prompt=context - decode_steps,
                                        load_ms=opened[engine]["load_ms"], reference_tokens=reference[context])
                             results["rows"].append(row)
                             report(row_text(row))
@@ -152,7 +159,8 @@ def run_generate(driver: Driver, opened: dict, prompt: list[int], decode_steps: 
 
 
 def row_text(row: dict) -> str:
-    where = f"{row['engine']} {row['threads']}t context {row['context']}"
+    threads = f" {row['threads']}t" if row["threads"] else ""
+    where = f"{row['engine']}{threads} context {row['context']}"
     if "error" in row:
         return f"{where}: {row['error']}"
     return (f"{where}: prompt of {row['prompt']} in {row['prefill_ms']:.1f} ms ({row['prefill_tokens_per_s']:.0f} "
@@ -161,21 +169,23 @@ def row_text(row: dict) -> str:
 
 
 def generate_table(results: dict) -> str:
-    """Per thread count and context: each engine's prompt tokens/s and decode ms/token, the
-    ratios, and whether its greedy tokens match onnxruntime's."""
+    """Per backend, thread count and context: each engine's prompt tokens/s and decode ms/token,
+    the ratios, and whether its greedy tokens match onnxruntime's."""
     rows = {(r["engine"], r["threads"], r["context"]): r for r in results["rows"]}
-    lines = ["| threads | context | prompt tokens | webjit prompt (tokens/s) | ort-web prompt (tokens/s) | "
+    lines = ["| backend | threads | context | prompt tokens | webjit prompt (tokens/s) | ort-web prompt (tokens/s) | "
              "webjit decode (ms/token) | ort-web decode (ms/token) | decode ort / webjit | tokens match onnxruntime |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for threads in sorted({r["threads"] for r in results["rows"]}):
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    passes = dict.fromkeys((r.get("backend", "wasm"), r["threads"]) for r in results["rows"])
+    for backend, threads in passes:
         for context in results["contexts"]:
-            ours, theirs = rows.get(("webjit-wasm", threads, context)), rows.get(("ort-wasm", threads, context))
+            ours = rows.get((f"webjit-{backend}", threads, context))
+            theirs = rows.get((f"ort-{backend}", threads, context))
             ok = lambda r: r is not None and "error" not in r
             cell = lambda r, key, fmt: fmt.format(r[key]) if ok(r) else "error"
             ratio = (f"{theirs['decode_ms_per_token'] / ours['decode_ms_per_token']:.2f}x"
                      if ok(ours) and ok(theirs) else "-")
             match = lambda r: ("yes" if r["matches_onnxruntime"] else "NO") if ok(r) else "-"
-            lines.append(f"| {threads} | {context} | {context - results['decode_steps']} | "
+            lines.append(f"| {backend} | {threads or '-'} | {context} | {context - results['decode_steps']} | "
                          f"{cell(ours, 'prefill_tokens_per_s', '{:.0f}')} | {cell(theirs, 'prefill_tokens_per_s', '{:.0f}')} | "
                          f"{cell(ours, 'decode_ms_per_token', '{:.1f}')} | {cell(theirs, 'decode_ms_per_token', '{:.1f}')} | "
                          f"{ratio} | webjit {match(ours)}, ort-web {match(theirs)} |")

@@ -10,9 +10,10 @@
 //                                                -> {gflops, timer, adapter, ...} or {missing}
 //   memory_start {}                              -> starts a GPU buffer window (memory_probe.js)
 //   memory {}                                    -> {js_heap_bytes, gpu, ort_wasm_bytes}
-//   generate_open {engine, model, threads, cache} -> {session, load_ms}: a decoder with a KV cache,
-//                                                   engine 'webjit' (model: a bundle) or 'ort' (an
-//                                                   ONNX file; cache: {names, heads, head_size})
+//   generate_open {engine, model, backend, threads, cache} -> {session, load_ms}: a decoder with a
+//                                                   KV cache on backend 'wasm' or 'webgpu', engine
+//                                                   'webjit' (model: a bundle) or 'ort' (an ONNX
+//                                                   file; cache: {names, heads, head_size})
 //   generate {session, prompt, new_tokens}       -> greedy: {tokens, prefill_ms, decode_ms}
 //   generate_close {session}
 //   any driver command (open, run, runs, close, ...)
@@ -82,11 +83,11 @@ const commands = {
     sessions.delete(id);
     return {};
   },
-  async generate_open({ engine, model, threads, cache }) {
+  async generate_open({ engine, model, backend = 'wasm', threads, cache }) {
     const start = now();
     const entry = engine === 'webjit'
-      ? { webjit: await load(model, { backend: 'wasm', threads }) }
-      : { ort: await (await ortFor(threads)).InferenceSession.create(model, { executionProviders: ['wasm'],
+      ? { webjit: await load(model, { backend, threads }) }
+      : { ort: await (await ortFor(threads)).InferenceSession.create(model, { executionProviders: [backend],
         graphOptimizationLevel: 'all' }), cache };
     const id = sessions.size;
     sessions.set(id, entry);

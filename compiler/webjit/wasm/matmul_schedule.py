@@ -18,11 +18,13 @@ AUTO_NB = 96  # nb = 0 picks this when all of bmat is bigger than a panel (a mul
 # Measured on 197x768x3072 (a 3 KiB pitch), 4x8 tile: 9 GFLOP/s with one block (2,304 pages
 # per strip), 30 with kc = 512 (384 pages), 33 with kc = 64.
 # One row (m = 1, a decode step) reads every element of bmat once, so it is bound by memory,
-# not registers: tiles of 16 columns, k-blocks of 8 rows, and n-blocks that each k-block
-# reads whole in order, two per thread (at most 8192 columns). Measured in Node on GPT-2's
-# m = 1 products (768x2304, 768x3072, 3072x768, 768x50257): 1.9-2.3x faster on one thread and
-# 1.2-2.3x on two than the default's clipped (1, 8) tiles of 96 columns.
-ROW_NR, ROW_KC, ROW_NB_MAX = 16, 8, 8192
+# not registers: tiles of 16 columns, k-blocks of 8 rows (16 for deep k), and n-blocks that
+# each k-block reads whole in order, two per thread, of 192 to 8192 columns. Measured in Node
+# on GPT-2's m = 1 products (768x2304, 768x3072, 3072x768, 768x50257): 1.9-2.3x faster on one
+# thread and 1.2-2.3x on two than the default's clipped (1, 8) tiles of 96 columns; the best
+# n-block was n / (2 * threads) within 10%, and narrower than 192 columns lost on one thread.
+ROW_NR, ROW_KC, ROW_KC_DEEP, ROW_DEEP_K = 16, 8, 16, 2048
+ROW_NB_MIN, ROW_NB_MAX = 192, 8192
 A_ROWS_SHARE = 2  # a's rows of a tile may take half of L1
 UNITS_PER_THREAD = 2  # with fewer row tiles than this per thread, also split n
 
@@ -146,8 +148,10 @@ def resolve(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> MatMulCon
 
 def one_row(spec: MatMul, target: WasmTarget, fma: bool = False) -> MatMulConfig:
     """The resolved config for `spec` at m = 1 (ROW_NR and the blocks above)."""
-    nb = min(ROW_NB_MAX, _round_up(-(-max(spec.n, 1) // (UNITS_PER_THREAD * target.threads)), ROW_NR))
-    return resolve(MatMulConfig(1, ROW_NR, 1, nb, ROW_KC, fma=fma), replace(spec, m=1), target)
+    share = _round_up(-(-max(spec.n, 1) // (UNITS_PER_THREAD * target.threads)), ROW_NR)
+    nb = min(ROW_NB_MAX, max(ROW_NB_MIN, share))
+    kc = ROW_KC_DEEP if spec.k >= ROW_DEEP_K else ROW_KC
+    return resolve(MatMulConfig(1, ROW_NR, 1, nb, kc, fma=fma), replace(spec, m=1), target)
 
 
 def row_path(config: MatMulConfig, spec: MatMul) -> MatMulConfig:
@@ -164,8 +168,9 @@ def _resolve_nb(config: MatMulConfig, spec: MatMul, target: WasmTarget) -> int:
     # Threads share (batch, n-block, row tile) units; implicit kernels share whole n-blocks.
     m = upper(spec.m)
     units = prod(spec.batch) * (1 if config.implicit else (-(-m // config.mr) if m else 0))
-    if 0 < units < want_units:  # e.g. m = 1: share columns between threads
-        nb = min(nb, max(config.nr, _round_up(-(-spec.n // -(-want_units // units)), config.nr)))
+    if 0 < units < want_units:  # e.g. m = 1: share columns between threads, one row not below ROW_NB_MIN
+        floor = _round_up(ROW_NB_MIN, config.nr) if m == 1 else config.nr
+        nb = min(nb, max(floor, _round_up(-(-spec.n // -(-want_units // units)), config.nr)))
     return min(nb, full)
 
 
