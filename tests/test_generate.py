@@ -108,9 +108,12 @@ def test_prompt_and_cache_past_the_compiled_ranges_are_one_sentence(bundle, tmp_
     assert out["name"] == "WebjitError"
     assert out["error"] == ("the prompt has 129 tokens; this bundle was compiled for sequence in 1..128 (recompile "
                             "with a wider --dim sequence range for longer prompts)")
-    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=122, temperature=0)
-    assert out["error"].startswith("a prompt of 7 tokens and 122 new tokens need a cache of 128 positions; this "
-                                   "bundle was compiled for past_sequence in 0..127")
+    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=123, temperature=0)
+    assert out["error"] == ("a prompt of 7 tokens and 123 new tokens need a cache of 128 positions; this bundle was "
+                            "compiled for past_sequence in 0..127 (ask for at most 122 new tokens, or recompile "
+                            "with a wider --dim past_sequence range)")
+    out = generate_in_node(bundle, tmp_path, PROMPT, maxNewTokens=122, temperature=0)  # the most that fit
+    assert "error" not in out and len(out["tokens"]) == 122
 
 
 def test_a_bundle_without_a_cache_is_refused(tmp_path):

@@ -159,3 +159,13 @@ def roofline_chart(results: dict, models: list[str], stem: Path, driver: Driver)
         driver.chart({"title": "MatMul GFLOP/s as % of the measured peak (higher is better)", "groups": models,
                       "series": series, "note": note, "shared": True}, stem.with_name(f"{stem.name}-roofline.png"),
                      page="bench/bars.html")
+
+
+def write_json_and_table(results: dict, stem: Path, command: str, how: str, table: str) -> None:
+    """`stem`.json (the results) and `stem`.md: a head naming `command`, the machine, the date,
+    the load seen before and after and `how` the numbers were taken, then `table`."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    head = (f"`{command}` on {results['machine']}, {results['date']} (load average before "
+            f"{results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}; {how})\n\n")
+    stem.with_suffix(".md").write_text(head + table)

@@ -14,7 +14,6 @@ weighs on both alike; the quiet wait is engine_bench's.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from .bench_report import write_json_and_table
 from .driver import Driver
 from .engine_bench import machine, wait_for_quiet
 from .errors import RunError
@@ -193,11 +193,8 @@ def generate_table(results: dict) -> str:
 
 
 def write_generate_results(results: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"bench-generate-{results['size']}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
-    head = (f"`webjit bench generate --size {results['size']}` on {results['machine']}, {results['date']} (load "
-            f"average before {results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}; "
-            f"minimum of {results['runs']} generations after {results['warmup_s']} s of warm-up; decode is the mean of "
-            f"the {results['decode_steps']} one-token steps ending at the context)\n\n")
-    stem.with_suffix(".md").write_text(head + generate_table(results))
+    write_json_and_table(results, out_dir / f"bench-generate-{results['size']}",
+                         f"webjit bench generate --size {results['size']}",
+                         f"minimum of {results['runs']} generations after {results['warmup_s']} s of warm-up; decode "
+                         f"is the mean of the {results['decode_steps']} one-token steps ending at the context",
+                         generate_table(results))

@@ -10,7 +10,6 @@ and the quiet wait are engine_bench's.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .bench_report import row_text
+from .bench_report import row_text, write_json_and_table
 from .driver import Driver
 from .engine_bench import Model, machine, run_ort, run_webjit, wait_for_quiet
 from .errors import RunError
@@ -141,10 +140,7 @@ def length_table(results: dict) -> str:
 
 
 def write_length_results(results: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"bench-lengths-{results['model']}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
-    head = (f"`webjit bench lengths {results['model']}` on {results['machine']}, {results['date']} (load average "
-            f"before {results['load_average_before'][0]:.2f}, after {results['load_average_after'][0]:.2f}; "
-            f"minimum of {results['runs']} runs after {results['warmup_s']} s of warm-up)\n\n")
-    stem.with_suffix(".md").write_text(head + length_table(results))
+    write_json_and_table(results, out_dir / f"bench-lengths-{results['model']}",
+                         f"webjit bench lengths {results['model']}",
+                         f"minimum of {results['runs']} runs after {results['warmup_s']} s of warm-up",
+                         length_table(results))

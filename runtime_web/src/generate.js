@@ -83,11 +83,12 @@ function promptIds(inputIds, layout, maxNewTokens) {
     throw new WebjitError(`the prompt has ${ids.length} tokens; this bundle was compiled for ${seq.name} in ` +
       `${seq.min}..${seq.max} (recompile with a wider --dim ${seq.name} range for longer prompts)`);
   }
-  // The last new token is never run, so N new tokens need a cache of prompt + N - 1 positions.
-  if (ids.length + maxNewTokens - 1 > past.max) {
+  // N new tokens take N runs; the last new token is never run and the last run's cache is
+  // never kept, so the last run reads a cache of prompt + N - 2 positions.
+  if (ids.length + maxNewTokens - 2 > past.max) {
     throw new WebjitError(`a prompt of ${ids.length} tokens and ${maxNewTokens} new tokens need a cache of ` +
-      `${ids.length + maxNewTokens - 1} positions; this bundle was compiled for ${past.name} in ` +
-      `${past.min}..${past.max} (ask for at most ${past.max - ids.length + 1} new tokens, or recompile with a ` +
+      `${ids.length + maxNewTokens - 2} positions; this bundle was compiled for ${past.name} in ` +
+      `${past.min}..${past.max} (ask for at most ${past.max - ids.length + 2} new tokens, or recompile with a ` +
       `wider --dim ${past.name} range)`);
   }
   return ids;

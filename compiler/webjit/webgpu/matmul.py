@@ -257,7 +257,7 @@ class _Emitter:
         """The path of m = 1: columns col..col+3 of the row over all of k, then the epilogue."""
         spec, vec = self.spec, self.config.vec
         blocks = -(-spec.n // self.row_columns)
-        lines = [f"fn one_row(wg: i32, t: i32) {{",
+        lines = ["fn one_row(wg: i32, t: i32) {",
                  f"  if (wg >= {prod(spec.batch) * blocks}) {{ return; }}",
                  f"  let col = (wg % {blocks}) * {self.row_columns} + t * 4;",
                  f"  if (col >= {spec.n}) {{ return; }}"]
