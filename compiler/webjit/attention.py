@@ -172,7 +172,7 @@ def lower_attention(lw, match: AttentionMatch) -> None:
     score_shape = batch + (sq, sk)
 
     def operand(view, tag):
-        view = lw._forward(view, f"{match.name}::{tag}")
+        view = lw.forward(view, f"{match.name}::{tag}")
         if view.strides[-1] != 1 and view.shape[-1] != 1:
             view = lw.contiguous(view, f"{match.name}::{tag}")
         return view
@@ -182,10 +182,10 @@ def lower_attention(lw, match: AttentionMatch) -> None:
     q = operand(lw.view(match.q), "q")
     k = operand(transpose(lw.view(match.kt), swap), "k")
     v = operand(lw.view(match.v), "v")
-    masks = [lw._forward(lw.view(name), f"{match.name}::mask") if name else None for name in (match.select, match.add)]
+    masks = [lw.forward(lw.view(name), f"{match.name}::mask") if name else None for name in (match.select, match.add)]
     out = lw.output_view(match.output)
     inputs = [q.buffer, k.buffer, v.buffer] + [m.buffer for m in masks if m is not None]
-    args, buffers = _args_for(inputs, out.buffer)
+    args, buffers = K.args_for(inputs, out.buffer)
     index = {id(b): i for i, b in enumerate(buffers)}
 
     def access(view, shape):
@@ -200,8 +200,3 @@ def lower_attention(lw, match: AttentionMatch) -> None:
                        select=mask_access[0], fill=match.fill, add=mask_access[1],
                        out=K.Access(len(buffers) - 1, row_major(out_shape)), args=args)
     lw.emit(spec, buffers, f"{match.name} (attention)")
-
-
-def _args_for(inputs, output):
-    from .lower import _args_for as args_for  # lower.py imports this module
-    return args_for(inputs, output)

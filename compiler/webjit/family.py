@@ -84,7 +84,9 @@ class Family:
         return self.emit(spec, config, target)
 
     def config_to_json(self, config) -> dict:
-        return dataclasses.asdict(config)
+        """The config's fields, less the `quiet` ones (see describe) that hold their default."""
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if not (f.metadata.get("quiet") and getattr(config, f.name) == f.default)}
 
     def config_from_json(self, data) -> Any:
         """The config a record or manifest wrote; a ValueError naming what is wrong."""

@@ -507,3 +507,10 @@ def _from_json(value, kind, dims=None):
     if isinstance(value, str) and kind is None and value in ("inf", "-inf", "nan"):
         return float(value)
     return value
+
+
+def args_for(inputs, output):
+    """Kernel args for distinct input buffers (in first-use order) and one output."""
+    unique = list(dict.fromkeys(inputs)) + [output]  # buffers hash by identity
+    args = tuple(Arg(b.dtype, b.size, output=(i == len(unique) - 1)) for i, b in enumerate(unique))
+    return args, unique

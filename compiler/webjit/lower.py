@@ -2,8 +2,9 @@
 
 Layout ops (Reshape, Transpose, Slice, Expand, Squeeze, ...) become strided views and
 cost nothing; elementwise chains are fused into one expression, and into the epilogue of
-the MatMul / Gemm / Conv that produces their input. Everything else maps to one kernel
-family of kernels.py. Buffers are placed later by plan.py.
+the MatMul / Gemm / Conv that produces their input (lower_anchors.py lowers those). Everything
+else maps to one kernel family of kernels.py (lower_ops.py, one rule per op). Buffers are
+placed later by plan.py.
 """
 from __future__ import annotations
 
@@ -12,16 +13,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import kernels as K
+from .kernels import args_for
 from .attention import find_attention, lower_attention
 from .dtypes import narrow_expr
 from .elementwise import EXPRESSIONS, const
 from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
-from .ops import resolve_pads
 from .symbolic import Dim, Sym, SymbolicError, graph_dims, is_symbolic, symbolic_fields, upper
-from .symshape import broadcast
-from .views import (Buffer, View, broadcast_strides, expand, full_view, prod, read_constant, reshape,
-                    reshape_strides, row_major, transpose)
+from .views import Buffer, View, broadcast_strides, full_view, read_constant, row_major
 
 ANCHORS = ("MatMul", "Gemm", "Conv")
 FLOAT_DTYPES = ("float32", "float64", "float16")
@@ -201,7 +200,7 @@ class Lowering:
     def copy(self, src: View, dst: View, name: str) -> None:
         """dst[idx] = src[idx] (shapes equal; dst may be a strided part of a bigger buffer)."""
         dt = src.buffer.dtype
-        args, buffers = _args_for([src.buffer], dst.buffer)
+        args, buffers = args_for([src.buffer], dst.buffer)
         spec = K.Elementwise(shape=dst.shape, out=K.Access(1, dst.strides, dst.offset),
                              inputs=(K.Access(0, src.strides, src.offset),),
                              expr=K.Expr("in", dt, index=0), args=args)
@@ -265,7 +264,7 @@ class Lowering:
         if node.op in ANCHORS:
             if node.outputs[0] in self.fused:
                 return
-            return self.lower_anchor(node, None)
+            return lower_anchor(self, node, None)
         rule = LOWER.get(node.op)
         if rule is None:
             raise UnsupportedError(f"{node.op} '{node.name}' on tensors computed at run time is not supported "
@@ -397,10 +396,10 @@ class Lowering:
         group = Group(shape)
         expr = self.build_expr(node, group)
         if group.anchor is not None:
-            return self.lower_anchor(group.anchor, (node, expr, group))
+            return lower_anchor(self, group.anchor, (node, expr, group))
         out = self.output_view(node.outputs[0])
         inputs = [g.buffer for g in group.leaves]
-        args, buffers = _args_for(inputs, out.buffer)
+        args, buffers = args_for(inputs, out.buffer)
         index = {id(b): i for i, b in enumerate(buffers)}
         accesses = tuple(K.Access(index[id(v.buffer)], broadcast_strides(v, shape), v.offset) for v in group.leaves)
         status = None
@@ -414,182 +413,20 @@ class Lowering:
                              expr=expr, args=args, status=status)
         self.emit(spec, buffers, node.name)
 
-    # ---- matrix products -------------------------------------------------------------
+    # ---- views the matrix products read (lower_anchors.py lowers the products) ----------
 
-    def lower_anchor(self, anchor: Node, epilogue) -> None:
-        """Emit MatMul / Gemm / Conv, with the fused elementwise group `epilogue` if given."""
-        if anchor.op == "Conv" and self._is_depthwise(anchor):
-            return self._lower_depthwise(anchor, epilogue)
-        base = {"MatMul": self._matmul_operands, "Gemm": self._gemm_operands, "Conv": self._conv_operands}[anchor.op](anchor)
-        a, bmat, batch, m, n, k, base_expr, base_extras, out_shape, conv = base
-        index_shape = batch + (m, n)
-        root, expr, group = epilogue if epilogue else (anchor, K.Expr("acc", "f32"), Group(out_shape))
-        expr = _substitute_acc(expr, base_expr, len(group.leaves))
-        extras = [self._epilogue_access_view(v, group.shape, index_shape, anchor) for v in group.leaves]
-        extras += [self._epilogue_access_view(v, out_shape, index_shape, anchor) for v in base_extras]
-        out = self.output_view(root.outputs[0])
-        inputs = [a.buffer, bmat.buffer] + [v.buffer for v, _ in extras]
-        if conv is not None:  # the image too: a kernel may read it instead of the columns
-            inputs.append(conv[0].buffer)
-        args, buffers = _args_for(inputs, out.buffer)
-        index = {id(b): i for i, b in enumerate(buffers)}
-        im2col, source = None, None
-        if conv is not None:
-            x, geometry, source = conv
-            im2col = K.Im2ColSource(index[id(x.buffer)], *geometry)
-        a_access = K.Access(index[id(a.buffer)], broadcast_strides(a, batch + (m, k)), a.offset)
-        b_access = K.Access(index[id(bmat.buffer)], broadcast_strides(bmat, batch + (k, n)), bmat.offset)
-        extra_access = tuple(K.Access(index[id(v.buffer)], strides, v.offset) for v, strides in extras)
-        spec = K.MatMul(batch=batch, m=m, n=n, k=k, a=a_access, bmat=b_access,
-                        out=K.Access(len(buffers) - 1, row_major(index_shape)), extras=extra_access,
-                        epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args, im2col=im2col)
-        if symbolic_fields(spec):
-            spec = _rows_of_batch(spec)
-        self.emit(spec, buffers, anchor.name if root is anchor else f"{anchor.name}+{root.name}", source)
-
-    def _epilogue_access_view(self, view: View, shape, index_shape, anchor):
-        strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
-        if strides is None or strides[-1] not in (0, 1) or any(s < 0 for s in strides) or view.offset < 0:
-            view = self.contiguous(view, f"{anchor.name}::epilogue")
-            strides = reshape_strides(shape, broadcast_strides(view, shape), index_shape)
-        if strides is None:  # a broadcast the kernel's index cannot express: spelled out in full
-            full = full_view(self.new_buffer(f"{anchor.name}::epilogue", view.buffer.dtype, prod(shape)), shape)
-            self.copy(expand(view, shape), full, f"{anchor.name}::epilogue")
-            view, strides = full, reshape_strides(shape, full.strides, index_shape)
-        return view, strides
-
-    def _forward(self, view: View, name: str) -> View:
+    def forward(self, view: View, name: str) -> View:
         """The view itself, or a contiguous copy when it walks backwards (a reversed Slice):
         the MatMul kernels read forwards only."""
         return self.contiguous(view, name) if any(s < 0 for s in view.strides) or view.offset < 0 else view
 
-    def _fixed_strides(self, view: View, name: str) -> View:
+
+    def fixed_strides(self, view: View, name: str) -> View:
         """The view, or a contiguous copy when a dim it moves along has a symbolic stride (a
         row of [batch, seq, d] taken at one position): MatMul kernels take symbolic rows only."""
         rows = [s for n, s in zip(view.shape[-2:], view.strides[-2:]) if not (isinstance(n, int) and n == 1)]
         return self.contiguous(view, name) if any(isinstance(s, Sym) for s in rows) else view
 
-    def _matmul_operands(self, node):
-        a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
-        a, b = self._fixed_strides(a, f"{node.name}::a"), self._fixed_strides(b, f"{node.name}::b")
-        if len(a.shape) == 1:
-            a = reshape(a, (1,) + a.shape)
-        if len(b.shape) == 1:
-            b = reshape(b, b.shape + (1,))
-        batch = broadcast([a.shape[:-2], b.shape[:-2]], f"MatMul '{node.name}'")
-        m, k = a.shape[-2:]
-        n = b.shape[-1]
-        b = self._rows_contiguous(b, node.name)
-        return a, b, batch, m, n, k, K.Expr("acc", "f32"), [], self.shape_of(node.outputs[0]), None
-
-    def _rows_contiguous(self, view: View, name: str) -> View:
-        """The right-hand side as MatMul reads it: rows contiguous; constant rows padded
-        when their pitch is a multiple of 4 KiB, which maps every row to one L1 set."""
-        if view.shape[-1] != 1 and view.strides[-1] != 1:
-            view = self.contiguous(view, f"{name}::rhs")
-        n = view.shape[-1]
-        if self.row_pad and view.buffer.region == "weights" and n * 4 % 4096 == 0 and len(view.shape) == 2:
-            k, pitch = view.shape[0], n + self.row_pad
-            padded = np.zeros((k, pitch), np.float32)
-            padded[:, :n] = read_constant(view)
-            buffer = self.weights(f"{name}::rhs", padded, rows=(n, pitch)).buffer
-            view = View(buffer, (k, n), (pitch, 1), 0)
-        return view
-
-    def _gemm_operands(self, node):
-        a, b = (self._forward(self.view(name), f"{node.name}::{tag}") for name, tag in zip(node.inputs, "ab"))
-        a, b = self._fixed_strides(a, f"{node.name}::a"), self._fixed_strides(b, f"{node.name}::b")
-        if node.attrs.get("transA", 0):
-            a = transpose(a, (1, 0))
-        if node.attrs.get("transB", 0):
-            b = transpose(b, (1, 0))
-        b = self._rows_contiguous(b, node.name)
-        (m, k), n = a.shape, b.shape[1]
-        expr = K.Expr("acc", "f32")
-        alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
-        if alpha != 1.0:
-            expr = K.Expr("mul", "f32", (expr, const(alpha, "f32")))
-        extras = []
-        if len(node.inputs) > 2 and node.inputs[2] and beta != 0:
-            c = self.view(node.inputs[2])
-            term = K.Expr("in", "f32", index=0)  # the anchor's own extra 0
-            if beta != 1.0:
-                term = K.Expr("mul", "f32", (term, const(beta, "f32")))
-            expr = K.Expr("add", "f32", (expr, term))
-            extras.append(expand(c, (m, n)))
-        return a, b, (), m, n, k, expr, extras, (m, n), None
-
-    def _conv_geometry(self, node):
-        """(pads, strides, dilations) of a 2-d Conv."""
-        h, wd = self.shape_of(node.inputs[0])[2:]
-        kh, kw = self.shape_of(node.inputs[1])[2:]
-        strides = tuple(node.attrs.get("strides") or (1, 1))
-        dilations = tuple(node.attrs.get("dilations") or (1, 1))
-        pads = resolve_pads(node.attrs.get("auto_pad", "NOTSET"), node.attrs.get("pads"), (h, wd), (kh, kw), strides, dilations)
-        return tuple(pads), strides, dilations
-
-    def _is_depthwise(self, node) -> bool:
-        """A 2-d Conv with one constant filter per channel (group == C == M)."""
-        x_shape, w = self.shape_of(node.inputs[0]), self.graph.constants.get(node.inputs[1])
-        return (len(x_shape) == 4 and w is not None and w.ndim == 4 and w.shape[1] == 1
-                and node.attrs.get("group", 1) == x_shape[1] == w.shape[0] and self.dtype_of(node.inputs[0]) == "f32")
-
-    def _lower_depthwise(self, node, epilogue) -> None:
-        """A depthwise Conv as one Depthwise kernel (no columns), with its bias and the fused group."""
-        x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
-        w = self.graph.constants[node.inputs[1]]
-        nb, c, h, wd = x.shape
-        kh, kw = w.shape[2:]
-        out_shape = self.shape_of(node.outputs[0])
-        index_shape = (nb, c, out_shape[2] * out_shape[3])
-        root, expr, group = epilogue if epilogue else (node, K.Expr("acc", "f32"), Group(out_shape))
-        base_expr, base_extras = K.Expr("acc", "f32"), []
-        if len(node.inputs) > 2 and node.inputs[2]:
-            base_expr = K.Expr("add", "f32", (base_expr, K.Expr("in", "f32", index=0)))
-            base_extras.append(reshape(self.view(node.inputs[2]), (1, c, 1, 1)))
-        expr = _substitute_acc(expr, base_expr, len(group.leaves))
-        extras = [self._epilogue_access_view(v, group.shape, index_shape, node) for v in group.leaves]
-        extras += [self._epilogue_access_view(v, out_shape, index_shape, node) for v in base_extras]
-        out = self.output_view(root.outputs[0])
-        filters = self.weights(node.inputs[1], w.reshape(c, kh * kw))
-        args, buffers = _args_for([x.buffer, filters.buffer] + [v.buffer for v, _ in extras], out.buffer)
-        index = {id(b): i for i, b in enumerate(buffers)}
-        pads, strides, dilations = self._conv_geometry(node)
-        spec = K.Depthwise(n=nb, c=c, h=h, w=wd, kh=kh, kw=kw, pads=pads, strides=strides, dilations=dilations,
-                           oh=out_shape[2], ow=out_shape[3],
-                           extras=tuple(K.Access(index[id(v.buffer)], strides_, v.offset) for v, strides_ in extras),
-                           epilogue=None if expr == K.Expr("acc", "f32") else expr, args=args)
-        self.emit(spec, buffers, node.name if root is node else f"{node.name}+{root.name}")
-
-    def _conv_operands(self, node):
-        x = self.contiguous(self.view(node.inputs[0]), f"{node.name}::input")
-        w = self.const_input(node, 1, "weights")
-        nb, c, h, wd = x.shape
-        co, cig, kh, kw = w.shape
-        group = node.attrs.get("group", 1)
-        out_shape = self.shape_of(node.outputs[0])
-        oh, ow = out_shape[2:]
-        pads, strides, dilations = self._conv_geometry(node)
-        kdim = cig * kh * kw
-        conv = None
-        if (kh, kw, strides, pads, dilations) == (1, 1, (1, 1), (0, 0, 0, 0), (1, 1)):
-            cols = reshape(x, (nb, group, kdim, oh * ow))
-        else:
-            col_view = full_view(self.new_buffer(f"{node.name}::im2col", "f32", nb * c * kh * kw * oh * ow), (nb, c * kh * kw, oh * ow))
-            args, buffers = _args_for([x.buffer], col_view.buffer)
-            spec = K.Im2Col(n=nb, c=c, h=h, w=wd, kh=kh, kw=kw, pads=pads, strides=strides, dilations=dilations,
-                            oh=oh, ow=ow, args=args)
-            step = self.emit(spec, buffers, f"{node.name}::im2col")
-            cols = reshape(col_view, (nb, group, kdim, oh * ow))
-            conv = (x, (c, h, wd, kh, kw, pads, strides, dilations, oh, ow), step)
-        weights = self.weights(node.inputs[1], w.reshape(group, co // group, kdim))
-        a = View(weights.buffer, (nb,) + weights.shape, (0,) + weights.strides, 0)
-        expr, extras = K.Expr("acc", "f32"), []
-        if len(node.inputs) > 2 and node.inputs[2]:
-            bias = self.view(node.inputs[2])
-            expr = K.Expr("add", "f32", (expr, K.Expr("in", "f32", index=0)))
-            extras.append(reshape(bias, (1, co, 1, 1)))
-        return a, cols, (nb, group), co // group, oh * ow, kdim, expr, extras, out_shape, conv
 
     def bind_outputs(self) -> None:
         used = {io.buffer.id for io in self.program.inputs}
@@ -622,28 +459,6 @@ class Group:
         return self.leaves.index(view)
 
 
-def _args_for(inputs, output):
-    """Kernel args for distinct input buffers (in first-use order) and one output."""
-    unique = list(dict.fromkeys(inputs)) + [output]  # buffers hash by identity
-    args = tuple(K.Arg(b.dtype, b.size, output=(i == len(unique) - 1)) for i, b in enumerate(unique))
-    return args, unique
-
-
-def _rows_of_batch(spec: K.MatMul) -> K.MatMul:
-    """The spec with trailing batch dims folded into its rows where that reads the same
-    elements: bmat does not move along them (constant weights) and every other access steps
-    over them by whole blocks of m rows. A symbolic batch then becomes part of the symbolic
-    m the WASM kernel takes (batch x seq rows of one weight product)."""
-    while spec.batch and spec.im2col is None and spec.bmat.strides[len(spec.batch) - 1] == 0:
-        d = len(spec.batch) - 1
-        rows = [spec.a, spec.out] + [e for e in spec.extras if e.strides[-2] != 0]
-        if not all(a.strides[d] == spec.m * a.strides[-2] for a in rows) or \
-                not all(e.strides[d] == 0 for e in spec.extras if e.strides[-2] == 0):
-            break
-        fold = lambda a: replace(a, strides=a.strides[:d] + a.strides[d + 1:])
-        spec = replace(spec, batch=spec.batch[:d], m=spec.batch[d] * spec.m, a=fold(spec.a), bmat=fold(spec.bmat),
-                       out=fold(spec.out), extras=tuple(fold(e) for e in spec.extras))
-    return spec
 
 
 def _size_expr(size, names: list[str]) -> K.Expr:
@@ -660,20 +475,7 @@ def _size_expr(size, names: list[str]) -> K.Expr:
     return total
 
 
-def _substitute_acc(expr: K.Expr, base: K.Expr, shift: int) -> K.Expr:
-    """Replace the "acc" leaves of a group's expression by the anchor's own epilogue `base`,
-    whose inputs (the anchor's extras: Gemm's C, Conv's bias) follow the group's `shift` leaves."""
-    def shifted(e):
-        if e.op == "in":
-            return K.Expr("in", e.dtype, index=e.index + shift)
-        return K.Expr(e.op, e.dtype, tuple(shifted(a) for a in e.args), e.index, e.value)
-    base = shifted(base)
-
-    def walk(e):
-        if e.op == "acc":
-            return base
-        return K.Expr(e.op, e.dtype, tuple(walk(a) for a in e.args), e.index, e.value)
-    return walk(expr)
 
 
+from .lower_anchors import lower_anchor  # noqa: E402  (it uses Group above)
 from .lower_ops import LOWER  # noqa: E402  (the per-op rules use the Lowering class above)
