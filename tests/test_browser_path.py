@@ -1,0 +1,72 @@
+"""The part of the compiler a page can run today, under CPython with numpy, onnx, protobuf,
+onnxruntime and torch made unimportable (as in Pyodide without its numpy): the ONNX reader
+and every kernel code generator (WASM and WGSL, their schedules and targets). A stray import
+of any of those packages in these modules fails here, not in the page; and the kernels they
+generate there are byte for byte the ones the host compiler emits."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import webjit.kernels as K
+from webjit.targets import WasmTarget, WebgpuTarget
+from webjit.models import export_model
+
+# Modules beside the wasm and webgpu packages (all of whose modules count).
+BROWSER_MODULES = ("webjit.errors", "webjit.family", "webjit.kernels", "webjit.mathconst", "webjit.onnx_reader",
+                   "webjit.symbolic", "webjit.targets", "webjit.verify", "webjit.elementwise")
+
+SCRIPT = r"""
+import hashlib, importlib, importlib.abc, json, pkgutil, sys
+BLOCKED = ("numpy", "onnx", "google.protobuf", "onnxruntime", "torch")
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError(f"{name} is not importable on the browser path")
+
+sys.meta_path.insert(0, Blocked())
+modules, spec_json, model = json.loads(sys.argv[1])
+import webjit.wasm, webjit.webgpu
+for package in (webjit.wasm, webjit.webgpu):
+    modules += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+for name in modules:
+    importlib.import_module(name)
+from webjit.kernels import spec_from_json
+from webjit.onnx_reader import read_model
+from webjit.targets import WasmTarget, WebgpuTarget
+from webjit.wasm.codegen import default_kernel as wasm_kernel
+from webjit.webgpu.codegen import default_kernel as wgsl_kernel
+spec = spec_from_json(spec_json)
+graph = read_model(open(model, "rb").read()).graph
+print(json.dumps({"modules": len(modules), "blocked": [b for b in BLOCKED if b in sys.modules],
+                  "wasm": hashlib.sha256(wasm_kernel(spec, WasmTarget()).code).hexdigest(),
+                  "wgsl": hashlib.sha256(wgsl_kernel(spec, WebgpuTarget()).source.encode()).hexdigest(),
+                  "ops": sorted({n.op_type for n in graph.node}), "initializers": len(graph.initializer)}))
+"""
+
+
+def test_the_reader_and_the_code_generators_need_no_numpy(tmp_path):
+    import onnx
+
+    from webjit.kernels import spec_to_json
+    from webjit.wasm.codegen import default_kernel as wasm_kernel
+    from webjit.webgpu.codegen import default_kernel as wgsl_kernel
+    epilogue = K.Expr("add", "f32", (K.Expr("acc", "f32"), K.Expr("in", "f32", index=0)))
+    spec = K.MatMul(batch=(), m=12, n=40, k=24, a=K.Access(0, (24, 1)), bmat=K.Access(1, (40, 1)),
+                    out=K.Access(3, (40, 1)), extras=(K.Access(2, (0, 1)),), epilogue=epilogue,
+                    args=(K.Arg("f32", 288), K.Arg("f32", 960), K.Arg("f32", 40), K.Arg("f32", 480, True)))
+    model = export_model("gpt2", size="small", seq=16)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps([list(BROWSER_MODULES), spec_to_json(spec),
+                                                                      str(model)])],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["modules"] >= 40 and got["blocked"] == []
+    assert got["wasm"] == hashlib.sha256(wasm_kernel(spec, WasmTarget()).code).hexdigest()
+    assert got["wgsl"] == hashlib.sha256(wgsl_kernel(spec, WebgpuTarget()).source.encode()).hexdigest()
+    graph = onnx.load(model).graph
+    assert got["ops"] == sorted({n.op_type for n in graph.node}) and got["initializers"] == len(graph.initializer)
