@@ -11,6 +11,19 @@ from webjit.cli import int_list, parse_backends, parse_seconds, parse_shape, pos
 from webjit.errors import ModelError, RunError
 
 
+def timing_options(parser, runs: int, timed: str, warmup: float, per: str, output: str, rounds: bool = False) -> None:
+    """--threads, --runs, --warmup, --size and -o, as every side-by-side bench takes them."""
+    parser.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
+    parser.add_argument("--runs", type=positive_int, default=runs, metavar="N",
+                        help=f"timed {timed} per engine (default {runs})")
+    parser.add_argument("--warmup", type=parse_seconds, default=warmup, metavar=f"{warmup:g}s",
+                        help=f"untimed {'rounds of ' if rounds else ''}{timed} before timing, per {per} "
+                             f"(default {warmup:g}s)")
+    parser.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
+    parser.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                        help=f"folder for {output} (default benchmarks/results)")
+
+
 def add_bench_parsers(commands) -> None:
     bench = commands.add_parser("bench", help="benchmarks: webjit [MODEL ...] against onnxruntime-web "
                                 "(docs/benchmarks.md), compile (its compile cost against TVM) or jit (docs/jit.md)")
@@ -22,14 +35,8 @@ def add_bench_parsers(commands) -> None:
     engines.add_argument("--engines", type=lambda text: tuple(text.split(",")), metavar="webjit-wasm,ort-wasm,...",
                          default=("webjit-wasm", "webjit-webgpu", "ort-wasm", "ort-webgpu"),
                          help="engines to run (default webjit-wasm, webjit-webgpu, ort-wasm, ort-webgpu)")
-    engines.add_argument("--threads", type=lambda text: tuple(int(t) for t in text.split(",")), default=(1, 2),
-                         metavar="1,2", help="WASM thread counts (default 1,2)")
-    engines.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed runs per engine (default 20)")
-    engines.add_argument("--warmup", type=parse_seconds, default=5.0, metavar="5s",
-                         help="untimed runs before timing, per engine and model (default 5s)")
-    engines.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
-    engines.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
-                         help="folder for the JSON, markdown and PNG results (default benchmarks/results)")
+    timing_options(engines, runs=20, timed="runs", warmup=5.0, per="engine and model",
+                   output="the JSON, markdown and PNG results")
     engines.set_defaults(command=bench_engines_command)
     compile_cost = benches.add_parser("compile", help="compile cost: webjit's kernel generation (all kernels, and "
                                       "all tuning candidates) against apache-tvm's webgpu build of the same model")
@@ -49,13 +56,8 @@ def add_bench_parsers(commands) -> None:
                          help="sequence lengths to time (default 8,32,128); the fixed bundle is compiled for the longest")
     lengths.add_argument("--max-length", type=positive_int, default=512, metavar="N",
                          help="the symbolic bundle's range is 1..N (default 512)")
-    lengths.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
-    lengths.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed runs per engine (default 20)")
-    lengths.add_argument("--warmup", type=parse_seconds, default=3.0, metavar="3s",
-                         help="untimed runs before timing, per engine and length (default 3s)")
-    lengths.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
-    lengths.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
-                         help="folder for bench-lengths-MODEL.json and .md (default benchmarks/results)")
+    timing_options(lengths, runs=20, timed="runs", warmup=3.0, per="engine and length",
+                   output="bench-lengths-MODEL.json and .md")
     lengths.set_defaults(command=bench_lengths_command)
     generate = benches.add_parser("generate", help="GPT-2 text generation with a KV cache: prompt tokens/s and decode "
                                                    "ms/token against onnxruntime-web (docs/benchmarks.md)")
@@ -64,15 +66,10 @@ def add_bench_parsers(commands) -> None:
                                "longest")
     generate.add_argument("--decode-steps", type=positive_int, default=8, metavar="N",
                           help="one-token steps timed per context, ending at it (default 8)")
-    generate.add_argument("--threads", type=int_list, default=(1, 2), metavar="T,T,...", help="WASM thread counts (default 1,2)")
     generate.add_argument("--backends", type=parse_backends, default=("wasm", "webgpu"), metavar="B,B",
                           help="wasm, webgpu or both (default both; WebGPU here is SwiftShader, a software GPU)")
-    generate.add_argument("--runs", type=positive_int, default=5, metavar="N", help="timed generations per engine (default 5)")
-    generate.add_argument("--warmup", type=parse_seconds, default=10.0, metavar="10s",
-                          help="untimed rounds of generations before timing, per context (default 10s)")
-    generate.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
-    generate.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
-                          help="folder for bench-generate-SIZE.json and .md (default benchmarks/results)")
+    timing_options(generate, runs=5, timed="generations", warmup=10.0, per="context", rounds=True,
+                   output="bench-generate-SIZE.json and .md")
     generate.set_defaults(command=bench_generate_command)
     jit = benches.add_parser("jit", help="the JIT in headless Chromium against its first runs and the "
                                          "offline-tuned bundle, side by side in one session")
