@@ -100,12 +100,14 @@ class Sizes:
 
 
 class NoSizes(Sizes):
-    """For specs without symbolic sizes: every size is an immediate."""
+    """For specs without symbolic sizes: every size is an immediate, so there is no prologue."""
 
     def __init__(self, f: Func):
         self.f = f
         self.arg, self.names, self.cache, self.loaded = None, [], {}, {}
-        self.prologue = Func(0, None, [], [])
+
+    def derived(self, key: str, value, parts: list, ops: list[tuple]) -> Count:
+        raise SymbolicError(f"internal error: a kernel without symbolic sizes asked for the derived size {key!r}")
 
     def finish(self) -> None:
         pass
