@@ -129,7 +129,7 @@ def merged_model():
     return Path(export_model("gpt2-merged", size="small"))
 
 
-def test_a_merged_decoder_generates_like_onnxruntime(merged_model, reference, tmp_path):
+def test_a_merged_decoder_generates_like_onnxruntime(merged_model, reference, tmp_path, capsys):
     """optimum's decoder_model_merged form (an If on use_cache_branch over the no-cache and the
     cache decoder): bound to its cache branch, which runs the first step on an empty past. The
     tokens equal onnxruntime's loop over the merged file (use_cache_branch false, then true), and
@@ -138,8 +138,11 @@ def test_a_merged_decoder_generates_like_onnxruntime(merged_model, reference, tm
     dims = {**DIMS, "sequence": (1, 48), "past_sequence": (0, 47)}
     with pytest.raises(UnsupportedError, match=r"this is a merged decoder, so bind --const use_cache_branch=1 "):
         webjit.compile(merged_model, dims=dims, options=webjit.Options(backends=("wasm",)))
-    options = webjit.Options(backends=("wasm",), constants={"use_cache_branch": 1})
-    webjit.compile(merged_model, dims=dims, options=options).save(tmp_path / "bundle")
+    from webjit.cli import main
+    assert main(["compile", str(merged_model), "--const", "use_cache_branch=1", "--backends", "wasm", "-q",
+                 "--dim", "batch=1", "--dim", "sequence=1..48", "--dim", "past_sequence=0..47",
+                 "--dim", "total_sequence=past_sequence+sequence", "-o", str(tmp_path / "bundle")]) == 0
+    assert "bound input: use_cache_branch (folded in by --const; not an input of the bundle)" in capsys.readouterr().out
     merged_reference = onnxruntime_greedy(merged_model, PROMPT, NEW_TOKENS)
     assert merged_reference == reference
     out = generate_in_node(tmp_path / "bundle", tmp_path, PROMPT, maxNewTokens=NEW_TOKENS, temperature=0)

@@ -41,6 +41,8 @@ def print_summary(manifest: dict, output: Path) -> None:
           f"{megabytes(memory.get('arena_bytes', 0))}")
     for d in manifest.get("dims", []):
         print(f"symbolic dimension: {d['name']} = {d['min']}..{d['max']}")
+    for name in manifest.get("bound", []):
+        print(f"bound input: {name} (folded in by --const; not an input of the bundle)")
     for kind in ("inputs", "outputs"):
         for spec in manifest.get(kind, []):
             print(f"{kind[:-1]}: {spec['name']} {spec['dtype']} [{', '.join(size_text(d) for d in spec['shape'])}]")
