@@ -1,7 +1,7 @@
 """A pure-Python reader of ONNX model files: the protobuf wire format decoded into light
 messages with the field names of ONNX's own (onnx.proto), so that code reading a model can
 take either. Needs neither the onnx package's C extension nor numpy nor a protobuf runtime,
-which is what the compiler needs in the browser (Pyodide, issue: the compiler in the page).
+which is what the compiler needs to run in the page (under Pyodide, without its numpy).
 
 Written by hand, not generated: the wire format is five encodings, and ONNX's messages are a
 fixed schema (SCHEMA below, ONNX's field numbers) read once per model. Tensor payloads stay
