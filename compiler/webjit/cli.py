@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "some static hosts limit file sizes)")
     compile_.add_argument("--const", action="append", default=[], type=parse_const, metavar="NAME=VALUE",
                           help="bind input NAME to a value folded into the model: numbers separated by commas "
-                               "(1,128 is a 1-d tensor of two; one number is a scalar) or an .npy file; for inputs "
-                               "that decide shapes, such as a Reshape's target (repeatable)")
+                               "(1,128 is a 1-d tensor of two; one number is a scalar, or fills an input of one "
+                               "element) or an .npy file; for inputs that decide shapes, such as a Reshape's "
+                               "target, or a merged decoder's use_cache_branch=1 (repeatable)")
     compile_.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     compile_.set_defaults(command=compile_command)
 
