@@ -90,6 +90,25 @@ def test_const_mistakes_are_one_sentence():
         webjit.compile(model, options=Options(constants={"shape": np.array([1, 2, 3])}))
     with pytest.raises(ShapeError, match="fractional values, but it is int64"):
         webjit.compile(model, options=Options(constants={"shape": np.array([4.5, 6])}))
+    with pytest.raises(ShapeError, match=r"--const gives input 'shape' shape a scalar, but the model declares 2"):
+        webjit.compile(model, options=Options(constants={"shape": np.array(4)}))  # one number fills one element only
+
+
+def test_one_number_fills_an_input_of_one_element(tmp_path):
+    """A flag declared [1] (a merged decoder's use_cache_branch) takes NAME=1 from the command line."""
+    flag = helper.make_tensor_value_info("flag", TensorProto.BOOL, [1])
+    x = helper.make_tensor_value_info("x", F, [2])
+    y = helper.make_tensor_value_info("y", F, [2])
+    branch = lambda value: helper.make_graph([helper.make_node("Mul", ["x", f"c{value}"], ["y"])], f"b{value}", [], [y],
+                                             [helper.make_tensor(f"c{value}", F, [1], [value])])
+    node = helper.make_node("If", ["flag"], ["y"], then_branch=branch(2.0), else_branch=branch(3.0))
+    model = helper.make_model(helper.make_graph([node], "g", [x, flag], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    bundle = webjit.compile(model, options=Options(constants={"flag": np.array(1)}, backends=("wasm",)))
+    assert [i["name"] for i in bundle.manifest["inputs"]] == ["x"] and bundle.manifest["bound"] == ["flag"]
+    bundle.save(tmp_path / "b")
+    x_value = np.array([1.5, -4.0], np.float32)
+    result = run_bundle(tmp_path / "b", {"x": x_value}, browser="node")
+    np.testing.assert_array_equal(result.outputs["y"], 2 * x_value)  # the then-branch
 
 
 def test_the_command_line_binds_numbers_and_npy_files(tmp_path):
