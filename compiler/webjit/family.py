@@ -84,9 +84,8 @@ class Family:
         return self.emit(spec, config, target)
 
     def config_to_json(self, config) -> dict:
-        """The config's fields, less the `quiet` ones (see describe) that hold their default."""
-        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-                if not (f.metadata.get("quiet") and getattr(config, f.name) == f.default)}
+        """The config's fields, less the `quiet` ones that hold their default."""
+        return {f.name: getattr(config, f.name) for f in shown_fields(config)}
 
     def config_from_json(self, data) -> Any:
         """The config a record or manifest wrote; a ValueError naming what is wrong."""
@@ -105,9 +104,15 @@ class Family:
 def describe(config) -> str:
     """A short stable text of a config: `mr=4 nr=8 ...` (or `-` when there is nothing to choose).
     Fields marked `quiet` in their metadata are left out while they hold their default."""
-    parts = [f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)
-             if not (f.metadata.get("quiet") and getattr(config, f.name) == f.default)]
+    parts = [f"{f.name}={getattr(config, f.name)}" for f in shown_fields(config)]
     return " ".join(parts) or "-"
+
+
+def shown_fields(config) -> list:
+    """A config's fields as JSON and text give them: a field marked `quiet` in its metadata
+    (a path only some specs have) is left out while it holds its default."""
+    return [f for f in dataclasses.fields(config)
+            if not (f.metadata.get("quiet") and getattr(config, f.name) == f.default)]
 
 
 def single(name: str, backend: str, emit: Callable[[Any, Any], Any]) -> Family:

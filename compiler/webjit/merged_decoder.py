@@ -28,18 +28,19 @@ def merge_decoders(no_past, with_past):
     from onnx import helper, numpy_helper
 
     by_content: dict[tuple, str] = {}  # (dtype, dims, bytes digest) -> outer name
-    outer_initializers = []
+    outer_initializers, outer_names = [], set()
 
     def adopt(model, prefix: str) -> dict[str, str]:
         renames = {}
         for init in model.graph.initializer:
             key = (init.data_type, tuple(init.dims), hashlib.sha256(numpy_helper.to_array(init).tobytes()).hexdigest())
             if key not in by_content:
-                name = init.name if not any(i.name == init.name for i in outer_initializers) else f"{prefix}/{init.name}"
+                name = init.name if init.name not in outer_names else f"{prefix}/{init.name}"
                 copy = onnx.TensorProto()
                 copy.CopyFrom(init)
                 copy.name = name
                 outer_initializers.append(copy)
+                outer_names.add(name)
                 by_content[key] = name
             renames[init.name] = by_content[key]
         return renames
