@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import kernels as K
 from .ir import Graph, Node
+from .nplike import np
 from .symbolic import lower_bound, upper
 from .views import broadcast_strides, row_major, transpose
 

@@ -10,11 +10,16 @@ condition is only known at run time is refused in one sentence naming the value 
 """
 from __future__ import annotations
 
-import numpy as np
-import onnx
+from types import SimpleNamespace
 
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
+from .nplike import np
+
+try:
+    import onnx
+except ImportError:  # the browser path: no ONNX function bodies (function_body answers None)
+    onnx = None
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
 MAX_ITERATIONS = 4096  # unrolled copies of one body; more would make an absurd bundle
@@ -175,7 +180,7 @@ def _unroll_scan(node, states, scans, axes, directions, graph, prefix, opset, ad
     return states, outputs
 
 
-def _inline_body(body: onnx.GraphProto, bound: list[str], graph: Graph, prefix: str, opset: int, add,
+def _inline_body(body, bound: list[str], graph: Graph, prefix: str, opset: int, add,
                  scope: dict) -> list[str]:
     """Add one copy of `body` with its inputs bound to `bound`; the names of its outputs."""
     from .frontend import _import_node, _to_array
@@ -185,15 +190,14 @@ def _inline_body(body: onnx.GraphProto, bound: list[str], graph: Graph, prefix: 
     for tensor in body.initializer:
         env[tensor.name] = _const(graph, f"{prefix}::{tensor.name}", _to_array(tensor))
     for i, onode in enumerate(body.node):
-        copy = onnx.NodeProto()
-        copy.CopyFrom(onode)
-        copy.name = f"{prefix}/{onode.name or f'{onode.op_type}_{i}'}"
-        copy.input[:] = [env.get(name, name) if name else "" for name in onode.input]
+        inputs = [env.get(name, name) if name else "" for name in onode.input]
         for name in onode.output:
             if name:
                 env[name] = f"{prefix}/{name}"
-        copy.output[:] = [env[name] if name else "" for name in onode.output]
-        imported = _import_node(copy, i, graph)
+        renamed = SimpleNamespace(name=f"{prefix}/{onode.name or f'{onode.op_type}_{i}'}", op_type=onode.op_type,
+                                  domain=onode.domain, attribute=onode.attribute, input=inputs,
+                                  output=[env[name] if name else "" for name in onode.output])
+        imported = _import_node(renamed, i, graph)
         if imported is None:
             continue
         if imported.op in CONTROL_FLOW:
@@ -256,7 +260,10 @@ def _model_inputs_behind(name: str, graph: Graph) -> list[str]:
 
 def function_body(op: str, opset: int, node: Node | None = None, graph: Graph | None = None):
     """ONNX's own definition of `op` as a function of other ops at `opset` (a FunctionProto), or
-    None. Without a node, only whether there is one; a context-dependent body needs the node."""
+    None. Without a node, only whether there is one; a context-dependent body needs the node.
+    Without the onnx package (in the page) there are no bodies: such ops are unsupported there."""
+    if onnx is None:
+        return None
     try:
         schema = onnx.defs.get_schema(op, opset, "")
     except onnx.defs.SchemaError:
@@ -323,7 +330,7 @@ def inline_function(node: Node, graph: Graph, opset: int, add) -> None:
     _bind_outputs(node, results, graph, opset, add)
 
 
-def _node_proto(node: Node) -> onnx.NodeProto:
+def _node_proto(node: Node):
     attrs = {k: onnx.numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
              for k, v in node.attrs.items() if k != SCOPE}
     return onnx.helper.make_node(node.op, list(node.inputs), list(node.outputs), name=node.name, **attrs)

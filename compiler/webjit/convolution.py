@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 from .ops import conv_output_size
 from .sampling import Nodes
 

@@ -3,13 +3,12 @@ piece is typed and folded like any node, so ops that are compositions of ops wit
 need no kernel of their own (docs/compiler.md, "Import")."""
 from __future__ import annotations
 
-import numpy as np
-
 from .decompose_more import decompose_more
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
 from .convolution import (causal_conv_nodes, col2im_nodes, conv_3d_nodes, conv_transpose_nodes,
                           max_unpool_nodes, maxpool_indices_nodes)
+from .nplike import np
 from .ops import resolve_pads
 from .einsum import einsum_nodes
 from .flex_attention import flex_attention_nodes

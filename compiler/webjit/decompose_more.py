@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 from .optimizers import OPTIMIZER_OPS, optimizer_nodes
 from .roialign import roialign_nodes
 from .tfidf import tfidf_nodes

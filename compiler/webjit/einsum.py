@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import string
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 
 def einsum_nodes(node: Node, graph: Graph, const, t) -> tuple[Node, ...]:

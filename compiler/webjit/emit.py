@@ -1,9 +1,8 @@
 """A small helper for decompositions written in code: nodes with fresh names, constants."""
 from __future__ import annotations
 
-import numpy as np
-
 from .ir import Graph, Node, TensorType
+from .nplike import np
 
 
 class Emit:

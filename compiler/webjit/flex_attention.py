@@ -3,11 +3,9 @@ score_mod and prob_mod subgraphs inlined: their nodes become nodes of the model,
 the FlexAttention node, so they are typed, folded and lowered like any other."""
 from __future__ import annotations
 
-import numpy as np
-from onnx import numpy_helper
-
 from .errors import UnsupportedError
 from .ir import Graph, Node, TensorType
+from .nplike import np
 from .ops import OPS
 
 
@@ -59,7 +57,7 @@ def _inline(node: Node, attr: str, subgraph, source: str, graph: Graph, decompos
     """The subgraph's nodes reading `source` as its one input, every name it defines prefixed
     by the node and attribute (names it does not define are the model's); returns the nodes and
     the name of its one output."""
-    from .frontend import _import_node
+    from .frontend import _import_node, _to_array
     if len(subgraph.input) != 1 or len(subgraph.output) != 1:
         raise UnsupportedError(f"FlexAttention '{node.name}' has a {attr} with {len(subgraph.input)} inputs and "
                                f"{len(subgraph.output)} outputs; ONNX defines one of each")
@@ -67,7 +65,7 @@ def _inline(node: Node, attr: str, subgraph, source: str, graph: Graph, decompos
     names = {subgraph.input[0].name: source}
     for tensor in subgraph.initializer:
         names[tensor.name] = prefix + tensor.name
-        value = np.array(numpy_helper.to_array(tensor), order="C")
+        value = _to_array(tensor)
         graph.constants[names[tensor.name]] = value
         graph.types[names[tensor.name]] = TensorType(str(value.dtype), tuple(value.shape))
     parts = []

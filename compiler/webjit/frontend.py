@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import onnx
-from onnx import numpy_helper
-
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
+from .nplike import np
+from .onnx_reader import read_model
 from .control import CONTROL_FLOW, function_body, inline_control_flow, inline_function
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
 from .dtypes import match_declared_outputs, widen
@@ -17,6 +15,12 @@ from .quant import CONTRIB_OPS
 from .shapes import PYTHON, Words, declared_dims, input_shapes
 from .symbolic import Sym
 from .symshape import add_symbolic, involves_symbols
+
+try:
+    import onnx
+    from onnx import numpy_helper
+except ImportError:  # the browser path: models are read by onnx_reader
+    onnx = None
 
 # Ops whose attribute-form arguments (older opsets) become inputs, so every op has one form.
 ATTRS_TO_INPUTS = {
@@ -48,8 +52,13 @@ OTHER_DOMAIN_OPS = {"ai.onnx.ml": ("Binarizer", "ArrayFeatureExtractor"),
 FOLD_GROWTH_LIMIT = 1 << 20  # elements: larger results of folding stay runtime ops (Expand, Tile ...)
 
 
-def load_model(model) -> onnx.ModelProto:
-    """Read and check an ONNX model from a path or a ModelProto."""
+def load_model(model):
+    """Read and check an ONNX model from a path, its bytes or a ModelProto. Without the onnx
+    package (in the page) the model is read by onnx_reader and onnx's checker does not run."""
+    if onnx is None:
+        return _read_without_onnx(model)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        model = onnx.load_model_from_string(bytes(model))
     if isinstance(model, onnx.ModelProto):
         proto = model
     else:
@@ -71,7 +80,25 @@ def load_model(model) -> onnx.ModelProto:
     return proto
 
 
-def check_supported(proto: onnx.ModelProto) -> None:
+def _read_without_onnx(model):
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+    else:
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelError(f"model file '{path}' does not exist")
+        with open(path, "rb") as f:
+            data = f.read()
+    proto = read_model(data)
+    if not proto.graph.node and not proto.graph.output:
+        raise ModelError("the file is not an ONNX model (it has no graph)")
+    if proto.functions:
+        raise UnsupportedError("the model defines its own functions, which the in-browser compiler does not inline; "
+                               "compile it with the host compiler")
+    return proto
+
+
+def check_supported(proto) -> None:
     """Raise one error listing every unsupported op type with its node names."""
     missing: dict[str, list[str]] = {}
     _find_unsupported(proto.graph, missing, "", _opset(proto))
@@ -80,7 +107,7 @@ def check_supported(proto: onnx.ModelProto) -> None:
         raise UnsupportedError(f"the model uses {len(missing)} unsupported op type(s): {'; '.join(parts)}")
 
 
-def _opset(proto: onnx.ModelProto) -> int:
+def _opset(proto) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
@@ -94,7 +121,7 @@ def _find_unsupported(graph, missing: dict, where: str, opset: int) -> None:
         if not known or node.domain not in ("", "ai.onnx") and not other:
             missing.setdefault(key, []).append(where + (node.name or f"#{i}"))
         for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
+            if attr.type == ATTR_GRAPH:
                 _find_unsupported(attr.g, missing, f"{where}{node.name or f'#{i}'}/{attr.name}/", opset)
 
 
@@ -216,32 +243,86 @@ def _legacy_softmax(node: Node, graph: Graph) -> tuple[Node, ...]:
 
 
 def _to_array(tensor) -> np.ndarray:
+    if onnx is None:
+        return _decode_tensor(tensor)
     array = numpy_helper.to_array(tensor)
     return np.array(array, order="C")  # ascontiguousarray would turn 0-d into 1-d
+
+
+# TensorProto's data_type -> (dtype, the repeated field that holds its values when raw_data is empty)
+TENSOR_FIELDS = {1: ("float32", "float_data"), 2: ("uint8", "int32_data"), 3: ("int8", "int32_data"),
+                 4: ("uint16", "int32_data"), 5: ("int16", "int32_data"), 6: ("int32", "int32_data"),
+                 7: ("int64", "int64_data"), 9: ("bool", "int32_data"), 10: ("float16", "int32_data"),
+                 11: ("float64", "double_data"), 12: ("uint32", "uint64_data"), 13: ("uint64", "uint64_data")}
+TENSOR_TYPE_NAMES = {0: "UNDEFINED", 1: "FLOAT", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64",
+                     8: "STRING", 9: "BOOL", 10: "FLOAT16", 11: "DOUBLE", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64",
+                     15: "COMPLEX128", 16: "BFLOAT16", 17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2",
+                     20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"}
+
+
+def _decode_tensor(tensor) -> np.ndarray:
+    """A TensorProto read by onnx_reader as an array (what numpy_helper.to_array gives)."""
+    name = tensor.name or "a tensor"
+    if tensor.data_location == 1:
+        raise UnsupportedError(f"tensor '{name}' keeps its data in an external file, which the in-browser compiler "
+                               "cannot open; save the model with its weights inside (onnx.save(..., "
+                               "save_as_external_data=False))")
+    if tensor.data_type not in TENSOR_FIELDS:
+        raise UnsupportedError(f"tensor '{name}' is {TENSOR_TYPE_NAMES.get(tensor.data_type, tensor.data_type)}, "
+                               "which webjit does not support")
+    dtype, field = TENSOR_FIELDS[tensor.data_type]
+    shape = tuple(tensor.dims)
+    if tensor.raw_data:
+        value = np.frombuffer(tensor.raw_data, dtype)
+    elif dtype == "float16":  # int32_data holds the bits
+        value = np.array(list(getattr(tensor, field)), np.uint16).view(np.float16)
+    else:
+        value = np.array(list(getattr(tensor, field)), dtype)
+    count = 1
+    for d in shape:
+        count *= d
+    if value.size != count:
+        raise ModelError(f"tensor '{name}' holds {value.size} values, but its shape {list(shape)} needs {count}")
+    return np.array(value.reshape(shape), order="C")
 
 
 def _input_type(value, given) -> TensorType:
     ttype = value.type.tensor_type
     if ttype.elem_type not in ONNX_DTYPES:
-        raise UnsupportedError(f"input '{value.name}' has element type {onnx.TensorProto.DataType.Name(ttype.elem_type)}, "
+        raise UnsupportedError(f"input '{value.name}' has element type {TENSOR_TYPE_NAMES.get(ttype.elem_type, ttype.elem_type)}, "
                                "which webjit does not support")
     _check_io_dtype("input", value.name, ONNX_DTYPES[ttype.elem_type])
     shape = given if given is not None else tuple(declared_dims(value))  # given: checked by shapes.input_shapes
     return TensorType(ONNX_DTYPES[ttype.elem_type], tuple(d if isinstance(d, Sym) else int(d) for d in shape))
 
 
+# AttributeProto's types (onnx.proto)
+ATTR_FLOAT, ATTR_INT, ATTR_STRING, ATTR_TENSOR, ATTR_GRAPH, ATTR_FLOATS, ATTR_INTS, ATTR_STRINGS = 1, 2, 3, 4, 5, 6, 7, 8
+
+
 def _attr_value(attr):
-    value = onnx.helper.get_attribute_value(attr)
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, onnx.TensorProto):
-        return _to_array(value)
-    if isinstance(value, list):
-        if value and isinstance(value[0], bytes):
-            return [v.decode() for v in value]
-        if value and not isinstance(value[0], (int, float)):
-            raise UnsupportedError(f"attribute '{attr.name}' holds graphs or tensors, which webjit does not support")
-    return value  # a GraphProto too: a control-flow body, inlined by control.py
+    """An attribute's value: numbers, strings, lists of them, an array, or a GraphProto (a
+    control-flow body, inlined by control.py)."""
+    kind = attr.type
+    if kind == ATTR_FLOAT:
+        return attr.f
+    if kind == ATTR_INT:
+        return attr.i
+    if kind == ATTR_STRING:
+        return attr.s.decode()
+    if kind == ATTR_TENSOR:
+        return _to_array(attr.t)
+    if kind == ATTR_GRAPH:
+        return attr.g
+    if kind == ATTR_FLOATS:
+        return list(attr.floats)
+    if kind == ATTR_INTS:
+        return list(attr.ints)
+    if kind == ATTR_STRINGS:
+        return [v.decode() for v in attr.strings]
+    if kind in (9, 10, 11, 12, 13, 14):
+        raise UnsupportedError(f"attribute '{attr.name}' holds graphs, tensors or types, which webjit does not support")
+    raise ModelError(f"attribute '{attr.name}' has no value (its type is {kind})")
 
 
 def _import_node(onode, index: int, graph: Graph) -> Node | None:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .errors import CompileError
+from .nplike import np
 
 DTYPES = ("float32", "int32", "int64", "bool", "float64", "int8", "uint8", "float16", "int16", "uint16")
 

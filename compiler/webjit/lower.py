@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from . import kernels as K
 from .kernels import args_for
 from .attention import find_attention, lower_attention
@@ -19,6 +17,7 @@ from .dtypes import narrow_expr
 from .elementwise import EXPRESSIONS, const
 from .errors import CompileError, UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 from .symbolic import Dim, Sym, SymbolicError, graph_dims, is_symbolic, symbolic_fields, upper
 from .views import Buffer, View, broadcast_strides, full_view, read_constant, row_major
 

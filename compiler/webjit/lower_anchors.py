@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from . import kernels as K
 from .elementwise import const
 from .ir import Node
 from .kernels import args_for
 from .lower import Group
+from .nplike import np
 from .ops import resolve_pads
 from .symbolic import symbolic_fields
 from .symshape import broadcast

@@ -1,12 +1,11 @@
 """Lowering rules for the ops that are not elementwise or matrix products: one function per op."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import kernels as K
 from .dtypes import needs_narrowing
 from .elementwise import const
 from .errors import UnsupportedError
+from .nplike import np
 from .symbolic import Sym, upper
 from .symshape import slice_bounds
 from .views import View, broadcast_strides, expand, full_view, prod, reshape, row_major, slice_view, transpose

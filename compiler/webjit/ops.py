@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .errors import UnsupportedError
+from .nplike import np
 from .ops_more import MORE_OPS
 from .spectral import MelWeightMatrix
 

@@ -3,9 +3,8 @@ and small linear-algebra ops; merged into `ops.OPS`. Same conventions as ops.py:
 positional, ONNX attributes as keyword arguments with the spec's defaults, a tuple back."""
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
+from .nplike import np
 from .optimizers import OPTIMIZER_OPS
 from .roialign import RoiAlign
 from .tfidf import TfIdfVectorizer

@@ -4,10 +4,9 @@ They are elementwise, so each is written as elementwise nodes (decompose_more ca
 `optimizer_nodes`); the numpy references follow onnx's reference implementation."""
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 # op -> the tensors per group, in input order after R and T
 GROUPS = {"Adagrad": ("X", "G", "H"), "Momentum": ("X", "G", "V"), "Adam": ("X", "G", "V", "H")}

@@ -21,11 +21,10 @@ backends run them with the kernels they have.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .dtypes import ONNX_CODES
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 from .ops import ONNX_DTYPES
 
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",

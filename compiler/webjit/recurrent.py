@@ -9,11 +9,10 @@ last step. Runtime sequence_lens are refused (they would need masks computed at 
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .emit import Emit
 from .ir import Graph, Node
+from .nplike import np
 
 RECURRENT = ("RNN", "GRU", "LSTM")
 MAX_STEPS = 4096  # unrolled steps, as control.MAX_ITERATIONS

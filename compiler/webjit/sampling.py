@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 CUBIC_ALPHA = -0.75
 

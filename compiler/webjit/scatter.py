@@ -11,11 +11,10 @@ gather from the update at position - write index, no match at all.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .emit import Emit
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 MAX_MATCH = 1 << 24  # elements of the match (times the slice size for a reduced ScatterND)
 NEUTRAL = {"add": 0.0, "mul": 1.0, "max": -np.inf, "min": np.inf}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .errors import ShapeError
 from .symbolic import Dim, Sym
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@ STFT as a MatMul by a constant matrix, since the transform length is static, and
 reference of MelWeightMatrix (whose inputs must be constants, so it always folds)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 MATRIX_LIMIT = 1 << 25  # elements of a transform matrix: 128 MiB of float32, one storage binding; beyond it, refused
 

@@ -4,10 +4,9 @@ as ops webjit has kernels for (decompose._decompose calls it): its recurrence un
 is convolution.py's; TensorScatter is scatter.py's.)"""
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 UPDATE_RULES = ("linear", "gated", "delta", "gated_delta")
 PARALLEL_LIMIT = 1 << 24  # elements of the (batch, heads, T, T) scores of LinearAttention's parallel form

@@ -9,10 +9,9 @@ decide, is refused in one sentence rather than specialised to one size.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
+from .nplike import np
 from .ops import OPS, slice_range
 from .symbolic import Sym, SymbolicError, is_symbolic
 

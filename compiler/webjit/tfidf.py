@@ -4,10 +4,9 @@ reference is plain numpy; the import writes it as Slices, Equal, And, ReduceSum 
 by a constant one-hot table (`tfidf_nodes`), so both backends run it."""
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 
 def tfidf_grams(ngram_counts, pool, min_gram_length, max_gram_length):

@@ -9,11 +9,10 @@ then the best of those), and a row too long for either stage to fit MAX_PAIRS is
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .emit import Emit
 from .errors import UnsupportedError
 from .ir import Graph, Node
+from .nplike import np
 
 MAX_PAIRS = 1 << 24  # elements of the [rows, n, n] comparison
 

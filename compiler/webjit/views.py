@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from .nplike import np
 from .symbolic import Sym, SymbolicError
 
 

@@ -12,15 +12,15 @@ never see the storage; only the bytes on the wire change.
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import kernels as K
 from .errors import CompileError
 from .lower import Program
+from .nplike import np
 
 ENCODINGS = ("fp32", "fp16", "int8")  # what `compile --weights` accepts
 MIN_COMPRESSED = 1 << 14  # values: smaller tensors (biases, norms) stay f32; together they weigh little
@@ -127,8 +127,14 @@ def store_weights(program: Program, encoding: str = "fp32", deflate: bool = True
 def _deflate_all(payloads: list[np.ndarray]) -> list[list[bytes] | None]:
     """Per payload, its deflated blocks, or None where it is small or deflating saves little."""
     jobs = [(i, start) for i, p in enumerate(payloads) if p.size >= MIN_COMPRESSED for start in range(0, p.size, BLOCK)]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # zlib releases the GIL
-        done = list(pool.map(lambda job: _deflate_block(payloads[job[0]][job[1]:job[1] + BLOCK]), jobs))
+
+    def deflate(job):
+        return _deflate_block(payloads[job[0]][job[1]:job[1] + BLOCK])
+    if sys.platform == "emscripten":  # the page: Pyodide starts no threads
+        done = [deflate(job) for job in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # zlib releases the GIL
+            done = list(pool.map(deflate, jobs))
     found: list[list[bytes] | None] = [None] * len(payloads)
     for (i, _), block in zip(jobs, done):
         found[i] = (found[i] or []) + [block]
@@ -140,9 +146,9 @@ def _deflate_all(payloads: list[np.ndarray]) -> list[list[bytes] | None]:
 
 def _deflate_block(values: np.ndarray) -> bytes:
     """Raw deflate of the values' bytes grouped by significance: byte 0 of every value, then byte 1, ..."""
-    planes = np.ascontiguousarray(values).view(np.uint8).reshape(-1, values.itemsize).T
+    raw, width = values.tobytes(), values.itemsize
     packer = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
-    return packer.compress(np.ascontiguousarray(planes).tobytes()) + packer.flush()
+    return packer.compress(b"".join(raw[i::width] for i in range(width))) + packer.flush()
 
 
 def _dense(b) -> np.ndarray:
@@ -230,5 +236,9 @@ def decode(stored: Stored, stream: bytes, size: int) -> np.ndarray:
 
 
 def _inflate_block(data: bytes, itemsize: int) -> bytes:
-    planes = np.frombuffer(zlib.decompress(data, -15), np.uint8).reshape(itemsize, -1)
-    return np.ascontiguousarray(planes.T).tobytes()
+    planes = zlib.decompress(data, -15)
+    count = len(planes) // itemsize
+    raw = bytearray(len(planes))
+    for i in range(itemsize):
+        raw[i::itemsize] = planes[i * count:(i + 1) * count]
+    return bytes(raw)
