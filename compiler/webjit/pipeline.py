@@ -57,7 +57,7 @@ class Options:
 
 def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Options | None = None,
             dims: dict[str, int] | None = None) -> Bundle:
-    """Compile an ONNX model (path or ModelProto) into a Bundle (with Options() when `options`
+    """Compile an ONNX model (path, bytes or ModelProto) into a Bundle (with Options() when `options`
     is None). Inputs with dynamic dimensions get their static shape from `shapes` ({input:
     (1, 128)}) or, by dimension name, from `dims` ({"sequence": 128} for every input that
     declares that dimension)."""
@@ -73,26 +73,26 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
 
     report("importing the ONNX model", 0.0)
     graph = import_onnx(model, shapes, options.constants, dims, options.words)
-    dump("graph.txt", graph.to_text())
+    dump("graph.txt", graph.to_text)
 
     report("running graph passes", 0.2)
     graph = run_passes(graph)
-    dump("passes.txt", graph.to_text())
+    dump("passes.txt", graph.to_text)
 
     report("lowering to kernels", 0.3)
     # Symbolic sizes: attention is fused, since the kernels of its unfused chain take symbolic
     # sizes only in their rows.
     fuse = options.fuse_attention or bool(graph_dims(graph))
     attention = find_attention(graph) if fuse else ()
-    dump("attention.txt", attention_text(attention) if fuse else "attention fusion not asked for (--fuse-attention)\n")
+    dump("attention.txt", lambda: attention_text(attention) if fuse else "attention fusion not asked for (--fuse-attention)\n")
     program = lower(graph, options.limits.max_binding_bytes if "webgpu" in options.backends else None,
                     options.targets.wasm.row_pad if "wasm" in options.backends else 0, attention)
-    dump("lowered.txt", program.to_text())
+    dump("lowered.txt", program.to_text)
 
     report("choosing schedules", 0.35)
     kernels = distinct_kernels(program)
     schedules = choose_schedules(kernels, options.backends, options.targets, options.schedules)
-    dump("schedule.txt", schedule_text(kernels, schedules))
+    dump("schedule.txt", lambda: schedule_text(kernels, schedules))
 
     emitted = []
     for i, (kernel, schedule) in enumerate(zip(kernels, schedules)):
@@ -104,7 +104,7 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
     if options.jit:
         report("generating the JIT's candidates", 0.8)
         candidates = choose_candidates(kernels, emitted, options.targets)
-        dump("jit.txt", jit_text(kernels, candidates))
+        dump("jit.txt", lambda: jit_text(kernels, candidates))
 
     report("planning buffers", 0.85)
     plan = plan_buffers(program)
@@ -112,19 +112,21 @@ def compile(model, shapes: dict[str, tuple[int, ...]] | None = None, options: Op
 
     report("storing weights", 0.88)
     store = store_weights(program, options.weights, options.deflate)
-    dump("weights.txt", store.to_text(program))
+    dump("weights.txt", lambda: store.to_text(program))
 
     report("writing the bundle", 0.9)
     bundle = build_bundle(program, plan, store, emitted, name, options.targets, options.backends, candidates,
                           options.shard_bytes, tuple(options.constants))
-    dump("plan.txt", plan.to_text(program) + size_text(bundle.sizes(), model_bytes(model)))
+    dump("plan.txt", lambda: plan.to_text(program) + size_text(bundle.sizes(), model_bytes(model)))
     report("done", 1.0)
     return bundle
 
 
 def model_bytes(model) -> int:
-    """The size of the ONNX model compiled: its file, or its serialized form."""
-    return os.path.getsize(model) if isinstance(model, (str, os.PathLike)) else model.ByteSize()
+    """The size of the ONNX model compiled: its file, its bytes, or its serialized form."""
+    if isinstance(model, (str, os.PathLike)):
+        return os.path.getsize(model)
+    return len(model) if isinstance(model, (bytes, bytearray, memoryview)) else model.ByteSize()
 
 
 def emit_kernel(kernel: Kernel, schedules: dict[str, Schedule], index: int, dump) -> EmittedKernel:
@@ -158,14 +160,15 @@ def choose_candidates(kernels: list[Kernel], emitted: list[EmittedKernel], targe
 
 
 class _Dumper:
-    """dump(name, text) writes DIR/name when dumping was asked for, else does nothing."""
+    """dump(name, text) writes DIR/name when dumping was asked for, else does nothing; `text`
+    may be a function making it, called only then (a stage's text costs time to build)."""
 
     def __init__(self, directory: str | None):
         self.directory, self.enabled = directory, bool(directory)
         if directory:
             os.makedirs(directory, exist_ok=True)
 
-    def __call__(self, name: str, text: str) -> None:
+    def __call__(self, name: str, text) -> None:
         if self.enabled:
             with open(os.path.join(self.directory, name), "w") as f:
-                f.write(text)
+                f.write(text() if callable(text) else text)
