@@ -275,12 +275,23 @@ def _gather(data, offset: int, shape, strides) -> list:
 # ---- the array ----------------------------------------------------------------------------
 
 class ndarray:  # noqa: N801
-    """An n-d array: a flat row-major buffer, or one value repeated (`_fill`, `_data` None)."""
-    __slots__ = ("shape", "dtype", "_data", "_fill")
+    """An n-d array: a flat row-major buffer, or one value repeated (`_fill`, `_data` None).
+    Both sit in a box that reshapes of the array share, so a write through a reshaped view
+    (`out.reshape(-1)[:] = values`) is seen by the array, as in numpy."""
+    __slots__ = ("shape", "dtype", "_box")
     __array_priority__ = 10
 
-    def __init__(self, shape, dtype_, data=None, fill=None):
-        self.shape, self.dtype, self._data, self._fill = tuple(shape), _dtype_of(dtype_), data, fill
+    def __init__(self, shape, dtype_, data=None, fill=None, box=None):
+        self.shape, self.dtype = tuple(shape), _dtype_of(dtype_)
+        self._box = [data, fill] if box is None else box
+
+    @property
+    def _data(self):
+        return self._box[0]
+
+    @property
+    def _fill(self):
+        return self._box[1]
 
     # -- basic properties
     @property
@@ -403,7 +414,7 @@ class ndarray:  # noqa: N801
             shape[shape.index(-1)] = self.size // known if known else 0
         if _size(shape) != self.size:
             raise ValueError(f"cannot reshape array of size {self.size} into shape {tuple(shape)}")
-        return ndarray(shape, self.dtype, self._data, self._fill)
+        return ndarray(shape, self.dtype, box=self._box)
 
     def ravel(self):
         return self.reshape(-1)
@@ -511,12 +522,32 @@ class ndarray:  # noqa: N801
             flat = self._flat()
             return ndarray((_b.sum(bool(m) for m in mask._flat()),), self.dtype,
                            self._store([v for v, m in zip(flat, mask._flat()) if m]))
-        if len(arrays) != 1:
-            raise AttributeError("indexing by more than one integer array")
+        if len(arrays) > 1:
+            return self._leading_arrays(key, len(arrays))
         axis = arrays[0]
         if _b.any(not (isinstance(k, slice) and k == slice(None)) for i, k in enumerate(key) if i != axis):
             raise AttributeError("indexing by an integer array beside other indices")
         return take(self, asarray(key[axis]), axis=axis)
+
+    def _leading_arrays(self, key, depth):
+        """a[i0, i1, ...] with integer arrays on the first `depth` axes (broadcast together)."""
+        if _b.any(not isinstance(k, (list, ndarray)) for k in key[:depth]) or _b.any(
+                not (isinstance(k, slice) and k == slice(None)) for k in key[depth:]):
+            raise AttributeError("integer-array indices that do not lead")
+        coords = broadcast_arrays(*[asarray(k) for k in key[:depth]])
+        rm = _row_major(self.shape)
+        inner = _size(self.shape[depth:])
+        flat = self._flat()
+        values = []
+        for point in zip(*(c._flat() for c in coords)):
+            start = 0
+            for axis, i in enumerate(point):
+                n = self.shape[axis]
+                if not -n <= i < n:
+                    raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+                start += (i % n) * rm[axis]
+            values.extend(flat[start:start + inner])
+        return ndarray(coords[0].shape + self.shape[depth:], self.dtype, self._store(values))
 
     def __setitem__(self, key, value):
         if isinstance(key, (list, ndarray)):
@@ -540,7 +571,7 @@ class ndarray:  # noqa: N801
         self._set(data)
 
     def _set(self, data):
-        self._data, self._fill = self._store(data), None
+        self._box[0], self._box[1] = self._store(data), None
 
     # -- reductions
     def _reduce(self, fn, axis, keepdims, t=None, empty=None):
@@ -955,9 +986,8 @@ def less(a, b): return _compare(lambda x, y: x < y, a, b)
 def less_equal(a, b): return _compare(lambda x, y: x <= y, a, b)
 def greater(a, b): return _compare(lambda x, y: x > y, a, b)
 def greater_equal(a, b): return _compare(lambda x, y: x >= y, a, b)
-def add(a, b): return _binary(_add, a, b)
 def subtract(a, b): return _binary(_sub, a, b)
-def multiply(a, b): return _binary(_mul, a, b)
+
 def logical_and(a, b): return _compare(lambda x, y: bool(x) and bool(y), a, b)
 def logical_or(a, b): return _compare(lambda x, y: bool(x) or bool(y), a, b)
 def logical_xor(a, b): return _compare(lambda x, y: bool(x) != bool(y), a, b)
@@ -966,12 +996,29 @@ def bitwise_or(a, b): return _binary(lambda x, y: x | y, a, b)
 def bitwise_xor(a, b): return _binary(lambda x, y: x ^ y, a, b)
 
 
-def maximum(a, b):
-    return _binary(lambda x, y: x if x != x else y if y != y else _b.max(x, y), a, b)
+class _Ufunc:
+    """A binary elementwise function with numpy's `reduce` (along the first axis)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, a, b):
+        return self.fn(a, b)
+
+    def reduce(self, arrays, axis=0):
+        parts = list(arrays) if isinstance(arrays, (list, tuple)) else [asarray(arrays)[i] for i in range(len(arrays))]
+        if axis != 0:
+            raise AttributeError("reduce along an axis other than the first")
+        out = asarray(parts[0])
+        for part in parts[1:]:
+            out = self.fn(out, part)
+        return out
 
 
-def minimum(a, b):
-    return _binary(lambda x, y: x if x != x else y if y != y else _b.min(x, y), a, b)
+maximum = _Ufunc(lambda a, b: _binary(lambda x, y: x if x != x else y if y != y else _b.max(x, y), a, b))
+minimum = _Ufunc(lambda a, b: _binary(lambda x, y: x if x != x else y if y != y else _b.min(x, y), a, b))
+add = _Ufunc(lambda a, b: _binary(_add, a, b))
+multiply = _Ufunc(lambda a, b: _binary(_mul, a, b))
 
 
 def _unary(fn, x, float_only=True):
