@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 
 from . import __version__
@@ -39,6 +41,10 @@ class Bundle:
         found["manifest"] = len(json.dumps(self.manifest, indent=1)) + 1
         return found
 
+    def manifest_bytes(self) -> bytes:
+        """manifest.json as saved."""
+        return (json.dumps(self.manifest, indent=1) + "\n").encode()
+
     def save(self, directory) -> None:
         """Write the bundle folder (manifest last, so a half-written bundle has none)."""
         directory = os.fspath(directory)
@@ -47,9 +53,17 @@ class Bundle:
         for rel, payload in self.files.items():
             with open(os.path.join(directory, rel), "wb") as f:
                 f.write(payload)
-        with open(os.path.join(directory, "manifest.json"), "w") as f:
-            json.dump(self.manifest, f, indent=1)
-            f.write("\n")
+        with open(os.path.join(directory, "manifest.json"), "wb") as f:
+            f.write(self.manifest_bytes())
+
+    def zip_bytes(self) -> bytes:
+        """The bundle folder as one zip (stored, not compressed: large payloads are deflated
+        already), which webjit.load takes as a Blob or bytes."""
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+            for rel, payload in [*self.files.items(), ("manifest.json", self.manifest_bytes())]:
+                archive.writestr(zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0)), payload)
+        return out.getvalue()
 
 
 def size_text(sizes: dict[str, int], model_bytes: int | None = None) -> str:

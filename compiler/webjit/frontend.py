@@ -58,7 +58,13 @@ def load_model(model):
     if onnx is None:
         return _read_without_onnx(model)
     if isinstance(model, (bytes, bytearray, memoryview)):
-        model = onnx.load_model_from_string(bytes(model))
+        try:
+            model = onnx.load_model_from_string(bytes(model))
+        except Exception as exc:  # protobuf's DecodeError, among others
+            raise ModelError(f"the bytes given are not a readable ONNX model ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from None
+        if not model.graph.node and not model.graph.output:
+            raise ModelError("the bytes given are not an ONNX model (they hold no graph)")
     if isinstance(model, onnx.ModelProto):
         proto = model
     else:
@@ -91,7 +97,7 @@ def _read_without_onnx(model):
             data = f.read()
     proto = read_model(data)
     if not proto.graph.node and not proto.graph.output:
-        raise ModelError("the file is not an ONNX model (it has no graph)")
+        raise ModelError("the model is not an ONNX model (it has no graph)")
     if proto.functions:
         raise UnsupportedError("the model defines its own functions, which the in-browser compiler does not inline; "
                                "compile it with the host compiler")

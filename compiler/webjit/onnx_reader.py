@@ -84,6 +84,9 @@ SCHEMA: dict[str, dict[int, tuple[str, str, bool]]] = {
 # onnx.proto's fields this reader skips, as it skips any field it does not know: multi-device
 # sharding annotations, which say nothing about what a model computes.
 NOT_READ = {"ModelProto": ("configuration",), "NodeProto": ("device_configurations",)}
+# message -> {field name: message type} of its singular message fields
+_MESSAGE_FIELDS = {kind: {name: k for name, k, repeated in fields.values() if k in SCHEMA and not repeated}
+                   for kind, fields in SCHEMA.items()}
 _DEFAULTS = {VARINT: 0, "uvarint": 0, SINT64: 0, FLOAT: 0.0, DOUBLE: 0.0, STRING: "", BYTES: b"", BOOL: False}
 _WIRE_OF = {VARINT: 0, "uvarint": 0, SINT64: 0, BOOL: 0, FLOAT: 5, DOUBLE: 1}  # the rest: length-delimited
 MAX_DEPTH = 64  # nested graphs (If inside Loop ...) deeper than this are refused, not recursed into
@@ -91,14 +94,23 @@ MAX_DEPTH = 64  # nested graphs (If inside Loop ...) deeper than this are refuse
 
 class Message:
     """One decoded message: every field of its schema is an attribute (a default when absent,
-    a list when repeated); `HasField(name)` tells a set singular field from a default."""
+    a list when repeated; an absent message reads as an empty one, as in protobuf);
+    `HasField(name)` tells a set singular field from a default."""
 
     def __init__(self, kind: str):
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_set", set())
         for name, field_kind, repeated in SCHEMA[kind].values():
-            object.__setattr__(self, name, [] if repeated else (None if field_kind in SCHEMA else
-                                                                _DEFAULTS[field_kind]))
+            if repeated or field_kind not in SCHEMA:  # absent messages: __getattr__, made when read
+                object.__setattr__(self, name, [] if repeated else _DEFAULTS[field_kind])
+
+    def __getattr__(self, name: str):
+        kind = _MESSAGE_FIELDS[object.__getattribute__(self, "_kind")].get(name)
+        if kind is None:
+            raise AttributeError(f"{self._kind} has no field {name}")
+        empty = Message(kind)
+        object.__setattr__(self, name, empty)
+        return empty
 
     def HasField(self, name: str) -> bool:  # noqa: N802 (protobuf's name)
         return name in self._set

@@ -213,8 +213,7 @@ def _convert(values, t: dtype):
         data = _buffer("d" if t.name == "float64" else "f", [float(v) for v in values]) if not (
             isinstance(values, _buffer) and values.typecode in "fd") else _buffer("d" if t.name == "float64" else "f", values)
         if t.name == "float16":
-            n = len(data)
-            data = _buffer("f", struct.unpack(f"<{n}e", struct.pack(f"<{n}e", *(_half(v) for v in data))))
+            data = _round_half(data)
         return data
     if t.kind in "iu":
         ints = [_to_int(v) for v in values] if not (isinstance(values, _buffer) and values.typecode not in "fd") else values
@@ -225,6 +224,20 @@ def _convert(values, t: dtype):
     if t.kind == "b":
         return [bool(v) for v in values]
     return list(values)
+
+
+def _round_half(data) -> _buffer:
+    """Values rounded to float16 (kept as float32), a chunk at a time through struct."""
+    out = _buffer("f")
+    for start in range(0, len(data), 1 << 16):
+        chunk = data[start:start + (1 << 16)]
+        n = len(chunk)
+        try:
+            packed = struct.pack(f"<{n}e", *chunk)
+        except OverflowError:  # a value beyond float16's range: infinity, as numpy gives
+            packed = struct.pack(f"<{n}e", *(_half(v) for v in chunk))
+        out.frombytes(_buffer("f", struct.unpack(f"<{n}e", packed)).tobytes())
+    return out
 
 
 def _half(v: float) -> float:

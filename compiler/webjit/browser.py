@@ -1,0 +1,73 @@
+"""The compiler as the page runs it: ONNX bytes in, bundle files out, under Pyodide in a worker
+(runtime_web/src/compile_worker.js calls compile_for_page). The same function runs under
+CPython, where tests compare what it makes with the host compiler's bundle.
+
+A request is JSON: {"shapes": {input: [dims]}, "dims": {name: size | [lo, hi]}, "backends":
+[...], "jit": bool, "weights": "fp32" | "fp16" | "int8", "name": str, "constants": {input:
+value}}; every key is optional. The answer holds the bundle's files (manifest.json among
+them), the time of every stage, and the kernels generated.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from .errors import CompileError, WebjitError
+from .pipeline import BACKENDS, Options, compile as compile_model
+
+REQUEST_KEYS = ("shapes", "dims", "backends", "jit", "weights", "name", "constants")
+
+
+def compile_for_page(model: bytes, request_json: str = "{}", progress=None) -> dict:
+    """Compile `model` (the .onnx file's bytes) as `request_json` asks. `progress(message,
+    fraction)` hears each stage start. Returns {"files": {name: bytes}, "stages": [[stage,
+    seconds], ...], "kernels": kernel forms generated, "seconds": total} or, for a model or
+    request webjit refuses, {"error": one sentence}."""
+    marks: list[tuple[str, float]] = []  # (stage, when it started); the last is "done"
+
+    def report(message: str, fraction: float) -> None:
+        stage = message.split(" (")[0]  # "generating kernels (8/40)" is one stage
+        if not marks or marks[-1][0] != stage:
+            marks.append((stage, time.perf_counter()))
+        if progress is not None:
+            progress(message, fraction)
+
+    started = time.perf_counter()
+    try:
+        request = _parse_request(request_json)
+        options = Options(progress=report, model_name=request.get("name", "model"),
+                          backends=tuple(request.get("backends", BACKENDS)), jit=bool(request.get("jit", False)),
+                          weights=request.get("weights", "fp32"), constants=dict(request.get("constants", {})))
+        bundle = compile_model(bytes(model), _shapes(request.get("shapes")), options, _dims(request.get("dims")))
+    except WebjitError as err:
+        return {"error": str(err)}
+    stages = [[name, round(end - start, 4)] for (name, start), (_, end) in zip(marks, marks[1:])]
+    forms = sum(1 + len(entry[b].get("variants", ())) for entry in bundle.manifest["kernels"] for b in BACKENDS if b in entry)
+    return {"files": {"manifest.json": bundle.manifest_bytes(), **bundle.files}, "stages": stages, "kernels": forms,
+            "seconds": round(time.perf_counter() - started, 4)}
+
+
+def _parse_request(text: str) -> dict:
+    try:
+        request = json.loads(text or "{}")
+    except ValueError:
+        raise CompileError("the compile request is not JSON") from None
+    if not isinstance(request, dict):
+        raise CompileError("the compile request must be a JSON object")
+    unknown = sorted(set(request) - set(REQUEST_KEYS))
+    if unknown:
+        raise CompileError(f"the compile request has unknown key(s) {', '.join(unknown)}; "
+                           f"it takes {', '.join(REQUEST_KEYS)}")
+    return request
+
+
+def _shapes(shapes) -> dict | None:
+    if shapes is None:
+        return None
+    return {name: tuple(dims) for name, dims in shapes.items()}
+
+
+def _dims(dims) -> dict | None:
+    if dims is None:
+        return None
+    return {name: tuple(size) if isinstance(size, list) else size for name, size in dims.items()}
