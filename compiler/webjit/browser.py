@@ -4,8 +4,8 @@ CPython, where tests compare what it makes with the host compiler's bundle.
 
 A request is JSON: {"shapes": {input: [dims]}, "dims": {name: size | [lo, hi]}, "backends":
 [...], "jit": bool, "weights": "fp32" | "fp16" | "int8", "name": str, "constants": {input:
-value}}; every key is optional. The answer holds the bundle's files (manifest.json among
-them), the time of every stage, and the kernels generated.
+value}}; every key is optional. The answer holds the bundle (one zip of its files), the time of
+every stage, and the kernels generated.
 """
 from __future__ import annotations
 
@@ -38,12 +38,13 @@ def compile_for_page(model: bytes, request_json: str = "{}", progress=None) -> d
         options = Options(progress=report, model_name=request.get("name", "model"),
                           backends=tuple(request.get("backends", BACKENDS)), jit=bool(request.get("jit", False)),
                           weights=request.get("weights", "fp32"), constants=dict(request.get("constants", {})))
-        bundle = compile_model(bytes(model), _shapes(request.get("shapes")), options, _dims(request.get("dims")))
+        data = model.to_bytes() if hasattr(model, "to_bytes") else bytes(model)
+        bundle = compile_model(data, _shapes(request.get("shapes")), options, _dims(request.get("dims")))
     except WebjitError as err:
         return {"error": str(err)}
     stages = [[name, round(end - start, 4)] for (name, start), (_, end) in zip(marks, marks[1:])]
     forms = sum(1 + len(entry[b].get("variants", ())) for entry in bundle.manifest["kernels"] for b in BACKENDS if b in entry)
-    return {"files": {"manifest.json": bundle.manifest_bytes(), **bundle.files}, "stages": stages, "kernels": forms,
+    return {"bundle": bundle.zip_bytes(), "stages": stages, "kernels": forms,
             "seconds": round(time.perf_counter() - started, 4)}
 
 

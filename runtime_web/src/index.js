@@ -16,6 +16,7 @@ import { clearCache, openPayloadCache } from './payload_cache.js';
 import { generate } from './generate.js';
 
 export { WebjitError, clearCache };
+export { compileInBrowser } from './compile.js';
 
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 // After a failed GPU run, how long to wait for device.lost to tell whether the device died.

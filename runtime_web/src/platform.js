@@ -12,6 +12,8 @@ export const platform = {
   node: false,
   /** A bundle reader over a folder path or file:// URL (Node), else null. */
   openFiles: null,
+  /** readLocal(path or file:// URL) -> bytes (Node), else null. */
+  readLocal: null,
   /** The CPU cores this device reports. */
   cores: () => globalThis.navigator?.hardwareConcurrency || 1,
   /** Starts one worker of the pool (pool.js): null means a browser Worker. */

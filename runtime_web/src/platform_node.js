@@ -81,9 +81,15 @@ async function openTuningFolder(folder, fingerprint, threads) {
   };
 }
 
+/** The bytes of a local file (a path or a file:// URL). */
+async function readLocal(text) {
+  return new Uint8Array(await readFile(/^file:/i.test(String(text)) ? fileURLToPath(String(text)) : String(text)));
+}
+
 Object.assign(platform, {
   node: true,
   openFiles,
+  readLocal,
   cores: () => os.availableParallelism?.() ?? os.cpus().length,
   spawnWorker,
   inflateRaw: inflate,

@@ -1,10 +1,11 @@
 // Reads bundle files: from an http(s) URL (fetch, or the caller's own fetch, with streamed
-// progress), from a map of file names to bytes or Files, or, in Node only, from a folder
+// progress), from a map of file names to bytes or Files, from a zip of the bundle, or, in Node only, from a folder
 // path or file:// URL (platform_node.js: this module imports no node: module). Payloads
 // (files the manifest names with a sha256) are checked here, and kept in the browser's
 // Cache API keyed by their sha256 (payload_cache.js).
 import { WebjitError } from './errors.js';
 import { IN_NODE, needNodeEntry, platform } from './platform.js';
+import { isZip, readZip } from './zip.js';
 
 export { IN_NODE };
 
@@ -16,8 +17,15 @@ export { IN_NODE };
  */
 export async function openBundle(source, { fetch = null, cache = null } = {}) {
   if (isFileMap(source)) return { ...openMap(source), cache: null };
+  if (isZipSource(source)) {
+    const bytes = source instanceof Uint8Array ? source : source instanceof ArrayBuffer ? new Uint8Array(source)
+      : new Uint8Array(await source.arrayBuffer());
+    if (!isZip(bytes)) throw new WebjitError('the bytes or Blob given to webjit.load are not a zip of a bundle');
+    return { ...openMap(await readZip(bytes, 'the bundle zip')), cache: null };
+  }
   if (typeof source !== 'string' && !(source instanceof URL)) {
-    throw new WebjitError('webjit.load needs the bundle URL or path as a string, or a map of its file names to bytes or Files');
+    throw new WebjitError('webjit.load needs the bundle URL or path as a string, a map of its file names to bytes or Files, ' +
+      'or the bundle as one zip (bytes or a Blob)');
   }
   const text = String(source).replace(/\/+$/, '');
   if (IN_NODE && !/^https?:/i.test(text)) {
@@ -32,6 +40,12 @@ export async function openBundle(source, { fetch = null, cache = null } = {}) {
     cache,
     writes: [],  // the cache writes under way (readChecking), for Session.cached
   };
+}
+
+/** A bundle saved as one zip: bytes, or a Blob / File (compileInBrowser's session.compiled.zip()). */
+function isZipSource(source) {
+  return source instanceof Uint8Array || source instanceof ArrayBuffer ||
+    (typeof Blob !== 'undefined' && source instanceof Blob);
 }
 
 function isFileMap(source) {
