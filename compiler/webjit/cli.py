@@ -534,10 +534,11 @@ def serve_command(args: argparse.Namespace) -> int:
         if folder is not None and not Path(folder).is_dir():
             raise RunError(f"folder {folder} to serve does not exist")
     with tempfile.TemporaryDirectory(prefix="webjit-serve-") as inputs_dir:
+        compiler = compiler_mounts(Path(inputs_dir) / "compiler")  # compileInBrowser's Pyodide and wheel
         if (root / "manifest.json").is_file():  # a bundle: the runtime's run page (or --page) opens it
             manifest = read_manifest(root)
             write_npy_folder(Path(inputs_dir), make_inputs(manifest, load_npy_inputs(args.input), seed=args.seed))
-            mounts = {"/runtime/": runtime_dir(), "/bundle/": root, "/inputs/": inputs_dir, **dict(args.mount)}
+            mounts = {"/runtime/": runtime_dir(), "/bundle/": root, "/inputs/": inputs_dir, **compiler, **dict(args.mount)}
             page = page_url("", args.backend, args.threads, 1)
             if args.page:
                 mounts["/page/"] = args.page
@@ -546,7 +547,7 @@ def serve_command(args: argparse.Namespace) -> int:
         else:  # a site of the user's own, with the runtime beside it
             if args.input or args.page:
                 raise RunError(f"{root} is not a bundle (it has no manifest.json); --input and --page are for bundles")
-            mounts = {"/webjit/": runtime_dir(), **dict(args.mount), "/": root}
+            mounts = {"/webjit/": runtime_dir(), **compiler, **dict(args.mount), "/": root}
             what, page, redirects = f"{root} (the JS runtime at /webjit/src/index.js)", "/", {}
         with serve_folders(mounts, port=args.port, host=args.host, redirects=redirects, log=log) as base:
             print(f"serving {what} at {base}{page}", flush=True)
@@ -557,6 +558,17 @@ def serve_command(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
     return 0
+
+
+def compiler_mounts(folder: Path) -> dict:
+    """What webjit.compileInBrowser fetches, at the paths it asks for by default: Pyodide at
+    /pyodide/ (the runtime's npm pyodide, when installed) and webjit's wheel at /compiler/."""
+    from webjit.page_wheel import write_page_wheel
+    from webjit.runner import pyodide_dir
+
+    write_page_wheel(folder)
+    pyodide = pyodide_dir()
+    return {"/compiler/": folder, **({"/pyodide/": pyodide} if pyodide else {})}
 
 
 def is_onnx_load_error(err: Exception) -> bool:

@@ -489,6 +489,18 @@ def _window_type(node, types):
     return [TensorType(types[0].dtype, (x[0], channels, oh, ow))]
 
 
+def _layernorm_type(node, types):
+    """Y: x's dtype and shape broadcast with scale's and bias's (the reference op's answer,
+    without evaluating it on placeholders of the whole tensor)."""
+    present = [t.shape for t in types if t is not None]
+    try:
+        shape = tuple(np.broadcast_shapes(*present))
+    except ValueError:
+        raise ShapeError(f"{node.op} '{node.name}' cannot broadcast its input shapes "
+                         f"{', '.join(str(list(s)) for s in present)}") from None
+    return [TensorType(types[0].dtype, shape)]
+
+
 def _elementwise_type(node, types):
     """Broadcast shape; the dtype from the reference op on one-element placeholders."""
     present = [t for t in types if t is not None]
@@ -513,5 +525,6 @@ ELEMENTWISE_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum"
                    "Selu", "Celu", "ThresholdedRelu", "Softsign", "Mish", "HardSwish", "Shrink", "PRelu", "IsInf",
                    "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitCast", "Atan")
 
-SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type, "Conv": _window_type,
+SHAPE_RULES = {**{op: _elementwise_type for op in ELEMENTWISE_OPS}, "MatMul": _matmul_type, "Gemm": _gemm_type,
+               "LayerNormalization": _layernorm_type, "Conv": _window_type,
                "MaxPool": _window_type, "AveragePool": _window_type}

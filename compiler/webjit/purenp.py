@@ -272,17 +272,26 @@ def _row_major(shape) -> tuple:
     return tuple(reversed(strides))
 
 
-def _gather(data, offset: int, shape, strides) -> list:
-    """Elements of a strided view of flat `data`, row-major."""
-    idx = [offset]
-    for n, s in zip(shape, strides):
-        if n == 1:
-            continue
-        steps = [j * s for j in range(n)]
-        idx = [i + d for i in idx for d in steps]
+def _gather(data, offset: int, shape, strides):
+    """Elements of a strided view of flat `data`, row-major (a slice of data's own type, or a list)."""
     if _size(shape) == 0:
         return []
-    return [data[i] for i in idx]
+    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    if not dims:
+        return data[offset:offset + 1]
+    if [s for _, s in dims] == list(_row_major([n for n, _ in dims])):  # one contiguous run: a slice
+        return data[offset:offset + _size([n for n, _ in dims])]
+    inner, step = dims[-1]
+    starts = [offset]
+    for n, s in dims[:-1]:
+        moves = [j * s for j in range(n)]
+        starts = [i + d for i in starts for d in moves]
+    if step == 1:  # whole rows: slices copied at C speed
+        out = data[0:0]
+        for i in starts:
+            out += data[i:i + inner]
+        return out
+    return [data[i + j * step] for i in starts for j in range(inner)]
 
 
 # ---- the array ----------------------------------------------------------------------------

@@ -60,6 +60,15 @@ def runtime_dir() -> Path:
                    "has src/index.js); reinstall webjit from its wheel or run it from a source checkout")
 
 
+def pyodide_dir() -> Path | None:
+    """The npm pyodide package beside the JS runtime (its devDependency; `npm install` in
+    runtime_web), which compileInBrowser runs the compiler on; None when it is not installed."""
+    for folder in (runtime_dir() / "node_modules" / "pyodide", CHECKOUT / "runtime_web" / "node_modules" / "pyodide"):
+        if (folder / "pyodide.mjs").is_file():
+            return folder
+    return None
+
+
 def find_chromium(explicit: str | None = None) -> str:
     """The Chromium executable: `explicit` (--chromium) if given, else the first of
     CHROMIUM_NAMES on PATH, else Debian's /usr/bin/chromium; a RunError when there is none."""
