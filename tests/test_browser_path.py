@@ -1,8 +1,9 @@
-"""The part of the compiler a page can run today, under CPython with numpy, onnx, protobuf,
-onnxruntime and torch made unimportable (as in Pyodide without its numpy): the ONNX reader
-and every kernel code generator (WASM and WGSL, their schedules and targets). A stray import
-of any of those packages in these modules fails here, not in the page; and the kernels they
-generate there are byte for byte the ones the host compiler emits."""
+"""The compiler as a page runs it, under CPython with numpy, onnx, protobuf, onnxruntime and
+torch made unimportable (as in Pyodide, which has no numpy): every module the compile path
+imports, the ONNX reader and every kernel code generator. A stray import of any of those
+packages fails here, not in the page; and what the compiler makes there (kernels, and whole
+bundles of every suite model, purenp standing in for numpy) is byte for byte what the host
+compiler makes."""
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,8 @@ from webjit.models import export_model
 
 # Modules beside the wasm and webgpu packages (all of whose modules count).
 BROWSER_MODULES = ("webjit.errors", "webjit.family", "webjit.kernels", "webjit.mathconst", "webjit.onnx_reader",
-                   "webjit.symbolic", "webjit.targets", "webjit.verify", "webjit.elementwise")
+                   "webjit.symbolic", "webjit.targets", "webjit.verify", "webjit.elementwise", "webjit.pipeline",
+                   "webjit.browser", "webjit.page_wheel", "webjit.purenp")
 
 SCRIPT = r"""
 import hashlib, importlib, importlib.abc, json, pkgutil, sys
@@ -49,7 +51,7 @@ print(json.dumps({"modules": len(modules), "blocked": [b for b in BLOCKED if b i
 """
 
 
-def test_the_reader_and_the_code_generators_need_no_numpy(tmp_path):
+def test_the_compile_path_and_the_code_generators_need_no_numpy(tmp_path):
     import onnx
 
     from webjit.kernels import spec_to_json
@@ -70,3 +72,50 @@ def test_the_reader_and_the_code_generators_need_no_numpy(tmp_path):
     assert got["wgsl"] == hashlib.sha256(wgsl_kernel(spec, WebgpuTarget()).source.encode()).hexdigest()
     graph = onnx.load(model).graph
     assert got["ops"] == sorted({n.op_type for n in graph.node}) and got["initializers"] == len(graph.initializer)
+
+
+COMPILE_SCRIPT = r"""
+import hashlib, importlib.abc, json, sys
+BLOCKED = ("numpy", "onnx", "google.protobuf", "onnxruntime", "torch")
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError(f"{name} is not importable on the browser path")
+
+sys.meta_path.insert(0, Blocked())
+from webjit.browser import compile_for_page
+from webjit.nplike import PURE
+out = {"pure": PURE}
+for label, path, request in json.loads(sys.argv[1]):
+    answer = compile_for_page(open(path, "rb").read(), json.dumps(request))
+    out[label] = answer.get("error") or hashlib.sha256(answer["bundle"]).hexdigest()
+out["blocked"] = [b for b in BLOCKED if b in sys.modules]
+print(json.dumps(out))
+"""
+
+SYMBOLIC = {"batch": 1, "sequence": [1, 128], "past_sequence": [0, 127], "total_sequence": "past_sequence+sequence"}
+SUITE = [  # (label, export_model arguments, compile request): every model the suite compiles, both exporters
+    *[(f"{name}-{exporter}", dict(name=name, exporter=exporter, opset=17 if exporter == "legacy" else 18),
+       {"dims": {"batch": 1, **({"seq": 16} if name in ("bert", "minilm", "gpt2") else {})}})
+      for name in ("bert", "minilm", "gpt2", "vit", "resnet50") for exporter in ("legacy", "dynamo")],
+    ("gpt2-symbolic", dict(name="gpt2"), {"dims": {"batch": 1, "seq": [1, 16]}}),
+    ("gpt2-past", dict(name="gpt2-past"), {"dims": SYMBOLIC}),
+    ("gpt2-merged", dict(name="gpt2-merged"), {"dims": SYMBOLIC, "constants": {"use_cache_branch": 1}}),
+    ("bert-int8-jit", dict(name="bert"), {"dims": {"batch": 1, "seq": 16}, "weights": "int8", "jit": True}),
+]
+
+
+def test_every_suite_model_compiles_to_the_same_bundle_without_numpy():
+    """compile_for_page (the page's entry) with purenp makes the host compiler's bundle, zip and all."""
+    from webjit.browser import compile_for_page
+    cases = [(label, str(export_model(size="small", **args)), request) for label, args, request in SUITE]
+    done = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT, json.dumps(cases)], capture_output=True, text=True,
+                          timeout=900, cwd=Path(__file__).parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got.pop("pure") is True and got.pop("blocked") == []
+    for label, path, request in cases:
+        answer = compile_for_page(Path(path).read_bytes(), json.dumps(request))
+        assert "error" not in answer, (label, answer.get("error"))
+        assert got[label] == hashlib.sha256(answer["bundle"]).hexdigest(), f"{label}: {got[label]}"

@@ -585,12 +585,23 @@ class ndarray:  # noqa: N801
             self._set(data)
             return
         offset, shape, strides = self._view_of(key)
-        values = broadcast_to(asarray(value), shape).astype(self.dtype)._flat()
-        idx = _gather(range(len(self._flat()) or 1), offset, shape, strides) if _size(shape) else []
-        data = list(self._flat())
-        for i, v in zip(idx, values):
-            data[i] = v
-        self._set(data)
+        if not _size(shape):
+            return
+        values = self._store(broadcast_to(asarray(value), shape).astype(self.dtype)._flat())
+        data = self._flat()[:]  # a copy of the buffer (or list) to write into
+        dims = [(n, s) for n, s in zip(shape, strides) if n != 1] or [(1, 1)]
+        inner, step = dims[-1]
+        starts = [offset]
+        for n, s in dims[:-1]:
+            starts = [i + j * s for i in starts for j in range(n)]
+        for row, start in enumerate(starts):
+            chunk = values[row * inner:(row + 1) * inner]
+            if step == 1:
+                data[start:start + inner] = chunk
+            else:
+                for j, v in enumerate(chunk):
+                    data[start + j * step] = v
+        self._box[0], self._box[1] = data, None
 
     def _set(self, data):
         self._box[0], self._box[1] = self._store(data), None
