@@ -16,6 +16,7 @@ const backends = (params.get('backends') ?? 'wasm,webgpu').split(',');
 const demo = { done: false, error: null, report: null, runs: [] };
 window.demo = demo;
 let saved = null;  // the last compiled bundle, as a zip Blob
+let lastRequest = null;  // what the compiler was asked (the same request compiles the same bundle on the host)
 
 function status(text, error = false) {
   $('status').textContent = text;
@@ -60,13 +61,17 @@ async function compileAndRun(onnx, ref) {
   $('runs').tBodies[0].replaceChildren();
   demo.runs = [];
   const started = performance.now();
+  lastRequest = { ...compileShapes(ref), backends: backends.length > 1 ? ['wasm', 'webgpu'] : backends,
+    name: 'compiled in the page' };
   const session = await compileInBrowser(onnx, {
-    ...compileShapes(ref), backend: backends.length > 1 ? 'auto' : backends[0], name: 'compiled in the page',
+    ...compileShapes(ref), backend: backends.length > 1 ? 'auto' : backends[0], name: lastRequest.name,
     onProgress: (message) => status(`${message} (${((performance.now() - started) / 1000).toFixed(1)} s)`),
   });
   const { report } = session.compiled;
   saved = session.compiled.zip();
-  demo.report = { ...report, total_ms: performance.now() - started, bundle_bytes: saved.size };
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await saved.arrayBuffer()));
+  demo.report = { ...report, total_ms: performance.now() - started, bundle_bytes: saved.size,
+    bundle_sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), request: lastRequest };
   $('save').disabled = false;
   addRow(stages, ['starting Pyodide', report.startMs], ['installing webjit', report.installMs],
     ...report.stages.map(([stage, seconds]) => [stage, seconds * 1000]));
