@@ -72,3 +72,35 @@ def _dims(dims) -> dict | None:
     if dims is None:
         return None
     return {name: tuple(size) if isinstance(size, list) else size for name, size in dims.items()}
+
+
+def specialise_for_page(manifest_json: str, dims_json: str) -> dict:
+    """WASM code of every symbolic kernel of a bundle (its manifest.json text) specialised to
+    the sizes `dims_json` ({dim: size}): the same arguments, the sizes as constants, and the
+    default schedule for those sizes. Returns {"kernels": [{"kernel": id, "bytes": module,
+    "config": {...}}], "seconds": s} or {"error": one sentence}."""
+    from .kernels import spec_from_json
+    from .symbolic import specialise
+    from .targets import WasmTarget
+    from .wasm.codegen import FAMILIES, wasm_kernel
+
+    started = time.perf_counter()
+    try:
+        manifest, env = json.loads(manifest_json), json.loads(dims_json)
+        if not manifest.get("dims"):
+            raise CompileError("this bundle has no symbolic dimensions: its kernels are specialised already")
+        target = manifest.get("targets", {}).get("wasm", {})
+        wasm = WasmTarget(threads=int(target.get("threads", 4)), relaxed_simd=bool(target.get("relaxed_simd", False)))
+        found = []
+        for entry in manifest["kernels"]:
+            if "wasm" not in entry or not entry["spec"].get("dims"):
+                continue
+            spec = specialise(spec_from_json(entry["spec"]), env)
+            config = FAMILIES[spec.family].default_config(spec, wasm)
+            found.append({"kernel": entry["id"], "bytes": wasm_kernel(spec, config, wasm).code,
+                          "config": FAMILIES[spec.family].config_to_json(config)})
+    except WebjitError as err:
+        return {"error": str(err)}
+    except (ValueError, KeyError, TypeError) as err:
+        return {"error": f"the manifest is not a webjit bundle's ({type(err).__name__}: {err})"}
+    return {"kernels": found, "seconds": round(time.perf_counter() - started, 4)}

@@ -16,7 +16,7 @@ The runtime evaluates the same polynomials from the manifest (`to_json`), never 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import UnsupportedError
 
@@ -345,3 +345,30 @@ def graph_dims(graph) -> tuple[Dim, ...]:
             if isinstance(d, Sym):
                 found.update(d.dims)
     return tuple(found[n] for n in sorted(found))
+
+
+def specialise(spec, env: dict[str, int]):
+    """`spec` with every symbolic size replaced by its value at `env` (a size for each of its
+    dimensions, within their ranges): a fixed-size spec with the same arguments (the sizes
+    argument stays, unread), so its code can stand in for the symbolic kernel's while the
+    sizes are these."""
+    missing = [name for name, _, _ in spec.dims if name not in env]
+    if missing:
+        raise SymbolicError(f"specialising needs a size for {', '.join(missing)}")
+    for name, lo, hi in spec.dims:
+        if not lo <= env[name] <= hi:
+            raise SymbolicError(f"{name}={env[name]} is outside its range {lo}..{hi}")
+    return replace(_fixed(spec, env), dims=())
+
+
+def _fixed(value, env):
+    if isinstance(value, Sym):
+        return value.evaluate(env)
+    if isinstance(value, tuple):
+        return tuple(_fixed(v, env) for v in value)
+    if isinstance(value, list):
+        return [_fixed(v, env) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        changed = {f: _fixed(getattr(value, f), env) for f in value.__dataclass_fields__ if f != "dims"}
+        return replace(value, **changed)
+    return value

@@ -38,9 +38,9 @@ export async function compileInBrowser(onnx, options = {}) {
     if (value !== undefined) request[key] = value;
   }
   const where = locations(pyodideURL, wheelURL);
-  const { zip, report } = await (IN_NODE && typeof Worker === 'undefined'
-    ? compileHere(bytes, request, where, onProgress)
-    : compileInWorker(bytes, request, where, onProgress));
+  const { zip, report } = await (inWorkers()
+    ? compileInWorker(bytes, request, where, onProgress)
+    : compileHere(bytes, request, where, onProgress));
   onProgress('loading the bundle', 1);
   const files = await readZip(zip, 'the compiled bundle');
   const session = await load(files, { ...loadOptions, backend, tune });
@@ -64,7 +64,10 @@ function locations(pyodideURL, wheelURL) {
   };
 }
 
-function compileInWorker(bytes, request, where, onProgress) {
+const inWorkers = () => !(IN_NODE && typeof Worker === 'undefined');
+
+/** Asks the compiler's worker: {type, ...message} in, the 'done' message out. */
+function askWorker(message, transfer, onProgress) {
   shared ??= new Worker(new URL('./compile_worker.js', import.meta.url), { type: 'module' });
   const worker = shared;
   const id = nextId++;
@@ -76,28 +79,46 @@ function compileInWorker(bytes, request, where, onProgress) {
         return;
       }
       worker.removeEventListener('message', listen);
-      if (data.type === 'done') resolve({ zip: data.zip, report: data.report });
+      if (data.type === 'done') resolve(data);
       else reject(new WebjitError(data.message));
     };
     worker.addEventListener('message', listen);
     worker.addEventListener('error', (event) => reject(new WebjitError(
       `the compiler's worker failed to start (${event.message ?? 'a script error'}); check that ${import.meta.url} ` +
       'and its neighbours are served')), { once: true });
-    const copy = bytes.slice();  // transferred: the caller keeps its own bytes
-    worker.postMessage({ type: 'compile', id, onnx: copy, request, ...where }, [copy.buffer]);
+    worker.postMessage({ ...message, id }, transfer);
   });
 }
 
+async function compileInWorker(bytes, request, where, onProgress) {
+  const copy = bytes.slice();  // transferred: the caller keeps its own bytes
+  const { zip, report } = await askWorker({ type: 'compile', onnx: copy, request, ...where }, [copy.buffer], onProgress);
+  return { zip, report };
+}
+
+async function hereCompiler(where) {
+  if (!where.wheelURL) {
+    throw new WebjitError('the compiler in Node needs wheelURL (a file:// URL of webjit\'s wheel) and pyodideURL');
+  }
+  shared ??= startCompiler(where);
+  return shared;
+}
+
 async function compileHere(bytes, request, where, onProgress) {
-  shared ??= startCompiler(where.wheelURL ? where : { ...where, ...(await nodeDefaults()) });
-  const compiler = await shared;
+  const compiler = await hereCompiler(where);
   onProgress('compiler ready', 0);
   const result = compiler.compile(bytes, request, onProgress);
   return { zip: result.bundle, report: { stages: result.stages, kernels: result.kernels, seconds: result.seconds,
     python: compiler.python, startMs: compiler.startMs, installMs: compiler.installMs } };
 }
 
-async function nodeDefaults() {
-  throw new WebjitError('compileInBrowser in Node needs wheelURL (a file:// URL of webjit\'s wheel) and pyodideURL');
+/**
+ * WASM code of a symbolic bundle's kernels at the sizes `dims`, from the in-browser compiler
+ * (the same worker and options as compileInBrowser): {kernels: [{kernel, bytes, config}], seconds}.
+ */
+export async function specialiseKernels(manifestText, dims, { pyodideURL, wheelURL } = {}) {
+  const where = locations(pyodideURL, wheelURL);
+  if (inWorkers()) return (await askWorker({ type: 'specialise', manifest: manifestText, dims, ...where }, [], () => {})).result;
+  return (await hereCompiler(where)).specialise(manifestText, dims);
 }
 

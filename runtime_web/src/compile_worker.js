@@ -1,6 +1,8 @@
 // The worker compileInBrowser (compile.js) starts: the compiler runs here, so the page stays
-// responsive. Messages in: {type: 'compile', id, onnx, request, pyodideURL, wheelURL}. Out:
-// {type: 'progress', id, message, fraction}, {type: 'done', id, zip, report} or {type: 'error', id, message}.
+// responsive. Messages in: {type: 'compile', id, onnx, request, pyodideURL, wheelURL} or
+// {type: 'specialise', id, manifest, dims, pyodideURL, wheelURL}. Out: {type: 'progress', id,
+// message, fraction}, {type: 'done', id, zip, report} (or {..., result} for 'specialise'), or
+// {type: 'error', id, message}.
 import { startCompiler } from './pyodide_compiler.js';
 
 let compiler = null;  // a promise of the started compiler, kept for the next model
@@ -13,6 +15,11 @@ self.onmessage = async ({ data }) => {
     const ready = await compiler;
     self.postMessage({ type: 'progress', id, message: 'compiler ready', fraction: 0,
       startMs: ready.startMs, installMs: ready.installMs });
+    if (data.type === 'specialise') {
+      const result = ready.specialise(data.manifest, data.dims);
+      self.postMessage({ type: 'done', id, result }, result.kernels.map((k) => k.bytes.buffer));
+      return;
+    }
     const result = ready.compile(data.onnx, data.request,
       (message, fraction) => self.postMessage({ type: 'progress', id, message, fraction }));
     const report = { stages: result.stages, kernels: result.kernels, seconds: result.seconds, python: ready.python,

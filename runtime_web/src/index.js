@@ -14,6 +14,8 @@ import { DEFAULT_BUDGET_MS, TUNE_MODES, Tuner, nextTurn, nothingToTune } from '.
 import { openTuningCache } from './tuning_cache.js';
 import { clearCache, openPayloadCache } from './payload_cache.js';
 import { generate } from './generate.js';
+import { sizesKey, trySpecialised } from './specialize.js';
+import { specialiseKernels } from './compile.js';
 
 export { WebjitError, clearCache };
 export { compileInBrowser } from './compile.js';
@@ -25,7 +27,8 @@ const LOST_GRACE_MS = 2000;
 const DEFAULT_RUN_TIMEOUT_MS = 60000;
 
 function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, limits, tune = 'off',
-  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache, runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, cache = true, fetch } = {}) {
+  tuneBudgetMs = DEFAULT_BUDGET_MS, tuneCache, runTimeoutMs = DEFAULT_RUN_TIMEOUT_MS, cache = true, fetch,
+  specialize = false } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
@@ -57,10 +60,16 @@ function checkOptions({ backend = 'auto', threads = 'auto', onProgress, gpu, lim
   if (fetch !== undefined && typeof fetch !== 'function') {
     throw new WebjitError('the fetch option must be a function like fetch (a URL in, a Response out)');
   }
+  const isSpecialize = specialize === false || (typeof specialize === 'object' && specialize !== null &&
+    (specialize.after === undefined || (Number.isInteger(specialize.after) && specialize.after >= 1)));
+  if (!isSpecialize) {
+    throw new WebjitError('the specialize option must be false or {after: runs, pyodideURL?, wheelURL?} ' +
+      '(after: how many runs at the same sizes before their kernels are specialised)');
+  }
   // The tuning records' cache is on by default only where tuning is: a page that does not tune keeps the bundle's choices.
   const tuneRecords = tuneCache ?? (tune === 'off' ? false : true);
   return { backend, threads, onProgress: onProgress ?? (() => {}), gpu, limits, tune, tuneBudgetMs, tuneCache: tuneRecords,
-    runTimeoutMs, cache, fetch };
+    runTimeoutMs, cache, fetch, specialize };
 }
 
 /** Loads the bundle at `source` (a URL or path, or a map of its file names to bytes or Files)
@@ -140,6 +149,10 @@ function lossText(info) {
 class Session extends EventTarget {
   #manifest; #impl; #buildWasm; #wasm = null; #lost = null; #owners; #bundle; #opts; #tuner = null;
   #tail = Promise.resolve(); #released = false; #ran = false;
+  // Specialised kernels (specialize.js): runs per sizes seen, the checked code per sizes, the
+  // generic code of each kernel, the sizes whose code runs now, and the sizes asked for.
+  #sizes = { seen: new Map(), lastKey: null, specialised: new Map(), generic: null, active: null, pending: new Map(),
+    asked: new Set() };
 
   constructor({ manifest, impl, device, owners = [], note = null, buildWasm, hardware, bundle, opts }) {
     super();
@@ -308,9 +321,96 @@ class Session extends EventTarget {
     }
     const impl = this.#impl ?? await this.#wasm;
     const mine = capture && this.#tuner === tuner ? capture : null;  // not after a device loss
+    if (this.#sizes.active !== null || this.#sizes.specialised.size) this.#useSizes(impl, checked.env);
     const outputs = await impl.run(checked, mine);
     if (mine) tuner.captured(mine);
+    if (this.#manifest.dims?.length) this.#ranAt(checked.env);
     return outputs;
+  }
+
+  /**
+   * Kernels specialised to the sizes `dims` ({dim: size}; by default the sizes this session
+   * ran at most often), made by the in-browser compiler (compileInBrowser's; `options`:
+   * pyodideURL, wheelURL) while the generic kernels keep running. Each is checked against the
+   * generic kernel on a run at those sizes (the last, or the next one) and timed; the faster
+   * ones run, from then on, in every run at those sizes, and the generic code in any other.
+   * WASM sessions of bundles with symbolic dimensions. Resolves to {dims, compile_ms,
+   * kernels: [{kernel, family, config, used, generic_ms, specialised_ms, error?}]}.
+   */
+  async specialize(dims, options = this.#opts.specialize || {}) {
+    if (this.#released) throw new WebjitError('this session was released; load the bundle again');
+    if (!this.#manifest.dims?.length) {
+      throw new WebjitError('this bundle has no symbolic dimensions: its kernels are specialised to its sizes already');
+    }
+    if (this.backend !== 'wasm') {
+      throw new WebjitError(`kernels are specialised for WASM sessions only; this one runs on ${this.backend}`);
+    }
+    const env = dims ?? this.#mostSeen();
+    if (!env) throw new WebjitError('run the session first, or name the sizes: specialize({dim: size, ...})');
+    const key = sizesKey(env);
+    const text = new TextDecoder().decode(await this.#bundle.read('manifest.json'));
+    const started = globalThis.performance.now();
+    const { kernels } = await specialiseKernels(text, env, options);
+    const compileMs = globalThis.performance.now() - started;
+    return new Promise((resolve, reject) => {
+      this.#sizes.pending.set(key, { env, kernels, compileMs, resolve, reject });
+      if (this.#sizes.lastKey === key) this.#checkSpecialised(key);
+    });
+  }
+
+  #mostSeen() {
+    let best = null;
+    for (const entry of this.#sizes.seen.values()) if (!best || entry.runs > best.runs) best = entry;
+    return best?.env ?? null;
+  }
+
+  /** After a run at sizes `env`: counts it, checks code waiting for these sizes, and asks for
+   * it where the specialize option says so. */
+  #ranAt(env) {
+    const s = this.#sizes;
+    const key = sizesKey(env);
+    s.lastKey = key;
+    const seen = s.seen.get(key) ?? { env: { ...env }, runs: 0 };
+    seen.runs++;
+    s.seen.set(key, seen);
+    if (s.pending.has(key)) this.#checkSpecialised(key);
+    const after = this.#opts.specialize?.after;
+    if (after && seen.runs >= after && !s.asked.has(key) && this.backend === 'wasm') {
+      s.asked.add(key);
+      const tell = (detail) => this.dispatchEvent(new CustomEvent('specialize', { detail }));
+      this.specialize(seen.env).then(tell, (err) => tell({ dims: seen.env, error: String(err?.message ?? err) }));
+    }
+  }
+
+  /** In the run queue, right after the run at these sizes: checks, times and adopts. */
+  #checkSpecialised(key) {
+    const s = this.#sizes;
+    const job = s.pending.get(key);
+    s.pending.delete(key);
+    this.#queued(async (impl) => {
+      if (s.lastKey !== key) {  // a run at other sizes came first: wait for the next one at these
+        s.pending.set(key, job);
+        return null;
+      }
+      this.#useSizes(impl, null);  // measured against the generic code
+      const results = await trySpecialised(this.#manifest, impl.ops, job.kernels);
+      const used = new Map(results.filter((r) => r.used).map((r) => [r.kernel, r.slot]));
+      if (used.size) s.specialised.set(key, used);
+      return { dims: job.env, compile_ms: job.compileMs, kernels: results.map(({ slot, ...r }) => r) };
+    }).then((done) => { if (done) job.resolve(done); }, job.reject);
+  }
+
+  /** Each kernel runs its code for sizes `env`: the specialised code when there is some, else the generic. */
+  #useSizes(impl, env) {
+    const s = this.#sizes;
+    const key = env ? sizesKey(env) : null;
+    const want = key !== null && s.specialised.has(key) ? key : null;
+    if (want === s.active) return;
+    s.generic ??= this.#manifest.kernels.map((_, k) => impl.ops.slotOf(k));
+    const chosen = want ? s.specialised.get(want) : new Map();
+    const touched = new Set([...(s.active ? s.specialised.get(s.active).keys() : []), ...chosen.keys()]);
+    for (const k of touched) impl.ops.use(k, chosen.get(k) ?? s.generic[k]);
+    s.active = want;
   }
 
   /** After a failed GPU run: true once the session has moved to WASM because of a loss. */

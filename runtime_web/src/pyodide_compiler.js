@@ -54,6 +54,20 @@ export async function startCompiler({ pyodideURL, wheelURL, wheel, loadPyodide }
       if (result.error) throw new WebjitError(result.error);
       return result;
     },
+    /** {kernels: [{kernel, bytes, config}], seconds}: the WASM code of a symbolic bundle's
+     * kernels (its manifest.json text) at the sizes `dims` (browser.specialise_for_page). */
+    specialise(manifestText, dims) {
+      let answer;
+      try {
+        answer = browser.specialise_for_page(manifestText, JSON.stringify(dims));
+      } catch (err) {
+        throw new WebjitError(`the in-browser compiler failed: ${lastLine(err.message)}`);
+      }
+      const result = answer.toJs({ dict_converter: Object.fromEntries });
+      answer.destroy();
+      if (result.error) throw new WebjitError(result.error);
+      return result;
+    },
   };
 }
 
