@@ -87,6 +87,8 @@ def specialise_for_page(manifest_json: str, dims_json: str) -> dict:
     started = time.perf_counter()
     try:
         manifest, env = json.loads(manifest_json), json.loads(dims_json)
+        if not isinstance(manifest, dict) or "kernels" not in manifest or not isinstance(env, dict):
+            raise ValueError("no kernels, or sizes that are not an object")
         if not manifest.get("dims"):
             raise CompileError("this bundle has no symbolic dimensions: its kernels are specialised already")
         target = manifest.get("targets", {}).get("wasm", {})
