@@ -119,3 +119,32 @@ def test_every_suite_model_compiles_to_the_same_bundle_without_numpy():
         answer = compile_for_page(Path(path).read_bytes(), json.dumps(request))
         assert "error" not in answer, (label, answer.get("error"))
         assert got[label] == hashlib.sha256(answer["bundle"]).hexdigest(), f"{label}: {got[label]}"
+
+
+REFUSAL_SCRIPT = r"""
+import importlib.abc, json, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "numpy" or name.startswith(("numpy.", "onnx")):
+            raise ImportError(name)
+sys.meta_path.insert(0, Blocked())
+from webjit.browser import compile_for_page
+print(json.dumps(compile_for_page(open(sys.argv[1], "rb").read(), "{}")))
+"""
+
+
+def test_a_fold_purenp_cannot_do_is_one_sentence(tmp_path):
+    """Unique on a constant is folded with numpy.unique, which purenp leaves out."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Unique", ["c"], ["u"], name="uniq"), helper.make_node("Add", ["x", "u"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        [helper.make_tensor("c", TensorProto.FLOAT, [3], [1.0, 1.0, 2.0])])
+    path = tmp_path / "unique.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    done = subprocess.run([sys.executable, "-c", REFUSAL_SCRIPT, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert error.startswith("node 'uniq' (Unique) is computed at compile time with a part of numpy the in-browser "
+                            "compiler does not have") and error.endswith("compile this model with the host compiler"), error

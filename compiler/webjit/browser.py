@@ -13,6 +13,7 @@ import json
 import time
 
 from .errors import CompileError, WebjitError
+from .nplike import PURE
 from .pipeline import BACKENDS, Options, compile as compile_model
 
 REQUEST_KEYS = ("shapes", "dims", "backends", "jit", "weights", "name", "constants")
@@ -42,6 +43,11 @@ def compile_for_page(model: bytes, request_json: str = "{}", progress=None) -> d
         bundle = compile_model(data, _shapes(request.get("shapes")), options, _dims(request.get("dims")))
     except WebjitError as err:
         return {"error": str(err)}
+    except AttributeError as err:
+        if not PURE:
+            raise
+        return {"error": f"the in-browser compiler cannot compile this model: it needs a part of numpy it does not have "
+                         f"({err}); compile it with the host compiler"}
     stages = [[name, round(end - start, 4)] for (name, start), (_, end) in zip(marks, marks[1:])]
     forms = sum(1 + len(entry[b].get("variants", ())) for entry in bundle.manifest["kernels"] for b in BACKENDS if b in entry)
     return {"bundle": bundle.zip_bytes(), "stages": stages, "kernels": forms,

@@ -5,7 +5,7 @@ import os
 
 from .errors import ModelError, ShapeError, UnsupportedError
 from .ir import Graph, Node, TensorType
-from .nplike import np
+from .nplike import PURE, np
 from .onnx_reader import read_model
 from .control import CONTROL_FLOW, function_body, inline_control_flow, inline_function
 from .decompose import DECOMPOSED_ONLY, _decompose, _layernorm_stats, _pairwise
@@ -417,6 +417,11 @@ def evaluate(node: Node, values: list) -> tuple[np.ndarray, ...]:
             results = OPS[node.op](*values, **node.attrs)
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise ModelError(f"node '{node.name}' ({node.op}) cannot be evaluated with its inputs: {exc}") from None
+    except AttributeError as exc:
+        if not PURE:
+            raise
+        raise UnsupportedError(f"node '{node.name}' ({node.op}) is computed at compile time with a part of numpy the "
+                               f"in-browser compiler does not have ({exc}); compile this model with the host compiler") from None
     return tuple(np.asarray(r) for r in results)
 
 
