@@ -23,7 +23,7 @@ from webjit import __version__
 from webjit.errors import ModelError, RunError, ShapeError, WebjitError
 from webjit.shapes import CLI as CLI_WORDS
 
-BENCHES = ("engines", "compile", "lengths", "generate", "jit")  # `webjit bench NAME`; any other word is a model
+BENCHES = ("engines", "compile", "browser-compile", "lengths", "generate", "jit")  # `webjit bench NAME`; any other word is a model
 SHAPE_SYNTAX = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 
 
@@ -523,7 +523,7 @@ def schedules_merge_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     from webjit.bundle import read_manifest
     from webjit.feeds import load_npy_inputs, make_inputs
-    from webjit.runner import page_url, runtime_dir, write_npy_folder
+    from webjit.runner import compiler_mounts, page_url, runtime_dir, write_npy_folder
     from webjit.server import serve_folders
 
     root = Path(args.bundle)
@@ -558,17 +558,6 @@ def serve_command(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
     return 0
-
-
-def compiler_mounts(folder: Path) -> dict:
-    """What webjit.compileInBrowser fetches, at the paths it asks for by default: Pyodide at
-    /pyodide/ (the runtime's npm pyodide, when installed) and webjit's wheel at /compiler/."""
-    from webjit.page_wheel import write_page_wheel
-    from webjit.runner import pyodide_dir
-
-    write_page_wheel(folder)
-    pyodide = pyodide_dir()
-    return {"/compiler/": folder, **({"/pyodide/": pyodide} if pyodide else {})}
 
 
 def is_onnx_load_error(err: Exception) -> bool:

@@ -49,6 +49,13 @@ def add_bench_parsers(commands) -> None:
     compile_cost.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
                               help="folder for the JSON and markdown results (default benchmarks/results)")
     compile_cost.set_defaults(command=bench_compile_command)
+    in_page = benches.add_parser("browser-compile", help="the compiler in the page (Pyodide in Chromium and in Node) "
+                                 "against CPython, with and without numpy, on the same models (docs/in-browser-compiler.md)")
+    in_page.add_argument("models", nargs="*", metavar="MODEL", help="bench models (default minilm resnet50)")
+    in_page.add_argument("--size", choices=("full", "small"), default="full", help="model size (default full)")
+    in_page.add_argument("-o", "--output", metavar="DIR", default="benchmarks/results",
+                         help="folder for browser-compile-SIZE.json and .md (default benchmarks/results)")
+    in_page.set_defaults(command=bench_browser_compile_command)
     lengths = benches.add_parser("lengths", help="one bundle for sequences 1..N against the fixed-length bundle "
                                                  "(padded) and onnxruntime-web at each length (docs/benchmarks.md)")
     lengths.add_argument("model", nargs="?", default="minilm", help="a text model: minilm, bert or gpt2 (default minilm)")
@@ -110,6 +117,20 @@ def bench_compile_command(args: argparse.Namespace) -> int:
                            args.tvm_timeout, lambda line: print(line, flush=True))
     stem = write_compile_results(results, Path(args.output))
     print(compile_table(results), end="")
+    print(f"results in {stem}.{{json,md}}")
+    return 0
+
+
+def bench_browser_compile_command(args: argparse.Namespace) -> int:
+    from webjit.browser_bench import bench_browser_compile, browser_compile_table, write_browser_compile_results
+    from webjit.engine_bench import BENCH_MODELS
+    unknown = [m for m in args.models if m not in BENCH_MODELS]
+    if unknown:
+        raise RunError(f"unknown model {', '.join(unknown)}; choose from {', '.join(BENCH_MODELS)}")
+    results = bench_browser_compile(tuple(args.models) or ("minilm", "resnet50"), args.size,
+                                    lambda line: print(line, flush=True))
+    stem = write_browser_compile_results(results, Path(args.output))
+    print(browser_compile_table(results), end="")
     print(f"results in {stem}.{{json,md}}")
     return 0
 

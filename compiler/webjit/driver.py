@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from webjit.errors import RunError
-from webjit.runner import (first_line, launch_chromium, node_env, playwright_api, record_console, runtime_dir,
+from webjit.runner import (compiler_mounts, first_line, launch_chromium, node_env, playwright_api, record_console, runtime_dir,
                            with_console)
 from webjit.server import serve_folders
 
@@ -143,7 +143,10 @@ class Driver:
     def _start_chromium(self) -> None:
         sync_playwright, PlaywrightError = playwright_api()
         self._error_type = PlaywrightError
-        mounts = {"/runtime/": runtime_dir(), **{f"/f{i}/": f for i, f in enumerate(self.folders)}}
+        compiler = tempfile.TemporaryDirectory(prefix="webjit-compiler-")  # the in-browser compiler's wheel
+        self._stack.append(compiler.cleanup)
+        mounts = {"/runtime/": runtime_dir(), **compiler_mounts(Path(compiler.name)),
+                  **{f"/f{i}/": f for i, f in enumerate(self.folders)}}
         server = serve_folders(mounts)
         self._base = server.__enter__()
         self._stack.append(lambda: server.__exit__(None, None, None))

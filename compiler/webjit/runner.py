@@ -69,6 +69,17 @@ def pyodide_dir() -> Path | None:
     return None
 
 
+def compiler_mounts(folder: Path) -> dict:
+    """What webjit.compileInBrowser fetches, at the paths it asks for by default: Pyodide at
+    /pyodide/ (the runtime's npm pyodide, when installed) and webjit's wheel at /compiler/
+    (written into `folder`)."""
+    from webjit.page_wheel import write_page_wheel
+
+    write_page_wheel(folder)
+    pyodide = pyodide_dir()
+    return {"/compiler/": folder, **({"/pyodide/": pyodide} if pyodide else {})}
+
+
 def find_chromium(explicit: str | None = None) -> str:
     """The Chromium executable: `explicit` (--chromium) if given, else the first of
     CHROMIUM_NAMES on PATH, else Debian's /usr/bin/chromium; a RunError when there is none."""

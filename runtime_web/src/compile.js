@@ -28,6 +28,18 @@ let shared = null;  // the worker (browsers) or compiler (Node) every call share
 export async function compileInBrowser(onnx, options = {}) {
   const { shapes, dims, backend = 'auto', tune = 'off', weights, constants, name, onProgress = () => {},
     pyodideURL, wheelURL, ...loadOptions } = options;
+  const { zip, report } = await compileBundle(onnx, { shapes, dims, backend, tune, weights, constants, name, onProgress,
+    pyodideURL, wheelURL });
+  onProgress('loading the bundle', 1);
+  const files = await readZip(zip, 'the compiled bundle');
+  const session = await load(files, { ...loadOptions, backend, tune });
+  session.compiled = { files, report, zip: () => new Blob([zip], { type: 'application/zip' }) };
+  return session;
+}
+
+/** compileInBrowser without the load: resolves to {zip: the bundle's zip bytes, report}. */
+export async function compileBundle(onnx, { shapes, dims, backend = 'auto', tune = 'off', weights, constants, name,
+  onProgress = () => {}, pyodideURL, wheelURL } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
@@ -38,14 +50,7 @@ export async function compileInBrowser(onnx, options = {}) {
     if (value !== undefined) request[key] = value;
   }
   const where = locations(pyodideURL, wheelURL);
-  const { zip, report } = await (inWorkers()
-    ? compileInWorker(bytes, request, where, onProgress)
-    : compileHere(bytes, request, where, onProgress));
-  onProgress('loading the bundle', 1);
-  const files = await readZip(zip, 'the compiled bundle');
-  const session = await load(files, { ...loadOptions, backend, tune });
-  session.compiled = { files, report, zip: () => new Blob([zip], { type: 'application/zip' }) };
-  return session;
+  return inWorkers() ? compileInWorker(bytes, request, where, onProgress) : compileHere(bytes, request, where, onProgress);
 }
 
 async function modelBytes(onnx) {

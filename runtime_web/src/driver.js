@@ -17,8 +17,13 @@
 //   measure {session, kernel, candidates, source, options} -> session.measureCandidates()
 //   compare {sessions, rounds}               -> interleaved runs: per session {min_ms, median_ms,
 //                                               difference}: its outputs against the first's
+//   compile {model, request, pyodideURL, wheelURL}
+//                                            -> the in-browser compiler's report on the model
+//                                               (compile.js), and its bundle's bytes and sha256
 //   close {session}
 import { load, WebjitError } from './index.js';
+import { compileBundle } from './compile.js';
+import { platform } from './platform.js';
 import { openBundle } from './source.js';
 import { npyFile, readNpy } from './npy.js';
 
@@ -30,7 +35,6 @@ function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-/** The largest |a - b| over every output, relative to the largest |b| of that output. */
 /** Max |got - want| / max |want| over the outputs `want` names ({name: {data}} both). */
 export function difference(got, want) {
   let worst = 0;
@@ -45,6 +49,17 @@ export function difference(got, want) {
     worst = Math.max(worst, scale > 0 ? err / scale : err);
   }
   return worst;
+}
+
+/** The bytes at `where`: a URL (fetched) or, in Node, a path. */
+async function readBytes(where) {
+  if (/^https?:/i.test(String(where))) {
+    const response = await fetch(where);
+    if (!response.ok) throw new WebjitError(`${where} could not be fetched (HTTP ${response.status})`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  if (platform.readLocal) return platform.readLocal(where);
+  throw new WebjitError(`${where} is not a URL this page can fetch`);
 }
 
 /** {name: {dtype, data, shape}} of `names` read from their .npy files (npyFile) in the folder `where`. */
@@ -130,6 +145,15 @@ export function createDriver(loadOptions = {}) {
       }
       return times.map((t, i) => ({ min_ms: Math.min(...t), median_ms: median(t), times_ms: t,
         difference: difference(entries[i].outputs, entries[0].outputs) }));
+    },
+    /** The in-browser compiler on the model at `model` (a URL, or a path in Node): its report, and its bundle's size and sha256. */
+    async compile({ model, request = {}, pyodideURL, wheelURL }) {
+      const start = now();
+      const bytes = await readBytes(model);
+      const { zip, report } = await compileBundle(bytes, { ...request, pyodideURL, wheelURL });
+      const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', zip));
+      return { ...report, wall_ms: now() - start, bundle_bytes: zip.length,
+        bundle_sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
     },
     close({ session: id }) {
       session(id).session.release();
