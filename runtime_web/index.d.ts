@@ -82,6 +82,51 @@ export interface LoadOptions {
   /** Fetches the bundle's files instead of globalThis.fetch (a URL in, a Response out): to add
    * credentials or headers, or to read from a service worker's store. */
   fetch?: (url: string) => Promise<Response>;
+  /**
+   * A bundle with symbolic dimensions, on WASM: after `after` runs at the same sizes, ask the
+   * in-browser compiler for its kernels specialised to them (session.specialize; a
+   * 'specialize' event tells the result). Default false.
+   */
+  specialize?: false | { after?: number; pyodideURL?: string | URL; wheelURL?: string | URL };
+}
+
+/** Where the in-browser compiler comes from: Pyodide's folder and webjit's wheel (by default
+ * /pyodide/ and /compiler/webjit.whl of the page's origin, as `webjit serve` serves them). */
+export interface CompilerLocation {
+  pyodideURL?: string | URL;
+  wheelURL?: string | URL;
+}
+
+export interface CompileOptions extends LoadOptions, CompilerLocation {
+  /** Input shapes, e.g. {input_ids: [1, 128]}. */
+  shapes?: Record<string, number[]>;
+  /** Sizes of named dimensions (every input that has them): a number, or [min, max] for a symbolic one. */
+  dims?: Record<string, number | [number, number] | string>;
+  /** Values bound into the model, e.g. {use_cache_branch: 1} (compile --const). */
+  constants?: Record<string, number | number[]>;
+  /** How weights are stored (compile --weights). Default 'fp32'. */
+  weights?: 'fp32' | 'fp16' | 'int8';
+  /** The bundle's model name. */
+  name?: string;
+  /** Hears each stage of the compile start. */
+  onProgress?: (message: string, fraction: number) => void;
+}
+
+/** What compileInBrowser's compiler reports. */
+export interface CompileReport {
+  stages: [string, number][];
+  kernels: number;
+  seconds: number;
+  python: string;
+  startMs: number;
+  installMs: number;
+}
+
+export interface SpecializeResult {
+  dims: Record<string, number>;
+  compile_ms: number;
+  kernels: { kernel: number; family: string; config: Record<string, unknown>; used: boolean;
+    generic_ms?: number; specialised_ms?: number; error?: string }[];
 }
 
 /** A record of the schedule database (schedules/README.md): what tuning found for one kernel. */
@@ -351,6 +396,14 @@ export interface Session extends EventTarget {
    * an ordinary page need not (a write cut short only means fetching again next time).
    */
   readonly cached: Promise<void>;
+  /**
+   * Kernels specialised to sizes `dims` (default: the sizes run most often) by the in-browser
+   * compiler, checked against the generic kernels on a run at those sizes, timed, and the faster
+   * ones run at those sizes from then on. WASM sessions of bundles with symbolic dimensions.
+   */
+  specialize(dims?: Record<string, number>, where?: CompilerLocation): Promise<SpecializeResult>;
+  /** Set on sessions compileInBrowser made: the bundle's files, the compile's report, and the bundle as a zip. */
+  readonly compiled?: { files: Map<string, Uint8Array>; report: CompileReport; zip(): Blob };
   /** Stops worker threads, frees the memory and destroys the GPU device; later runs throw a WebjitError. */
   release(): void;
 }
@@ -359,8 +412,16 @@ export interface Session extends EventTarget {
  * Loads the bundle folder at `url` (http(s) or relative URL; in Node also a path or file:// URL),
  * checks every payload's sha256, and compiles its kernels.
  */
-/** Loads a bundle: from its folder URL (or, in Node, a folder path), or from its files by name. */
-export function load(source: string | URL | BundleFiles, options?: LoadOptions): Promise<Session>;
+/** Loads a bundle: from its folder URL (or, in Node, a folder path), from its files by name, or
+ * from the bundle as one zip (bytes or a Blob, e.g. session.compiled.zip()). */
+export function load(source: string | URL | BundleFiles | Uint8Array | ArrayBuffer | Blob, options?: LoadOptions): Promise<Session>;
+
+/**
+ * Compiles an ONNX model's bytes in the page (webjit's compiler on Pyodide, in a worker) and
+ * loads the bundle it makes; `session.compiled` keeps the bundle. Needs Pyodide and webjit's
+ * wheel served from the page's origin (docs/in-browser-compiler.md).
+ */
+export function compileInBrowser(onnx: Uint8Array | ArrayBuffer | Blob, options?: CompileOptions): Promise<Session>;
 
 /** Deletes every payload the browser's cache holds; resolves to true when there was a cache to delete. */
 export function clearCache(): Promise<boolean>;
