@@ -97,7 +97,7 @@ export interface CompilerLocation {
   wheelURL?: string | URL;
 }
 
-export interface CompileOptions extends LoadOptions, CompilerLocation {
+export interface CompileOptions extends Omit<LoadOptions, 'onProgress'>, CompilerLocation {
   /** Input shapes, e.g. {input_ids: [1, 128]}. */
   shapes?: Record<string, number[]>;
   /** Sizes of named dimensions (every input that has them): a number, or [min, max] for a symbolic one. */
