@@ -113,3 +113,15 @@ def test_the_page_compiles_the_full_size_models(name, tmp_path):
     report = demo["report"]
     print(f"{name}: Pyodide {report['startMs'] / 1000:.1f} s, wheel {report['installMs'] / 1000:.1f} s, compile "
           f"{report['seconds']:.1f} s ({report['kernels']} kernels), page {time.monotonic() - started:.0f} s")
+
+
+def test_the_browser_compile_bench_runs_and_finds_the_same_bundle_everywhere(tmp_path):
+    """`webjit bench browser-compile` on one small model (a smoke test: no timing is asserted)."""
+    done = subprocess.run([sys.executable, "-m", "webjit", "bench", "browser-compile", "bert", "--size", "small",
+                           "-o", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "browser-compile-small.json").read_text())
+    row = results["rows"][0]
+    assert len({row[place]["bundle_sha256"] for place in ("cpython", "cpython_pure", "chromium", "node")}) == 1
+    assert results["browsers"]["chromium"]["python"].startswith("3.") and "| bert |" in done.stdout
+    assert (tmp_path / "browser-compile-small.md").read_text().count("| yes |") == 1
