@@ -106,6 +106,8 @@ export interface CompileOptions extends Omit<LoadOptions, 'onProgress'>, Compile
   constants?: Record<string, number | number[]>;
   /** How weights are stored (compile --weights). Default 'fp32'. */
   weights?: 'fp32' | 'fp16' | 'int8';
+  /** Deflate large weights (the default, as compile does); false skips the compile's slowest stage for a larger bundle. */
+  deflate?: boolean;
   /** The bundle's model name. */
   name?: string;
   /** Hears each stage of the compile start. */

@@ -3,8 +3,8 @@
 CPython, where tests compare what it makes with the host compiler's bundle.
 
 A request is JSON: {"shapes": {input: [dims]}, "dims": {name: size | [lo, hi]}, "backends":
-[...], "jit": bool, "weights": "fp32" | "fp16" | "int8", "name": str, "constants": {input:
-value}}; every key is optional. The answer holds the bundle (one zip of its files), the time of
+[...], "jit": bool, "weights": "fp32" | "fp16" | "int8", "deflate": bool, "name": str,
+"constants": {input: value}}; every key is optional (the host compiler's defaults). The answer holds the bundle (one zip of its files), the time of
 every stage, and the kernels generated.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .errors import CompileError, WebjitError
 from .nplike import PURE
 from .pipeline import BACKENDS, Options, compile as compile_model
 
-REQUEST_KEYS = ("shapes", "dims", "backends", "jit", "weights", "name", "constants")
+REQUEST_KEYS = ("shapes", "dims", "backends", "jit", "weights", "deflate", "name", "constants")
 
 
 def compile_for_page(model: bytes, request_json: str = "{}", progress=None) -> dict:
@@ -38,7 +38,8 @@ def compile_for_page(model: bytes, request_json: str = "{}", progress=None) -> d
         request = _parse_request(request_json)
         options = Options(progress=report, model_name=request.get("name", "model"),
                           backends=tuple(request.get("backends", BACKENDS)), jit=bool(request.get("jit", False)),
-                          weights=request.get("weights", "fp32"), constants=dict(request.get("constants", {})))
+                          weights=request.get("weights", "fp32"), deflate=bool(request.get("deflate", True)),
+                          constants=dict(request.get("constants", {})))
         data = model.to_bytes() if hasattr(model, "to_bytes") else bytes(model)
         bundle = compile_model(data, _shapes(request.get("shapes")), options, _dims(request.get("dims")))
     except WebjitError as err:

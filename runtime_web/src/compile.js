@@ -20,16 +20,17 @@ let shared = null;  // the worker (browsers) or compiler (Node) every call share
  * Options: shapes ({input: [dims]}), dims ({name: size | [min, max]}), backend ('auto',
  * 'wasm', 'webgpu': the kernels compiled and the backend loaded), tune ('off' or
  * 'background': JIT candidates are compiled and the session tunes), weights ('fp32', 'fp16',
- * 'int8'), constants ({input: value}), name, onProgress(message, fraction), pyodideURL and
+ * 'int8'), deflate (false: weights stored as they are, the compile's slowest stage skipped),
+ * constants ({input: value}), name, onProgress(message, fraction), pyodideURL and
  * wheelURL (where Pyodide and webjit's wheel are served; by default /pyodide/ and
  * /compiler/webjit.whl of this origin, as `webjit serve` serves them), and any option of
  * webjit.load.
  */
 export async function compileInBrowser(onnx, options = {}) {
-  const { shapes, dims, backend = 'auto', tune = 'off', weights, constants, name, onProgress = () => {},
+  const { shapes, dims, backend = 'auto', tune = 'off', weights, deflate, constants, name, onProgress = () => {},
     pyodideURL, wheelURL, ...loadOptions } = options;
-  const { zip, report } = await compileBundle(onnx, { shapes, dims, backend, tune, weights, constants, name, onProgress,
-    pyodideURL, wheelURL });
+  const { zip, report } = await compileBundle(onnx, { shapes, dims, backend, tune, weights, deflate, constants, name,
+    onProgress, pyodideURL, wheelURL });
   onProgress('loading the bundle', 1);
   const files = await readZip(zip, 'the compiled bundle');
   const session = await load(files, { ...loadOptions, backend, tune });
@@ -38,15 +39,15 @@ export async function compileInBrowser(onnx, options = {}) {
 }
 
 /** compileInBrowser without the load: resolves to {zip: the bundle's zip bytes, report}. */
-export async function compileBundle(onnx, { shapes, dims, backend = 'auto', tune = 'off', weights, constants, name,
-  onProgress = () => {}, pyodideURL, wheelURL } = {}) {
+export async function compileBundle(onnx, { shapes, dims, backend = 'auto', tune = 'off', weights, deflate, constants,
+  name, onProgress = () => {}, pyodideURL, wheelURL } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new WebjitError(`unknown backend ${JSON.stringify(backend)}; use 'wasm', 'webgpu' or 'auto'`);
   }
   if (typeof onProgress !== 'function') throw new WebjitError('onProgress must be a function');
   const bytes = await modelBytes(onnx);
   const request = { backends: backend === 'auto' ? ['wasm', 'webgpu'] : [backend], jit: tune !== 'off' };
-  for (const [key, value] of Object.entries({ shapes, dims, weights, constants, name })) {
+  for (const [key, value] of Object.entries({ shapes, dims, weights, deflate, constants, name })) {
     if (value !== undefined) request[key] = value;
   }
   const where = locations(pyodideURL, wheelURL);
