@@ -23,6 +23,8 @@ export { compileInBrowser } from './compile.js';
 const BACKENDS = ['wasm', 'webgpu', 'auto'];
 // After a failed GPU run, how long to wait for device.lost to tell whether the device died.
 const LOST_GRACE_MS = 2000;
+// The most sizes one session keeps specialised kernels for (each set is a module per symbolic kernel).
+const MAX_SPECIALISED = 8;
 // The most one task of the WASM worker pool may take before the watchdog stops the pool.
 const DEFAULT_RUN_TIMEOUT_MS = 60000;
 
@@ -348,6 +350,9 @@ class Session extends EventTarget {
     const env = dims ?? this.#mostSeen();
     if (!env) throw new WebjitError('run the session first, or name the sizes: specialize({dim: size, ...})');
     const key = sizesKey(env);
+    if (!this.#sizes.specialised.has(key) && this.#sizes.specialised.size + this.#sizes.pending.size >= MAX_SPECIALISED) {
+      throw new WebjitError(`this session keeps kernels specialised to at most ${MAX_SPECIALISED} sizes, and has them`);
+    }
     const text = new TextDecoder().decode(await this.#bundle.read('manifest.json'));
     const started = globalThis.performance.now();
     const { kernels } = await specialiseKernels(text, env, options);
@@ -375,7 +380,8 @@ class Session extends EventTarget {
     s.seen.set(key, seen);
     if (s.pending.has(key)) this.#checkSpecialised(key);
     const after = this.#opts.specialize?.after;
-    if (after && seen.runs >= after && !s.asked.has(key) && this.backend === 'wasm') {
+    const room = s.specialised.size + s.pending.size < MAX_SPECIALISED;
+    if (after && seen.runs >= after && !s.asked.has(key) && room && this.backend === 'wasm') {
       s.asked.add(key);
       const tell = (detail) => this.dispatchEvent(new CustomEvent('specialize', { detail }));
       this.specialize(seen.env).then(tell, (err) => tell({ dims: seen.env, error: String(err?.message ?? err) }));
