@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import webjit.kernels as K
 from webjit.targets import WasmTarget, WebgpuTarget
+from webjit.browser_bench import BLOCKED, BLOCKING_PRELUDE, run_blocked
 from webjit.models import export_model
 
 # Modules beside the wasm and webgpu packages (all of whose modules count).
@@ -21,16 +20,8 @@ BROWSER_MODULES = ("webjit.errors", "webjit.family", "webjit.kernels", "webjit.m
                    "webjit.symbolic", "webjit.targets", "webjit.verify", "webjit.elementwise", "webjit.pipeline",
                    "webjit.browser", "webjit.page_wheel", "webjit.purenp")
 
-SCRIPT = r"""
-import hashlib, importlib, importlib.abc, json, pkgutil, sys
-BLOCKED = ("numpy", "onnx", "google.protobuf", "onnxruntime", "torch")
-
-class Blocked(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            raise ImportError(f"{name} is not importable on the browser path")
-
-sys.meta_path.insert(0, Blocked())
+SCRIPT = BLOCKING_PRELUDE + r"""
+import hashlib, importlib, json, pkgutil
 modules, spec_json, model = json.loads(sys.argv[1])
 import webjit.wasm, webjit.webgpu
 for package in (webjit.wasm, webjit.webgpu):
@@ -44,11 +35,11 @@ from webjit.wasm.codegen import default_kernel as wasm_kernel
 from webjit.webgpu.codegen import default_kernel as wgsl_kernel
 spec = spec_from_json(spec_json)
 graph = read_model(open(model, "rb").read()).graph
-print(json.dumps({"modules": len(modules), "blocked": [b for b in BLOCKED if b in sys.modules],
+print(json.dumps({"modules": len(modules), "blocked": [b for b in %r if b in sys.modules],
                   "wasm": hashlib.sha256(wasm_kernel(spec, WasmTarget()).code).hexdigest(),
                   "wgsl": hashlib.sha256(wgsl_kernel(spec, WebgpuTarget()).source.encode()).hexdigest(),
                   "ops": sorted({n.op_type for n in graph.node}), "initializers": len(graph.initializer)}))
-"""
+""" % (BLOCKED,)
 
 
 def test_the_compile_path_and_the_code_generators_need_no_numpy(tmp_path):
@@ -62,9 +53,8 @@ def test_the_compile_path_and_the_code_generators_need_no_numpy(tmp_path):
                     out=K.Access(3, (40, 1)), extras=(K.Access(2, (0, 1)),), epilogue=epilogue,
                     args=(K.Arg("f32", 288), K.Arg("f32", 960), K.Arg("f32", 40), K.Arg("f32", 480, True)))
     model = export_model("gpt2", size="small", seq=16)
-    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps([list(BROWSER_MODULES), spec_to_json(spec),
-                                                                      str(model)])],
-                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    done = run_blocked(SCRIPT, json.dumps([list(BROWSER_MODULES), spec_to_json(spec), str(model)]), timeout=300,
+                       cwd=Path(__file__).parent)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     assert got["modules"] >= 40 and got["blocked"] == []
@@ -74,25 +64,17 @@ def test_the_compile_path_and_the_code_generators_need_no_numpy(tmp_path):
     assert got["ops"] == sorted({n.op_type for n in graph.node}) and got["initializers"] == len(graph.initializer)
 
 
-COMPILE_SCRIPT = r"""
-import hashlib, importlib.abc, json, sys
-BLOCKED = ("numpy", "onnx", "google.protobuf", "onnxruntime", "torch")
-
-class Blocked(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            raise ImportError(f"{name} is not importable on the browser path")
-
-sys.meta_path.insert(0, Blocked())
+COMPILE_SCRIPT = BLOCKING_PRELUDE + r"""
+import hashlib, json
 from webjit.browser import compile_for_page
 from webjit.nplike import PURE
 out = {"pure": PURE}
 for label, path, request in json.loads(sys.argv[1]):
     answer = compile_for_page(open(path, "rb").read(), json.dumps(request))
     out[label] = answer.get("error") or hashlib.sha256(answer["bundle"]).hexdigest()
-out["blocked"] = [b for b in BLOCKED if b in sys.modules]
+out["blocked"] = [b for b in %r if b in sys.modules]
 print(json.dumps(out))
-"""
+""" % (BLOCKED,)
 
 SYMBOLIC = {"batch": 1, "sequence": [1, 128], "past_sequence": [0, 127], "total_sequence": "past_sequence+sequence"}
 SUITE = [  # (label, export_model arguments, compile request): every model the suite compiles, both exporters
@@ -110,8 +92,7 @@ def test_every_suite_model_compiles_to_the_same_bundle_without_numpy():
     """compile_for_page (the page's entry) with purenp makes the host compiler's bundle, zip and all."""
     from webjit.browser import compile_for_page
     cases = [(label, str(export_model(size="small", **args)), request) for label, args, request in SUITE]
-    done = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT, json.dumps(cases)], capture_output=True, text=True,
-                          timeout=900, cwd=Path(__file__).parent)
+    done = run_blocked(COMPILE_SCRIPT, json.dumps(cases), cwd=Path(__file__).parent)
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got.pop("pure") is True and got.pop("blocked") == []
@@ -121,13 +102,8 @@ def test_every_suite_model_compiles_to_the_same_bundle_without_numpy():
         assert got[label] == hashlib.sha256(answer["bundle"]).hexdigest(), f"{label}: {got[label]}"
 
 
-REFUSAL_SCRIPT = r"""
-import importlib.abc, json, sys
-class Blocked(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "numpy" or name.startswith(("numpy.", "onnx")):
-            raise ImportError(name)
-sys.meta_path.insert(0, Blocked())
+REFUSAL_SCRIPT = BLOCKING_PRELUDE + r"""
+import json
 from webjit.browser import compile_for_page
 print(json.dumps(compile_for_page(open(sys.argv[1], "rb").read(), "{}")))
 """
@@ -143,7 +119,7 @@ def test_a_fold_purenp_cannot_do_is_one_sentence(tmp_path):
         [helper.make_tensor("c", TensorProto.FLOAT, [3], [1.0, 1.0, 2.0])])
     path = tmp_path / "unique.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    done = subprocess.run([sys.executable, "-c", REFUSAL_SCRIPT, str(path)], capture_output=True, text=True, timeout=120)
+    done = run_blocked(REFUSAL_SCRIPT, str(path), timeout=120)
     assert done.returncode == 0, done.stderr
     error = json.loads(done.stdout)["error"]
     assert error.startswith("node 'uniq' (Unique) is computed at compile time with a part of numpy the in-browser "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from webjit.models import export_model
 from webjit.page_wheel import write_page_wheel
 from webjit.runner import pyodide_dir, runtime_dir
 from webjit.symbolic import SymbolicError, specialise
+from test_generate import bundle, model  # noqa: F401 (fixtures: the small GPT-2 with its cache, compiled for WASM)
 
-DIMS = {"batch": 1, "sequence": (1, 128), "past_sequence": (0, 127), "total_sequence": "past_sequence+sequence"}
 LAYERS, HEADS, HEAD = 2, 2, 64  # the small GPT-2's cache
 
 NODE_SCRIPT = """
@@ -73,18 +72,6 @@ def feeds(past: int, seq: int) -> dict:
             values = np.sin(np.arange(HEADS * past * HEAD) * 0.37 + layer).astype(np.float32)
             f[f"past_key_values.{layer}.{kv}"] = values.reshape(1, HEADS, past, HEAD)
     return f
-
-
-@pytest.fixture(scope="module")
-def model():
-    return Path(export_model("gpt2-past", size="small"))
-
-
-@pytest.fixture(scope="module")
-def bundle(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gpt2-past") / "bundle"
-    webjit.compile(model, dims=DIMS, options=webjit.Options(backends=("wasm",))).save(folder)
-    return folder
 
 
 def test_specialised_kernels_run_at_their_sizes_and_agree(model, bundle, tmp_path):

@@ -22,13 +22,19 @@ from pathlib import Path
 from .bench_report import write_json_and_table
 
 PLACES = ("cpython", "cpython_pure", "chromium", "node")
-PURE_SCRIPT = r"""
-import importlib.abc, json, sys, hashlib
-class Blocked(importlib.abc.MetaPathFinder):
+# Python code that makes the packages the page lacks unimportable: what runs after it is on
+# the page's code path (nplike picks purenp, the frontend reads with onnx_reader).
+BLOCKED = ("numpy", "onnx", "google.protobuf", "onnxruntime", "torch")
+BLOCKING_PRELUDE = r"""
+import importlib.abc, sys
+class _Blocked(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("numpy", "onnx", "onnxruntime", "torch") or name.startswith("google.protobuf"):
-            raise ImportError(name)
-sys.meta_path.insert(0, Blocked())
+        if any(name == b or name.startswith(b + ".") for b in %r):
+            raise ImportError(f"{name} is not importable on the browser path")
+sys.meta_path.insert(0, _Blocked())
+""" % (BLOCKED,)
+PURE_SCRIPT = BLOCKING_PRELUDE + r"""
+import hashlib, json
 from webjit.browser import compile_for_page
 out = []
 for path, request in json.loads(sys.argv[1]):
@@ -37,6 +43,11 @@ for path, request in json.loads(sys.argv[1]):
     out.append({**answer, "bundle_sha256": hashlib.sha256(bundle).hexdigest(), "bundle_bytes": len(bundle)})
 print(json.dumps(out))
 """
+
+
+def run_blocked(script: str, *args: str, timeout: float = 900, cwd=None) -> subprocess.CompletedProcess:
+    """`script` (which starts with BLOCKING_PRELUDE) run by this Python with `args`."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def bench_browser_compile(models: tuple[str, ...], size: str, report) -> dict:
@@ -64,8 +75,7 @@ def bench_browser_compile(models: tuple[str, ...], size: str, report) -> dict:
         rows[name]["cpython"] = {**answer, "wall_ms": 1000 * (time.perf_counter() - started),
                                  "bundle_sha256": hashlib.sha256(bundle).hexdigest(), "bundle_bytes": len(bundle)}
         report(f"{name}: CPython {answer['seconds']:.2f} s")
-    done = subprocess.run([sys.executable, "-c", PURE_SCRIPT, json.dumps([[str(o), r] for _, o, r in cases])],
-                          capture_output=True, text=True, timeout=3600)
+    done = run_blocked(PURE_SCRIPT, json.dumps([[str(o), r] for _, o, r in cases]), timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"the numpy-free compile failed: {done.stderr.strip().splitlines()[-1:]}")
     for (name, _, _), answer in zip(cases, json.loads(done.stdout.strip().splitlines()[-1])):

@@ -42,33 +42,26 @@ export async function startCompiler({ pyodideURL, wheelURL, wheel, loadPyodide }
     installMs,
     python: pyodide.runPython('import sys; sys.version.split()[0]'),
     /** {bundle: the bundle as zip bytes, stages, kernels, seconds} (browser.compile_for_page). */
-    compile(onnx, request = {}, onProgress = () => {}) {
-      let answer;
-      try {
-        answer = browser.compile_for_page(onnx, JSON.stringify(request), onProgress);
-      } catch (err) {
-        throw new WebjitError(`the in-browser compiler failed: ${lastLine(err.message)}`);
-      }
-      const result = answer.toJs({ dict_converter: Object.fromEntries });
-      answer.destroy();
-      if (result.error) throw new WebjitError(result.error);
-      return result;
-    },
+    compile: (onnx, request = {}, onProgress = () => {}) =>
+      answer(() => browser.compile_for_page(onnx, JSON.stringify(request), onProgress)),
     /** {kernels: [{kernel, bytes, config}], seconds}: the WASM code of a symbolic bundle's
      * kernels (its manifest.json text) at the sizes `dims` (browser.specialise_for_page). */
-    specialise(manifestText, dims) {
-      let answer;
-      try {
-        answer = browser.specialise_for_page(manifestText, JSON.stringify(dims));
-      } catch (err) {
-        throw new WebjitError(`the in-browser compiler failed: ${lastLine(err.message)}`);
-      }
-      const result = answer.toJs({ dict_converter: Object.fromEntries });
-      answer.destroy();
-      if (result.error) throw new WebjitError(result.error);
-      return result;
-    },
+    specialise: (manifestText, dims) => answer(() => browser.specialise_for_page(manifestText, JSON.stringify(dims))),
   };
+}
+
+/** A call into browser.py as JS data; its {error} (a refusal) and Python failures as WebjitErrors. */
+function answer(call) {
+  let proxy;
+  try {
+    proxy = call();
+  } catch (err) {
+    throw new WebjitError(`the in-browser compiler failed: ${lastLine(err.message)}`);
+  }
+  const result = proxy.toJs({ dict_converter: Object.fromEntries });
+  proxy.destroy();
+  if (result.error) throw new WebjitError(result.error);
+  return result;
 }
 
 async function fetchWheel(url) {
